@@ -1,0 +1,57 @@
+import path from 'node:path';
+
+/**
+ * Every environment variable kiln reads, resolved in one place. CLI flags override these by
+ * passing a partial `KilnConfigInput` to `resolveConfig`.
+ *
+ * | variable            | default                     | meaning                                         |
+ * | ------------------- | --------------------------- | ----------------------------------------------- |
+ * | KILN_HOME           | ./.kiln                     | root of the embedded store                      |
+ * | KILN_DB             | $KILN_HOME/kiln.db          | SQLite file path, or postgres://… URI           |
+ * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder, or s3://bucket/prefix          |
+ * | KILN_TRACKING_URI   | (unset: embedded)           | http(s)://host:port of a kiln/MLflow server     |
+ * | MLFLOW_TRACKING_URI | (fallback for the above)    | honoured so existing MLflow setups just work    |
+ * | KILN_HOST           | 127.0.0.1                   | `kiln server` bind address (loopback default)   |
+ * | KILN_PORT           | 5000                        | `kiln server` port                              |
+ * | KILN_LOG_LEVEL      | info                        | pino level for the server                       |
+ */
+export interface KilnConfig {
+  home: string;
+  db: string;
+  artifacts: string;
+  trackingUri: string | undefined;
+  host: string;
+  port: number;
+  logLevel: string;
+}
+
+export type KilnConfigInput = Partial<KilnConfig>;
+
+export function resolveConfig(
+  overrides: KilnConfigInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+): KilnConfig {
+  const home = path.resolve(overrides.home ?? env.KILN_HOME ?? '.kiln');
+  const db = overrides.db ?? env.KILN_DB ?? path.join(home, 'kiln.db');
+  const artifacts = overrides.artifacts ?? env.KILN_ARTIFACTS ?? path.join(home, 'artifacts');
+  const trackingUri = overrides.trackingUri ?? env.KILN_TRACKING_URI ?? env.MLFLOW_TRACKING_URI ?? undefined;
+  const host = overrides.host ?? env.KILN_HOST ?? '127.0.0.1';
+  const portText = overrides.port ?? env.KILN_PORT ?? 5000;
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`KILN_PORT must be an integer port number, got '${portText}'`);
+  }
+  return {
+    home,
+    db: isUri(db) ? db : path.resolve(db),
+    artifacts: isUri(artifacts) ? artifacts : path.resolve(artifacts),
+    trackingUri: trackingUri || undefined,
+    host,
+    port,
+    logLevel: overrides.logLevel ?? env.KILN_LOG_LEVEL ?? 'info',
+  };
+}
+
+function isUri(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+}

@@ -1,0 +1,1 @@
+export type { CategoricalColumn, FeatureColumn, FeatureMatrix, NumericColumn } from './types.js';

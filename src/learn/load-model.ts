@@ -1,0 +1,23 @@
+import { KilnError } from '../errors.js';
+import { decodeModel, type ModelContainer } from './model-format.js';
+import type { Model } from './types.js';
+
+/**
+ * Turns a serialised model back into a Model, whichever learner made it. Each learner adds
+ * its loader here (one line) so callers never need to know which learner they hold.
+ */
+type ModelLoader = (container: ModelContainer) => Model;
+
+const LOADERS: Record<string, ModelLoader> = {};
+
+export function loadModel(bytes: Uint8Array): Model {
+  const container = decodeModel(bytes);
+  const loader = LOADERS[container.learner];
+  if (!loader) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `model file was written by learner '${container.learner}', which this kiln does not know (known: ${Object.keys(LOADERS).join(', ') || 'none'})`,
+    );
+  }
+  return loader(container);
+}
