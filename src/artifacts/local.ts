@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KilnError } from '../errors.js';
+import { normaliseArtifactPath } from './artifact-path.js';
+import type { ArtifactInfo, ArtifactStore } from './types.js';
+
+/**
+ * Artifacts as files under one folder. Writes go to a temporary file in the target folder
+ * and are renamed into place (atomic on POSIX). Every resolved path is checked to stay under
+ * the root after following symlinks, so a symlink planted inside the store cannot lead out.
+ */
+export class LocalArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    fs.mkdirSync(this.root, { recursive: true });
+  }
+
+  localPath(artifactPath: string): string {
+    const rel = normaliseArtifactPath(artifactPath);
+    const full = path.join(this.root, rel);
+    this.assertInsideRoot(full, artifactPath);
+    return full;
+  }
+
+  async put(artifactPath: string, body: Readable | Uint8Array | string): Promise<{ size: number }> {
+    const rel = normaliseArtifactPath(artifactPath);
+    if (rel === '') throw new KilnError('INVALID_PARAMETER_VALUE', 'artifact path must name a file');
+    const full = this.localPath(rel);
+    await fsp.mkdir(path.dirname(full), { recursive: true });
+    this.assertInsideRoot(path.dirname(full), artifactPath);
+    const tmp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      const source =
+        body instanceof Readable
+          ? body
+          : Readable.from([typeof body === 'string' ? Buffer.from(body) : body]);
+      await pipeline(source, fs.createWriteStream(tmp, { flags: 'wx' }));
+      await fsp.rename(tmp, full);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      if (e instanceof KilnError) throw e;
+      throw new KilnError('INTERNAL_ERROR', `writing artifact '${rel}' failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    const { size } = await fsp.stat(full);
+    return { size };
+  }
+
+  async get(artifactPath: string): Promise<Readable> {
+    const full = await this.existingFile(artifactPath);
+    return fs.createReadStream(full);
+  }
+
+  async getBytes(artifactPath: string): Promise<Buffer> {
+    return fsp.readFile(await this.existingFile(artifactPath));
+  }
+
+  async exists(artifactPath: string): Promise<boolean> {
+    try {
+      await fsp.access(this.localPath(artifactPath));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async list(prefix: string): Promise<ArtifactInfo[]> {
+    const rel = normaliseArtifactPath(prefix);
+    const dir = this.localPath(rel);
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return [];
+      throw e;
+    }
+    const out: ArtifactInfo[] = [];
+    for (const entry of entries) {
+      if (entry.name.includes('.tmp-')) continue; // a write in progress
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) out.push({ path: childRel, isDir: true });
+      else if (entry.isFile()) {
+        const { size } = await fsp.stat(path.join(dir, entry.name));
+        out.push({ path: childRel, isDir: false, size });
+      }
+    }
+    return out.sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.path.localeCompare(b.path));
+  }
+
+  async delete(artifactPath: string): Promise<void> {
+    const rel = normaliseArtifactPath(artifactPath);
+    if (rel === '') throw new KilnError('INVALID_PARAMETER_VALUE', 'refusing to delete the artifact root');
+    await fsp.rm(this.localPath(rel), { recursive: true, force: true });
+  }
+
+  private async existingFile(artifactPath: string): Promise<string> {
+    const full = this.localPath(artifactPath);
+    let stat: fs.Stats;
+    try {
+      stat = await fsp.stat(full);
+    } catch {
+      throw new KilnError(
+        'RESOURCE_DOES_NOT_EXIST',
+        `artifact '${normaliseArtifactPath(artifactPath)}' does not exist`,
+      );
+    }
+    if (!stat.isFile()) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `artifact '${normaliseArtifactPath(artifactPath)}' is a folder`,
+      );
+    }
+    return full;
+  }
+
+  /** Follows symlinks on the longest existing prefix of `full` and checks it is under root. */
+  private assertInsideRoot(full: string, shown: string): void {
+    let probe = full;
+    while (!fs.existsSync(probe) && probe !== path.dirname(probe)) probe = path.dirname(probe);
+    const real = fs.realpathSync(probe);
+    const realRoot = fs.realpathSync(this.root);
+    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `artifact path '${shown}' leads outside the artifact store`,
+      );
+    }
+  }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { isKilnError } from '../errors.js';
+import { registerServerCommand } from './server.js';
+
+/**
+ * The `kiln` command. Each command group lives in its own file and registers itself here;
+ * every command prints a readable table by default and JSON with --json.
+ */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('kiln')
+    .description('kiln: data → train / tune → track → register → serve → monitor → retrain')
+    .version('0.1.0');
+  registerServerCommand(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    // A KilnError is the user's to fix: print its message, not a stack trace.
+    if (isKilnError(e)) {
+      process.stderr.write(`kiln: ${e.code}: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+await main();

@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { openArtifactStore } from '../artifacts/index.js';
+import { resolveConfig } from '../config.js';
+import { buildApp } from '../server/index.js';
+import { openStore } from '../store/index.js';
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the kiln server (MLflow-compatible tracking REST, and more) on loopback by default')
+    .option('--host <host>', 'address to bind (default 127.0.0.1; use 0.0.0.0 to expose)')
+    .option('--port <port>', 'port (default 5000)')
+    .option('--home <dir>', 'KILN_HOME for the embedded store')
+    .option('--db <uri>', 'SQLite file or postgres:// URI')
+    .option('--artifacts <location>', 'artifact folder')
+    .action(
+      async (opts: { host?: string; port?: string; home?: string; db?: string; artifacts?: string }) => {
+        const config = resolveConfig({
+          host: opts.host,
+          port: opts.port === undefined ? undefined : Number(opts.port),
+          home: opts.home,
+          db: opts.db,
+          artifacts: opts.artifacts,
+        });
+        const store = await openStore({ db: config.db });
+        const artifacts = openArtifactStore(config.artifacts);
+        const app = await buildApp({ store, artifacts, config, logger: { level: config.logLevel } });
+        let closing = false;
+        // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
+        const shutdown = async (signal: string) => {
+          if (closing) return;
+          closing = true;
+          app.log.info({ signal }, 'shutting down');
+          await app.close();
+          await store.close();
+          process.exit(0);
+        };
+        process.on('SIGINT', () => void shutdown('SIGINT'));
+        process.on('SIGTERM', () => void shutdown('SIGTERM'));
+        await app.listen({ host: config.host, port: config.port });
+        // Machine-readable line for scripts and tests that start the server on port 0.
+        process.stdout.write(
+          `kiln server listening on http://${config.host}:${serverPort(app.server.address())}\n`,
+        );
+      },
+    );
+}
+
+function serverPort(address: ReturnType<import('node:net').Server['address']>): number | string {
+  return typeof address === 'object' && address ? address.port : String(address);
+}

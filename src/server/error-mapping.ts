@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError } from 'zod';
+import { KilnError } from '../errors.js';
+
+/**
+ * Every error leaves the server as MLflow's `{ error_code, message }` with MLflow's status.
+ * Bad input is always a 4xx naming the field; only a genuine bug is a 500, and even then
+ * no stack trace reaches the client.
+ */
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof KilnError) {
+    reply.status(error.status).send({ error_code: error.code, message: error.message });
+    return;
+  }
+  if (error instanceof ZodError) {
+    reply.status(400).send({ error_code: 'INVALID_PARAMETER_VALUE', message: describeZodError(error) });
+    return;
+  }
+  const fe = error as FastifyError;
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code =
+      fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'RESOURCE_LIMIT_EXCEEDED'
+        : fe.statusCode === 404
+          ? 'ENDPOINT_NOT_FOUND'
+          : 'INVALID_PARAMETER_VALUE';
+    reply.status(fe.statusCode === 413 ? 413 : 400).send({ error_code: code, message: fe.message });
+    return;
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  reply.status(500).send({ error_code: 'INTERNAL_ERROR', message: 'internal error; see the server log' });
+}
+
+/** "Invalid value for parameter 'metrics[3].value': expected number, got string" */
+export function describeZodError(error: ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length
+        ? issue.path
+            .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+            .join('')
+        : '(body)';
+      return `Invalid value for parameter '${where}': ${issue.message}`;
+    })
+    .join('; ');
+}

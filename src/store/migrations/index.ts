@@ -1,0 +1,15 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../dialect.js';
+import * as tracking from './0001_tracking.js';
+
+/**
+ * Every migration, in order. Names are permanent: the migrator records them in the
+ * database, so never rename or edit a released migration; add a new one.
+ * Each area adds its own file (NNNN_area.ts) and one line here.
+ */
+export interface StoreMigration {
+  name: string;
+  up: (dialect: Dialect) => (db: Kysely<unknown>) => Promise<void>;
+}
+
+export const MIGRATIONS: StoreMigration[] = [{ name: '0001_tracking', up: tracking.up }];

@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import {
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import { KilnError } from '../errors.js';
+import type { Dialect } from './dialect.js';
+import { MIGRATIONS } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Where the data lives: the SQLite file path or the Postgres URI (password elided). */
+  location: string;
+  /** The raw better-sqlite3 handle, for the few hot paths that need prepared statements. */
+  sqlite?: SQLite.Database;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** SQLite file path (created with its folder), ':memory:', or a postgres:// URI. */
+  db: string;
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+}
+
+/**
+ * Opens the metadata store named by `db` and brings its schema up to date.
+ * SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction survives a
+ * process crash (kill -9), which is the failure the tracking server must survive; a busy
+ * timeout lets several processes (tuning workers) share one file.
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { db: location, migrate = true } = options;
+  let store: Store;
+  if (/^postgres(ql)?:\/\//.test(location)) {
+    // int8 (bigint) columns hold ms timestamps and steps: parse them to numbers, not strings.
+    const types = {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+    };
+    const pool = new pg.Pool({ connectionString: location, max: 10, types });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    store = {
+      db,
+      dialect: 'postgres',
+      location: location.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'),
+      close: () => db.destroy(),
+    };
+  } else {
+    if (location !== ':memory:') fs.mkdirSync(path.dirname(location), { recursive: true });
+    let sqlite: SQLite.Database;
+    try {
+      sqlite = new SQLite(location);
+    } catch (e) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `cannot open SQLite store at ${location}: ${(e as Error).message}`,
+      );
+    }
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 10000');
+    sqlite.pragma('foreign_keys = ON');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    store = { db, dialect: 'sqlite', location, sqlite, close: () => db.destroy() };
+  }
+  if (migrate) await migrateStore(store);
+  return store;
+}
+
+export async function migrateStore(store: Store): Promise<void> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const m of MIGRATIONS) out[m.name] = { up: m.up(store.dialect) };
+      return out;
+    },
+  };
+  const migrator = new Migrator({
+    db: store.db,
+    provider,
+    migrationTableName: 'kiln_migrations',
+    migrationLockTableName: 'kiln_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new KilnError(
+      'INTERNAL_ERROR',
+      `store migration ${failed?.migrationName ?? ''} failed on ${store.location}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** SQLite's own consistency check ('ok' when sound); Postgres has no equivalent and returns 'ok'. */
+export async function checkStoreIntegrity(store: Store): Promise<string> {
+  if (store.dialect !== 'sqlite') return 'ok';
+  const result = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(store.db);
+  return result.rows.map((r) => r.integrity_check).join('; ');
+}
