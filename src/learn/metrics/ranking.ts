@@ -1,0 +1,267 @@
+import { KilnError } from '../../errors.js';
+import { orderByScoreDescending } from './sort-scores.js';
+
+/**
+ * Ranking metrics for binary labels (1 = positive, 0 = negative), computed exactly as
+ * scikit-learn 1.2 does: rows are grouped by distinct score, so tied scores form one step of
+ * the curve (ROC AUC counts a positive/negative tie as half a correct pair).
+ */
+
+export interface RocCurve {
+  fpr: Float64Array;
+  tpr: Float64Array;
+  /** Decreasing; thresholds[0] is max(score) + 1 as in sklearn 1.2 (no row is predicted positive). */
+  thresholds: Float64Array;
+}
+
+export interface PrCurve {
+  /** Precision at each threshold, ending with 1 (sklearn's convention). */
+  precision: Float64Array;
+  /** Recall at each threshold, decreasing, ending with 0. */
+  recall: Float64Array;
+  /** Increasing; one fewer entry than precision/recall. */
+  thresholds: Float64Array;
+}
+
+interface ClfCurve {
+  fps: Float64Array;
+  tps: Float64Array;
+  thresholds: Float64Array;
+}
+
+export function checkBinaryLabels(yTrue: ArrayLike<number>, n: number, where: string): void {
+  if (yTrue.length !== n) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: ${yTrue.length} labels but ${n} predictions`);
+  }
+  for (let i = 0; i < n; i++) {
+    const y = yTrue[i];
+    if (y !== 0 && y !== 1) {
+      throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: label at row ${i} is ${y}, expected 0 or 1`);
+    }
+  }
+}
+
+export function checkWeights(weight: ArrayLike<number> | undefined, n: number, where: string): void {
+  if (!weight) return;
+  if (weight.length !== n) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: ${weight.length} weights but ${n} rows`);
+  }
+  for (let i = 0; i < n; i++) {
+    const w = weight[i];
+    if (!(w >= 0) || !Number.isFinite(w)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${where}: weight at row ${i} is ${w}, expected finite and >= 0`,
+      );
+    }
+  }
+}
+
+/** Cumulative true and false positives at each distinct score, highest score first. */
+function binaryClfCurve(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight: ArrayLike<number> | undefined,
+  where: string,
+): ClfCurve {
+  const n = score.length;
+  checkBinaryLabels(yTrue, n, where);
+  checkWeights(weight, n, where);
+  if (weight) {
+    // sklearn drops zero-weight rows before building the curve, so they create no threshold.
+    let kept = 0;
+    for (let i = 0; i < n; i++) if (weight[i] !== 0) kept++;
+    if (kept < n) {
+      const y = new Float64Array(kept);
+      const s = new Float64Array(kept);
+      const w = new Float64Array(kept);
+      let j = 0;
+      for (let i = 0; i < n; i++) {
+        if (weight[i] === 0) continue;
+        y[j] = yTrue[i];
+        s[j] = score[i];
+        w[j++] = weight[i];
+      }
+      yTrue = y;
+      score = s;
+      weight = w;
+    }
+  }
+  const m = score.length;
+  if (m === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: no rows with non-zero weight`);
+  const order = orderByScoreDescending(score, where);
+  const fps: number[] = [];
+  const tps: number[] = [];
+  const thresholds: number[] = [];
+  let tp = 0;
+  let fp = 0;
+  for (let k = 0; k < m; k++) {
+    const r = order[k];
+    const w = weight ? weight[r] : 1;
+    if (yTrue[r] === 1) tp += w;
+    else fp += w;
+    const s = score[r];
+    if (k === m - 1 || score[order[k + 1]] !== s) {
+      fps.push(fp);
+      tps.push(tp);
+      thresholds.push(s);
+    }
+  }
+  return {
+    fps: Float64Array.from(fps),
+    tps: Float64Array.from(tps),
+    thresholds: Float64Array.from(thresholds),
+  };
+}
+
+/** ROC curve, with sklearn's drop_intermediate (collinear points removed) on by default. */
+export function rocCurve(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+  options: { dropIntermediate?: boolean } = {},
+): RocCurve {
+  let { fps, tps, thresholds } = binaryClfCurve(yTrue, score, weight, 'rocCurve');
+  if ((options.dropIntermediate ?? true) && fps.length > 2) {
+    const keep: number[] = [0];
+    for (let i = 1; i < fps.length - 1; i++) {
+      const d2f = fps[i + 1] - fps[i] - (fps[i] - fps[i - 1]);
+      const d2t = tps[i + 1] - tps[i] - (tps[i] - tps[i - 1]);
+      if (d2f !== 0 || d2t !== 0) keep.push(i);
+    }
+    keep.push(fps.length - 1);
+    fps = Float64Array.from(keep, (i) => fps[i]);
+    tps = Float64Array.from(keep, (i) => tps[i]);
+    thresholds = Float64Array.from(keep, (i) => thresholds[i]);
+  }
+  const m = fps.length + 1;
+  const fpr = new Float64Array(m);
+  const tpr = new Float64Array(m);
+  const th = new Float64Array(m);
+  const fpTotal = fps[fps.length - 1];
+  const tpTotal = tps[tps.length - 1];
+  th[0] = thresholds[0] + 1;
+  for (let i = 1; i < m; i++) {
+    fpr[i] = fpTotal > 0 ? fps[i - 1] / fpTotal : Number.NaN;
+    tpr[i] = tpTotal > 0 ? tps[i - 1] / tpTotal : Number.NaN;
+    th[i] = thresholds[i - 1];
+  }
+  if (fpTotal <= 0) fpr[0] = Number.NaN;
+  if (tpTotal <= 0) tpr[0] = Number.NaN;
+  return { fpr, tpr, thresholds: th };
+}
+
+/** Area under a curve by the trapezoidal rule; x must be monotonic (either direction). */
+export function trapezoidArea(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  if (x.length < 2) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', `trapezoidArea: need at least 2 points, got ${x.length}`);
+  }
+  let direction = 1;
+  let increasing = true;
+  let decreasing = true;
+  for (let i = 1; i < x.length; i++) {
+    const d = x[i] - x[i - 1];
+    if (d < 0) increasing = false;
+    if (d > 0) decreasing = false;
+  }
+  if (!increasing) {
+    if (decreasing) direction = -1;
+    else
+      throw new KilnError('INVALID_PARAMETER_VALUE', 'trapezoidArea: x is neither increasing nor decreasing');
+  }
+  let area = 0;
+  for (let i = 1; i < x.length; i++) area += ((x[i] - x[i - 1]) * (y[i] + y[i - 1])) / 2;
+  return direction * area;
+}
+
+/** Area under the ROC curve (binary labels 0/1, any real-valued score). */
+export function rocAuc(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+): number {
+  const { fpr, tpr } = rocCurve(yTrue, score, weight);
+  if (Number.isNaN(fpr[1]) || Number.isNaN(tpr[1])) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      'rocAuc: only one class is present in the labels; ROC AUC is not defined',
+    );
+  }
+  return trapezoidArea(fpr, tpr);
+}
+
+/**
+ * One-vs-rest ROC AUC for K classes, macro-averaged (sklearn's multi_class='ovr',
+ * average='macro'); prob is row-major nRows × K.
+ */
+export function rocAucOvr(
+  yTrue: ArrayLike<number>,
+  prob: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+): number {
+  const n = yTrue.length;
+  const k = n > 0 ? prob.length / n : 0;
+  if (!Number.isInteger(k) || k < 2) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `rocAucOvr: ${prob.length} probabilities for ${n} rows is not n × K`,
+    );
+  }
+  const y = new Float64Array(n);
+  const s = new Float64Array(n);
+  let sum = 0;
+  for (let c = 0; c < k; c++) {
+    for (let i = 0; i < n; i++) {
+      y[i] = yTrue[i] === c ? 1 : 0;
+      s[i] = prob[i * k + c];
+    }
+    sum += rocAuc(y, s, weight);
+  }
+  return sum / k;
+}
+
+/** Precision-recall curve as sklearn 1.2's precision_recall_curve returns it. */
+export function prCurve(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+): PrCurve {
+  const { fps, tps, thresholds } = binaryClfCurve(yTrue, score, weight, 'prCurve');
+  const m = tps.length;
+  const tpTotal = tps[m - 1];
+  const precision = new Float64Array(m + 1);
+  const recall = new Float64Array(m + 1);
+  const th = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    const j = m - 1 - i;
+    const ps = tps[j] + fps[j];
+    precision[i] = ps !== 0 ? tps[j] / ps : 0;
+    recall[i] = tpTotal === 0 ? 1 : tps[j] / tpTotal;
+    th[i] = thresholds[j];
+  }
+  precision[m] = 1;
+  recall[m] = 0;
+  return { precision, recall, thresholds: th };
+}
+
+/** Average precision: sum over thresholds of (R_n − R_{n−1}) · P_n (no interpolation). */
+export function averagePrecision(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+): number {
+  const { precision, recall } = prCurve(yTrue, score, weight);
+  let ap = 0;
+  for (let i = 0; i < recall.length - 1; i++) ap -= (recall[i + 1] - recall[i]) * precision[i];
+  return ap;
+}
+
+/** Area under the PR curve by the trapezoidal rule (sklearn's auc(recall, precision)). */
+export function prAuc(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+): number {
+  const { precision, recall } = prCurve(yTrue, score, weight);
+  return trapezoidArea(recall, precision);
+}

@@ -1,0 +1,67 @@
+import { KilnError } from '../../errors.js';
+
+/**
+ * Row order by score, highest first, as the ranking metrics need it. Large inputs use an LSD
+ * radix sort over the IEEE-754 bits (four 16-bit passes), because GBDT early stopping computes
+ * AUC on the validation set every round and a comparator sort of millions of indices would
+ * dominate that loop. Ties keep no particular order: every ranking metric groups tied scores.
+ */
+export function orderByScoreDescending(score: ArrayLike<number>, where: string): Uint32Array {
+  const n = score.length;
+  for (let i = 0; i < n; i++) {
+    if (Number.isNaN(score[i])) {
+      throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: score at row ${i} is NaN`);
+    }
+  }
+  if (n < 4096) {
+    const idx = new Uint32Array(n);
+    for (let i = 0; i < n; i++) idx[i] = i;
+    idx.sort((a, b) => score[b] - score[a]);
+    return idx;
+  }
+  // Map each double to an unsigned 64-bit key (hi, lo) that sorts descending as the score does.
+  const f = new Float64Array(1);
+  const u = new Uint32Array(f.buffer);
+  const hi = new Uint32Array(n);
+  const lo = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    f[0] = score[i];
+    let h = u[1];
+    let l = u[0];
+    if (h & 0x80000000) {
+      h = ~h >>> 0;
+      l = ~l >>> 0;
+    } else {
+      h = (h | 0x80000000) >>> 0;
+    }
+    // Invert so that larger scores come first in ascending key order.
+    hi[i] = ~h >>> 0;
+    lo[i] = ~l >>> 0;
+  }
+  let idx = new Uint32Array(n);
+  let tmp = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const count = new Uint32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const keys = pass < 2 ? lo : hi;
+    const shift = (pass & 1) * 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(keys[idx[i]] >>> shift) & 0xffff]++;
+    // A pass where every key shares the digit leaves the order unchanged.
+    if (count[(keys[idx[0]] >>> shift) & 0xffff] === n) continue;
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const r = idx[i];
+      tmp[count[(keys[r] >>> shift) & 0xffff]++] = r;
+    }
+    const t = idx;
+    idx = tmp;
+    tmp = t;
+  }
+  return idx;
+}
