@@ -1,0 +1,176 @@
+/**
+ * Tracking entities in MLflow's REST JSON shapes (snake_case, ms timestamps, string ids), so
+ * the REST layer serialises them unchanged and existing MLflow clients read them as-is.
+ */
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+export type LifecycleStage = 'active' | 'deleted';
+export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+export type RunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+export interface Experiment {
+  experiment_id: string;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: LifecycleStage;
+  last_update_time: number;
+  creation_time: number;
+  tags?: KeyValue[];
+}
+
+export interface Metric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+export interface RunInfo {
+  run_id: string;
+  /** Deprecated duplicate of run_id that MLflow still sends. */
+  run_uuid: string;
+  run_name: string;
+  experiment_id: string;
+  user_id: string;
+  status: RunStatus;
+  start_time: number;
+  end_time?: number;
+  artifact_uri: string;
+  lifecycle_stage: LifecycleStage;
+}
+
+export interface RunData {
+  metrics: Metric[];
+  params: KeyValue[];
+  tags: KeyValue[];
+}
+
+export interface Run {
+  info: RunInfo;
+  data: RunData;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_page_token?: string;
+}
+
+export interface CreateExperimentRequest {
+  name: string;
+  artifact_location?: string;
+  tags?: KeyValue[];
+}
+
+export interface SearchExperimentsRequest {
+  view_type?: ViewType;
+  max_results?: number;
+  filter?: string;
+  order_by?: string[];
+  page_token?: string;
+}
+
+export interface CreateRunRequest {
+  experiment_id: string;
+  user_id?: string;
+  run_name?: string;
+  start_time?: number;
+  tags?: KeyValue[];
+}
+
+export interface UpdateRunRequest {
+  run_id: string;
+  status?: RunStatus;
+  end_time?: number;
+  run_name?: string;
+}
+
+export interface LogBatchRequest {
+  run_id: string;
+  metrics?: Metric[];
+  params?: KeyValue[];
+  tags?: KeyValue[];
+}
+
+export interface SearchRunsRequest {
+  experiment_ids: string[];
+  filter?: string;
+  run_view_type?: ViewType;
+  max_results?: number;
+  order_by?: string[];
+  page_token?: string;
+}
+
+export interface MetricHistoryRequest {
+  run_id: string;
+  metric_key: string;
+  max_results?: number;
+  page_token?: string;
+}
+
+export interface FileInfo {
+  path: string;
+  is_dir: boolean;
+  file_size?: number;
+}
+
+export interface ListArtifactsResult {
+  root_uri: string;
+  files: FileInfo[];
+  next_page_token?: string;
+}
+
+/**
+ * The tracking store: one interface, a SQL implementation (embedded SQLite or shared
+ * Postgres, `sql-store.ts`) and a REST implementation (a kiln or MLflow server,
+ * `rest-store.ts`), chosen by URI. The SDK and CLI only ever see this interface.
+ *
+ * Rules implementations keep:
+ * - ids are strings; runs get 32-hex-char uuids; timestamps are ms since the epoch.
+ * - errors are KilnError with MLflow's codes (RESOURCE_DOES_NOT_EXIST, …).
+ * - logBatch is atomic: all of it is stored or none; params are immutable (re-logging the
+ *   same value is fine, a different value is INVALID_PARAMETER_VALUE).
+ * - writes to a deleted run or experiment are INVALID_STATE errors, like MLflow.
+ */
+export interface TrackingStore {
+  createExperiment(req: CreateExperimentRequest): Promise<string>;
+  getExperiment(experimentId: string): Promise<Experiment>;
+  getExperimentByName(name: string): Promise<Experiment>;
+  searchExperiments(req: SearchExperimentsRequest): Promise<Page<Experiment>>;
+  updateExperiment(experimentId: string, newName: string): Promise<void>;
+  deleteExperiment(experimentId: string): Promise<void>;
+  restoreExperiment(experimentId: string): Promise<void>;
+  setExperimentTag(experimentId: string, key: string, value: string): Promise<void>;
+
+  createRun(req: CreateRunRequest): Promise<Run>;
+  getRun(runId: string): Promise<Run>;
+  updateRun(req: UpdateRunRequest): Promise<RunInfo>;
+  deleteRun(runId: string): Promise<void>;
+  restoreRun(runId: string): Promise<void>;
+  logBatch(req: LogBatchRequest): Promise<void>;
+  deleteTag(runId: string, key: string): Promise<void>;
+  searchRuns(req: SearchRunsRequest): Promise<Page<Run>>;
+  getMetricHistory(req: MetricHistoryRequest): Promise<Page<Metric>>;
+
+  /** Artifacts of a run, under its artifact_uri. */
+  listArtifacts(runId: string, path?: string): Promise<ListArtifactsResult>;
+  uploadArtifact(
+    runId: string,
+    path: string,
+    body: import('node:stream').Readable | Uint8Array | string,
+  ): Promise<void>;
+  downloadArtifact(runId: string, path: string): Promise<import('node:stream').Readable>;
+
+  close(): Promise<void>;
+}
+
+/** Artifact URIs kiln writes: proxied through the server, so clients never need store credentials. */
+export const ARTIFACT_URI_SCHEME = 'mlflow-artifacts:';
+
+/** 'mlflow-artifacts:/1/abc/artifacts' → '1/abc/artifacts' (the path inside the artifact store). */
+export function artifactStorePathOf(artifactUri: string): string {
+  if (!artifactUri.startsWith(ARTIFACT_URI_SCHEME)) return artifactUri;
+  return artifactUri.slice(ARTIFACT_URI_SCHEME.length).replace(/^\/+/, '');
+}
