@@ -1,4 +1,5 @@
 import { KilnError } from '../errors.js';
+import { GBDT_LEARNER, loadGbdtModel } from './gbdt/model.js';
 import { decodeModel, type ModelContainer } from './model-format.js';
 import type { Model } from './types.js';
 
@@ -8,7 +9,9 @@ import type { Model } from './types.js';
  */
 type ModelLoader = (container: ModelContainer) => Model;
 
-const LOADERS: Record<string, ModelLoader> = {};
+const LOADERS: Record<string, ModelLoader> = {
+  [GBDT_LEARNER]: loadGbdtModel,
+};
 
 export function loadModel(bytes: Uint8Array): Model {
   const container = decodeModel(bytes);

@@ -1,0 +1,12 @@
+export type { Ensemble } from './ensemble.js';
+export {
+  GBDT_LEARNER,
+  type GbdtFeature,
+  GbdtModel,
+  type GbdtModelInfo,
+  type GbdtTask,
+  type ImportanceKind,
+  loadGbdtModel,
+  type ShapValues,
+} from './model.js';
+export { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';

@@ -1,0 +1,443 @@
+import type { CategoricalColumn, FeatureMatrix } from '../../data/index.js';
+import { KilnError } from '../../errors.js';
+import { decodeModel, encodeModel, type ModelContainer, type TypedArray } from '../model-format.js';
+import type { Model, Task } from '../types.js';
+import type { Ensemble } from './ensemble.js';
+import {
+  applyLink,
+  type CompiledEnsemble,
+  compileEnsemble,
+  predictRawColumns,
+  predictRawRow,
+  type ScoringColumn,
+} from './predict.js';
+import { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';
+
+/** The learner name written into model files and used by loadModel to find this loader. */
+export const GBDT_LEARNER = 'gbdt';
+
+/**
+ * Version of the gbdt `meta` inside the model container (model-format.ts versions the
+ * container itself). Bump it when the meta or buffer set changes, and keep reading old ones.
+ */
+export const GBDT_META_VERSION = 1;
+
+export interface GbdtFeature {
+  name: string;
+  kind: 'numeric' | 'categorical';
+  /** The level table the ensemble's category codes index (categorical features only). */
+  levels?: string[];
+}
+
+export type GbdtTask = Exclude<Task, 'anomaly'>;
+
+/** Everything about a trained ensemble besides its arrays. */
+export interface GbdtModelInfo {
+  task: GbdtTask;
+  /** The training objective ('binary', 'multiclass', 'regression', 'regression_l1', 'huber'). */
+  objective: string;
+  /** In the order the ensemble's featureIndex refers to. */
+  features: GbdtFeature[];
+  /** Class names for binary / multiclass, index = class code. */
+  classes?: string[];
+  /** Training parameters, recorded for lineage; not used for scoring. */
+  params?: Record<string, unknown>;
+  /** Iteration kept by early stopping, if any (recorded for lineage). */
+  bestIteration?: number;
+}
+
+export type ImportanceKind = 'gain' | 'split' | 'cover';
+
+/** SHAP output: see shap.ts for the layout. */
+export interface ShapValues {
+  nRows: number;
+  nOutputs: number;
+  /** Feature names; column nFeatures of each (row, output) block is the bias. */
+  featureNames: readonly string[];
+  /** nRows × nOutputs × (nFeatures + 1), row-major. */
+  values: Float64Array;
+}
+
+const ENSEMBLE_BUFFERS = {
+  baseScore: Float64Array,
+  treeRoot: Int32Array,
+  treeOutput: Int32Array,
+  featureIndex: Int32Array,
+  threshold: Float64Array,
+  defaultLeft: Uint8Array,
+  isCategorical: Uint8Array,
+  left: Int32Array,
+  right: Int32Array,
+  leafValue: Float64Array,
+  cover: Float64Array,
+  gain: Float64Array,
+  catStart: Int32Array,
+  catCount: Int32Array,
+  catCodes: Int32Array,
+} as const;
+type EnsembleBufferName = keyof typeof ENSEMBLE_BUFFERS;
+
+/**
+ * A trained gradient-boosted tree ensemble behind kiln's `Model` contract.
+ *
+ * Matrices are matched to the model by column name (order and extra columns do not matter).
+ * Categorical columns are matched by level name: a matrix whose `levels` differ from the
+ * model's is remapped, and levels the model never saw score as missing.
+ */
+export class GbdtModel implements Model {
+  readonly learner = GBDT_LEARNER;
+  readonly task: GbdtTask;
+  readonly featureNames: readonly string[];
+  readonly nOutputs: number;
+  readonly ensemble: Ensemble;
+  readonly info: GbdtModelInfo;
+  private readonly compiled: CompiledEnsemble;
+  private readonly link: 'logistic' | 'softmax' | 'identity';
+  private shapTables?: ShapTables;
+  /** Remap tables per matrix level array, so repeated scoring with one matrix layout is free. */
+  private readonly remapCache = new WeakMap<string[], Int32Array | null>();
+  private readonly levelIndex: (Map<string, number> | null)[];
+  private readonly rowScratch: Float64Array;
+
+  constructor(ensemble: Ensemble, info: GbdtModelInfo) {
+    validateInfo(info, ensemble);
+    validateEnsemble(ensemble, info.features);
+    this.ensemble = ensemble;
+    this.info = info;
+    this.task = info.task;
+    this.featureNames = info.features.map((f) => f.name);
+    this.nOutputs = ensemble.nOutputs;
+    this.link = info.task === 'binary' ? 'logistic' : info.task === 'multiclass' ? 'softmax' : 'identity';
+    const levelCounts = info.features.map((f) => (f.kind === 'categorical' ? f.levels!.length : 0));
+    this.compiled = compileEnsemble(ensemble, levelCounts);
+    this.levelIndex = info.features.map((f) =>
+      f.kind === 'categorical' ? new Map(f.levels!.map((level, i) => [level, i])) : null,
+    );
+    this.rowScratch = new Float64Array(info.features.length);
+  }
+
+  get nTrees(): number {
+    return this.ensemble.treeRoot.length;
+  }
+
+  predictRaw(x: FeatureMatrix): Float64Array {
+    return predictRawColumns(this.compiled, this.scoringColumns(x), x.nRows);
+  }
+
+  predict(x: FeatureMatrix): Float64Array {
+    return applyLink(this.predictRaw(x), this.link, this.nOutputs);
+  }
+
+  /**
+   * Single-row fast path: `row` holds one value per model feature in model order (see
+   * `featureNames`), categorical features as codes into the model's level table (-1 or NaN =
+   * missing). Writes nOutputs values (probabilities / values, as `predict`) into `out`, or a
+   * fresh array when `out` is omitted. No per-call allocation when `out` is given.
+   */
+  predictRow(row: ArrayLike<number>, out?: Float64Array): Float64Array {
+    const target = out ?? new Float64Array(this.nOutputs);
+    this.predictRawRow(row, target);
+    return applyLink(target, this.link, this.nOutputs);
+  }
+
+  /** As predictRow, before the link function. */
+  predictRawRow(row: ArrayLike<number>, out?: Float64Array): Float64Array {
+    const target = out ?? new Float64Array(this.nOutputs);
+    predictRawRow(this.compiled, this.denseRow(row), target);
+    return target;
+  }
+
+  /**
+   * Turns one record ({ feature: value }) into the dense row predictRow takes: categorical
+   * values are looked up by level name (unknown levels and null/undefined become missing).
+   */
+  encodeRecord(record: Record<string, unknown>, out?: Float64Array): Float64Array {
+    const row = out ?? new Float64Array(this.featureNames.length);
+    const features = this.info.features;
+    for (let j = 0; j < features.length; j++) {
+      const v = record[features[j]!.name];
+      const index = this.levelIndex[j];
+      if (index) {
+        row[j] = v === null || v === undefined ? -1 : (index.get(String(v)) ?? -1);
+      } else {
+        row[j] = v === null || v === undefined ? Number.NaN : Number(v);
+      }
+    }
+    return row;
+  }
+
+  featureImportance(kind: string = 'gain'): Record<string, number> {
+    if (kind !== 'gain' && kind !== 'split' && kind !== 'cover') {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt featureImportance: unknown kind '${kind}' (expected 'gain', 'split' or 'cover')`,
+      );
+    }
+    const totals = new Float64Array(this.featureNames.length);
+    const e = this.ensemble;
+    for (let n = 0; n < e.featureIndex.length; n++) {
+      const f = e.featureIndex[n]!;
+      if (f < 0) continue;
+      totals[f]! += kind === 'gain' ? e.gain[n]! : kind === 'split' ? 1 : e.cover[n]!;
+    }
+    const result: Record<string, number> = {};
+    this.featureNames.forEach((name, f) => {
+      result[name] = totals[f]!;
+    });
+    return result;
+  }
+
+  /**
+   * Exact TreeSHAP contributions (shap.ts): for each row and output, one value per feature
+   * plus the bias; they sum to `predictRaw` (log-odds for binary).
+   */
+  shap(x: FeatureMatrix): ShapValues {
+    this.shapTables ??= buildShapTables(this.compiled);
+    return {
+      nRows: x.nRows,
+      nOutputs: this.nOutputs,
+      featureNames: this.featureNames,
+      values: treeShap(this.compiled, this.shapTables, this.scoringColumns(x), x.nRows),
+    };
+  }
+
+  /** SHAP for one dense row (as predictRow): nOutputs × (nFeatures + 1). */
+  shapRow(row: ArrayLike<number>): Float64Array {
+    this.shapTables ??= buildShapTables(this.compiled);
+    return treeShapRow(this.compiled, this.shapTables, Float64Array.from(this.denseRow(row)));
+  }
+
+  /** The expected raw score per output (the SHAP bias). */
+  expectedValue(): Float64Array {
+    this.shapTables ??= buildShapTables(this.compiled);
+    return Float64Array.from(this.shapTables.bias);
+  }
+
+  serialize(): Uint8Array {
+    const buffers: Record<string, TypedArray> = {};
+    for (const name of Object.keys(ENSEMBLE_BUFFERS) as EnsembleBufferName[])
+      buffers[name] = this.ensemble[name];
+    return encodeModel({
+      learner: GBDT_LEARNER,
+      meta: {
+        version: GBDT_META_VERSION,
+        nOutputs: this.ensemble.nOutputs,
+        task: this.info.task,
+        objective: this.info.objective,
+        features: this.info.features,
+        classes: this.info.classes,
+        params: this.info.params,
+        bestIteration: this.info.bestIteration,
+      },
+      buffers,
+    });
+  }
+
+  /** Reads bytes written by `serialize` (loadModel does the same for any learner). */
+  static deserialize(bytes: Uint8Array): GbdtModel {
+    return loadGbdtModel(decodeModel(bytes));
+  }
+
+  /** Model features in model order as the scorer reads them, checked against the matrix. */
+  private scoringColumns(x: FeatureMatrix): ScoringColumn[] {
+    const byName = new Map(x.columns.map((c) => [c.name, c]));
+    return this.info.features.map((feature) => {
+      const col = byName.get(feature.name);
+      if (!col) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `gbdt model: feature matrix has no column '${feature.name}' (the model needs: ${this.featureNames.join(', ')})`,
+        );
+      }
+      if (col.kind !== feature.kind) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `gbdt model: column '${feature.name}' is ${col.kind} but the model was trained on it as ${feature.kind}`,
+        );
+      }
+      const length = col.kind === 'numeric' ? col.values.length : col.codes.length;
+      if (length < x.nRows) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `gbdt model: column '${feature.name}' has ${length} values but the matrix has ${x.nRows} rows`,
+        );
+      }
+      if (col.kind === 'numeric') return { kind: 'numeric', values: col.values };
+      const remap = this.remapFor(col, feature.levels!);
+      return remap
+        ? { kind: 'categorical', codes: col.codes, remap }
+        : { kind: 'categorical', codes: col.codes };
+    });
+  }
+
+  /** null when the matrix uses the model's own level table (codes can be used as they are). */
+  private remapFor(col: CategoricalColumn, modelLevels: string[]): Int32Array | null {
+    const cached = this.remapCache.get(col.levels);
+    if (cached !== undefined) return cached;
+    let same = col.levels === modelLevels || col.levels.length <= modelLevels.length;
+    for (let i = 0; same && i < col.levels.length; i++) same = col.levels[i] === modelLevels[i];
+    let remap: Int32Array | null = null;
+    if (!same) {
+      const index = new Map(modelLevels.map((level, i) => [level, i]));
+      remap = Int32Array.from(col.levels, (level) => index.get(level) ?? -1);
+    }
+    this.remapCache.set(col.levels, remap);
+    return remap;
+  }
+
+  /** Copies a caller's row into scratch, turning NaN / out-of-range category codes into -1. */
+  private denseRow(row: ArrayLike<number>): Float64Array {
+    const features = this.info.features;
+    if (row.length !== features.length) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt model: row has ${row.length} values but the model has ${features.length} features (${this.featureNames.join(', ')})`,
+      );
+    }
+    const dense = this.rowScratch;
+    for (let j = 0; j < features.length; j++) {
+      const v = row[j]!;
+      const levels = features[j]!.levels;
+      if (features[j]!.kind === 'categorical') {
+        dense[j] = v >= 0 && v < levels!.length && Number.isInteger(v) ? v : -1;
+      } else {
+        dense[j] = v;
+      }
+    }
+    return dense;
+  }
+}
+
+/** The loader registered in load-model.ts. */
+export function loadGbdtModel(container: ModelContainer): GbdtModel {
+  const fail = (why: string) => new KilnError('INVALID_PARAMETER_VALUE', `gbdt model file: ${why}`);
+  if (container.learner !== GBDT_LEARNER)
+    throw fail(`written by learner '${container.learner}', not '${GBDT_LEARNER}'`);
+  const meta = container.meta as Record<string, unknown> | null;
+  if (!meta || typeof meta !== 'object') throw fail('meta is missing');
+  if (meta.version !== GBDT_META_VERSION) {
+    throw fail(
+      `meta version ${String(meta.version)} is not supported (this kiln reads ${GBDT_META_VERSION})`,
+    );
+  }
+  if (typeof meta.nOutputs !== 'number') throw fail("meta field 'nOutputs' is missing");
+  const parts: Partial<Record<EnsembleBufferName, TypedArray>> = {};
+  for (const [name, ctor] of Object.entries(ENSEMBLE_BUFFERS) as [
+    EnsembleBufferName,
+    (typeof ENSEMBLE_BUFFERS)[EnsembleBufferName],
+  ][]) {
+    const buf = container.buffers[name];
+    if (!buf) throw fail(`buffer '${name}' is missing`);
+    if (!(buf instanceof ctor)) throw fail(`buffer '${name}' has the wrong element type`);
+    parts[name] = buf;
+  }
+  const ensemble = { nOutputs: meta.nOutputs, ...parts } as Ensemble;
+  return new GbdtModel(ensemble, {
+    task: meta.task as GbdtTask,
+    objective: meta.objective as string,
+    features: meta.features as GbdtFeature[],
+    classes: meta.classes as string[] | undefined,
+    params: meta.params as Record<string, unknown> | undefined,
+    bestIteration: meta.bestIteration as number | undefined,
+  });
+}
+
+function validateInfo(info: GbdtModelInfo, ensemble: Ensemble): void {
+  const fail = (why: string) => new KilnError('INVALID_PARAMETER_VALUE', `gbdt model: ${why}`);
+  if (info.task !== 'binary' && info.task !== 'multiclass' && info.task !== 'regression') {
+    throw fail(`task '${String(info.task)}' is not one of binary, multiclass, regression`);
+  }
+  if (typeof info.objective !== 'string') throw fail("field 'objective' is missing");
+  if (!Array.isArray(info.features)) throw fail("field 'features' is missing");
+  info.features.forEach((f, i) => {
+    if (!f || typeof f.name !== 'string') throw fail(`feature ${i} has no name`);
+    if (f.kind === 'categorical') {
+      if (!Array.isArray(f.levels)) throw fail(`categorical feature '${f.name}' has no level table`);
+    } else if (f.kind !== 'numeric') {
+      throw fail(`feature '${f.name}' has kind '${String(f.kind)}' (expected numeric or categorical)`);
+    }
+  });
+  const expectOutputs = info.task === 'multiclass' ? (info.classes?.length ?? ensemble.nOutputs) : 1;
+  if (!Number.isInteger(ensemble.nOutputs) || ensemble.nOutputs !== expectOutputs || ensemble.nOutputs < 1) {
+    throw fail(
+      `nOutputs is ${ensemble.nOutputs} but a ${info.task} model with these classes needs ${expectOutputs}`,
+    );
+  }
+  if (info.task === 'multiclass' && ensemble.nOutputs < 2)
+    throw fail('a multiclass model needs at least 2 outputs');
+}
+
+/**
+ * Checks a (possibly corrupt, loaded-from-disk) ensemble so scoring can never read out of
+ * bounds or loop: consistent lengths, valid features and category codes, and every tree a real
+ * tree (each node reached once from its root).
+ */
+function validateEnsemble(e: Ensemble, features: GbdtFeature[]): void {
+  const fail = (why: string) => new KilnError('INVALID_PARAMETER_VALUE', `gbdt model: ${why}`);
+  const nNodes = e.featureIndex.length;
+  const perNode: EnsembleBufferName[] = [
+    'threshold',
+    'defaultLeft',
+    'isCategorical',
+    'left',
+    'right',
+    'leafValue',
+    'cover',
+    'gain',
+    'catStart',
+    'catCount',
+  ];
+  for (const name of perNode) {
+    if (e[name].length !== nNodes) {
+      throw fail(`buffer '${name}' has ${e[name].length} entries but there are ${nNodes} nodes`);
+    }
+  }
+  if (e.baseScore.length !== e.nOutputs) {
+    throw fail(
+      `buffer 'baseScore' has ${e.baseScore.length} entries but the model has ${e.nOutputs} outputs`,
+    );
+  }
+  if (e.treeOutput.length !== e.treeRoot.length) {
+    throw fail(
+      `buffer 'treeOutput' has ${e.treeOutput.length} entries but there are ${e.treeRoot.length} trees`,
+    );
+  }
+  const seen = new Uint8Array(nNodes);
+  const stack: number[] = [];
+  for (let t = 0; t < e.treeRoot.length; t++) {
+    const out = e.treeOutput[t]!;
+    if (out < 0 || out >= e.nOutputs)
+      throw fail(`tree ${t} writes output ${out} (the model has ${e.nOutputs})`);
+    stack.push(e.treeRoot[t]!);
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (!(n >= 0 && n < nNodes)) throw fail(`tree ${t} refers to node ${n}, outside 0..${nNodes - 1}`);
+      if (seen[n]) throw fail(`node ${n} is reached twice (tree ${t} is not a tree)`);
+      seen[n] = 1;
+      const f = e.featureIndex[n]!;
+      if (f < 0) continue;
+      if (f >= features.length)
+        throw fail(`node ${n} splits on feature ${f} but the model has ${features.length}`);
+      const feature = features[f]!;
+      if (e.isCategorical[n] === 1) {
+        if (feature.kind !== 'categorical')
+          throw fail(`node ${n} is a categorical split on numeric '${feature.name}'`);
+        const start = e.catStart[n]!;
+        const count = e.catCount[n]!;
+        if (start < 0 || count < 0 || start + count > e.catCodes.length) {
+          throw fail(`node ${n} category set runs outside buffer 'catCodes'`);
+        }
+        const nLevels = feature.levels!.length;
+        for (let i = start; i < start + count; i++) {
+          const code = e.catCodes[i]!;
+          if (code < 0 || code >= nLevels) {
+            throw fail(`node ${n} uses category code ${code} but '${feature.name}' has ${nLevels} levels`);
+          }
+        }
+      } else if (feature.kind !== 'numeric') {
+        throw fail(`node ${n} is a numeric split on categorical '${feature.name}'`);
+      }
+      stack.push(e.left[n]!, e.right[n]!);
+    }
+  }
+}
