@@ -28,3 +28,16 @@ export interface FeatureMatrix {
   nRows: number;
   columns: FeatureColumn[];
 }
+
+/**
+ * A feature matrix with its label, laid out as learners' `TrainingData` wants it: `y` holds the
+ * value (regression) or the class index into `classes` (binary / multiclass); NaN = missing.
+ */
+export interface LabelledMatrix {
+  x: FeatureMatrix;
+  y?: Float64Array;
+  /** Class names for a boolean or categorical target, index = class code in `y`. */
+  classes?: string[];
+  /** Name of the target column `y` came from. */
+  targetName?: string;
+}

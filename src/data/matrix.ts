@@ -1,0 +1,278 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import { KilnError } from '../errors.js';
+import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
+import { expressionToSql, validateRowExpression } from './expression.js';
+import { type DatasetSchema, describeRelation, logicalTypeOfDuckType } from './schema.js';
+import type { FeatureColumn, LabelledMatrix } from './types.js';
+
+/** A feature to materialise: a stored column, or a row-level expression over stored columns. */
+export interface MatrixFeature {
+  name: string;
+  /** Row-level expression (see docs/data.md); default: the column called `name`. */
+  expr?: string;
+  /** Default: categorical for categorical/text/boolean-less strings, numeric otherwise. */
+  kind?: 'numeric' | 'categorical';
+}
+
+export interface MatrixRequest {
+  features: (string | MatrixFeature)[];
+  /** Label column or expression; booleans become 0/1 with classes ['false', 'true']. */
+  target?: string | MatrixFeature;
+  /**
+   * Fixed level tables by feature name, e.g. the training levels at scoring time: a value not
+   * in the table gets code -1 (treated as missing by learners).
+   */
+  levels?: Record<string, string[]>;
+  /** Class table for a categorical target (training classes at evaluation time). */
+  classes?: string[];
+  /** Store numeric features as Float32Array instead of Float64Array. */
+  float32?: boolean;
+  /** Row filter, a row-level boolean expression. */
+  where?: string;
+}
+
+/**
+ * Materialises features into typed arrays straight from DuckDB's result vectors: DuckDB does
+ * the casting, null handling and categorical encoding (to ENUM codes), and each result chunk is
+ * copied into the output arrays with one `TypedArray.set` per column. No JS value is created
+ * per row, which is what makes this the fast path between data and training.
+ *
+ * `files` are Parquet (or any DuckDB-readable) paths; `schema` (when known) supplies recorded
+ * level tables and types.
+ */
+export async function materializeMatrix(
+  files: string | string[],
+  request: MatrixRequest,
+  schema?: DatasetSchema,
+): Promise<LabelledMatrix> {
+  const list = Array.isArray(files) ? files : [files];
+  const relation = `read_parquet([${list.map(sqlString).join(', ')}])`;
+  return withDuck((conn) => materializeFromRelation(conn, relation, request, schema));
+}
+
+interface PlannedColumn {
+  name: string;
+  kind: 'numeric' | 'categorical';
+  sql: string;
+  levels?: string[];
+}
+
+export async function materializeFromRelation(
+  conn: DuckDBConnection,
+  relation: string,
+  request: MatrixRequest,
+  schema?: DatasetSchema,
+): Promise<LabelledMatrix> {
+  const described = await describeRelation(conn, `(SELECT * FROM ${relation} LIMIT 0)`, relation);
+  const available = described.map((c) => c.name);
+  const duckTypeOf = new Map(described.map((c) => [c.name.toLowerCase(), c.type]));
+
+  const features = request.features.map((f) => (typeof f === 'string' ? { name: f } : f));
+  if (features.length === 0) throw new KilnError('INVALID_PARAMETER_VALUE', 'matrix: no features requested');
+  const seen = new Set<string>();
+  for (const f of features) {
+    if (seen.has(f.name))
+      throw new KilnError('INVALID_PARAMETER_VALUE', `matrix: feature '${f.name}' is listed twice`);
+    seen.add(f.name);
+  }
+  const where = request.where
+    ? expressionToSql(validateRowExpression(request.where, available, 'matrix: where'))
+    : undefined;
+  const from = `(SELECT * FROM ${relation}${where ? ` WHERE ${where}` : ''})`;
+
+  const planned: PlannedColumn[] = [];
+  for (const f of features) {
+    const valueSql = featureSql(f, available, `matrix: feature '${f.name}'`);
+    const duckType = await valueType(conn, from, f, valueSql, duckTypeOf);
+    const recorded = schema?.columns.find((c) => c.name === f.name && !f.expr);
+    const kind = f.kind ?? defaultKind(duckType, recorded?.type);
+    if (kind === 'numeric') {
+      if (logicalTypeOfDuckType(duckType) === undefined) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `matrix: feature '${f.name}' is a string column; use kind: categorical`,
+        );
+      }
+      const cast = `CAST(${valueSql} AS ${request.float32 ? 'FLOAT' : 'DOUBLE'})`;
+      planned.push({
+        name: f.name,
+        kind,
+        sql: `COALESCE(${cast}, 'NaN'::${request.float32 ? 'FLOAT' : 'DOUBLE'})`,
+      });
+    } else {
+      const levels =
+        request.levels?.[f.name] ?? recorded?.levels ?? (await distinctLevels(conn, from, valueSql, f.name));
+      planned.push({ name: f.name, kind, sql: enumCodeSql(valueSql, levels), levels });
+    }
+  }
+
+  let targetPlan: { name: string; sql: string; classes?: string[] } | undefined;
+  if (request.target) {
+    const t = typeof request.target === 'string' ? { name: request.target } : request.target;
+    const valueSql = featureSql(t, available, `matrix: target '${t.name}'`);
+    const duckType = await valueType(conn, from, t, valueSql, duckTypeOf);
+    const logical = logicalTypeOfDuckType(duckType);
+    if (logical === 'boolean') {
+      targetPlan = {
+        name: t.name,
+        sql: `COALESCE(CAST(${valueSql} AS DOUBLE), 'NaN'::DOUBLE)`,
+        classes: ['false', 'true'],
+      };
+    } else if (logical === undefined || logical === 'categorical' || t.kind === 'categorical') {
+      const recorded = schema?.columns.find((c) => c.name === t.name && !t.expr);
+      const classes =
+        request.classes ?? recorded?.levels ?? (await distinctLevels(conn, from, valueSql, t.name));
+      const code = enumCodeSql(valueSql, classes);
+      targetPlan = {
+        name: t.name,
+        sql: `CASE WHEN ${code} < 0 THEN 'NaN'::DOUBLE ELSE CAST(${code} AS DOUBLE) END`,
+        classes,
+      };
+    } else {
+      targetPlan = { name: t.name, sql: `COALESCE(CAST(${valueSql} AS DOUBLE), 'NaN'::DOUBLE)` };
+    }
+  }
+
+  const [{ n }] = await readRows(conn, `SELECT count(*)::BIGINT AS n FROM ${from}`, 'matrix');
+  const nRows = Number(n);
+  const selects = [...planned.map((p) => p.sql), ...(targetPlan ? [targetPlan.sql] : [])];
+  const outputs: (Float64Array | Float32Array | Int32Array)[] = planned.map((p) =>
+    p.kind === 'categorical'
+      ? new Int32Array(nRows)
+      : request.float32
+        ? new Float32Array(nRows)
+        : new Float64Array(nRows),
+  );
+  if (targetPlan) outputs.push(new Float64Array(nRows));
+
+  const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')} FROM ${from}`;
+  let filled: number;
+  try {
+    filled = await copyColumnsInto(conn, sql, outputs);
+  } catch (e) {
+    if (e instanceof KilnError) throw e;
+    throw new KilnError('INVALID_PARAMETER_VALUE', `matrix: ${(e as Error).message.split('\n')[0]}`, {
+      cause: e,
+    });
+  }
+  if (filled !== nRows) {
+    throw new KilnError(
+      'INTERNAL_ERROR',
+      `matrix: expected ${nRows} rows, read ${filled} (data changed while reading?)`,
+    );
+  }
+
+  const columns: FeatureColumn[] = planned.map((p, i) =>
+    p.kind === 'categorical'
+      ? { kind: 'categorical', name: p.name, codes: outputs[i] as Int32Array, levels: p.levels! }
+      : { kind: 'numeric', name: p.name, values: outputs[i] as Float64Array | Float32Array },
+  );
+  const result: LabelledMatrix = { x: { nRows, columns } };
+  if (targetPlan) {
+    result.y = outputs[planned.length] as Float64Array;
+    result.targetName = targetPlan.name;
+    if (targetPlan.classes) result.classes = targetPlan.classes;
+  }
+  return result;
+}
+
+function featureSql(f: MatrixFeature, available: string[], place: string): string {
+  if (f.expr) return `(${expressionToSql(validateRowExpression(f.expr, available, place))})`;
+  const match =
+    available.find((c) => c === f.name) ?? available.find((c) => c.toLowerCase() === f.name.toLowerCase());
+  if (!match) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${place}: column '${f.name}' does not exist (columns: ${available.join(', ')})`,
+    );
+  }
+  return sqlIdent(match);
+}
+
+async function valueType(
+  conn: DuckDBConnection,
+  from: string,
+  f: MatrixFeature,
+  valueSql: string,
+  duckTypeOf: Map<string, string>,
+): Promise<string> {
+  if (!f.expr) return duckTypeOf.get(f.name.toLowerCase()) ?? 'VARCHAR';
+  const [col] = await describeRelation(conn, `(SELECT ${valueSql} AS v FROM ${from} LIMIT 0)`, f.name);
+  return col.type;
+}
+
+function defaultKind(duckType: string, recorded: string | undefined): 'numeric' | 'categorical' {
+  if (recorded === 'categorical' || recorded === 'text') return 'categorical';
+  if (recorded) return 'numeric';
+  const logical = logicalTypeOfDuckType(duckType);
+  return logical === undefined || logical === 'categorical' ? 'categorical' : 'numeric';
+}
+
+async function distinctLevels(
+  conn: DuckDBConnection,
+  from: string,
+  valueSql: string,
+  name: string,
+): Promise<string[]> {
+  const rows = await readRows(
+    conn,
+    `SELECT DISTINCT CAST(${valueSql} AS VARCHAR) AS v FROM ${from} WHERE v IS NOT NULL ORDER BY v`,
+    `matrix: feature '${name}'`,
+  );
+  return rows.map((r) => String(r.v));
+}
+
+/**
+ * Code of a value in a level table via DuckDB's ENUM: TRY_CAST maps values outside the table to
+ * NULL, which becomes -1 (unseen / missing).
+ */
+function enumCodeSql(valueSql: string, levels: string[]): string {
+  if (levels.length === 0) return '-1::INTEGER';
+  const unique = [...new Set(levels)];
+  if (unique.length !== levels.length)
+    throw new KilnError('INVALID_PARAMETER_VALUE', 'matrix: a level table has duplicates');
+  const enumType = `ENUM(${levels.map(sqlString).join(', ')})`;
+  return `COALESCE(CAST(enum_code(TRY_CAST(CAST(${valueSql} AS VARCHAR) AS ${enumType})) AS INTEGER), -1)`;
+}
+
+/**
+ * Streams `sql` and copies each chunk's vectors into `outputs` (one per result column, same
+ * element type as the column: DOUBLE → Float64Array, FLOAT → Float32Array, INTEGER →
+ * Int32Array). Columns must be non-null (callers COALESCE), so validity masks are not read.
+ */
+export async function copyColumnsInto(
+  conn: DuckDBConnection,
+  sql: string,
+  outputs: (Float64Array | Float32Array | Int32Array)[],
+): Promise<number> {
+  const result = await conn.stream(sql);
+  let offset = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk) break;
+    const size = chunk.rowCount;
+    if (size === 0) break;
+    for (let j = 0; j < outputs.length; j++) {
+      const out = outputs[j];
+      if (offset + size > out.length) throw new KilnError('INTERNAL_ERROR', 'matrix: more rows than counted');
+      const vector = bindings.data_chunk_get_vector(chunk.chunk, j);
+      const bytes = bindings.vector_get_data(vector, size * out.BYTES_PER_ELEMENT);
+      out.set(viewAs(out, bytes, size), offset);
+    }
+    offset += size;
+  }
+  return offset;
+}
+
+function viewAs(
+  like: Float64Array | Float32Array | Int32Array,
+  bytes: Uint8Array,
+  size: number,
+): Float64Array | Float32Array | Int32Array {
+  const aligned = bytes.byteOffset % like.BYTES_PER_ELEMENT === 0;
+  const source = aligned ? bytes : bytes.slice();
+  if (like instanceof Float64Array) return new Float64Array(source.buffer, source.byteOffset, size);
+  if (like instanceof Float32Array) return new Float32Array(source.buffer, source.byteOffset, size);
+  return new Int32Array(source.buffer, source.byteOffset, size);
+}

@@ -1,0 +1,171 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { KilnError } from '../errors.js';
+import { readRows, runSql, sqlIdent, sqlString } from './duckdb.js';
+import type { CsvOptions, FileFormat, SourceSpec } from './spec.js';
+
+export interface ResolvedSource {
+  /** What the user named: a path or a glob. */
+  pattern: string;
+  files: string[];
+  format: FileFormat;
+  csv: CsvOptions | undefined;
+  /** When set, the reader adds a column of this name holding each row's file path. */
+  addFileColumn?: string;
+}
+
+const EXTENSION_FORMATS: Record<string, FileFormat> = {
+  '.csv': 'csv',
+  '.tsv': 'csv',
+  '.txt': 'csv',
+  '.parquet': 'parquet',
+  '.pq': 'parquet',
+  '.json': 'json',
+  '.ndjson': 'ndjson',
+  '.jsonl': 'ndjson',
+  '.arrow': 'arrow',
+  '.feather': 'arrow',
+  '.ipc': 'arrow',
+};
+
+export function formatOfPath(file: string): FileFormat | undefined {
+  const lower = file.toLowerCase().replace(/\.(gz|zst)$/, '');
+  return EXTENSION_FORMATS[path.extname(lower)];
+}
+
+function isGlob(pattern: string): boolean {
+  return /[*?[\]{}]/.test(pattern);
+}
+
+/**
+ * Expands a path or glob to files, checking each exists and is non-empty, and settles the
+ * format (declared, or from the extension). Errors name the path.
+ */
+export async function resolveSource(
+  conn: DuckDBConnection,
+  pattern: string,
+  spec: SourceSpec = {},
+): Promise<ResolvedSource> {
+  let files: string[];
+  if (isGlob(pattern)) {
+    const rows = await readRows(conn, `SELECT file FROM glob(${sqlString(pattern)}) ORDER BY file`, pattern);
+    files = rows.map((r) => String(r.file));
+    if (files.length === 0)
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `${pattern}: no file matches this pattern`);
+  } else {
+    files = [pattern];
+  }
+  for (const file of files) {
+    let size: number;
+    try {
+      const stat = statSync(file);
+      if (stat.isDirectory())
+        throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: is a directory, not a file`);
+      size = stat.size;
+    } catch (e) {
+      if (e instanceof KilnError) throw e;
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `${file}: file does not exist`);
+    }
+    if (size === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: file is empty`);
+  }
+  const format = spec.format ?? formatOfPath(files[0]);
+  if (!format) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${files[0]}: cannot tell the format from the extension; set source.format to one of csv, parquet, json, ndjson, arrow`,
+    );
+  }
+  return { pattern, files, format, csv: spec.csv };
+}
+
+function fileColumnOption(source: ResolvedSource): string {
+  return source.addFileColumn ? `, filename = ${sqlString(source.addFileColumn)}` : '';
+}
+
+function fileListSql(files: string[]): string {
+  return `[${files.map(sqlString).join(', ')}]`;
+}
+
+function csvReaderSql(source: ResolvedSource, rejects: boolean): string {
+  const csv = source.csv ?? { header: true };
+  const tsv = source.files[0].toLowerCase().includes('.tsv');
+  const options = [
+    `header = ${csv.header === false ? 'false' : 'true'}`,
+    `delim = ${sqlString(csv.delimiter ?? (tsv ? '\t' : ','))}`,
+    `quote = ${sqlString(csv.quote ?? '"')}`,
+    `escape = ${sqlString(csv.escape ?? csv.quote ?? '"')}`,
+    'strict_mode = true',
+    'null_padding = false',
+    // Every file is read against the same column list; a file that disagrees is an error.
+    'union_by_name = false',
+  ];
+  if (csv.nulls) options.push(`nullstr = [${csv.nulls.map(sqlString).join(', ')}]`);
+  if (csv.dateformat) options.push(`dateformat = ${sqlString(csv.dateformat)}`);
+  if (csv.timestampformat) options.push(`timestampformat = ${sqlString(csv.timestampformat)}`);
+  if (rejects) options.push('store_rejects = true');
+  return `read_csv(${fileListSql(source.files)}, ${options.join(', ')}${fileColumnOption(source)})`;
+}
+
+/** The DuckDB table expression that reads the source. */
+export function sourceRelationSql(source: ResolvedSource, opts: { rejects?: boolean } = {}): string {
+  switch (source.format) {
+    case 'csv':
+      return csvReaderSql(source, opts.rejects ?? false);
+    case 'parquet':
+      return `read_parquet(${fileListSql(source.files)}${fileColumnOption(source)})`;
+    case 'json':
+      return `read_json(${fileListSql(source.files)}, format = 'auto'${fileColumnOption(source)})`;
+    case 'ndjson':
+      return `read_json(${fileListSql(source.files)}, format = 'newline_delimited'${fileColumnOption(source)})`;
+    case 'arrow':
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${source.files[0]}: Arrow IPC files are not readable in this build (DuckDB's arrow extension is not bundled); convert to Parquet`,
+      );
+  }
+}
+
+/**
+ * Reads the whole source into the temporary table `table` on `conn`, in file order. A CSV row
+ * with the wrong number of fields or a value that does not parse stops the read with an error
+ * naming file, line and column; so does a source with no rows.
+ */
+export async function loadSourceTable(
+  conn: DuckDBConnection,
+  source: ResolvedSource,
+  table: string,
+): Promise<number> {
+  const place = source.files.length === 1 ? source.files[0] : source.pattern;
+  await runSql(
+    conn,
+    `CREATE OR REPLACE TEMP TABLE ${sqlIdent(table)} AS SELECT * FROM ${sourceRelationSql(source, { rejects: true })}`,
+    place,
+  );
+  if (source.format === 'csv') await throwOnCsvRejects(conn, source);
+  const [{ n }] = await readRows(conn, `SELECT count(*)::INTEGER AS n FROM ${sqlIdent(table)}`, place);
+  if (Number(n) === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: file has no data rows`);
+  return Number(n);
+}
+
+async function throwOnCsvRejects(conn: DuckDBConnection, source: ResolvedSource): Promise<void> {
+  const rows = await readRows(
+    conn,
+    `SELECT s.file_path, e.line, e.column_idx, e.column_name, e.error_type, e.csv_line, e.error_message
+       FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
+      ORDER BY s.file_path, e.line LIMIT 5`,
+    source.pattern,
+  );
+  if (rows.length === 0) return;
+  const first = rows[0];
+  const [{ n }] = await readRows(conn, 'SELECT count(*)::INTEGER AS n FROM reject_errors', source.pattern);
+  const where = `${first.file_path}: line ${first.line}${first.column_name ? `, column '${first.column_name}'` : ''}`;
+  const what =
+    first.error_type === 'CAST'
+      ? String(first.error_message)
+      : `wrong number of fields (${String(first.error_message).replace('Expected Number of Columns', 'expected')})`;
+  throw new KilnError(
+    'INVALID_PARAMETER_VALUE',
+    `${where}: ${what}; row was: ${String(first.csv_line).slice(0, 200)}${Number(n) > 1 ? ` (${n} bad rows in all)` : ''}`,
+  );
+}
