@@ -1,0 +1,104 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { KilnError } from '../../errors.js';
+
+/**
+ * Every GBDT training parameter, its default and what it does, in one table (LightGBM's names
+ * and meanings, so users can carry settings over).
+ *
+ * | parameter                | default        | meaning |
+ * | ------------------------ | -------------- | ------- |
+ * | objective                | from the task  | 'binary' (logistic), 'multiclass' (softmax), 'regression' (squared error), 'regression_l1' (absolute error), 'huber' |
+ * | num_class                | from the data  | classes for 'multiclass' (default: max label + 1) |
+ * | num_iterations           | 100            | boosting rounds (trees per output) |
+ * | learning_rate            | 0.1            | shrinkage applied to every leaf value |
+ * | num_leaves               | 31             | most leaves per tree (leaf-wise, best-first growth) |
+ * | max_depth                | -1             | deepest a leaf may be (root = depth 0); -1 = no limit |
+ * | min_data_in_leaf         | 20             | fewest training rows in a leaf |
+ * | min_sum_hessian_in_leaf  | 1e-3           | smallest hessian sum in a leaf |
+ * | lambda_l1                | 0              | L1 penalty on leaf values |
+ * | lambda_l2                | 0              | L2 penalty on leaf values |
+ * | min_gain_to_split        | 0              | smallest gain for a split to be made |
+ * | max_bin                  | 255            | most bins per numeric feature (≤ 255: bins are Uint8; one extra bin holds NaN) |
+ * | min_data_in_bin          | 3              | fewest sample rows per numeric bin |
+ * | bin_construct_sample_cnt | 200000         | rows sampled to find numeric bin boundaries |
+ * | bagging_fraction         | 1              | share of rows drawn (without replacement) for each tree |
+ * | bagging_freq             | 0              | redraw the bag every k rounds; 0 = no bagging |
+ * | feature_fraction         | 1              | share of features each tree may split on |
+ * | huber_delta              | 1              | where the Huber loss turns from squared to absolute |
+ * | boost_from_average       | true           | start from the data's best constant (log-odds, class log-priors, mean, median) |
+ * | max_cat_to_onehot        | 4              | categorical features with at most this many levels use one-vs-rest splits |
+ * | max_cat_threshold        | 32             | most categories on one side of a sorted-prefix categorical split |
+ * | cat_smooth               | 10             | added to the hessian when ordering categories by gradient / hessian |
+ * | cat_l2                   | 10             | extra L2 penalty in categorical split gains |
+ * | min_data_per_group       | 100            | fewest rows on a side of a sorted-prefix categorical split |
+ * | early_stopping_round     | 0              | stop when the validation metric has not improved this many rounds; 0 = off |
+ * | metric                   | from the task  | names from learn/metrics' registry ('auc', 'logloss', 'error', 'rmse', 'mae', …) reported per round; the first drives early stopping. Default: auc (binary), logloss (multiclass), rmse (regression) |
+ * | seed                     | 0              | seed for bagging and feature subsampling |
+ * | threads                  | core count     | threads building histograms (the calling thread counts as one); results do not depend on it |
+ */
+export const gbdtParamsSchema = z
+  .object({
+    objective: z.enum(['binary', 'multiclass', 'regression', 'regression_l1', 'huber']).optional(),
+    num_class: z.number().int().min(2).optional(),
+    num_iterations: z.number().int().min(1).default(100),
+    learning_rate: z.number().positive().default(0.1),
+    num_leaves: z.number().int().min(2).max(131072).default(31),
+    max_depth: z.number().int().min(-1).default(-1),
+    min_data_in_leaf: z.number().int().min(1).default(20),
+    min_sum_hessian_in_leaf: z.number().min(0).default(1e-3),
+    lambda_l1: z.number().min(0).default(0),
+    lambda_l2: z.number().min(0).default(0),
+    min_gain_to_split: z.number().min(0).default(0),
+    max_bin: z.number().int().min(2).max(255).default(255),
+    min_data_in_bin: z.number().int().min(1).default(3),
+    bin_construct_sample_cnt: z.number().int().min(1).default(200_000),
+    bagging_fraction: z.number().gt(0).max(1).default(1),
+    bagging_freq: z.number().int().min(0).default(0),
+    feature_fraction: z.number().gt(0).max(1).default(1),
+    huber_delta: z.number().positive().default(1),
+    boost_from_average: z.boolean().default(true),
+    max_cat_to_onehot: z.number().int().min(1).default(4),
+    max_cat_threshold: z.number().int().min(1).default(32),
+    cat_smooth: z.number().min(0).default(10),
+    cat_l2: z.number().min(0).default(10),
+    min_data_per_group: z.number().int().min(1).default(100),
+    early_stopping_round: z.number().int().min(0).default(0),
+    metric: z
+      .array(
+        z.enum([
+          'auc',
+          'binary_logloss',
+          'binary_error',
+          'multi_logloss',
+          'multi_error',
+          'rmse',
+          'l2',
+          'l1',
+          'huber',
+        ]),
+      )
+      .optional(),
+    seed: z.number().int().default(0),
+    threads: z
+      .number()
+      .int()
+      .min(1)
+      .default(() => availableParallelism()),
+  })
+  .strict();
+
+export type GbdtParams = z.infer<typeof gbdtParamsSchema>;
+export type GbdtParamsInput = z.input<typeof gbdtParamsSchema>;
+export type GbdtObjective = NonNullable<GbdtParams['objective']>;
+
+/** Validates user parameters and fills defaults; the message names the offending field. */
+export function parseGbdtParams(input: unknown): GbdtParams {
+  const parsed = gbdtParamsSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || '(params)';
+    throw new KilnError('INVALID_PARAMETER_VALUE', `gbdt parameter '${field}': ${issue.message}`);
+  }
+  return parsed.data;
+}

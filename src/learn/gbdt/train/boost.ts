@@ -1,0 +1,263 @@
+import type { FeatureMatrix } from '../../../data/index.js';
+import { KilnError } from '../../../errors.js';
+import { getMetric, isBetter, type MetricSpec } from '../../metrics/index.js';
+import type { FitOptions, IterationInfo } from '../../types.js';
+import type { Ensemble } from '../ensemble.js';
+import type { GbdtParams } from '../params.js';
+import { type BinnedMatrix, binColumn, binMatrix, findBinMappers, mulberry32 } from './binning.js';
+import { type BinTree, routeRow, TreeGrower } from './grow-tree.js';
+import {
+  applyLink,
+  computeGradients,
+  initialScore,
+  type ObjectiveSpec,
+  softmaxInto,
+  weightedMedian,
+} from './objectives.js';
+import { toEnsemble } from './to-ensemble.js';
+import { HistogramPool } from './worker-pool.js';
+
+export interface BoostInput {
+  x: FeatureMatrix;
+  y: Float64Array;
+  weight?: Float64Array;
+  objective: ObjectiveSpec;
+  params: GbdtParams;
+  /** Metric names (learn/metrics registry); the first drives early stopping. */
+  metrics: string[];
+}
+
+export interface BoostResult {
+  ensemble: Ensemble;
+  /** Rounds kept in the ensemble (the best one when early stopping triggered). */
+  iterations: number;
+  bestIteration: number;
+}
+
+/**
+ * The boosting loop: bins the data once, then per round computes gradients, grows one tree
+ * per output, updates training (and validation) scores from the trees' leaves, reports the
+ * round's metrics and applies early stopping.
+ */
+export async function boost(input: BoostInput, options: FitOptions = {}): Promise<BoostResult> {
+  const { x, weight: w, objective: obj, params: p } = input;
+  const n = x.nRows;
+  const K = obj.nOutputs;
+  const mappers = findBinMappers(x, {
+    maxBin: p.max_bin,
+    minDataInBin: p.min_data_in_bin,
+    sampleCount: p.bin_construct_sample_cnt,
+    seed: p.seed,
+  });
+  const threads = Math.max(1, p.threads);
+  const shared = threads > 1;
+  const data = binMatrix(x, mappers, shared);
+  const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const gradHess = new Float32Array(alloc(8 * n));
+  const rows = new Int32Array(alloc(4 * n));
+  const hist = new Float64Array(alloc(8 * TreeGrower.histDoubles(data, p.num_leaves)));
+  const pool = await HistogramPool.create(
+    { rowMajor: data.rowMajor, nFeatures: data.nFeatures, binOffset: data.binOffset, gradHess, rows, hist },
+    threads,
+  );
+  try {
+    return runRounds(input, options, data, gradHess, rows, hist, pool, K, n, w, obj, p);
+  } finally {
+    await pool.close();
+  }
+}
+
+function runRounds(
+  input: BoostInput,
+  options: FitOptions,
+  data: BinnedMatrix,
+  gradHess: Float32Array,
+  rows: Int32Array,
+  hist: Float64Array,
+  pool: HistogramPool,
+  K: number,
+  n: number,
+  w: Float64Array | undefined,
+  obj: ObjectiveSpec,
+  p: GbdtParams,
+): BoostResult {
+  const y = input.y;
+  const grower = new TreeGrower(data, rows, hist, pool, {
+    numLeaves: p.num_leaves,
+    maxDepth: p.max_depth,
+    learningRate: p.learning_rate,
+    lambdaL1: p.lambda_l1,
+    lambdaL2: p.lambda_l2,
+    minDataInLeaf: p.min_data_in_leaf,
+    minSumHessianInLeaf: p.min_sum_hessian_in_leaf,
+    minGainToSplit: p.min_gain_to_split,
+    maxCatToOnehot: p.max_cat_to_onehot,
+    maxCatThreshold: p.max_cat_threshold,
+    catSmooth: p.cat_smooth,
+    catL2: p.cat_l2,
+    minDataPerGroup: p.min_data_per_group,
+  });
+  const base = p.boost_from_average ? initialScore(obj, y, w) : new Float64Array(K);
+  const score = new Float64Array(n * K);
+  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) score[i * K + k] = base[k];
+  const prob = obj.name === 'multiclass' ? new Float64Array(n * K) : null;
+  // Absolute-error leaves are renewed from residuals; this buffer holds y − score.
+  const residual = obj.name === 'regression_l1' ? new Float64Array(n) : null;
+  const scoreK = K === 1 ? score : new Float64Array(n);
+
+  const valid = options.valid;
+  let validCols: Uint8Array[] | null = null;
+  let validScore: Float64Array | null = null;
+  if (valid) {
+    if (!valid.y || valid.y.length !== valid.x.nRows) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        'gbdt fit: options.valid needs y with one label per row',
+      );
+    }
+    if (valid.x.columns.length !== data.nFeatures) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt fit: options.valid has ${valid.x.columns.length} columns, training data has ${data.nFeatures}`,
+      );
+    }
+    validCols = data.mappers.map((m, f) => {
+      const out = new Uint8Array(valid.x.nRows);
+      binColumn(valid.x, f, m, out);
+      return out;
+    });
+    validScore = new Float64Array(valid.x.nRows * K);
+    for (let i = 0; i < valid.x.nRows; i++) for (let k = 0; k < K; k++) validScore[i * K + k] = base[k];
+  }
+  const metricSpecs: MetricSpec[] = input.metrics.map((m) => getMetric(m));
+  const wantMetrics =
+    options.onIteration !== undefined || (valid !== undefined && p.early_stopping_round > 0);
+
+  const rng = mulberry32(p.seed);
+  const bag = new Int32Array(n);
+  let nBag = n;
+  for (let i = 0; i < n; i++) bag[i] = i;
+  const inBag = new Uint8Array(n).fill(1);
+  const featureAllowed = new Uint8Array(data.nFeatures).fill(1);
+  const trees: BinTree[] = [];
+  let bestIter = -1;
+  let bestValue = Number.NaN;
+  let rounds = 0;
+
+  for (let it = 0; it < p.num_iterations; it++) {
+    if (options.signal?.aborted) {
+      throw new KilnError('INVALID_STATE', `gbdt fit: aborted at round ${it}`);
+    }
+    if (p.bagging_freq > 0 && p.bagging_fraction < 1 && it % p.bagging_freq === 0) {
+      nBag = drawBag(n, p.bagging_fraction, rng, bag, inBag);
+    }
+    if (prob) softmaxInto(score, K, prob);
+    for (let k = 0; k < K; k++) {
+      if (K > 1) for (let i = 0; i < n; i++) scoreK[i] = score[i * K + k];
+      computeGradients(obj, scoreK, prob, y, w, k, gradHess);
+      drawFeatures(p.feature_fraction, rng, featureAllowed);
+      rows.set(bag.subarray(0, nBag));
+      let sumG = 0;
+      let sumH = 0;
+      for (let i = 0; i < nBag; i++) {
+        const r = rows[i];
+        sumG += gradHess[2 * r];
+        sumH += gradHess[2 * r + 1];
+      }
+      const tree = grower.grow(nBag, sumG, sumH, featureAllowed);
+      if (residual) {
+        for (let i = 0; i < n; i++) residual[i] = y[i] - scoreK[i];
+        for (let node = 0; node < tree.nNodes; node++) {
+          const leaf = tree.leafOf[node];
+          if (leaf < 0) continue;
+          const s = grower.leafStart[leaf];
+          tree.leafValue[node] =
+            p.learning_rate * weightedMedian(residual, w, rows, s, s + grower.leafCount[leaf]);
+        }
+      }
+      // In-bag rows: straight from the leaf segments; out-of-bag rows: routed by bins.
+      for (let node = 0; node < tree.nNodes; node++) {
+        const leaf = tree.leafOf[node];
+        if (leaf < 0) continue;
+        const v = tree.leafValue[node];
+        const s = grower.leafStart[leaf];
+        const e = s + grower.leafCount[leaf];
+        for (let i = s; i < e; i++) score[rows[i] * K + k] += v;
+      }
+      if (nBag < n) {
+        for (let r = 0; r < n; r++) {
+          if (!inBag[r]) score[r * K + k] += tree.leafValue[routeRow(tree, data.columns, r)];
+        }
+      }
+      if (validCols && validScore) {
+        const nv = validScore.length / K;
+        for (let r = 0; r < nv; r++) validScore[r * K + k] += tree.leafValue[routeRow(tree, validCols, r)];
+      }
+      trees.push(tree);
+    }
+    rounds = it + 1;
+
+    if (!wantMetrics) continue;
+    const metrics: Record<string, number> = {};
+    if (options.onIteration) {
+      const pred = applyLink(obj, score.slice());
+      for (const m of metricSpecs) metrics[`train.${m.name}`] = m.fn(y, pred, w);
+    }
+    let stop = false;
+    if (valid && validScore) {
+      const pred = applyLink(obj, validScore.slice());
+      for (const m of metricSpecs) metrics[`valid.${m.name}`] = m.fn(valid.y!, pred, valid.weight);
+      const first = metricSpecs[0];
+      if (first) {
+        const v = metrics[`valid.${first.name}`];
+        if (bestIter < 0 || isBetter(first, v, bestValue)) {
+          bestIter = it;
+          bestValue = v;
+        } else if (p.early_stopping_round > 0 && it - bestIter >= p.early_stopping_round) {
+          stop = true;
+        }
+      }
+    }
+    const info: IterationInfo = { iteration: it, metrics };
+    if (options.onIteration?.(info) === false) stop = true;
+    if (stop) break;
+  }
+
+  const keep = valid && p.early_stopping_round > 0 && bestIter >= 0 ? bestIter + 1 : rounds;
+  const ensemble = toEnsemble(trees.slice(0, keep * K), K, base, data.mappers);
+  return { ensemble, iterations: keep, bestIteration: bestIter >= 0 ? bestIter : keep - 1 };
+}
+
+/** Rows for one bag: ⌊fraction·n⌋ rows without replacement, ascending (seeded). */
+function drawBag(n: number, fraction: number, rng: () => number, bag: Int32Array, inBag: Uint8Array): number {
+  const m = Math.max(1, Math.floor(fraction * n));
+  // Selection sampling (Knuth's algorithm S) yields the rows already sorted.
+  let need = m;
+  let j = 0;
+  for (let i = 0; i < n && need > 0; i++) {
+    if (rng() * (n - i) < need) {
+      bag[j++] = i;
+      inBag[i] = 1;
+      need--;
+    } else inBag[i] = 0;
+  }
+  for (let i = j > 0 ? bag[j - 1] + 1 : 0; i < n; i++) inBag[i] = 0;
+  return j;
+}
+
+function drawFeatures(fraction: number, rng: () => number, allowed: Uint8Array): void {
+  const nf = allowed.length;
+  if (fraction >= 1) {
+    allowed.fill(1);
+    return;
+  }
+  const m = Math.max(1, Math.round(fraction * nf));
+  allowed.fill(0);
+  let need = m;
+  for (let i = 0; i < nf && need > 0; i++) {
+    if (rng() * (nf - i) < need) {
+      allowed[i] = 1;
+      need--;
+    }
+  }
+}

@@ -1,0 +1,313 @@
+import type { FeatureBinMapper } from './binning.js';
+
+/** The regularisation and size limits a split must respect (LightGBM's meanings). */
+export interface SplitRules {
+  lambdaL1: number;
+  lambdaL2: number;
+  minDataInLeaf: number;
+  minSumHessianInLeaf: number;
+  minGainToSplit: number;
+  maxCatToOnehot: number;
+  maxCatThreshold: number;
+  catSmooth: number;
+  catL2: number;
+  minDataPerGroup: number;
+}
+
+/** The best split found for one leaf; `gain` is -Infinity when the leaf cannot split. */
+export class SplitCandidate {
+  gain = Number.NEGATIVE_INFINITY;
+  feature = -1;
+  /** numeric: value bins ≤ threshold go left (-1: only missing goes left). */
+  threshold = 0;
+  defaultLeft = false;
+  isCategorical = false;
+  /** categorical: the bins that go left. */
+  catBins: number[] = [];
+  leftG = 0;
+  leftH = 0;
+  leftC = 0;
+  rightG = 0;
+  rightH = 0;
+  rightC = 0;
+
+  reset(): void {
+    this.gain = Number.NEGATIVE_INFINITY;
+    this.feature = -1;
+    this.catBins = [];
+  }
+}
+
+function thresholdL1(g: number, l1: number): number {
+  if (g > l1) return g - l1;
+  if (g < -l1) return g + l1;
+  return 0;
+}
+
+export function leafGain(g: number, h: number, l1: number, l2: number): number {
+  const t = thresholdL1(g, l1);
+  return (t * t) / (h + l2);
+}
+
+/** The (unshrunk) leaf value that minimises the second-order loss with L1/L2 penalties. */
+export function leafOutput(g: number, h: number, l1: number, l2: number): number {
+  return -thresholdL1(g, l1) / (h + l2);
+}
+
+/**
+ * Scans feature f's histogram (3 doubles per bin at `base`) for the best split of a leaf with
+ * totals (G, H, C) and writes it into `best` when it beats best.gain. Ties keep the earlier
+ * candidate, so the scan order (features ascending, bins ascending) makes results unique.
+ */
+export function findBestSplitForFeature(
+  hist: Float64Array,
+  base: number,
+  feature: number,
+  mapper: FeatureBinMapper,
+  G: number,
+  H: number,
+  C: number,
+  rules: SplitRules,
+  best: SplitCandidate,
+): void {
+  if (mapper.kind === 'numeric') numericSplit(hist, base, feature, mapper, G, H, C, rules, best);
+  else categoricalSplit(hist, base, feature, mapper, G, H, C, rules, best);
+}
+
+function numericSplit(
+  hist: Float64Array,
+  base: number,
+  feature: number,
+  mapper: FeatureBinMapper,
+  G: number,
+  H: number,
+  C: number,
+  rules: SplitRules,
+  best: SplitCandidate,
+): void {
+  const { lambdaL1: l1, lambdaL2: l2, minDataInLeaf: minData, minSumHessianInLeaf: minHess } = rules;
+  const nv = mapper.missingBin;
+  const mb = base + 3 * nv;
+  const mG = hist[mb];
+  const mH = hist[mb + 1];
+  const mC = hist[mb + 2];
+  const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
+  const hasMissing = mC > 0;
+  // Pass 1: missing goes right. Without missing rows the last value bin would leave the right empty.
+  let lG = 0;
+  let lH = 0;
+  let lC = 0;
+  const lastT = hasMissing ? nv - 1 : nv - 2;
+  for (let t = 0; t <= lastT; t++) {
+    const b = base + 3 * t;
+    const c = hist[b + 2];
+    if (c === 0) continue;
+    lG += hist[b];
+    lH += hist[b + 1];
+    lC += c;
+    if (lC < minData || lH < minHess) continue;
+    const rC = C - lC;
+    const rH = H - lH;
+    if (rC < minData || rH < minHess) break;
+    const rG = G - lG;
+    const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
+    if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
+      setNumeric(best, gain - minGainShift + rules.minGainToSplit, feature, t, lG, lH, lC, rG, rH, rC);
+      // Without missing rows in training the direction is a guess: follow the heavier side.
+      best.defaultLeft = !hasMissing && lH > rH;
+    }
+  }
+  if (!hasMissing) return;
+  // Pass 2: missing goes left (t = -1: only missing goes left).
+  lG = mG;
+  lH = mH;
+  lC = mC;
+  for (let t = -1; t <= nv - 2; t++) {
+    if (t >= 0) {
+      const b = base + 3 * t;
+      const c = hist[b + 2];
+      if (c === 0) continue;
+      lG += hist[b];
+      lH += hist[b + 1];
+      lC += c;
+    }
+    if (lC < minData || lH < minHess) continue;
+    const rC = C - lC;
+    const rH = H - lH;
+    if (rC < minData || rH < minHess) break;
+    const rG = G - lG;
+    const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
+    if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
+      setNumeric(best, gain - minGainShift + rules.minGainToSplit, feature, t, lG, lH, lC, rG, rH, rC);
+      best.defaultLeft = true;
+    }
+  }
+}
+
+function setNumeric(
+  best: SplitCandidate,
+  gain: number,
+  feature: number,
+  t: number,
+  lG: number,
+  lH: number,
+  lC: number,
+  rG: number,
+  rH: number,
+  rC: number,
+): void {
+  best.gain = gain;
+  best.feature = feature;
+  best.threshold = t;
+  best.isCategorical = false;
+  best.catBins = [];
+  best.leftG = lG;
+  best.leftH = lH;
+  best.leftC = lC;
+  best.rightG = rG;
+  best.rightH = rH;
+  best.rightC = rC;
+}
+
+/**
+ * LightGBM's categorical split: one-vs-rest when the feature has few levels; otherwise the
+ * levels seen at least cat_smooth times are sorted by G / (H + cat_smooth) and the best prefix
+ * from either end (at most max_cat_threshold levels, groups of min_data_per_group rows) goes
+ * left. Missing and unlisted levels go right.
+ */
+function categoricalSplit(
+  hist: Float64Array,
+  base: number,
+  feature: number,
+  mapper: FeatureBinMapper,
+  G: number,
+  H: number,
+  C: number,
+  rules: SplitRules,
+  best: SplitCandidate,
+): void {
+  const { lambdaL1: l1, minDataInLeaf: minData, minSumHessianInLeaf: minHess } = rules;
+  const nv = mapper.missingBin;
+  if (nv <= rules.maxCatToOnehot) {
+    const l2 = rules.lambdaL2;
+    const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
+    for (let t = 0; t < nv; t++) {
+      const b = base + 3 * t;
+      const lC = hist[b + 2];
+      const lH = hist[b + 1];
+      if (lC < minData || lH < minHess) continue;
+      const rC = C - lC;
+      const rH = H - lH;
+      if (rC < minData || rH < minHess) continue;
+      const lG = hist[b];
+      const rG = G - lG;
+      const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
+      if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
+        setCategorical(
+          best,
+          gain - minGainShift + rules.minGainToSplit,
+          feature,
+          [t],
+          lG,
+          lH,
+          lC,
+          rG,
+          rH,
+          rC,
+        );
+      }
+    }
+    return;
+  }
+  const l2 = rules.lambdaL2 + rules.catL2;
+  const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
+  const used: number[] = [];
+  for (let t = 0; t < nv; t++)
+    if (hist[base + 3 * t + 2] >= rules.catSmooth && hist[base + 3 * t + 2] > 0) used.push(t);
+  if (used.length === 0) return;
+  const smooth = rules.catSmooth;
+  const ratio = (t: number) => hist[base + 3 * t] / (hist[base + 3 * t + 1] + smooth);
+  // Stable sort (ties by bin) keeps the order, hence the split, deterministic.
+  used.sort((a, b) => ratio(a) - ratio(b) || a - b);
+  const maxNumCat = Math.min(rules.maxCatThreshold, Math.floor((used.length + 1) / 2));
+  let bestDir = 0;
+  let bestCount = 0;
+  let found = false;
+  let bestGain = best.gain;
+  const bestSums = new Float64Array(6);
+  for (const dir of [1, -1]) {
+    let pos = dir === 1 ? 0 : used.length - 1;
+    let lG = 0;
+    let lH = 0;
+    let lC = 0;
+    let group = 0;
+    for (let i = 0; i < used.length && i < maxNumCat; i++) {
+      const t = used[pos];
+      pos += dir;
+      const b = base + 3 * t;
+      lG += hist[b];
+      lH += hist[b + 1];
+      lC += hist[b + 2];
+      group += hist[b + 2];
+      if (lC < minData || lH < minHess) continue;
+      const rC = C - lC;
+      if (rC < minData || rC < rules.minDataPerGroup) break;
+      const rH = H - lH;
+      if (rH < minHess) break;
+      if (group < rules.minDataPerGroup) continue;
+      group = 0;
+      const rG = G - lG;
+      const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
+      if (gain <= minGainShift) continue;
+      const g = gain - minGainShift + rules.minGainToSplit;
+      if (g > bestGain) {
+        bestGain = g;
+        bestDir = dir;
+        bestCount = i + 1;
+        found = true;
+        bestSums.set([lG, lH, lC, rG, rH, rC]);
+      }
+    }
+  }
+  if (!found) return;
+  const bins = bestDir === 1 ? used.slice(0, bestCount) : used.slice(used.length - bestCount).reverse();
+  bins.sort((a, b) => a - b);
+  setCategorical(
+    best,
+    bestGain,
+    feature,
+    bins,
+    bestSums[0],
+    bestSums[1],
+    bestSums[2],
+    bestSums[3],
+    bestSums[4],
+    bestSums[5],
+  );
+}
+
+function setCategorical(
+  best: SplitCandidate,
+  gain: number,
+  feature: number,
+  bins: number[],
+  lG: number,
+  lH: number,
+  lC: number,
+  rG: number,
+  rH: number,
+  rC: number,
+): void {
+  best.gain = gain;
+  best.feature = feature;
+  best.threshold = 0;
+  best.isCategorical = true;
+  best.defaultLeft = false;
+  best.catBins = bins;
+  best.leftG = lG;
+  best.leftH = lH;
+  best.leftC = lC;
+  best.rightG = rG;
+  best.rightH = rH;
+  best.rightC = rC;
+}
