@@ -10,3 +10,5 @@ export {
   type ShapValues,
 } from './model.js';
 export { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';
+export { GbdtLearner } from './learner.js';
+export { type GbdtParams, type GbdtParamsInput, gbdtParamsSchema, parseGbdtParams } from './params.js';
