@@ -5,19 +5,22 @@ import { runStoreSuite } from './store-suite.js';
 
 /**
  * Runs the store suite against a real Postgres when KILN_TEST_POSTGRES names one
- * (e.g. postgres://kiln:kiln@127.0.0.1:5432/kiln_test). Each store gets a fresh schema.
+ * (e.g. postgres://kiln:kiln@127.0.0.1:5432/postgres, a role allowed to create databases).
+ * Each store gets a fresh database, dropped first if a previous run left it.
  */
 const url = process.env.KILN_TEST_POSTGRES;
 if (url) {
   let n = 0;
   runStoreSuite('postgres', async () => {
-    const schema = `kiln_test_${process.pid}_${n++}`;
+    const name = `kiln_store_test_${n++}`;
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
-    await admin.query(`drop schema if exists ${schema} cascade; create schema ${schema}`);
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`create database ${name}`);
     await admin.end();
-    const sep = url.includes('?') ? '&' : '?';
-    return openStore({ db: `${url}${sep}options=-c%20search_path%3D${schema}` });
+    const target = new URL(url);
+    target.pathname = `/${name}`;
+    return openStore({ db: target.toString() });
   });
 } else {
   describe('store (postgres)', () => {
