@@ -1,4 +1,5 @@
 export type { Ensemble } from './ensemble.js';
+export { GbdtLearner } from './learner.js';
 export {
   GBDT_LEARNER,
   type GbdtFeature,
@@ -9,6 +10,5 @@ export {
   loadGbdtModel,
   type ShapValues,
 } from './model.js';
-export { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';
-export { GbdtLearner } from './learner.js';
 export { type GbdtParams, type GbdtParamsInput, gbdtParamsSchema, parseGbdtParams } from './params.js';
+export { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';
