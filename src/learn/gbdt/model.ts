@@ -7,6 +7,7 @@ import {
   applyLink,
   type CompiledEnsemble,
   compileEnsemble,
+  fillBlock,
   predictRawColumns,
   predictRawRow,
   type ScoringColumn,
@@ -145,6 +146,17 @@ export class GbdtModel implements Model {
     const target = out ?? new Float64Array(this.nOutputs);
     predictRawRow(this.compiled, this.denseRow(row), target);
     return target;
+  }
+
+  /**
+   * The matrix as dense rows in the model's layout (row-major nRows × nFeatures, model feature
+   * order, categorical codes remapped to the model's level tables with -1 for missing/unseen):
+   * the input the exported ONNX model takes, and what predictRow reads one row of.
+   */
+  toDenseRows(x: FeatureMatrix): Float64Array {
+    const out = new Float64Array(x.nRows * this.featureNames.length);
+    fillBlock(this.scoringColumns(x), 0, x.nRows, out);
+    return out;
   }
 
   /**
