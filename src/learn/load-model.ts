@@ -1,5 +1,6 @@
 import { KilnError } from '../errors.js';
 import { GBDT_LEARNER, loadGbdtModel } from './gbdt/model.js';
+import { loadLinearModel } from './linear/model.js';
 import { decodeModel, type ModelContainer } from './model-format.js';
 import type { Model } from './types.js';
 
@@ -11,6 +12,7 @@ type ModelLoader = (container: ModelContainer) => Model;
 
 const LOADERS: Record<string, ModelLoader> = {
   [GBDT_LEARNER]: loadGbdtModel,
+  linear: loadLinearModel,
 };
 
 export function loadModel(bytes: Uint8Array): Model {
