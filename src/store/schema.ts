@@ -110,6 +110,43 @@ export interface RegisteredModelAliasesTable {
   version: number;
 }
 
+// ---- tuning (src/tune/storage.ts) ----
+export interface TuneStudiesTable {
+  study_id: Generated<number>;
+  name: string;
+  directions: string; // JSON: ['minimize' | 'maximize', …]
+  spec: string; // JSON: sampler, pruner, objective, space, budget
+  experiment_id: string | null;
+  parent_run_id: string | null;
+  creation_time: number;
+}
+
+export interface TuneTrialsTable {
+  trial_id: Generated<number>;
+  study_id: number;
+  number: number;
+  state: string; // WAITING | RUNNING | COMPLETE | PRUNED | FAILED
+  fail_reason: string | null; // 'error' | 'heartbeat'
+  params: string; // JSON
+  distributions: string; // JSON
+  fixed_params: string; // JSON
+  values_json: string | null;
+  constraints_json: string | null;
+  system_attrs: string; // JSON
+  user_attrs: string; // JSON
+  worker_id: string | null;
+  run_id: string | null;
+  heartbeat_ms: number | null;
+  start_time: number | null;
+  end_time: number | null;
+}
+
+export interface TuneTrialIntermediateTable {
+  trial_id: number;
+  step: number;
+  value: number | null; // null stands for NaN
+}
+
 export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
@@ -123,6 +160,9 @@ export interface Database {
   model_versions: ModelVersionsTable;
   model_version_tags: ModelVersionTagsTable;
   registered_model_aliases: RegisteredModelAliasesTable;
+  tune_studies: TuneStudiesTable;
+  tune_trials: TuneTrialsTable;
+  tune_trial_intermediate: TuneTrialIntermediateTable;
 }
 
 /** For columns the DB fills in on insert. */

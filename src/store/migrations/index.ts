@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../dialect.js';
 import * as tracking from './0001_tracking.js';
+import * as tune from './0003_tune.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -12,4 +13,7 @@ export interface StoreMigration {
   up: (dialect: Dialect) => (db: Kysely<unknown>) => Promise<void>;
 }
 
-export const MIGRATIONS: StoreMigration[] = [{ name: '0001_tracking', up: tracking.up }];
+export const MIGRATIONS: StoreMigration[] = [
+  { name: '0001_tracking', up: tracking.up },
+  { name: '0003_tune', up: tune.up },
+];
