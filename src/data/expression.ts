@@ -879,7 +879,8 @@ export function expressionToSql(e: Expr): string {
     case 'case': {
       const parts = ['CASE'];
       if (e.operand) parts.push(expressionToSql(e.operand));
-      for (const w of e.whens) parts.push(`WHEN ${expressionToSql(w.when)} THEN ${expressionToSql(w.result)}`);
+      for (const w of e.whens)
+        parts.push(`WHEN ${expressionToSql(w.when)} THEN ${expressionToSql(w.result)}`);
       if (e.otherwise) parts.push(`ELSE ${expressionToSql(e.otherwise)}`);
       parts.push('END');
       return `(${parts.join(' ')})`;

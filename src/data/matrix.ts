@@ -236,43 +236,64 @@ function enumCodeSql(valueSql: string, levels: string[]): string {
   return `COALESCE(CAST(enum_code(TRY_CAST(CAST(${valueSql} AS VARCHAR) AS ${enumType})) AS INTEGER), -1)`;
 }
 
+export type ColumnElement = 'f64' | 'f32' | 'i32';
+type ChunkView = Float64Array | Float32Array | Int32Array;
+
 /**
- * Streams `sql` and copies each chunk's vectors into `outputs` (one per result column, same
- * element type as the column: DOUBLE → Float64Array, FLOAT → Float32Array, INTEGER →
- * Int32Array). Columns must be non-null (callers COALESCE), so validity masks are not read.
+ * Streams `sql` and calls `onChunk` with each chunk's columns as typed-array views straight over
+ * DuckDB's vectors (valid only during the call). Column j must have the DuckDB type matching
+ * `elements[j]` (DOUBLE, FLOAT, INTEGER) and no NULLs (callers COALESCE): validity masks are not
+ * read.
  */
-export async function copyColumnsInto(
+export async function forEachChunk(
   conn: DuckDBConnection,
   sql: string,
-  outputs: (Float64Array | Float32Array | Int32Array)[],
+  elements: ColumnElement[],
+  onChunk: (columns: ChunkView[], size: number, offset: number) => void,
 ): Promise<number> {
   const result = await conn.stream(sql);
   let offset = 0;
+  const views: ChunkView[] = new Array(elements.length);
   for (;;) {
     const chunk = await result.fetchChunk();
     if (!chunk) break;
     const size = chunk.rowCount;
     if (size === 0) break;
-    for (let j = 0; j < outputs.length; j++) {
-      const out = outputs[j];
-      if (offset + size > out.length) throw new KilnError('INTERNAL_ERROR', 'matrix: more rows than counted');
+    for (let j = 0; j < elements.length; j++) {
       const vector = bindings.data_chunk_get_vector(chunk.chunk, j);
-      const bytes = bindings.vector_get_data(vector, size * out.BYTES_PER_ELEMENT);
-      out.set(viewAs(out, bytes, size), offset);
+      const width = elements[j] === 'f64' ? 8 : 4;
+      views[j] = viewAs(elements[j], bindings.vector_get_data(vector, size * width), size);
     }
+    onChunk(views, size, offset);
     offset += size;
   }
   return offset;
 }
 
-function viewAs(
-  like: Float64Array | Float32Array | Int32Array,
-  bytes: Uint8Array,
-  size: number,
-): Float64Array | Float32Array | Int32Array {
-  const aligned = bytes.byteOffset % like.BYTES_PER_ELEMENT === 0;
-  const source = aligned ? bytes : bytes.slice();
-  if (like instanceof Float64Array) return new Float64Array(source.buffer, source.byteOffset, size);
-  if (like instanceof Float32Array) return new Float32Array(source.buffer, source.byteOffset, size);
+/** Streams `sql` into preallocated `outputs`, one per result column, one `set` per chunk. */
+export async function copyColumnsInto(
+  conn: DuckDBConnection,
+  sql: string,
+  outputs: ChunkView[],
+): Promise<number> {
+  const elements = outputs.map(elementOf);
+  return forEachChunk(conn, sql, elements, (views, size, offset) => {
+    for (let j = 0; j < outputs.length; j++) {
+      if (offset + size > outputs[j].length)
+        throw new KilnError('INTERNAL_ERROR', 'matrix: more rows than counted');
+      outputs[j].set(views[j], offset);
+    }
+  });
+}
+
+function elementOf(a: ChunkView): ColumnElement {
+  return a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : 'i32';
+}
+
+function viewAs(element: ColumnElement, bytes: Uint8Array, size: number): ChunkView {
+  const width = element === 'f64' ? 8 : 4;
+  const source = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  if (element === 'f64') return new Float64Array(source.buffer, source.byteOffset, size);
+  if (element === 'f32') return new Float32Array(source.buffer, source.byteOffset, size);
   return new Int32Array(source.buffer, source.byteOffset, size);
 }

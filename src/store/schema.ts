@@ -147,6 +147,46 @@ export interface TuneTrialIntermediateTable {
   value: number | null; // null stands for NaN
 }
 
+// ---- datasets (src/data/catalog.ts) ----
+export interface DatasetsTable {
+  name: string;
+  description: string | null;
+  creation_time: number;
+  last_updated_time: number;
+}
+
+/** One content-addressed version: normalised Parquet at `artifact_path`, hash of data + schema. */
+export interface DatasetVersionsTable {
+  version_id: Generated<number>;
+  name: string;
+  version: number;
+  hash: string;
+  rows: number;
+  size_bytes: number;
+  schema_json: string; // JSON: DatasetSchema
+  source_json: string; // JSON: { pattern, files, format } or the split/derivation it came from
+  spec_json: string | null; // JSON: the data spec applied
+  lineage_json: string | null; // JSON: { op: 'ingest' | 'split', … }
+  artifact_path: string;
+  profile_path: string | null;
+  created_by: string;
+  creation_time: number;
+}
+
+export interface DatasetVersionParentsTable {
+  version_id: number;
+  parent_version_id: number;
+}
+
+export interface DatasetValidationsTable {
+  validation_id: Generated<number>;
+  version_id: number;
+  passed: number; // 0 | 1
+  expectations_json: string;
+  report_json: string;
+  creation_time: number;
+}
+
 export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
@@ -163,6 +203,10 @@ export interface Database {
   tune_studies: TuneStudiesTable;
   tune_trials: TuneTrialsTable;
   tune_trial_intermediate: TuneTrialIntermediateTable;
+  datasets: DatasetsTable;
+  dataset_versions: DatasetVersionsTable;
+  dataset_version_parents: DatasetVersionParentsTable;
+  dataset_validations: DatasetValidationsTable;
 }
 
 /** For columns the DB fills in on insert. */

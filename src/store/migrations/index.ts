@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../dialect.js';
 import * as tracking from './0001_tracking.js';
+import * as datasets from './0002_datasets.js';
 import * as tune from './0003_tune.js';
 
 /**
@@ -15,5 +16,6 @@ export interface StoreMigration {
 
 export const MIGRATIONS: StoreMigration[] = [
   { name: '0001_tracking', up: tracking.up },
+  { name: '0002_datasets', up: datasets.up },
   { name: '0003_tune', up: tune.up },
 ];

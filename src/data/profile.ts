@@ -1,0 +1,592 @@
+import { KilnError } from '../errors.js';
+import { DistinctCounter, type DistinctState } from './hyperloglog.js';
+import { createKll, type KllState, kllMerge, kllQuantiles, kllUpdate } from './kll.js';
+import type { LogicalType } from './spec.js';
+import type { FeatureMatrix } from './types.js';
+
+/**
+ * Mergeable column profiles. Every statistic is kept as a state that combines exactly
+ * (counts, min/max, moments via Chan et al.'s parallel update, histogram counts over fixed
+ * edges, category counts) or within a stated error (distinct via HyperLogLog past
+ * `exactDistinctLimit`, quantiles via a KLL sketch). So `mergeProfiles(profileBatch(a),
+ * profileBatch(b))` describes a ∪ b: this is how monitoring builds profiles from streams of
+ * predictions.
+ */
+export const QUANTILE_PROBABILITIES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99];
+
+export interface Histogram {
+  /** Bin i covers [edges[i], edges[i+1]); the last bin includes its right edge. */
+  edges: number[];
+  counts: number[];
+  /** Values below edges[0] / above the last edge (live data outside the reference range). */
+  underflow: number;
+  overflow: number;
+}
+
+export interface NumericProfile {
+  kind: 'numeric';
+  name: string;
+  type?: LogicalType;
+  count: number;
+  missing: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  /** Sum of squared deviations from the mean (the mergeable form of the variance). */
+  m2: number;
+  /** Population standard deviation. */
+  std: number | null;
+  distinct: number;
+  distinctExact: boolean;
+  quantiles: Record<string, number | null>;
+  histogram: Histogram;
+  sketch: { distinct: DistinctState; kll: KllState };
+}
+
+export interface CategoryCount {
+  value: string;
+  count: number;
+  share: number;
+}
+
+export interface CategoricalProfile {
+  kind: 'categorical';
+  name: string;
+  type?: LogicalType;
+  count: number;
+  missing: number;
+  distinct: number;
+  distinctExact: boolean;
+  topK: CategoryCount[];
+  /** Count per value; past `maxTrackedValues` the rarest are folded into `otherCount`. */
+  counts: Record<string, number>;
+  otherCount: number;
+  sketch: { distinct: DistinctState };
+}
+
+export type ColumnProfile = NumericProfile | CategoricalProfile;
+
+export interface DatasetProfile {
+  rows: number;
+  columns: ColumnProfile[];
+}
+
+export interface ProfileOptions {
+  /** Fixed histogram edges per numeric column (e.g. a reference profile's). */
+  edges?: Record<string, number[]>;
+  /** Take histogram edges from this profile's columns (monitoring against a reference). */
+  reference?: DatasetProfile;
+  /** Equal-width bins when edges are not given (from this batch's min..max). Default 20. */
+  bins?: number;
+  /** Distinct counts are exact up to this many values, HyperLogLog beyond. Default 10 000. */
+  exactDistinctLimit?: number;
+  /** Size of the top-k list. Default 10. */
+  topK?: number;
+  /** Categories counted per column before the rarest are folded into `otherCount`. Default 10 000. */
+  maxTrackedValues?: number;
+  /** KLL accuracy parameter. Default 200. */
+  kllK?: number;
+  /** Logical types to record, by column name. */
+  types?: Record<string, LogicalType>;
+}
+
+/** Columns to profile: a learner matrix, or raw columns including strings. */
+export type ProfileColumn =
+  | { kind: 'numeric'; name: string; values: ArrayLike<number> }
+  | { kind: 'categorical'; name: string; codes: Int32Array; levels: string[] }
+  | { kind: 'text'; name: string; values: ArrayLike<string | null> };
+
+export type ProfileInput = FeatureMatrix | { nRows: number; columns: ProfileColumn[] };
+
+const DEFAULTS = { bins: 20, exactDistinctLimit: 10_000, topK: 10, maxTrackedValues: 10_000, kllK: 200 };
+
+export function profileBatch(input: ProfileInput, options: ProfileOptions = {}): DatasetProfile {
+  const opts = { ...DEFAULTS, ...options };
+  const columns = (input.columns as ProfileColumn[]).map((col): ColumnProfile => {
+    if (col.kind === 'numeric') return profileNumeric(col.name, col.values, opts);
+    if (col.kind === 'categorical') return profileCodes(col.name, col.codes, col.levels, opts);
+    return profileStrings(col.name, col.values, opts);
+  });
+  return { rows: input.nRows, columns };
+}
+
+export type ResolvedOptions = ProfileOptions & typeof DEFAULTS;
+
+export function resolveProfileOptions(options: ProfileOptions = {}): ResolvedOptions {
+  return { ...DEFAULTS, ...options };
+}
+
+export function edgesFor(name: string, min: number, max: number, opts: ResolvedOptions): number[] {
+  const given = opts.edges?.[name];
+  if (given) return [...given];
+  const ref = opts.reference?.columns.find((c) => c.name === name);
+  if (ref?.kind === 'numeric') return [...ref.histogram.edges];
+  return equalWidthEdges(min, max, opts.bins);
+}
+
+export function equalWidthEdges(min: number, max: number, bins: number): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (min === max) return [min, max];
+  const edges = new Array<number>(bins + 1);
+  const width = (max - min) / bins;
+  for (let i = 0; i <= bins; i++) edges[i] = min + i * width;
+  edges[bins] = max;
+  return edges;
+}
+
+/** Bins `values` into `edges` (same rule as profiles); NaN is skipped. */
+export function binValues(values: ArrayLike<number>, edges: number[]): Histogram {
+  const nb = Math.max(edges.length - 1, 0);
+  const counts = new Array<number>(nb).fill(0);
+  let underflow = 0;
+  let overflow = 0;
+  if (edges.length === 0) return { edges: [], counts, underflow, overflow };
+  const lo = edges[0];
+  const hi = edges[edges.length - 1];
+  // Equal-width edges (the default) allow O(1) binning; fixed irregular edges use binary search.
+  const equal = isEqualWidth(edges);
+  const width = nb > 0 ? (hi - lo) / nb : 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v) continue;
+    if (v < lo) underflow++;
+    else if (v > hi) overflow++;
+    else if (nb > 0) {
+      let b: number;
+      if (equal) {
+        b = width > 0 ? Math.floor((v - lo) / width) : 0;
+        if (b >= nb) b = nb - 1;
+        // Guard the floating-point edge cases of the division against the stored edges.
+        while (b > 0 && v < edges[b]) b--;
+        while (b < nb - 1 && v >= edges[b + 1]) b++;
+      } else b = upperBin(edges, v);
+      counts[b]++;
+    }
+  }
+  return { edges, counts, underflow, overflow };
+}
+
+function isEqualWidth(edges: number[]): boolean {
+  if (edges.length < 3) return true;
+  const w = (edges[edges.length - 1] - edges[0]) / (edges.length - 1);
+  for (let i = 1; i < edges.length; i++) {
+    if (Math.abs(edges[i] - (edges[0] + i * w)) > Math.abs(w) * 1e-9) return false;
+  }
+  return true;
+}
+
+function upperBin(edges: number[], v: number): number {
+  let lo = 0;
+  let hi = edges.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (v >= edges[mid]) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * Streaming state of one numeric column: `add` takes a batch (NaN = missing), `toProfile` gives
+ * the profile. Used per batch by `profileBatch` and across result chunks by `profileParquet`.
+ */
+export class NumericAccumulator {
+  private count = 0;
+  private missing = 0;
+  private n = 0;
+  private mean = 0;
+  private m2 = 0;
+  private min = Number.POSITIVE_INFINITY;
+  private max = Number.NEGATIVE_INFINITY;
+  private readonly distinct: DistinctCounter;
+  private readonly kll: KllState;
+  private readonly counts: number[];
+  private underflow = 0;
+  private overflow = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly edges: number[],
+    private readonly opts: { exactDistinctLimit: number; kllK: number; type?: LogicalType },
+  ) {
+    this.distinct = new DistinctCounter(opts.exactDistinctLimit);
+    this.kll = createKll(opts.kllK);
+    this.counts = new Array<number>(Math.max(edges.length - 1, 0)).fill(0);
+  }
+
+  add(values: ArrayLike<number>): void {
+    let n = 0;
+    let sum = 0;
+    let min = this.min;
+    let max = this.max;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== v) continue;
+      n++;
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    this.count += values.length;
+    this.missing += values.length - n;
+    this.min = min;
+    this.max = max;
+    if (n === 0) return;
+    const mean = sum / n;
+    let m2 = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === v) m2 += (v - mean) * (v - mean);
+    }
+    // Chan et al.: combine this batch's (n, mean, m2) with the running one.
+    const total = this.n + n;
+    const delta = mean - this.mean;
+    this.m2 += m2 + (delta * delta * this.n * n) / total;
+    this.mean += (delta * n) / total;
+    this.n = total;
+    const distinct = this.distinct;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === v) distinct.addNumber(v);
+    }
+    kllUpdate(this.kll, values);
+    const h = binValues(values, this.edges);
+    for (let i = 0; i < h.counts.length; i++) this.counts[i] += h.counts[i];
+    this.underflow += h.underflow;
+    this.overflow += h.overflow;
+  }
+
+  toProfile(): NumericProfile {
+    const present = this.n > 0;
+    return finishNumeric({
+      kind: 'numeric',
+      name: this.name,
+      ...(this.opts.type ? { type: this.opts.type } : {}),
+      count: this.count,
+      missing: this.missing,
+      min: present ? this.min : null,
+      max: present ? this.max : null,
+      mean: present ? this.mean : null,
+      m2: this.m2,
+      std: null,
+      distinct: 0,
+      distinctExact: true,
+      quantiles: {},
+      histogram: {
+        edges: [...this.edges],
+        counts: [...this.counts],
+        underflow: this.underflow,
+        overflow: this.overflow,
+      },
+      sketch: { distinct: this.distinct.state(), kll: this.kll },
+    });
+  }
+}
+
+/** Streaming state of one categorical column given as codes into a fixed level table. */
+export class CodeAccumulator {
+  private count = 0;
+  private missing = 0;
+  private readonly perLevel: Float64Array;
+
+  constructor(
+    readonly name: string,
+    private readonly levels: string[],
+    private readonly opts: ResolvedOptions,
+  ) {
+    this.perLevel = new Float64Array(levels.length);
+  }
+
+  add(codes: Int32Array): void {
+    const perLevel = this.perLevel;
+    const nLevels = this.levels.length;
+    let missing = 0;
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      if (c < 0 || c >= nLevels) missing++;
+      else perLevel[c]++;
+    }
+    this.count += codes.length;
+    this.missing += missing;
+  }
+
+  toProfile(): CategoricalProfile {
+    const counts: Record<string, number> = {};
+    const distinct = new DistinctCounter(this.opts.exactDistinctLimit);
+    for (let l = 0; l < this.levels.length; l++) {
+      if (this.perLevel[l] > 0) {
+        counts[this.levels[l]] = this.perLevel[l];
+        distinct.addString(this.levels[l]);
+      }
+    }
+    return finishCategorical(
+      {
+        kind: 'categorical',
+        name: this.name,
+        ...(this.opts.types?.[this.name] ? { type: this.opts.types[this.name] } : {}),
+        count: this.count,
+        missing: this.missing,
+        distinct: 0,
+        distinctExact: true,
+        topK: [],
+        counts,
+        otherCount: 0,
+        sketch: { distinct: distinct.state() },
+      },
+      this.opts,
+    );
+  }
+}
+
+function profileNumeric(name: string, values: ArrayLike<number>, opts: ResolvedOptions): NumericProfile {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const acc = new NumericAccumulator(name, edgesFor(name, min, max, opts), {
+    ...opts,
+    type: opts.types?.[name],
+  });
+  acc.add(values);
+  return acc.toProfile();
+}
+
+function finishNumeric(p: NumericProfile): NumericProfile {
+  const present = p.count - p.missing;
+  p.std = present > 0 ? Math.sqrt(p.m2 / present) : null;
+  const counter = new DistinctCounter(p.sketch.distinct.limit, p.sketch.distinct);
+  p.distinct = counter.estimate();
+  p.distinctExact = counter.exact;
+  const qs = kllQuantiles(p.sketch.kll, QUANTILE_PROBABILITIES);
+  p.quantiles = Object.fromEntries(
+    QUANTILE_PROBABILITIES.map((q, i) => [`p${Math.round(q * 100)}`, present > 0 ? qs[i] : null]),
+  );
+  return p;
+}
+
+function profileCodes(
+  name: string,
+  codes: Int32Array,
+  levels: string[],
+  opts: ResolvedOptions,
+): CategoricalProfile {
+  const acc = new CodeAccumulator(name, levels, opts);
+  acc.add(codes);
+  return acc.toProfile();
+}
+
+function profileStrings(
+  name: string,
+  values: ArrayLike<string | null>,
+  opts: ResolvedOptions,
+): CategoricalProfile {
+  const map = new Map<string, number>();
+  let missing = 0;
+  const distinct = new DistinctCounter(opts.exactDistinctLimit);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      missing++;
+      continue;
+    }
+    map.set(v, (map.get(v) ?? 0) + 1);
+    distinct.addString(v);
+  }
+  return finishCategorical(
+    {
+      kind: 'categorical',
+      name,
+      ...(opts.types?.[name] ? { type: opts.types[name] } : {}),
+      count: values.length,
+      missing,
+      distinct: 0,
+      distinctExact: true,
+      topK: [],
+      counts: Object.fromEntries(map),
+      otherCount: 0,
+      sketch: { distinct: distinct.state() },
+    },
+    opts,
+  );
+}
+
+function finishCategorical(
+  p: CategoricalProfile,
+  opts: { topK: number; maxTrackedValues: number },
+): CategoricalProfile {
+  let entries = Object.entries(p.counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  if (entries.length > opts.maxTrackedValues) {
+    for (const [, c] of entries.slice(opts.maxTrackedValues)) p.otherCount += c;
+    entries = entries.slice(0, opts.maxTrackedValues);
+    p.counts = Object.fromEntries(entries);
+  }
+  const present = p.count - p.missing;
+  p.topK = entries
+    .slice(0, opts.topK)
+    .map(([value, count]) => ({ value, count, share: present > 0 ? count / present : 0 }));
+  const counter = new DistinctCounter(p.sketch.distinct.limit, p.sketch.distinct);
+  p.distinct = counter.estimate();
+  p.distinctExact = counter.exact;
+  return p;
+}
+
+/**
+ * The profile of the union of the data behind `a` and `b`. Columns are matched by name and must
+ * be of the same kind. Histograms with identical edges add exactly; otherwise `b`'s counts are
+ * spread into `a`'s edges assuming values are uniform within each of `b`'s bins.
+ */
+export function mergeProfiles(
+  a: DatasetProfile,
+  b: DatasetProfile,
+  options: ProfileOptions = {},
+): DatasetProfile {
+  const opts = { ...DEFAULTS, ...options };
+  const byName = new Map(b.columns.map((c) => [c.name, c]));
+  const columns = a.columns.map((ca): ColumnProfile => {
+    const cb = byName.get(ca.name);
+    if (!cb)
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `mergeProfiles: column '${ca.name}' is missing from the second profile`,
+      );
+    if (ca.kind !== cb.kind) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `mergeProfiles: column '${ca.name}' is ${ca.kind} in one profile and ${cb.kind} in the other`,
+      );
+    }
+    return ca.kind === 'numeric'
+      ? mergeNumeric(ca, cb as NumericProfile)
+      : mergeCategorical(ca, cb as CategoricalProfile, opts);
+  });
+  for (const cb of b.columns) {
+    if (!a.columns.some((c) => c.name === cb.name)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `mergeProfiles: column '${cb.name}' is missing from the first profile`,
+      );
+    }
+  }
+  return { rows: a.rows + b.rows, columns };
+}
+
+function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
+  const na = a.count - a.missing;
+  const nb = b.count - b.missing;
+  const n = na + nb;
+  let mean: number | null = null;
+  let m2 = 0;
+  if (n > 0) {
+    const ma = a.mean ?? 0;
+    const mb = b.mean ?? 0;
+    const delta = mb - ma;
+    mean = ma + (delta * nb) / n;
+    m2 = a.m2 + b.m2 + (delta * delta * na * nb) / n;
+  }
+  const distinct = new DistinctCounter(a.sketch.distinct.limit, a.sketch.distinct);
+  distinct.merge(new DistinctCounter(b.sketch.distinct.limit, b.sketch.distinct));
+  return finishNumeric({
+    kind: 'numeric',
+    name: a.name,
+    ...(a.type ? { type: a.type } : {}),
+    count: a.count + b.count,
+    missing: a.missing + b.missing,
+    min: minOf(a.min, b.min, Math.min),
+    max: minOf(a.max, b.max, Math.max),
+    mean,
+    m2,
+    std: null,
+    distinct: 0,
+    distinctExact: true,
+    quantiles: {},
+    histogram: mergeHistograms(a.histogram, b.histogram),
+    sketch: { distinct: distinct.state(), kll: kllMerge(a.sketch.kll, b.sketch.kll) },
+  });
+}
+
+function minOf(x: number | null, y: number | null, pick: (a: number, b: number) => number): number | null {
+  if (x === null) return y;
+  if (y === null) return x;
+  return pick(x, y);
+}
+
+export function mergeHistograms(a: Histogram, b: Histogram): Histogram {
+  if (a.edges.length === 0) return { ...b, edges: [...b.edges], counts: [...b.counts] };
+  const out: Histogram = {
+    edges: [...a.edges],
+    counts: [...a.counts],
+    underflow: a.underflow,
+    overflow: a.overflow,
+  };
+  const same = a.edges.length === b.edges.length && a.edges.every((e, i) => e === b.edges[i]);
+  if (same) {
+    for (let i = 0; i < out.counts.length; i++) out.counts[i] += b.counts[i];
+    out.underflow += b.underflow;
+    out.overflow += b.overflow;
+    return out;
+  }
+  const lo = out.edges[0];
+  const hi = out.edges[out.edges.length - 1];
+  out.underflow += b.underflow;
+  out.overflow += b.overflow;
+  if (b.edges.length < 2) {
+    // A single-valued histogram: all its mass sits at that one value.
+    const v = b.edges[0];
+    const total = b.counts.reduce((s, c) => s + c, 0);
+    if (v === undefined) return out;
+    if (v < lo) out.underflow += total;
+    else if (v > hi) out.overflow += total;
+    else out.counts[upperBin(out.edges, v)] += total;
+    return out;
+  }
+  for (let i = 0; i < b.counts.length; i++) {
+    const c = b.counts[i];
+    if (c === 0) continue;
+    const x0 = b.edges[i];
+    const x1 = b.edges[i + 1];
+    const width = x1 - x0;
+    if (width <= 0) {
+      if (x0 < lo) out.underflow += c;
+      else if (x0 > hi) out.overflow += c;
+      else out.counts[upperBin(out.edges, x0)] += c;
+      continue;
+    }
+    if (x0 < lo) out.underflow += (c * (Math.min(x1, lo) - x0)) / width;
+    if (x1 > hi) out.overflow += (c * (x1 - Math.max(x0, hi))) / width;
+    for (let j = 0; j < out.counts.length; j++) {
+      const overlap = Math.min(x1, out.edges[j + 1]) - Math.max(x0, out.edges[j]);
+      if (overlap > 0) out.counts[j] += (c * overlap) / width;
+    }
+  }
+  return out;
+}
+
+function mergeCategorical(
+  a: CategoricalProfile,
+  b: CategoricalProfile,
+  opts: ResolvedOptions,
+): CategoricalProfile {
+  const counts: Record<string, number> = { ...a.counts };
+  for (const [v, c] of Object.entries(b.counts)) counts[v] = (counts[v] ?? 0) + c;
+  const distinct = new DistinctCounter(a.sketch.distinct.limit, a.sketch.distinct);
+  distinct.merge(new DistinctCounter(b.sketch.distinct.limit, b.sketch.distinct));
+  return finishCategorical(
+    {
+      kind: 'categorical',
+      name: a.name,
+      ...(a.type ? { type: a.type } : {}),
+      count: a.count + b.count,
+      missing: a.missing + b.missing,
+      distinct: 0,
+      distinctExact: true,
+      topK: [],
+      counts,
+      otherCount: a.otherCount + b.otherCount,
+      sketch: { distinct: distinct.state() },
+    },
+    opts,
+  );
+}
