@@ -1,0 +1,21 @@
+export { LEARNERS, type LearnerEntry } from './train/learners.js';
+export {
+  type Constraint,
+  type CostSpec,
+  constraintValue,
+  defineTrainSpec,
+  directionOf,
+  type FeatureRef,
+  loadTrainSpec,
+  MEASURES,
+  type PreprocessStep,
+  parseConstraint,
+  parseTrainSpec,
+  refName,
+  type SearchParam,
+  type SearchSpec,
+  type SplitSpec,
+  type TrainSpec,
+  type TrainSpecInput,
+  trainSpecSchema,
+} from './train/spec.js';
