@@ -2,6 +2,7 @@ import { KilnError } from '../errors.js';
 import { GBDT_LEARNER, loadGbdtModel } from './gbdt/model.js';
 import { loadLinearModel } from './linear/model.js';
 import { decodeModel, type ModelContainer } from './model-format.js';
+import { loadPipelineModel } from './preprocess/pipeline.js';
 import type { Model } from './types.js';
 
 /**
@@ -13,6 +14,7 @@ type ModelLoader = (container: ModelContainer) => Model;
 const LOADERS: Record<string, ModelLoader> = {
   [GBDT_LEARNER]: loadGbdtModel,
   linear: loadLinearModel,
+  pipeline: loadPipelineModel,
 };
 
 export function loadModel(bytes: Uint8Array): Model {
