@@ -1,13 +1,12 @@
-export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
-export type { FitOptions, IterationInfo, Learner, Model, Task, TrainingData } from './types.js';
-export * from './metrics/index.js';
 export {
-  type LinearConvergence,
   LINEAR_DEFAULTS,
+  type LinearConvergence,
   LinearLearner,
   LinearModel,
   type LinearParams,
 } from './linear/index.js';
+export * from './metrics/index.js';
+export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
 export {
   type FittedTransform,
   fitStep,
@@ -18,3 +17,4 @@ export {
   type TransformStep,
   type UnseenPolicy,
 } from './preprocess/index.js';
+export type { FitOptions, IterationInfo, Learner, Model, Task, TrainingData } from './types.js';
