@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { isKilnError } from '../errors.js';
+import { registerDataCommands } from './data.js';
 import { registerServerCommand } from './server.js';
 
 /**
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .description('kiln: data → train / tune → track → register → serve → monitor → retrain')
     .version('0.1.0');
   registerServerCommand(program);
+  registerDataCommands(program);
   return program;
 }
 

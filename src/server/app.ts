@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { sendError } from './error-mapping.js';
+import { datasetRoutes } from './routes/datasets.js';
 
 export interface BuildAppOptions extends ServerContext {
   /** pino logger options, or false to stay quiet (tests). */
@@ -36,4 +37,4 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 type RoutePlugin = (app: FastifyInstance, context: ServerContext) => Promise<void>;
 
 /** Each area's routes; areas add their plugin here. */
-const ROUTE_PLUGINS: RoutePlugin[] = [];
+const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes];
