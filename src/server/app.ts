@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { sendError } from './error-mapping.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { trackingRoutes } from './routes/tracking.js';
 
 export interface BuildAppOptions extends ServerContext {
   /** pino logger options, or false to stay quiet (tests). */
@@ -37,4 +39,4 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 type RoutePlugin = (app: FastifyInstance, context: ServerContext) => Promise<void>;
 
 /** Each area's routes; areas add their plugin here. */
-const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes];
+const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes, trackingRoutes, artifactRoutes];

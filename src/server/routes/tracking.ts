@@ -1,0 +1,256 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { KilnError } from '../../errors.js';
+import { type Metric, type Run, SqlTrackingStore, type TrackingStore } from '../../tracking/index.js';
+import type { ServerContext } from '../context.js';
+
+/**
+ * MLflow's tracking REST API 2.0, under /api/2.0/mlflow and /ajax-api/2.0/mlflow (the prefix
+ * MLflow's own UI calls). Handlers are thin: read the query (GET) or JSON body (POST),
+ * check its shape with zod, call the TrackingStore, serialise MLflow's JSON. Value rules
+ * (limits, key names, immutability) live in the store, so embedded and remote clients get
+ * the same answers.
+ */
+export async function trackingRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
+  const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
+  for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
+    await app.register(async (scope) => registerTrackingRoutes(scope, tracking), { prefix });
+  }
+  app.addHook('onClose', async () => tracking.close());
+}
+
+/** Registers the endpoints on `app` against any TrackingStore (prefix chosen by the caller). */
+export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingStore): void {
+  // ---------------------------------------------------------------- experiments
+  app.post('/experiments/create', async (req) => {
+    const body = parse(CreateExperiment, req);
+    return { experiment_id: await tracking.createExperiment(body) };
+  });
+  app.get('/experiments/get', async (req) => {
+    const q = parse(z.object({ experiment_id: idString }), req);
+    return { experiment: await tracking.getExperiment(q.experiment_id) };
+  });
+  app.get('/experiments/get-by-name', async (req) => {
+    const q = parse(z.object({ experiment_name: z.string() }), req);
+    return { experiment: await tracking.getExperimentByName(q.experiment_name) };
+  });
+  const searchExperiments = async (req: FastifyRequest) => {
+    const q = parse(SearchExperiments, req);
+    const page = await tracking.searchExperiments(q);
+    return withToken({ experiments: page.items }, page.next_page_token);
+  };
+  app.get('/experiments/search', searchExperiments);
+  app.post('/experiments/search', searchExperiments);
+  app.post('/experiments/update', async (req) => {
+    const body = parse(z.object({ experiment_id: idString, new_name: z.string() }), req);
+    await tracking.updateExperiment(body.experiment_id, body.new_name);
+    return {};
+  });
+  app.post('/experiments/delete', async (req) => {
+    const body = parse(z.object({ experiment_id: idString }), req);
+    await tracking.deleteExperiment(body.experiment_id);
+    return {};
+  });
+  app.post('/experiments/restore', async (req) => {
+    const body = parse(z.object({ experiment_id: idString }), req);
+    await tracking.restoreExperiment(body.experiment_id);
+    return {};
+  });
+  app.post('/experiments/set-experiment-tag', async (req) => {
+    const body = parse(z.object({ experiment_id: idString, key: z.string(), value: z.string() }), req);
+    await tracking.setExperimentTag(body.experiment_id, body.key, body.value);
+    return {};
+  });
+
+  // ---------------------------------------------------------------- runs
+  app.post('/runs/create', async (req) => {
+    const body = parse(CreateRun, req);
+    return { run: runJson(await tracking.createRun(body)) };
+  });
+  app.get('/runs/get', async (req) => {
+    const q = parse(RunRef, req);
+    return { run: runJson(await tracking.getRun(runIdOf(q))) };
+  });
+  app.post('/runs/update', async (req) => {
+    const body = parse(UpdateRun, req);
+    const info = await tracking.updateRun({
+      run_id: runIdOf(body),
+      status: body.status,
+      end_time: body.end_time,
+      run_name: body.run_name,
+    });
+    return { run_info: info };
+  });
+  app.post('/runs/delete', async (req) => {
+    await tracking.deleteRun(runIdOf(parse(RunRef, req)));
+    return {};
+  });
+  app.post('/runs/restore', async (req) => {
+    await tracking.restoreRun(runIdOf(parse(RunRef, req)));
+    return {};
+  });
+  app.post('/runs/log-metric', async (req) => {
+    const body = parse(LogMetric, req);
+    await tracking.logBatch({
+      run_id: runIdOf(body),
+      metrics: [
+        { key: body.key, value: body.value, timestamp: body.timestamp, step: body.step ?? 0 } as Metric,
+      ],
+    });
+    return {};
+  });
+  app.post('/runs/log-parameter', async (req) => {
+    const body = parse(RunKeyValue, req);
+    await tracking.logBatch({ run_id: runIdOf(body), params: [{ key: body.key, value: body.value }] });
+    return {};
+  });
+  app.post('/runs/set-tag', async (req) => {
+    const body = parse(RunKeyValue, req);
+    await tracking.logBatch({ run_id: runIdOf(body), tags: [{ key: body.key, value: body.value }] });
+    return {};
+  });
+  app.post('/runs/delete-tag', async (req) => {
+    const body = parse(RunRef.extend({ key: z.string() }), req);
+    await tracking.deleteTag(runIdOf(body), body.key);
+    return {};
+  });
+  app.post('/runs/log-batch', async (req) => {
+    // The hot path: the store validates every item itself (names the failing field) on typed
+    // arrays, so no per-point zod pass here.
+    const body = parse(LogBatch, req);
+    await tracking.logBatch({
+      run_id: runIdOf(body),
+      metrics: body.metrics as Metric[] | undefined,
+      params: body.params as { key: string; value: string }[] | undefined,
+      tags: body.tags as { key: string; value: string }[] | undefined,
+    });
+    return {};
+  });
+  const searchRuns = async (req: FastifyRequest) => {
+    const q = parse(SearchRuns, req);
+    const page = await tracking.searchRuns(q);
+    return withToken({ runs: page.items.map(runJson) }, page.next_page_token);
+  };
+  app.post('/runs/search', searchRuns);
+  app.get('/runs/search', searchRuns);
+
+  // ---------------------------------------------------------------- metrics, artifacts
+  app.get('/metrics/get-history', async (req) => {
+    const q = parse(MetricHistory, req);
+    const page = await tracking.getMetricHistory({
+      run_id: runIdOf(q),
+      metric_key: q.metric_key,
+      max_results: q.max_results,
+      page_token: q.page_token,
+    });
+    return withToken({ metrics: page.items.map(metricJson) }, page.next_page_token);
+  });
+  app.get('/artifacts/list', async (req) => {
+    const q = parse(RunRef.extend({ path: z.string().optional(), page_token: z.string().optional() }), req);
+    const result = await tracking.listArtifacts(runIdOf(q), q.path ?? '');
+    return { root_uri: result.root_uri, files: result.files };
+  });
+}
+
+// ------------------------------------------------------------------ request shapes
+
+/** Query-string values arrive as strings: accept numbers in either form. */
+const intLike = z
+  .union([z.number(), z.string().regex(/^-?\d{1,16}$/, 'expected an integer')])
+  .transform(Number);
+const idString = z.union([z.string(), z.number().int().nonnegative()]).transform(String);
+/** GET query strings send one value as a string and repeated keys as an array. */
+const stringList = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : [v]));
+const keyValueList = z.array(z.object({ key: z.string(), value: z.string() }));
+
+const CreateExperiment = z.object({
+  name: z.string(),
+  artifact_location: z.string().optional(),
+  tags: keyValueList.optional(),
+});
+
+const SearchExperiments = z.object({
+  max_results: intLike.optional(),
+  page_token: z.string().optional(),
+  filter: z.string().optional(),
+  order_by: stringList.optional(),
+  view_type: z.enum(['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL']).optional(),
+});
+
+const RunRef = z.object({ run_id: z.string().optional(), run_uuid: z.string().optional() });
+
+const CreateRun = z.object({
+  experiment_id: idString,
+  user_id: z.string().optional(),
+  run_name: z.string().optional(),
+  start_time: intLike.optional(),
+  tags: keyValueList.optional(),
+});
+
+const UpdateRun = RunRef.extend({
+  status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(),
+  end_time: intLike.optional(),
+  run_name: z.string().optional(),
+});
+
+/** Protobuf JSON spells NaN and ±Infinity as strings. */
+const metricValue = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]);
+
+const LogMetric = RunRef.extend({
+  key: z.string(),
+  value: metricValue,
+  timestamp: intLike,
+  step: intLike.optional(),
+});
+
+const RunKeyValue = RunRef.extend({ key: z.string(), value: z.string() });
+
+const LogBatch = RunRef.extend({
+  metrics: z.array(z.unknown()).optional(),
+  params: z.array(z.unknown()).optional(),
+  tags: z.array(z.unknown()).optional(),
+});
+
+const SearchRuns = z.object({
+  experiment_ids: stringList.default([]),
+  filter: z.string().optional(),
+  run_view_type: z.enum(['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL']).optional(),
+  max_results: intLike.optional(),
+  order_by: stringList.optional(),
+  page_token: z.string().optional(),
+});
+
+const MetricHistory = RunRef.extend({
+  metric_key: z.string(),
+  max_results: intLike.optional(),
+  page_token: z.string().optional(),
+});
+
+/** GET reads the query string, everything else the JSON body; either must be an object. */
+function parse<T extends z.ZodType>(schema: T, req: FastifyRequest): z.output<T> {
+  const input = req.method === 'GET' ? req.query : req.body;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', 'Invalid request body: expected a JSON object');
+  }
+  return schema.parse(input);
+}
+
+/** MLflow accepts run_uuid as the older spelling of run_id. */
+function runIdOf(ref: { run_id?: string; run_uuid?: string }): string {
+  const id = ref.run_id || ref.run_uuid;
+  if (!id) throw new KilnError('INVALID_PARAMETER_VALUE', "Missing value for required parameter 'run_id'");
+  return id;
+}
+
+function withToken<T extends object>(body: T, token: string | undefined): T & { next_page_token?: string } {
+  return token ? { ...body, next_page_token: token } : body;
+}
+
+/** JSON has no NaN: MLflow (protobuf JSON) writes it as the string "NaN". */
+function metricJson(m: Metric): Metric | (Omit<Metric, 'value'> & { value: string }) {
+  return Number.isNaN(m.value) ? { ...m, value: 'NaN' } : m;
+}
+
+function runJson(run: Run) {
+  return { info: run.info, data: { ...run.data, metrics: run.data.metrics.map(metricJson) } };
+}
