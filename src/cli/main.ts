@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
+import { registerExperimentsCommands } from './experiments.js';
+import { registerRunsCommands } from './runs.js';
 import { registerServerCommand } from './server.js';
 
 /**
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
     .description('kiln: data → train / tune → track → register → serve → monitor → retrain')
     .version('0.1.0');
   registerServerCommand(program);
+  registerExperimentsCommands(program);
+  registerRunsCommands(program);
   registerDataCommands(program);
   return program;
 }

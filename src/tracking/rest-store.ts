@@ -1,0 +1,496 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ErrorCode, KilnError, STATUS_OF_CODE } from '../errors.js';
+import {
+  ARTIFACT_URI_SCHEME,
+  type CreateExperimentRequest,
+  type CreateRunRequest,
+  type Experiment,
+  type FileInfo,
+  type KeyValue,
+  type ListArtifactsResult,
+  type LogBatchRequest,
+  type Metric,
+  type MetricHistoryRequest,
+  type Page,
+  type Run,
+  type RunInfo,
+  type SearchExperimentsRequest,
+  type SearchRunsRequest,
+  type TrackingStore,
+  type UpdateRunRequest,
+} from './types.js';
+
+export interface RestTrackingStoreOptions {
+  /** Retries after the first attempt for calls that may be retried (default 4). */
+  maxRetries?: number;
+  /** First backoff delay, ms; doubles each retry with jitter, capped at 5 s (default 200). */
+  retryBaseMs?: number;
+  /** Per-request timeout for JSON calls, ms (default 30 000). */
+  timeoutMs?: number;
+  /** Extra headers on every request (e.g. `authorization`). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * How a call may be retried:
+ * - 'idempotent': reads, and writes whose repetition changes nothing (update, delete, set-tag,
+ *   PUT of a whole artifact). Retried on connection errors, timeouts, 5xx and 429.
+ * - 'once': writes a repetition would duplicate (create, log-batch with metrics: the metric
+ *   history has no key, so a replayed batch would store its points twice). Retried only when
+ *   the server certainly did not process the request: connection refused, 429, or 503.
+ */
+type RetryPolicy = 'idempotent' | 'once';
+
+const API = '/api/2.0/mlflow';
+const ARTIFACTS_API = '/api/2.0/mlflow-artifacts/artifacts';
+
+/**
+ * A TrackingStore that talks MLflow's REST API 2.0 to a kiln server or any MLflow server
+ * (`mlflow server --serve-artifacts` for artifacts). Responses are normalised to kiln's
+ * entity shapes (MLflow omits empty lists and may send int64 and NaN as strings), and MLflow's
+ * `{error_code, message}` errors become KilnErrors with the same code.
+ *
+ * @example
+ * ```ts
+ * const store = new RestTrackingStore('http://127.0.0.1:5000');
+ * const id = await store.createExperiment({ name: 'fraud' });
+ * const run = await store.createRun({ experiment_id: id, run_name: 'baseline' });
+ * ```
+ */
+export class RestTrackingStore implements TrackingStore {
+  /** The server's base URL, without a trailing slash. */
+  readonly baseUrl: string;
+  private readonly maxRetries: number;
+  private readonly retryBaseMs: number;
+  private readonly timeoutMs: number;
+  private readonly headers: Record<string, string>;
+  /** run id → its artifact_uri (immutable once a run exists), so uploads skip a runs/get. */
+  private readonly artifactUriOfRun = new Map<string, string>();
+
+  constructor(baseUrl: string, options: RestTrackingStoreOptions = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(baseUrl);
+    } catch {
+      throw new KilnError('INVALID_PARAMETER_VALUE', `tracking URI '${baseUrl}' is not a valid URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `tracking URI '${baseUrl}' must be http:// or https:// for a REST tracking store`,
+      );
+    }
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.maxRetries = options.maxRetries ?? 4;
+    this.retryBaseMs = options.retryBaseMs ?? 200;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.headers = options.headers ?? {};
+  }
+
+  // ---- experiments ----
+
+  async createExperiment(req: CreateExperimentRequest): Promise<string> {
+    const res = await this.call<{ experiment_id: string | number }>(
+      'POST',
+      '/experiments/create',
+      req,
+      'once',
+    );
+    return String(res.experiment_id);
+  }
+
+  async getExperiment(experimentId: string): Promise<Experiment> {
+    const res = await this.call<{ experiment: unknown }>('GET', '/experiments/get', {
+      experiment_id: experimentId,
+    });
+    return experimentFromJson(res.experiment);
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment> {
+    const res = await this.call<{ experiment: unknown }>('GET', '/experiments/get-by-name', {
+      experiment_name: name,
+    });
+    return experimentFromJson(res.experiment);
+  }
+
+  async searchExperiments(req: SearchExperimentsRequest): Promise<Page<Experiment>> {
+    const res = await this.call<{ experiments?: unknown[]; next_page_token?: string }>(
+      'POST',
+      '/experiments/search',
+      req,
+    );
+    return pageOf((res.experiments ?? []).map(experimentFromJson), res.next_page_token);
+  }
+
+  async updateExperiment(experimentId: string, newName: string): Promise<void> {
+    await this.call('POST', '/experiments/update', { experiment_id: experimentId, new_name: newName });
+  }
+
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.call('POST', '/experiments/delete', { experiment_id: experimentId });
+  }
+
+  async restoreExperiment(experimentId: string): Promise<void> {
+    await this.call('POST', '/experiments/restore', { experiment_id: experimentId });
+  }
+
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.call('POST', '/experiments/set-experiment-tag', { experiment_id: experimentId, key, value });
+  }
+
+  // ---- runs ----
+
+  async createRun(req: CreateRunRequest): Promise<Run> {
+    const res = await this.call<{ run: unknown }>('POST', '/runs/create', req, 'once');
+    const run = runFromJson(res.run);
+    this.artifactUriOfRun.set(run.info.run_id, run.info.artifact_uri);
+    return run;
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const res = await this.call<{ run: unknown }>('GET', '/runs/get', { run_id: runId });
+    const run = runFromJson(res.run);
+    this.artifactUriOfRun.set(run.info.run_id, run.info.artifact_uri);
+    return run;
+  }
+
+  async updateRun(req: UpdateRunRequest): Promise<RunInfo> {
+    // run_uuid too: MLflow servers before 2.0 only read that field.
+    const res = await this.call<{ run_info: unknown }>('POST', '/runs/update', {
+      ...req,
+      run_uuid: req.run_id,
+    });
+    return runInfoFromJson(res.run_info);
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.call('POST', '/runs/delete', { run_id: runId });
+  }
+
+  async restoreRun(runId: string): Promise<void> {
+    await this.call('POST', '/runs/restore', { run_id: runId });
+  }
+
+  async logBatch(req: LogBatchRequest): Promise<void> {
+    const metrics = req.metrics ?? [];
+    const body = {
+      run_id: req.run_id,
+      // MLflow's JSON carries non-finite doubles as strings; JSON.stringify would turn them into null.
+      metrics: metrics.map((m) => ({ ...m, value: Number.isFinite(m.value) ? m.value : String(m.value) })),
+      params: req.params ?? [],
+      tags: req.tags ?? [],
+    };
+    await this.call('POST', '/runs/log-batch', body, metrics.length > 0 ? 'once' : 'idempotent');
+  }
+
+  async deleteTag(runId: string, key: string): Promise<void> {
+    await this.call('POST', '/runs/delete-tag', { run_id: runId, key });
+  }
+
+  async searchRuns(req: SearchRunsRequest): Promise<Page<Run>> {
+    const res = await this.call<{ runs?: unknown[]; next_page_token?: string }>('POST', '/runs/search', req);
+    return pageOf((res.runs ?? []).map(runFromJson), res.next_page_token);
+  }
+
+  async getMetricHistory(req: MetricHistoryRequest): Promise<Page<Metric>> {
+    const res = await this.call<{ metrics?: unknown[]; next_page_token?: string }>(
+      'GET',
+      '/metrics/get-history',
+      req,
+    );
+    return pageOf((res.metrics ?? []).map(metricFromJson), res.next_page_token);
+  }
+
+  // ---- artifacts ----
+
+  async listArtifacts(runId: string, path?: string): Promise<ListArtifactsResult> {
+    const query: Record<string, unknown> = { run_id: runId };
+    if (path) query.path = path;
+    const res = await this.call<{ root_uri?: string; files?: unknown[]; next_page_token?: string }>(
+      'GET',
+      '/artifacts/list',
+      query,
+    );
+    const out: ListArtifactsResult = {
+      root_uri: res.root_uri ?? '',
+      files: (res.files ?? []).map(fileInfoFromJson),
+    };
+    if (res.next_page_token) out.next_page_token = res.next_page_token;
+    return out;
+  }
+
+  async uploadArtifact(runId: string, path: string, body: Readable | Uint8Array | string): Promise<void> {
+    const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
+    // A stream can be sent only once; bytes can be sent again, so only they are retried.
+    const retry: RetryPolicy | 'never' = body instanceof Readable ? 'never' : 'idempotent';
+    const res = await this.send('PUT', url, retry, () => ({
+      body,
+      headers: { 'content-type': 'application/octet-stream' },
+      // Streaming request bodies need half-duplex in undici.
+      ...(body instanceof Readable ? { duplex: 'half' as const } : {}),
+    }));
+    await res.arrayBuffer();
+  }
+
+  async downloadArtifact(runId: string, path: string): Promise<Readable> {
+    const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
+    // No overall timeout: the body streams for as long as the artifact takes.
+    const res = await this.send('GET', url, 'idempotent', () => ({}), false);
+    if (!res.body) return Readable.from([]);
+    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+  }
+
+  async close(): Promise<void> {
+    this.artifactUriOfRun.clear();
+  }
+
+  // ---- transport ----
+
+  /** The path inside the server's artifact proxy where a run's artifacts live. */
+  private async proxiedArtifactRoot(runId: string): Promise<string> {
+    let uri = this.artifactUriOfRun.get(runId);
+    if (uri === undefined) uri = (await this.getRun(runId)).info.artifact_uri;
+    if (!uri.startsWith(ARTIFACT_URI_SCHEME)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `run '${runId}' stores artifacts at '${uri}', which ${this.baseUrl} does not proxy; ` +
+          'only mlflow-artifacts: URIs can be read and written through a tracking server ' +
+          '(for MLflow, start it with --serve-artifacts)',
+      );
+    }
+    const rest = uri.slice(ARTIFACT_URI_SCHEME.length);
+    // 'mlflow-artifacts://host:port/1/abc/artifacts' names a server too; the path is what matters here.
+    if (rest.startsWith('//')) return new URL(`http:${rest}`).pathname.replace(/^\/+/, '');
+    return rest.replace(/^\/+/, '');
+  }
+
+  private artifactUrl(root: string, path: string): string {
+    const segments = [...root.split('/'), ...path.split('/')].filter((s) => s !== '' && s !== '.');
+    if (segments.includes('..')) {
+      throw new KilnError('INVALID_PARAMETER_VALUE', `artifact path '${path}' must not contain '..'`);
+    }
+    return `${this.baseUrl}${ARTIFACTS_API}/${segments.map(encodeURIComponent).join('/')}`;
+  }
+
+  /** One MLflow JSON call: GET with a query string, POST with a JSON body. */
+  private async call<T = unknown>(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    payload: object,
+    retry: RetryPolicy = 'idempotent',
+  ): Promise<T> {
+    let url = `${this.baseUrl}${API}${endpoint}`;
+    if (method === 'GET') {
+      const query = new URLSearchParams();
+      for (const [k, v] of Object.entries(payload)) {
+        if (v === undefined || v === null) continue;
+        if (Array.isArray(v)) for (const item of v) query.append(k, String(item));
+        else query.append(k, String(v));
+      }
+      const qs = query.toString();
+      if (qs) url += `?${qs}`;
+    }
+    const body = method === 'POST' ? JSON.stringify(payload) : undefined;
+    const res = await this.send(method, url, retry, () =>
+      body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } },
+    );
+    const text = await res.text();
+    if (text === '') return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new KilnError(
+        'INTERNAL_ERROR',
+        `${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+      );
+    }
+  }
+
+  /**
+   * Sends a request with retries and returns a 2xx response; any other answer becomes a
+   * KilnError. `init` is called per attempt so a retried request gets a fresh body.
+   */
+  private async send(
+    method: string,
+    url: string,
+    retry: RetryPolicy | 'never',
+    init: () => { body?: unknown; headers?: Record<string, string>; duplex?: 'half' },
+    withTimeout = true,
+  ): Promise<Response> {
+    const maxAttempts = retry === 'never' ? 1 : this.maxRetries + 1;
+    for (let attempt = 1; ; attempt++) {
+      const { body, headers, duplex } = init();
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          body: body as RequestInit['body'],
+          headers: { accept: 'application/json', ...this.headers, ...headers },
+          signal: withTimeout ? AbortSignal.timeout(this.timeoutMs) : undefined,
+          ...(duplex ? { duplex } : {}),
+        } as RequestInit);
+      } catch (e) {
+        const cause = networkCause(e);
+        const retryable = retry === 'idempotent' || (retry === 'once' && cause.refused);
+        if (retryable && attempt < maxAttempts) {
+          await sleep(this.backoffMs(attempt));
+          continue;
+        }
+        throw new KilnError(
+          'INTERNAL_ERROR',
+          `cannot reach the tracking server at ${this.baseUrl} (${method} ${url}: ${cause.text}` +
+            `${attempt > 1 ? `, after ${attempt} attempts` : ''}); ` +
+            'is `kiln server` running there? Check KILN_TRACKING_URI / MLFLOW_TRACKING_URI',
+          { cause: e },
+        );
+      }
+      if (res.ok) return res;
+      const retryable =
+        res.status === 429 ||
+        res.status === 503 ||
+        (retry === 'idempotent' && res.status >= 500 && res.status !== 501);
+      if (retry !== 'never' && retryable && attempt < maxAttempts) {
+        await res.arrayBuffer().catch(() => undefined);
+        await sleep(this.backoffMs(attempt, res.headers.get('retry-after')));
+        continue;
+      }
+      throw await errorFromResponse(method, url, res);
+    }
+  }
+
+  private backoffMs(attempt: number, retryAfter?: string | null): number {
+    const hinted = retryAfter ? Number(retryAfter) * 1000 : Number.NaN;
+    if (Number.isFinite(hinted) && hinted >= 0) return Math.min(hinted, 30_000);
+    const exp = Math.min(this.retryBaseMs * 2 ** (attempt - 1), 5_000);
+    // Full jitter: clients that failed together do not all come back together.
+    return exp / 2 + Math.random() * (exp / 2);
+  }
+}
+
+const KNOWN_CODES = new Set(Object.keys(STATUS_OF_CODE));
+
+/** MLflow's `{error_code, message}` → KilnError with the same code; anything else by status. */
+async function errorFromResponse(method: string, url: string, res: Response): Promise<KilnError> {
+  const text = await res.text().catch(() => '');
+  let code: string | undefined;
+  let message: string | undefined;
+  try {
+    const json = JSON.parse(text) as { error_code?: unknown; message?: unknown };
+    if (typeof json.error_code === 'string') code = json.error_code;
+    if (typeof json.message === 'string') message = json.message;
+  } catch {
+    // Not JSON (a proxy's HTML page, say): fall through to the status.
+  }
+  if (code && KNOWN_CODES.has(code)) {
+    return new KilnError(code as ErrorCode, message ?? `${method} ${url} failed with ${code}`);
+  }
+  const byStatus: ErrorCode =
+    res.status === 404
+      ? 'RESOURCE_DOES_NOT_EXIST'
+      : res.status === 401
+        ? 'UNAUTHENTICATED'
+        : res.status === 403
+          ? 'PERMISSION_DENIED'
+          : res.status === 429
+            ? 'RESOURCE_LIMIT_EXCEEDED'
+            : res.status >= 400 && res.status < 500
+              ? 'INVALID_PARAMETER_VALUE'
+              : 'INTERNAL_ERROR';
+  const detail = message ?? (text.slice(0, 200) || res.statusText);
+  return new KilnError(
+    byStatus,
+    `${method} ${url} answered ${res.status}${code ? ` ${code}` : ''}: ${detail}`,
+  );
+}
+
+function networkCause(e: unknown): { text: string; refused: boolean } {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return { text: 'timed out', refused: false };
+  const code = err.cause?.code;
+  const text = code ?? err.cause?.message ?? err.message;
+  return { text, refused: code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' };
+}
+
+// ---- JSON normalisation: MLflow omits empty lists and may send int64 and NaN as strings ----
+
+function num(v: unknown, fallback = 0): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && v !== '') return Number(v);
+  return fallback;
+}
+
+function kvs(v: unknown): KeyValue[] {
+  if (!Array.isArray(v)) return [];
+  return v.map((kv: { key?: unknown; value?: unknown }) => ({
+    key: String(kv.key ?? ''),
+    value: kv.value === undefined || kv.value === null ? '' : String(kv.value),
+  }));
+}
+
+function pageOf<T>(items: T[], nextPageToken: string | undefined): Page<T> {
+  return nextPageToken ? { items, next_page_token: nextPageToken } : { items };
+}
+
+function experimentFromJson(raw: unknown): Experiment {
+  const e = (raw ?? {}) as Record<string, unknown>;
+  const out: Experiment = {
+    experiment_id: String(e.experiment_id ?? ''),
+    name: String(e.name ?? ''),
+    artifact_location: String(e.artifact_location ?? ''),
+    lifecycle_stage: e.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+    last_update_time: num(e.last_update_time),
+    creation_time: num(e.creation_time),
+  };
+  if (e.tags !== undefined) out.tags = kvs(e.tags);
+  return out;
+}
+
+function metricFromJson(raw: unknown): Metric {
+  const m = (raw ?? {}) as Record<string, unknown>;
+  return {
+    key: String(m.key ?? ''),
+    value: num(m.value, Number.NaN),
+    timestamp: num(m.timestamp),
+    step: num(m.step),
+  };
+}
+
+function runInfoFromJson(raw: unknown): RunInfo {
+  const i = (raw ?? {}) as Record<string, unknown>;
+  const runId = String(i.run_id ?? i.run_uuid ?? '');
+  const info: RunInfo = {
+    run_id: runId,
+    run_uuid: runId,
+    run_name: String(i.run_name ?? ''),
+    experiment_id: String(i.experiment_id ?? ''),
+    user_id: String(i.user_id ?? ''),
+    status: (i.status as RunInfo['status']) ?? 'RUNNING',
+    start_time: num(i.start_time),
+    artifact_uri: String(i.artifact_uri ?? ''),
+    lifecycle_stage: i.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+  };
+  if (i.end_time !== undefined && i.end_time !== null) info.end_time = num(i.end_time);
+  return info;
+}
+
+function runFromJson(raw: unknown): Run {
+  const r = (raw ?? {}) as { info?: unknown; data?: Record<string, unknown> };
+  const data = r.data ?? {};
+  return {
+    info: runInfoFromJson(r.info),
+    data: {
+      metrics: Array.isArray(data.metrics) ? data.metrics.map(metricFromJson) : [],
+      params: kvs(data.params),
+      tags: kvs(data.tags),
+    },
+  };
+}
+
+function fileInfoFromJson(raw: unknown): FileInfo {
+  const f = (raw ?? {}) as Record<string, unknown>;
+  const out: FileInfo = { path: String(f.path ?? ''), is_dir: f.is_dir === true };
+  if (f.file_size !== undefined && f.file_size !== null) out.file_size = num(f.file_size);
+  return out;
+}
