@@ -202,7 +202,10 @@ function tokenize(src: string, place: string): Token[] {
       continue;
     }
     const two = src.slice(i, i + 2);
-    if (['<=', '>=', '<>', '!=', '==', '||', '//', '::'].includes(two)) {
+    // DuckDB's `//` truncates for integers but divides exactly for decimals, a type distinction the
+    // JS evaluator cannot see, so it stays out of the subset (use floor(a / b)).
+    if (two === '//') throw exprError(place, "'//' is not allowed; write floor(a / b)", i);
+    if (['<=', '>=', '<>', '!=', '==', '||', '::'].includes(two)) {
       tokens.push({ type: 'op', text: two, pos: i });
       i += 2;
       continue;
@@ -336,7 +339,7 @@ class Parser {
     let left = this.unary();
     for (;;) {
       const t = this.peek();
-      if (t.type === 'op' && (t.text === '*' || t.text === '/' || t.text === '//' || t.text === '%')) {
+      if (t.type === 'op' && (t.text === '*' || t.text === '/' || t.text === '%')) {
         this.at++;
         left = { kind: 'binary', op: t.text as BinaryOp, left, right: this.unary() };
       } else return left;
@@ -625,6 +628,8 @@ function compare(a: unknown, b: unknown): number {
   }
   const x = toNumber(a);
   const y = toNumber(b);
+  // DuckDB orders NaN above every number and equal to itself.
+  if (x !== x || y !== y) return x !== x && y !== y ? 0 : x !== x ? 1 : -1;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -665,14 +670,9 @@ function evalBinary(op: BinaryOp, l: Expr, r: Expr, row: RowValues, index: Map<s
       return toNumber(a) - toNumber(b);
     case '*':
       return toNumber(a) * toNumber(b);
-    case '/': {
-      const d = toNumber(b);
-      return d === 0 ? null : toNumber(a) / d;
-    }
-    case '//': {
-      const d = toNumber(b);
-      return d === 0 ? null : Math.floor(toNumber(a) / d);
-    }
+    case '/':
+      // IEEE division, as DuckDB does: x / 0 is ±Infinity, 0 / 0 is NaN.
+      return toNumber(a) / toNumber(b);
     case '%': {
       const d = toNumber(b);
       return d === 0 ? null : toNumber(a) % d;

@@ -215,8 +215,8 @@ async function checkCast(
   const bad = await readRows(
     conn,
     `SELECT ${sqlIdent(FILE_COLUMN)} AS file, rid, CAST(${c} AS VARCHAR) AS v FROM
-       (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
-     WHERE ${c} IS NOT NULL AND (TRY_CAST(${c} AS ${storage}) IS NULL${lossy}) ORDER BY rowid LIMIT 1`,
+       (SELECT *, rowid AS __rowid, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
+     WHERE ${c} IS NOT NULL AND (TRY_CAST(${c} AS ${storage}) IS NULL${lossy}) ORDER BY __rowid LIMIT 1`,
     column,
   );
   if (bad.length === 0) return;
@@ -236,8 +236,8 @@ async function throwValueOutsideLevels(
   const rows = await readRows(
     conn,
     `SELECT ${sqlIdent(FILE_COLUMN)} AS file, rid FROM
-       (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
-     WHERE CAST(${sqlIdent(column)} AS VARCHAR) = ${sqlString(value)} ORDER BY rowid LIMIT 1`,
+       (SELECT *, rowid AS __rowid, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
+     WHERE CAST(${sqlIdent(column)} AS VARCHAR) = ${sqlString(value)} ORDER BY __rowid LIMIT 1`,
     column,
   );
   const where = rows.length > 0 ? `${rows[0].file}: ${rowPlace(source, Number(rows[0].rid))}, ` : '';
