@@ -12,7 +12,7 @@
  * each one's own. Times are fit() wall time only.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,8 @@ interface RunResult {
   peer: string;
   version: string;
   fit_seconds: number;
+  /** CPU seconds (all threads) during fit: a steadier figure than wall time on a shared machine. */
+  fit_cpu_seconds: number;
   peak_mb: number;
   auc: number;
 }
@@ -132,11 +134,21 @@ async function runKilnChild(dir: string, s: Settings): Promise<void> {
     threads: s.threads,
   });
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const model = await learner.fit(train);
   const fitSeconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+
   const auc = rocAuc(test.y, model.predict(test.x));
   const peakMb = process.resourceUsage().maxRSS / 1024;
-  const out: RunResult = { peer: 'kiln', version: '0.1.0', fit_seconds: fitSeconds, peak_mb: peakMb, auc };
+  const out: RunResult = {
+    peer: 'kiln',
+    version: '0.1.0',
+    fit_seconds: fitSeconds,
+    fit_cpu_seconds: (cpu.user + cpu.system) / 1e6,
+    peak_mb: peakMb,
+    auc,
+  };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
@@ -161,6 +173,10 @@ async function main(): Promise<void> {
     .option('--lr <x>', 'learning rate', (v) => Number(v), 0.1)
     .option('--threads <n>', 'threads for every contender', (v) => Number(v), 2)
     .option('--skip <peers>', 'comma-separated peers to skip (xgboost,sklearn)', '')
+    .option(
+      '--data-dir <dir>',
+      'prepare the data into this folder and keep it (reused when it already holds it)',
+    )
     .option('--child <dir>', 'internal: run the kiln side on prepared data')
     .option('--json', 'print one JSON object instead of a table');
   program.parse();
@@ -170,10 +186,14 @@ async function main(): Promise<void> {
     await runKilnChild(o.child, s);
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-gbdt-'));
+  const keep = typeof o.dataDir === 'string';
+  const dir = keep ? o.dataDir : mkdtempSync(join(tmpdir(), 'kiln-bench-gbdt-'));
   try {
     const tPrep = performance.now();
-    await prepare(dir, o.rows);
+    if (!keep || !existsSync(join(dir, 'meta.json'))) {
+      mkdirSync(dir, { recursive: true });
+      await prepare(dir, o.rows);
+    }
     const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
     if (!o.json) {
       console.log(
@@ -223,10 +243,10 @@ async function main(): Promise<void> {
         }),
       );
     } else {
-      console.log('contender        fit s    peak MB   test AUC');
+      console.log('contender        fit s  fit cpu s    peak MB   test AUC');
       for (const r of results) {
         console.log(
-          `${`${r.peer} ${r.version}`.padEnd(15)} ${r.fit_seconds.toFixed(2).padStart(7)} ${r.peak_mb.toFixed(0).padStart(9)}   ${r.auc.toFixed(5)}`,
+          `${`${r.peer} ${r.version}`.padEnd(15)} ${r.fit_seconds.toFixed(2).padStart(7)} ${r.fit_cpu_seconds.toFixed(2).padStart(10)} ${r.peak_mb.toFixed(0).padStart(9)}   ${r.auc.toFixed(5)}`,
         );
       }
       if (ratio !== null && aucGap !== null) {
@@ -236,7 +256,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 

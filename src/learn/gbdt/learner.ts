@@ -1,4 +1,5 @@
 import { KilnError } from '../../errors.js';
+import { getMetric } from '../metrics/index.js';
 import type { FitOptions, Learner, Model, TrainingData } from '../types.js';
 import { GbdtModel, type GbdtTask } from './model.js';
 import { type GbdtObjective, type GbdtParams, type GbdtParamsInput, parseGbdtParams } from './params.js';
@@ -80,6 +81,15 @@ export class GbdtLearner implements Learner<GbdtParams> {
       nOutputs = Math.max(nOutputs, p.num_class ?? 0, data.classes?.length ?? 0, 2);
     }
     const metrics = p.metric ?? [task === 'binary' ? 'auc' : task === 'multiclass' ? 'logloss' : 'rmse'];
+    // Unknown names fail here, before any work, with the list of known metrics.
+    for (const m of metrics) {
+      if (!getMetric(m).tasks.includes(task)) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `gbdt parameter 'metric': '${m}' does not apply to ${task} models`,
+        );
+      }
+    }
     const result = await boost(
       {
         x,

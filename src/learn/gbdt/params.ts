@@ -64,21 +64,7 @@ export const gbdtParamsSchema = z
     cat_l2: z.number().min(0).default(10),
     min_data_per_group: z.number().int().min(1).default(100),
     early_stopping_round: z.number().int().min(0).default(0),
-    metric: z
-      .array(
-        z.enum([
-          'auc',
-          'binary_logloss',
-          'binary_error',
-          'multi_logloss',
-          'multi_error',
-          'rmse',
-          'l2',
-          'l1',
-          'huber',
-        ]),
-      )
-      .optional(),
+    metric: z.array(z.string().min(1)).optional(),
     seed: z.number().int().default(0),
     threads: z
       .number()

@@ -6,16 +6,9 @@ import type { Ensemble } from '../ensemble.js';
 import type { GbdtParams } from '../params.js';
 import { type BinnedMatrix, binColumn, binMatrix, findBinMappers, mulberry32 } from './binning.js';
 import { type BinTree, routeRow, TreeGrower } from './grow-tree.js';
-import {
-  applyLink,
-  computeGradients,
-  initialScore,
-  type ObjectiveSpec,
-  softmaxInto,
-  weightedMedian,
-} from './objectives.js';
+import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
 import { toEnsemble } from './to-ensemble.js';
-import { HistogramPool } from './worker-pool.js';
+import { type TrainingBuffers, TrainingPool } from './worker-pool.js';
 
 export interface BoostInput {
   x: FeatureMatrix;
@@ -53,15 +46,29 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
   const shared = threads > 1;
   const data = binMatrix(x, mappers, shared);
   const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  const gradHess = new Float32Array(alloc(8 * n));
-  const rows = new Int32Array(alloc(4 * n));
-  const hist = new Float64Array(alloc(8 * TreeGrower.histDoubles(data, p.num_leaves)));
-  const pool = await HistogramPool.create(
-    { rowMajor: data.rowMajor, nFeatures: data.nFeatures, binOffset: data.binOffset, gradHess, rows, hist },
-    threads,
-  );
+  const toShared = (a: Float64Array) => {
+    const out = new Float64Array(alloc(8 * a.length));
+    out.set(a);
+    return out;
+  };
+  const buffers: TrainingBuffers = {
+    nRows: n,
+    nFeatures: data.nFeatures,
+    binOffset: data.binOffset,
+    rowMajor: data.rowMajor,
+    columns: data.columns,
+    gradHess: new Float32Array(alloc(8 * n)),
+    rows: new Int32Array(alloc(4 * n)),
+    hist: new Float64Array(alloc(8 * TreeGrower.histDoubles(data, p.num_leaves))),
+    score: new Float64Array(alloc(8 * n * K)),
+    prob: obj.name === 'multiclass' ? new Float64Array(alloc(8 * n * K)) : null,
+    y: toShared(input.y),
+    weight: w ? toShared(w) : undefined,
+    objective: obj,
+  };
+  const pool = await TrainingPool.create(buffers, threads);
   try {
-    return runRounds(input, options, data, gradHess, rows, hist, pool, K, n, w, obj, p);
+    return runRounds(input, options, data, buffers, pool);
   } finally {
     await pool.close();
   }
@@ -71,18 +78,14 @@ function runRounds(
   input: BoostInput,
   options: FitOptions,
   data: BinnedMatrix,
-  gradHess: Float32Array,
-  rows: Int32Array,
-  hist: Float64Array,
-  pool: HistogramPool,
-  K: number,
-  n: number,
-  w: Float64Array | undefined,
-  obj: ObjectiveSpec,
-  p: GbdtParams,
+  buffers: TrainingBuffers,
+  pool: TrainingPool,
 ): BoostResult {
-  const y = input.y;
-  const grower = new TreeGrower(data, rows, hist, pool, {
+  const { objective: obj, params: p } = input;
+  const { y, weight: w, gradHess, rows, score, prob } = buffers;
+  const n = buffers.nRows;
+  const K = obj.nOutputs;
+  const grower = new TreeGrower(data, buffers.hist, pool, {
     numLeaves: p.num_leaves,
     maxDepth: p.max_depth,
     learningRate: p.learning_rate,
@@ -98,12 +101,9 @@ function runRounds(
     minDataPerGroup: p.min_data_per_group,
   });
   const base = p.boost_from_average ? initialScore(obj, y, w) : new Float64Array(K);
-  const score = new Float64Array(n * K);
   for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) score[i * K + k] = base[k];
-  const prob = obj.name === 'multiclass' ? new Float64Array(n * K) : null;
   // Absolute-error leaves are renewed from residuals; this buffer holds y − score.
   const residual = obj.name === 'regression_l1' ? new Float64Array(n) : null;
-  const scoreK = K === 1 ? score : new Float64Array(n);
 
   const valid = options.valid;
   let validCols: Uint8Array[] | null = null;
@@ -153,8 +153,7 @@ function runRounds(
     }
     if (prob) softmaxInto(score, K, prob);
     for (let k = 0; k < K; k++) {
-      if (K > 1) for (let i = 0; i < n; i++) scoreK[i] = score[i * K + k];
-      computeGradients(obj, scoreK, prob, y, w, k, gradHess);
+      pool.gradients(k);
       drawFeatures(p.feature_fraction, rng, featureAllowed);
       rows.set(bag.subarray(0, nBag));
       let sumG = 0;
@@ -166,7 +165,7 @@ function runRounds(
       }
       const tree = grower.grow(nBag, sumG, sumH, featureAllowed);
       if (residual) {
-        for (let i = 0; i < n; i++) residual[i] = y[i] - scoreK[i];
+        for (let i = 0; i < n; i++) residual[i] = y[i] - score[i];
         for (let node = 0; node < tree.nNodes; node++) {
           const leaf = tree.leafOf[node];
           if (leaf < 0) continue;
@@ -223,7 +222,7 @@ function runRounds(
     if (stop) break;
   }
 
-  const keep = valid && p.early_stopping_round > 0 && bestIter >= 0 ? bestIter + 1 : rounds;
+  const keep = options.valid && p.early_stopping_round > 0 && bestIter >= 0 ? bestIter + 1 : rounds;
   const ensemble = toEnsemble(trees.slice(0, keep * K), K, base, data.mappers);
   return { ensemble, iterations: keep, bestIteration: bestIter >= 0 ? bestIter : keep - 1 };
 }

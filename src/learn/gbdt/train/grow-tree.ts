@@ -1,7 +1,7 @@
 import type { BinnedMatrix } from './binning.js';
 import { subtractHistogram } from './histogram.js';
 import { findBestSplitForFeature, leafOutput, SplitCandidate, type SplitRules } from './split.js';
-import type { HistogramPool } from './worker-pool.js';
+import type { TrainingPool } from './worker-pool.js';
 
 /**
  * One tree as the trainer builds it, in bin space: node arrays indexed by node id (root 0),
@@ -51,15 +51,13 @@ export class TreeGrower {
   private readonly leafG: Float64Array;
   private readonly leafH: Float64Array;
   private readonly best: SplitCandidate[];
-  private readonly scratch: Int32Array;
   private readonly histSize: number;
   nLeaves = 0;
 
   constructor(
     private readonly data: BinnedMatrix,
-    private readonly rows: Int32Array,
     private readonly hist: Float64Array,
-    private readonly pool: HistogramPool,
+    private readonly pool: TrainingPool,
     private readonly opts: GrowOptions,
   ) {
     const L = opts.numLeaves;
@@ -71,7 +69,6 @@ export class TreeGrower {
     this.leafG = new Float64Array(L);
     this.leafH = new Float64Array(L);
     this.best = Array.from({ length: L }, () => new SplitCandidate());
-    this.scratch = new Int32Array(data.nRows);
     this.histSize = 3 * data.binOffset[data.nFeatures];
   }
 
@@ -111,7 +108,7 @@ export class TreeGrower {
     this.leafG[0] = sumG;
     this.leafH[0] = sumH;
     tree.cover[0] = sumH;
-    this.pool.build(0, nRows, 0);
+    this.pool.buildHistogram(0, nRows, 0);
     this.findBest(0, featureAllowed);
 
     while (this.nLeaves < o.numLeaves) {
@@ -187,7 +184,7 @@ export class TreeGrower {
     }
     const start = this.leafStart[l];
     const count = this.leafCount[l];
-    const nLeft = this.partition(start, count, d.columns[f], table);
+    const nLeft = this.pool.partition(start, count, f, table);
 
     const r = this.nLeaves++;
     const ln = tree.nNodes++;
@@ -217,16 +214,15 @@ export class TreeGrower {
     const freeSlot = r;
     if (leftSplittable || rightSplittable) {
       const hs = this.histSize;
-      const nF = d.nFeatures;
       if (nLeft <= count - nLeft) {
         // Left is smaller: build it in the free slot, parent slot becomes the right child.
-        this.pool.build(start, start + nLeft, freeSlot * hs);
-        subtractHistogram(d.binOffset, 0, nF, this.hist, parentSlot * hs, freeSlot * hs);
+        this.pool.buildHistogram(start, start + nLeft, freeSlot * hs);
+        subtractHistogram(hs, this.hist, parentSlot * hs, freeSlot * hs);
         this.leafSlot[l] = freeSlot;
         this.leafSlot[r] = parentSlot;
       } else {
-        this.pool.build(start + nLeft, start + count, freeSlot * hs);
-        subtractHistogram(d.binOffset, 0, nF, this.hist, parentSlot * hs, freeSlot * hs);
+        this.pool.buildHistogram(start + nLeft, start + count, freeSlot * hs);
+        subtractHistogram(hs, this.hist, parentSlot * hs, freeSlot * hs);
         this.leafSlot[l] = parentSlot;
         this.leafSlot[r] = freeSlot;
       }
@@ -235,22 +231,6 @@ export class TreeGrower {
     }
     this.findBest(l, featureAllowed);
     this.findBest(r, featureAllowed);
-  }
-
-  /** Stable in-place partition of rows[start, start+count); returns how many went left. */
-  private partition(start: number, count: number, column: Uint8Array, goLeft: Uint8Array): number {
-    const rows = this.rows;
-    const scratch = this.scratch;
-    let w = start;
-    let nr = 0;
-    const end = start + count;
-    for (let i = start; i < end; i++) {
-      const row = rows[i];
-      if (goLeft[column[row]] === 1) rows[w++] = row;
-      else scratch[nr++] = row;
-    }
-    rows.set(scratch.subarray(0, nr), w);
-    return w - start;
   }
 }
 

@@ -46,8 +46,9 @@ export function initialScore(obj: ObjectiveSpec, y: Float64Array, w: Float64Arra
 }
 
 /**
- * Fills gradHess for output k. For multiclass, `prob` must hold the softmax of `score`
- * (computed once per round by softmaxInto).
+ * Fills gradHess of rows [start, end) for output k (rows are independent, so threads split
+ * the range). Single-output objectives read `score`; multiclass reads `prob`, the softmax of
+ * the scores computed once per round by softmaxInto.
  */
 export function computeGradients(
   obj: ObjectiveSpec,
@@ -57,11 +58,12 @@ export function computeGradients(
   w: Float64Array | undefined,
   k: number,
   gradHess: Float32Array,
+  start: number,
+  end: number,
 ): void {
-  const n = y.length;
   switch (obj.name) {
     case 'binary':
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const p = 1 / (1 + Math.exp(-score[i]));
         const wi = w ? w[i] : 1;
         gradHess[2 * i] = (p - y[i]) * wi;
@@ -73,7 +75,7 @@ export function computeGradients(
       // LightGBM's factor K / (K − 1) makes the softmax hessian match the binary one at K = 2.
       const factor = K / (K - 1);
       const pr = prob!;
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const p = pr[i * K + k];
         const wi = w ? w[i] : 1;
         gradHess[2 * i] = (p - (y[i] === k ? 1 : 0)) * wi;
@@ -82,14 +84,14 @@ export function computeGradients(
       break;
     }
     case 'regression':
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const wi = w ? w[i] : 1;
         gradHess[2 * i] = (score[i] - y[i]) * wi;
         gradHess[2 * i + 1] = wi;
       }
       break;
     case 'regression_l1':
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const wi = w ? w[i] : 1;
         const d = score[i] - y[i];
         gradHess[2 * i] = (d > 0 ? 1 : d < 0 ? -1 : 0) * wi;
@@ -98,7 +100,7 @@ export function computeGradients(
       break;
     case 'huber': {
       const delta = obj.huberDelta;
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const wi = w ? w[i] : 1;
         const d = score[i] - y[i];
         gradHess[2 * i] = Math.min(delta, Math.max(d, -delta)) * wi;

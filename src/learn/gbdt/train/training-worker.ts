@@ -1,28 +1,49 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildHistogram } from './histogram.js';
+import { compileHistogramKernel } from './histogram.js';
+import { computeGradients } from './objectives.js';
+import { partitionChunk } from './partition.js';
 import {
+  CMD_GRADIENTS,
   CMD_HIST,
+  CMD_PARTITION,
   CMD_STOP,
   CTRL_ARG0,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_RESULT0,
   CTRL_SEQ,
+  chunkOf,
   type PoolInit,
 } from './pool-protocol.js';
 
 /**
- * One histogram thread: waits on the shared control word, builds its features' share of the
- * requested histogram straight into the shared pool, and counts itself done.
+ * One training thread: waits on the shared control word, does its share of the command
+ * (its features of a histogram, its chunk of a partition or of the gradients) straight in
+ * shared memory, and counts itself done.
  */
 const init = workerData as PoolInit;
+const t = init.threadIndex;
+const T = init.nThreads;
 const ctrl = new Int32Array(init.control);
 const rowMajor = new Uint8Array(init.rowMajor);
 const binOffset = Int32Array.from(init.binOffset);
 const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
+const scratchLeft = new Int32Array(init.scratchLeft);
+const scratchRight = new Int32Array(init.scratchRight);
+const goLeft = new Uint8Array(init.goLeft);
 const hist = new Float64Array(init.hist);
+const score = new Float64Array(init.score);
+const prob = init.prob ? new Float64Array(init.prob) : null;
+const y = new Float64Array(init.y);
+const weight = init.weight ? new Float64Array(init.weight) : undefined;
+const columns = Array.from(
+  { length: init.nFeatures },
+  (_, f) => new Uint8Array(init.columns, f * init.nRows, init.nRows),
+);
 const f0 = init.featureStart;
 const f1 = init.featureEnd;
+const kernel = f1 > f0 ? compileHistogramKernel(init.nFeatures, binOffset, f0, f1) : null;
 
 let seen = 0;
 parentPort!.postMessage('ready');
@@ -31,20 +52,25 @@ for (;;) {
   seen = Atomics.load(ctrl, CTRL_SEQ);
   const cmd = ctrl[CTRL_CMD];
   if (cmd === CMD_STOP) break;
-  if (cmd === CMD_HIST && f1 > f0) {
-    buildHistogram(
-      rowMajor,
-      init.nFeatures,
-      binOffset,
-      gradHess,
+  const a0 = ctrl[CTRL_ARG0];
+  const a1 = ctrl[CTRL_ARG0 + 1];
+  const a2 = ctrl[CTRL_ARG0 + 2];
+  if (cmd === CMD_HIST) {
+    kernel?.(rowMajor, gradHess, rows, a0, a1, hist, a2);
+  } else if (cmd === CMD_PARTITION) {
+    const [lo, hi] = chunkOf(a1, t, T);
+    ctrl[CTRL_RESULT0 + t] = partitionChunk(
       rows,
-      ctrl[CTRL_ARG0],
-      ctrl[CTRL_ARG0 + 1],
-      f0,
-      f1,
-      hist,
-      ctrl[CTRL_ARG0 + 2],
+      a0 + lo,
+      a0 + hi,
+      columns[a2],
+      goLeft,
+      scratchLeft,
+      scratchRight,
     );
+  } else if (cmd === CMD_GRADIENTS) {
+    const [lo, hi] = chunkOf(init.nRows, t, T);
+    computeGradients(init.objective, score, prob, y, weight, a0, gradHess, lo, hi);
   }
   Atomics.add(ctrl, CTRL_DONE, 1);
   Atomics.notify(ctrl, CTRL_DONE);

@@ -4,87 +4,130 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
-import { buildHistogram } from './histogram.js';
+import { compileHistogramKernel, type HistogramKernel } from './histogram.js';
+import { computeGradients, type ObjectiveSpec } from './objectives.js';
+import { partitionChunk } from './partition.js';
 import {
+  CMD_GRADIENTS,
   CMD_HIST,
+  CMD_PARTITION,
   CMD_STOP,
   CTRL_ARG0,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_RESULT0,
   CTRL_SEQ,
-  CTRL_WORDS,
+  chunkOf,
   type PoolInit,
 } from './pool-protocol.js';
 
 /**
- * Builds histograms on `threads` threads, the calling thread being one of them: features are
- * split into contiguous groups, one per thread, each thread writing its own features' bins of
- * the shared histogram. No cross-thread reduction happens, so the result is bit-identical for
- * any thread count. Splitting by rows instead would need per-thread partial histograms summed
- * in a fixed order; with the few, equally costly features of tabular data the feature split
- * measured as fast and stays exact.
+ * The trainer's threads, the calling thread being one of them. They share (SharedArrayBuffer)
+ * the bins, gradients, row partition and histograms, and split three jobs:
+ * - histograms by features: each thread writes its own features' bins, so no cross-thread
+ *   reduction happens and the sums are bit-identical for any thread count (a row split would
+ *   need partial histograms summed in an order that depends on the thread count);
+ * - leaf partitions by row chunks, laid back chunk by chunk: the same stable partition;
+ * - gradients by row ranges (rows are independent).
+ * Hence a seed gives the same model whatever `threads` is.
  *
  * The calling thread blocks in Atomics.wait while the others finish (fit runs to completion
  * anyway); workers block in Atomics.wait between commands, so an idle pool costs no CPU.
  */
-export interface HistogramBuffers {
-  rowMajor: Uint8Array;
+export interface TrainingBuffers {
+  nRows: number;
   nFeatures: number;
   binOffset: Int32Array;
+  rowMajor: Uint8Array;
+  columns: Uint8Array[];
   gradHess: Float32Array;
   rows: Int32Array;
   hist: Float64Array;
+  score: Float64Array;
+  prob: Float64Array | null;
+  y: Float64Array;
+  weight: Float64Array | undefined;
+  objective: ObjectiveSpec;
 }
 
-/** Below this many rows a node is built on the calling thread alone (waking threads costs more). */
-const MIN_ROWS_FOR_THREADS = 4096;
+/** Below this many rows a job runs on the calling thread alone (waking threads costs more). */
+const MIN_ROWS_FOR_THREADS = 8192;
 
-export class HistogramPool {
+export class TrainingPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
+  private readonly nThreads: number;
   private readonly featureStart: Int32Array;
+  private readonly fullKernel: HistogramKernel;
+  private readonly ownKernel: HistogramKernel;
+  private readonly scratchLeft: Int32Array;
+  private readonly scratchRight: Int32Array;
+  private readonly goLeft: Uint8Array;
 
   private constructor(
-    private readonly buf: HistogramBuffers,
+    private readonly buf: TrainingBuffers,
     threads: number,
   ) {
-    this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
-    const t = Math.max(1, Math.min(threads, buf.nFeatures));
-    this.featureStart = new Int32Array(t + 1);
-    for (let i = 0; i <= t; i++) this.featureStart[i] = Math.round((i * buf.nFeatures) / t);
+    this.nThreads = Math.max(1, threads);
+    const shared = this.nThreads > 1;
+    const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_RESULT0 + this.nThreads)));
+    const th = Math.min(this.nThreads, buf.nFeatures);
+    this.featureStart = new Int32Array(this.nThreads + 1);
+    for (let i = 0; i <= this.nThreads; i++)
+      this.featureStart[i] = Math.round((Math.min(i, th) * buf.nFeatures) / th);
+    this.fullKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
+    this.ownKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, this.featureStart[1]);
+    this.scratchLeft = new Int32Array(alloc(4 * buf.nRows));
+    this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
+    this.goLeft = new Uint8Array(alloc(256));
   }
 
-  static async create(buf: HistogramBuffers, threads: number): Promise<HistogramPool> {
-    const pool = new HistogramPool(buf, threads);
+  static async create(buf: TrainingBuffers, threads: number): Promise<TrainingPool> {
+    const pool = new TrainingPool(buf, threads);
     await pool.start();
     return pool;
   }
 
   get threads(): number {
-    return this.featureStart.length - 1;
+    return this.nThreads;
   }
 
   private async start(): Promise<void> {
-    const t = this.threads;
-    if (t <= 1) return;
-    for (const b of [this.buf.rowMajor, this.buf.gradHess, this.buf.rows, this.buf.hist]) {
-      if (!(b.buffer instanceof SharedArrayBuffer)) {
-        throw new KilnError('INTERNAL_ERROR', 'gbdt/train/worker-pool.ts: histogram buffers must be shared');
+    const T = this.nThreads;
+    if (T <= 1) return;
+    const b = this.buf;
+    const sab = (a: { buffer: ArrayBufferLike } | null | undefined, what: string): SharedArrayBuffer => {
+      if (!a || !(a.buffer instanceof SharedArrayBuffer)) {
+        throw new KilnError('INTERNAL_ERROR', `gbdt/train/worker-pool.ts: buffer '${what}' must be shared`);
       }
-    }
+      return a.buffer;
+    };
     const entry = workerEntry();
     const ready: Promise<void>[] = [];
-    for (let i = 1; i < t; i++) {
+    for (let t = 1; t < T; t++) {
       const init: PoolInit = {
-        control: this.ctrl.buffer as SharedArrayBuffer,
-        rowMajor: this.buf.rowMajor.buffer as SharedArrayBuffer,
-        binOffset: this.buf.binOffset,
-        nFeatures: this.buf.nFeatures,
-        gradHess: this.buf.gradHess.buffer as SharedArrayBuffer,
-        rows: this.buf.rows.buffer as SharedArrayBuffer,
-        hist: this.buf.hist.buffer as SharedArrayBuffer,
-        featureStart: this.featureStart[i],
-        featureEnd: this.featureStart[i + 1],
+        threadIndex: t,
+        nThreads: T,
+        control: sab(this.ctrl, 'control'),
+        nRows: b.nRows,
+        nFeatures: b.nFeatures,
+        binOffset: b.binOffset,
+        featureStart: this.featureStart[t],
+        featureEnd: this.featureStart[t + 1],
+        rowMajor: sab(b.rowMajor, 'rowMajor'),
+        columns: sab(b.columns[0], 'columns'),
+        gradHess: sab(b.gradHess, 'gradHess'),
+        rows: sab(b.rows, 'rows'),
+        scratchLeft: sab(this.scratchLeft, 'scratchLeft'),
+        scratchRight: sab(this.scratchRight, 'scratchRight'),
+        goLeft: sab(this.goLeft, 'goLeft'),
+        hist: sab(b.hist, 'hist'),
+        score: sab(b.score, 'score'),
+        prob: b.prob ? sab(b.prob, 'prob') : null,
+        y: sab(b.y, 'y'),
+        weight: b.weight ? sab(b.weight, 'weight') : null,
+        objective: b.objective,
       };
       const w =
         entry.kind === 'js'
@@ -96,7 +139,7 @@ export class HistogramPool {
           w.once('message', () => resolve());
           w.once('error', (e) =>
             reject(
-              new KilnError('INTERNAL_ERROR', `gbdt histogram worker failed to start: ${e.message}`, {
+              new KilnError('INTERNAL_ERROR', `gbdt training worker failed to start: ${e.message}`, {
                 cause: e,
               }),
             ),
@@ -112,52 +155,89 @@ export class HistogramPool {
     }
   }
 
-  /** Histogram of rows[start, end) into hist at histBase, all features. */
-  build(start: number, end: number, histBase: number): void {
-    const b = this.buf;
-    const nW = this.workers.length;
-    if (nW === 0 || end - start < MIN_ROWS_FOR_THREADS) {
-      buildHistogram(
-        b.rowMajor,
-        b.nFeatures,
-        b.binOffset,
-        b.gradHess,
-        b.rows,
-        start,
-        end,
-        0,
-        b.nFeatures,
-        b.hist,
-        histBase,
-      );
-      return;
-    }
+  private dispatch(cmd: number, a0: number, a1: number, a2: number): void {
     const c = this.ctrl;
     Atomics.store(c, CTRL_DONE, 0);
-    c[CTRL_CMD] = CMD_HIST;
-    c[CTRL_ARG0] = start;
-    c[CTRL_ARG0 + 1] = end;
-    c[CTRL_ARG0 + 2] = histBase;
+    c[CTRL_CMD] = cmd;
+    c[CTRL_ARG0] = a0;
+    c[CTRL_ARG0 + 1] = a1;
+    c[CTRL_ARG0 + 2] = a2;
     Atomics.add(c, CTRL_SEQ, 1);
     Atomics.notify(c, CTRL_SEQ);
-    buildHistogram(
-      b.rowMajor,
-      b.nFeatures,
-      b.binOffset,
-      b.gradHess,
-      b.rows,
-      start,
-      end,
-      this.featureStart[0],
-      this.featureStart[1],
-      b.hist,
-      histBase,
-    );
+  }
+
+  private awaitWorkers(): void {
+    const c = this.ctrl;
+    const nW = this.workers.length;
     for (;;) {
       const done = Atomics.load(c, CTRL_DONE);
       if (done >= nW) break;
       Atomics.wait(c, CTRL_DONE, done);
     }
+  }
+
+  /** Histogram of rows[start, end) into hist at histBase, all features. */
+  buildHistogram(start: number, end: number, histBase: number): void {
+    const b = this.buf;
+    if (this.workers.length === 0 || end - start < MIN_ROWS_FOR_THREADS) {
+      this.fullKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
+      return;
+    }
+    this.dispatch(CMD_HIST, start, end, histBase);
+    this.ownKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
+    this.awaitWorkers();
+  }
+
+  /**
+   * Stable in-place partition of rows[start, start+count) by table[bin of `feature`]: rows
+   * going left first, in their original order. Returns how many went left.
+   */
+  partition(start: number, count: number, feature: number, table: Uint8Array): number {
+    const b = this.buf;
+    const col = b.columns[feature];
+    const L = this.scratchLeft;
+    const R = this.scratchRight;
+    const rows = b.rows;
+    if (this.workers.length === 0 || count < MIN_ROWS_FOR_THREADS) {
+      const nl = partitionChunk(rows, start, start + count, col, table, L, R);
+      rows.set(L.subarray(start, start + nl), start);
+      rows.set(R.subarray(start, start + count - nl), start + nl);
+      return nl;
+    }
+    this.goLeft.set(table);
+    this.dispatch(CMD_PARTITION, start, count, feature);
+    const T = this.nThreads;
+    const [lo0, hi0] = chunkOf(count, 0, T);
+    this.ctrl[CTRL_RESULT0] = partitionChunk(rows, start + lo0, start + hi0, col, this.goLeft, L, R);
+    this.awaitWorkers();
+    let w = start;
+    for (let t = 0; t < T; t++) {
+      const lo = start + chunkOf(count, t, T)[0];
+      const nl = this.ctrl[CTRL_RESULT0 + t];
+      rows.set(L.subarray(lo, lo + nl), w);
+      w += nl;
+    }
+    const nLeft = w - start;
+    for (let t = 0; t < T; t++) {
+      const [lo, hi] = chunkOf(count, t, T);
+      const nr = hi - lo - this.ctrl[CTRL_RESULT0 + t];
+      rows.set(R.subarray(start + lo, start + lo + nr), w);
+      w += nr;
+    }
+    return nLeft;
+  }
+
+  /** Gradients of every row for output k into gradHess (multiclass: prob must be current). */
+  gradients(k: number): void {
+    const b = this.buf;
+    if (this.workers.length === 0 || b.nRows < MIN_ROWS_FOR_THREADS) {
+      computeGradients(b.objective, b.score, b.prob, b.y, b.weight, k, b.gradHess, 0, b.nRows);
+      return;
+    }
+    this.dispatch(CMD_GRADIENTS, k, 0, 0);
+    const [lo, hi] = chunkOf(b.nRows, 0, this.nThreads);
+    computeGradients(b.objective, b.score, b.prob, b.y, b.weight, k, b.gradHess, lo, hi);
+    this.awaitWorkers();
   }
 
   async close(): Promise<void> {
@@ -178,9 +258,9 @@ export class HistogramPool {
  * threads on Node 20).
  */
 function workerEntry(): { kind: 'js'; url: URL } | { kind: 'ts'; bootstrap: string } {
-  const js = new URL('./histogram-worker.js', import.meta.url);
+  const js = new URL('./training-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return { kind: 'js', url: js };
-  const ts = new URL('./histogram-worker.ts', import.meta.url);
+  const ts = new URL('./training-worker.ts', import.meta.url);
   let tsxApi: string;
   try {
     const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
