@@ -144,7 +144,18 @@ export function predictRawColumns(
   const nf = c.nFeatures;
   const out = new Float64Array(nRows * k);
   const block = new Float64Array(Math.min(BLOCK_ROWS, Math.max(nRows, 1)) * nf);
-  const { treeRoot, treeOutput, leafValue } = e;
+  const {
+    treeRoot,
+    treeOutput,
+    leafValue,
+    featureIndex,
+    threshold,
+    defaultLeft,
+    isCategorical,
+    left,
+    right,
+  } = e;
+  const { catBitStart, catBits } = c;
   for (let r0 = 0; r0 < nRows; r0 += BLOCK_ROWS) {
     const r1 = Math.min(nRows, r0 + BLOCK_ROWS);
     fillBlock(columns, r0, r1, block);
@@ -155,7 +166,24 @@ export function predictRawColumns(
       const root = treeRoot[t]!;
       const o = treeOutput[t]!;
       for (let r = r0, base = 0; r < r1; r++, base += nf) {
-        out[r * k + o]! += leafValue[findLeaf(c, root, block, base)]!;
+        // findLeaf inlined: the array references stay in registers across the whole block.
+        let node = root;
+        let f = featureIndex[node]!;
+        while (f >= 0) {
+          const v = block[base + f]!;
+          let goLeft: boolean;
+          if (isCategorical[node] === 0) {
+            goLeft = v <= threshold[node]! || (v !== v && defaultLeft[node] === 1);
+          } else if (v >= 0) {
+            const code = v | 0;
+            goLeft = ((catBits[catBitStart[node]! + (code >>> 5)]! >>> (code & 31)) & 1) === 1;
+          } else {
+            goLeft = defaultLeft[node] === 1;
+          }
+          node = goLeft ? left[node]! : right[node]!;
+          f = featureIndex[node]!;
+        }
+        out[r * k + o]! += leafValue[node]!;
       }
     }
   }
