@@ -5,6 +5,8 @@ import { registerDataCommands } from './data.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerRunsCommands } from './runs.js';
 import { registerServerCommand } from './server.js';
+import { registerTrainCommand } from './train.js';
+import { registerTuneCommands } from './tune.js';
 
 /**
  * The `kiln` command. Each command group lives in its own file and registers itself here;
@@ -17,9 +19,11 @@ export function buildProgram(): Command {
     .description('kiln: data → train / tune → track → register → serve → monitor → retrain')
     .version('0.1.0');
   registerServerCommand(program);
+  registerTrainCommand(program);
   registerExperimentsCommands(program);
   registerRunsCommands(program);
   registerDataCommands(program);
+  registerTuneCommands(program);
   return program;
 }
 

@@ -1,4 +1,16 @@
+export type { EvaluationReport, PartEvaluation } from './train/evaluation-report.js';
 export { LEARNERS, type LearnerEntry } from './train/learners.js';
+export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
+export { type ModelMeasurements, measureModel } from './train/measure.js';
+export {
+  environmentTags,
+  type RunTrainingOptions,
+  runTraining,
+  type TrainingPhase,
+  type TrainingProgress,
+  type TrainingResult,
+} from './train/run.js';
+export type { ModelSignature } from './train/signature.js';
 export {
   type Constraint,
   type CostSpec,

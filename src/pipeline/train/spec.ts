@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
 import { getMetric } from '../../learn/index.js';
+import { STEP_KINDS, type TransformStep } from '../../learn/preprocess/index.js';
 import { LEARNERS } from './learners.js';
 
 /**
@@ -108,10 +109,13 @@ export const splitSchema = z
   });
 export type SplitSpec = z.infer<typeof splitSchema>;
 
-/** A preprocessing step, handed to learn/preprocess; the step's own fields are checked there. */
+/**
+ * A preprocessing step as learn/preprocess takes it (`kind`: impute, standard-scale, one-hot…);
+ * the step's own fields are checked there when it is fitted.
+ */
 export const preprocessStepSchema = z
   .object({
-    step: z.string().min(1),
+    kind: z.enum(STEP_KINDS as [TransformStep['kind'], ...TransformStep['kind'][]]),
     columns: z.array(z.string().min(1)).optional(),
   })
   .catchall(z.unknown());

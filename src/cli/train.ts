@@ -1,0 +1,158 @@
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { openArtifactStore } from '../artifacts/index.js';
+import { resolveConfig } from '../config.js';
+import type { DataContext } from '../data/index.js';
+import {
+  loadTrainSpec,
+  runTraining,
+  type TrainingProgress,
+  type TrainingResult,
+  type TrainSpec,
+} from '../pipeline/index.js';
+import { openStore } from '../store/index.js';
+import { formatNumber, printJson, renderKeyValues } from './table.js';
+import {
+  addTrackingOptions,
+  type TrackingCommandOptions,
+  withTrackingClient,
+} from './tracking-connection.js';
+
+interface TrainCommandOptions extends TrackingCommandOptions {
+  experiment?: string;
+  name?: string;
+  progress?: boolean;
+}
+
+/**
+ * `kiln train spec.yaml`: one tracked training run from a spec, with a progress bar over
+ * boosting rounds / epochs and a summary (or the result as JSON).
+ */
+export function registerTrainCommand(program: Command): void {
+  const command = program
+    .command('train <spec>')
+    .description('train a model from a YAML training spec and track the run')
+    .option('--experiment <name>', 'experiment to log the run to (default: the spec’s, else Default)')
+    .option('--name <name>', 'run name (default: the spec’s name, else its file name)')
+    .option('--no-progress', 'no progress bar');
+  addTrackingOptions(command).action(async (file: string, options: TrainCommandOptions) => {
+    const spec = loadTrainSpec(file);
+    const result = await withTrackingClient(options, (client) =>
+      withDataContext(spec, async (data) => {
+        const bar =
+          options.json || options.progress === false || !process.stderr.isTTY ? undefined : progressBar();
+        try {
+          return await runTraining(spec, {
+            tracking: client,
+            experiment: options.experiment,
+            runName: options.name,
+            data,
+            onProgress: bar ? (p) => bar.update(p) : (p) => logPhase(p, options.json === true),
+          });
+        } finally {
+          bar?.stop();
+        }
+      }),
+    );
+    if (options.json) printJson(summaryJson(result));
+    else process.stdout.write(summaryText(spec, result));
+  });
+}
+
+/** Opens the data catalog only when the spec names a stored dataset. */
+export async function withDataContext<T>(
+  spec: TrainSpec,
+  body: (data: DataContext | undefined) => Promise<T>,
+): Promise<T> {
+  if (!spec.data.dataset) return body(undefined);
+  const config = resolveConfig();
+  const store = await openStore({ db: config.db });
+  try {
+    return await body({ store, artifacts: openArtifactStore(config.artifacts) });
+  } finally {
+    await store.close();
+  }
+}
+
+function progressBar(): { update(p: TrainingProgress): void; stop(): void } {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: ' {phase} [{bar}] {value}/{total} {metric}',
+      hideCursor: true,
+      stream: process.stderr,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      if (p.phase === 'fit' && p.total !== undefined) {
+        const metric = Object.entries(p.metrics ?? {})
+          .filter(([k]) => k.startsWith('valid.'))
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          .join(' ');
+        if (!started) {
+          bar.start(p.total, 0, { phase: 'fit', metric: '' });
+          started = true;
+        }
+        bar.update((p.iteration ?? -1) + 1, { phase: 'fit', metric });
+      } else if (started) {
+        bar.update({ phase: p.phase });
+      } else {
+        process.stderr.write(`${p.phase}…\n`);
+      }
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+function logPhase(p: TrainingProgress, quiet: boolean): void {
+  if (quiet || p.phase === 'fit') return;
+  process.stderr.write(`${p.phase}…\n`);
+}
+
+function summaryJson(r: TrainingResult): unknown {
+  return {
+    run_id: r.runId,
+    experiment_id: r.experimentId,
+    task: r.task,
+    iterations: r.iterations,
+    stopped_early: r.stopped,
+    metrics: r.metrics,
+    signature: r.signature,
+  };
+}
+
+function summaryText(spec: TrainSpec, r: TrainingResult): string {
+  const m = r.metrics;
+  const metricRows: [string, string][] = Object.keys(m)
+    .filter((k) => /^(train|valid|test)\./.test(k))
+    .sort()
+    .map((k) => [k, formatNumber(m[k]!)]);
+  const pairs: [string, string][] = [
+    ['run', r.runId],
+    ['experiment', r.experimentId],
+    [
+      'learner',
+      `${spec.learner.name} (${r.task}), ${r.iterations} iterations${r.stopped ? ', stopped early' : ''}`,
+    ],
+    ...metricRows,
+    ...(m.cost_per_1k !== undefined
+      ? ([['cost per 1k', formatNumber(m.cost_per_1k)]] as [string, string][])
+      : []),
+    [
+      'latency p50 / p99',
+      `${m.p50_latency_us!.toFixed(1)} / ${m.p99_latency_us!.toFixed(1)} µs (single row)`,
+    ],
+    ['throughput', `${formatNumber(Math.round(m.throughput_rows_per_s!))} rows/s (batch)`],
+    ['model size', `${(m.model_size_bytes! / 1024).toFixed(1)} KiB`],
+    [
+      'time',
+      `${m.wall_seconds!.toFixed(1)} s wall (fit ${m.train_seconds!.toFixed(1)} s), ${m.cpu_seconds!.toFixed(1)} s CPU`,
+    ],
+  ];
+  return renderKeyValues(pairs);
+}

@@ -1,0 +1,358 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DataContext, LabelledMatrix } from '../../data/index.js';
+import { KilnError } from '../../errors.js';
+import {
+  defaultMetric,
+  getMetric,
+  type IterationInfo,
+  type Learner,
+  type Model,
+  PipelineLearner,
+  type Task,
+  type TransformStep,
+} from '../../learn/index.js';
+import { type ActiveRun, connect, KilnClient } from '../../sdk/index.js';
+import type { TrackingStore } from '../../tracking/index.js';
+import { type EvaluationReport, evaluatePart, renderReportHtml } from './evaluation-report.js';
+import { LEARNERS } from './learners.js';
+import { loadTrainingData, type TrainingMatrices } from './load-data.js';
+import { type ModelMeasurements, measureModel } from './measure.js';
+import { buildSignature, type ModelSignature } from './signature.js';
+import { parseTrainSpec, type TrainSpec } from './spec.js';
+
+/** What `connect` takes: a tracking URI, a folder, or a config. */
+type TrackingTarget = Parameters<typeof connect>[0];
+
+export type TrainingPhase = 'load' | 'fit' | 'evaluate' | 'measure' | 'log' | 'done';
+
+export interface TrainingProgress {
+  phase: TrainingPhase;
+  /** During 'fit': the boosting round / epoch just finished (0-based) and how many are planned. */
+  iteration?: number;
+  total?: number;
+  metrics?: Record<string, number>;
+  runId?: string;
+}
+
+export interface RunTrainingOptions {
+  /**
+   * Where the run is tracked: a connected client, a TrackingStore, or a tracking URI / folder
+   * (connected for this run and closed after). Default: the environment's (`connect()`).
+   */
+  tracking?: KilnClient | TrackingStore | TrackingTarget;
+  /** Experiment name (default: the spec's `experiment`, else MLflow's Default). */
+  experiment?: string;
+  runName?: string;
+  /** The data catalog, needed when the spec names a stored dataset. */
+  data?: DataContext;
+  onProgress?: (progress: TrainingProgress) => void;
+  /** Called after each iteration with its metrics; returning false stops training (pruning). */
+  onIteration?: (info: IterationInfo) => boolean | undefined;
+  /** Parameter values that override `learner.params` (a tuning trial's). */
+  params?: Record<string, unknown>;
+  /** Matrices already loaded for this spec (tuning loads once for all trials). */
+  matrices?: TrainingMatrices;
+  /** Extra tags, e.g. `mlflow.parentRunId` for a trial's run. */
+  tags?: Record<string, string>;
+}
+
+export interface TrainingResult {
+  runId: string;
+  experimentId: string;
+  task: Task;
+  model: Model;
+  /** Final metrics as logged: `valid.auc`, `test.auc`, `p99_latency_us`, `wall_seconds`… */
+  metrics: Record<string, number>;
+  measurements: ModelMeasurements;
+  signature: ModelSignature;
+  /** Iterations reported by the learner; `stopped` when onIteration ended training early. */
+  iterations: number;
+  stopped: boolean;
+  report: EvaluationReport;
+}
+
+const PACKAGE_VERSION = readPackageVersion();
+
+/**
+ * Runs one training spec as a tracked run. The data is loaded and checked before the run is
+ * created, so a bad spec or a missing column leaves nothing behind; once the run exists, any
+ * failure ends it FAILED with `kiln.error` tags, and the error is rethrown.
+ *
+ * The run records: parameters (learner, resolved parameters, features, target, split,
+ * preprocessing), per-iteration metrics (batched through the SDK), final metrics on
+ * validation and test (and train), the model (`model/model.kiln`, preprocessing inside) and
+ * `model/signature.json`, `evaluation/report.json` + `report.html`, `feature_importance.json`,
+ * the spec, data lineage and environment tags, wall and CPU seconds, and measured single-row
+ * p50/p99 latency, batch throughput and model size.
+ */
+export async function runTraining(
+  specInput: TrainSpec,
+  options: RunTrainingOptions = {},
+): Promise<TrainingResult> {
+  const wallStart = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
+  const spec = parseTrainSpec(specInput);
+  const progress = options.onProgress ?? (() => {});
+  const entry = LEARNERS[spec.learner.name]!;
+  const params = checkParams(spec, { ...spec.learner.params, ...(options.params ?? {}) });
+
+  progress({ phase: 'load' });
+  const data = options.matrices ?? (await loadTrainingData(spec, options.data));
+  const task = inferTask(spec, data.train);
+  const metricNames = (spec.metrics ?? [defaultMetric(task).name]).map((m) => getMetric(m).name);
+  for (const m of metricNames) {
+    if (!getMetric(m).tasks.includes(task)) {
+      throw new KilnError('INVALID_PARAMETER_VALUE', `metrics: '${m}' is not defined for a ${task} task`);
+    }
+  }
+  const estimator = entry.create(params, task);
+  const learner: Learner<unknown> =
+    spec.preprocessing.length > 0
+      ? new PipelineLearner(spec.preprocessing as unknown as TransformStep[], estimator as Learner<unknown>)
+      : (estimator as Learner<unknown>);
+  const totalIterations =
+    entry.iterationsParam !== undefined
+      ? Number((estimator.params as Record<string, unknown>)[entry.iterationsParam])
+      : undefined;
+
+  const { client, owned } = await clientOf(options.tracking);
+  let run: ActiveRun | undefined;
+  try {
+    run = await client.startRun({
+      experiment: options.experiment ?? spec.experiment,
+      name: options.runName ?? spec.name,
+      tags: {
+        ...data.lineage,
+        ...environmentTags(),
+        'kiln.learner': spec.learner.name,
+        'kiln.task': task,
+        ...(spec.tags ?? {}),
+        ...(options.tags ?? {}),
+      },
+    });
+    const active = run;
+    await active.logParams(paramsToLog(spec, estimator.params as Record<string, unknown>, task));
+
+    let iterations = 0;
+    let stopped = false;
+    const fitStart = process.hrtime.bigint();
+    progress({ phase: 'fit', iteration: -1, total: totalIterations, runId: active.id });
+    const model = await learner.fit(
+      { x: data.train.x, y: data.train.y, classes: data.train.classes },
+      {
+        ...(data.valid ? { valid: { x: data.valid.x, y: data.valid.y, classes: data.valid.classes } } : {}),
+        onIteration: (info) => {
+          iterations = info.iteration + 1;
+          active.logMetrics(info.metrics, info.iteration);
+          progress({
+            phase: 'fit',
+            iteration: info.iteration,
+            total: totalIterations,
+            metrics: info.metrics,
+            runId: active.id,
+          });
+          if (options.onIteration?.(info) === false) {
+            stopped = true;
+            return false;
+          }
+          return undefined;
+        },
+      },
+    );
+    const trainSeconds = Number(process.hrtime.bigint() - fitStart) / 1e9;
+
+    progress({ phase: 'evaluate', runId: active.id });
+    const report: EvaluationReport = {
+      task,
+      ...(data.train.classes ? { classes: data.train.classes } : {}),
+      mainMetric: metricNames[0]!,
+      parts: {},
+    };
+    const metrics: Record<string, number> = {};
+    for (const [name, part] of [
+      ['train', data.train],
+      ['valid', data.valid],
+      ['test', data.test],
+    ] as const) {
+      if (!part?.y || part.x.nRows === 0) continue;
+      const evaluation = evaluatePart(
+        task,
+        metricNames,
+        part.y,
+        model.predict(part.x),
+        part.classes,
+        spec.cost,
+      );
+      report.parts[name] = evaluation;
+      for (const [k, v] of Object.entries(evaluation.metrics)) metrics[`${name}.${k}`] = v;
+    }
+    if (spec.cost) {
+      const judged = report.parts.valid?.cost ?? report.parts.test?.cost;
+      if (judged) metrics.cost_per_1k = judged.per1k;
+    }
+
+    progress({ phase: 'measure', runId: active.id });
+    const bytes = model.serialize();
+    const measuredOn = data.test ?? data.valid ?? data.train;
+    const measurements = measureModel(model, measuredOn.x, {
+      latencyRows: spec.measure.latency_rows,
+      batchRows: spec.measure.batch_rows,
+      bytes,
+    });
+    Object.assign(metrics, measurements, { train_seconds: trainSeconds, iterations });
+
+    progress({ phase: 'log', runId: active.id });
+    const signature = buildSignature(spec, data, model, task);
+    await uploadBinary(client, active.id, 'model/model.kiln', bytes);
+    await active.logJson(signature, 'model/signature.json');
+    await active.logJson(report, 'evaluation/report.json');
+    await active.logText(
+      renderReportHtml(report, `${spec.name ?? 'training run'} — evaluation`),
+      'evaluation/report.html',
+    );
+    if (model.featureImportance) {
+      await active.logJson(
+        { gain: safeImportance(model, 'gain'), split: safeImportance(model, 'split') },
+        'feature_importance.json',
+      );
+    }
+    await active.logJson(spec, 'spec.json');
+
+    const cpu = process.cpuUsage(cpuStart);
+    metrics.cpu_seconds = (cpu.user + cpu.system) / 1e6;
+    metrics.wall_seconds = Number(process.hrtime.bigint() - wallStart) / 1e9;
+    active.logMetrics(finite(metrics), iterations);
+    await active.setTags({ 'kiln.stopped_early': String(stopped) });
+    await active.end('FINISHED');
+    progress({ phase: 'done', runId: active.id, metrics });
+    return {
+      runId: active.id,
+      experimentId: active.experimentId,
+      task,
+      model,
+      metrics,
+      measurements,
+      signature,
+      iterations,
+      stopped,
+      report,
+    };
+  } catch (e) {
+    if (run && !run.ended) {
+      const message = e instanceof Error ? e.message : String(e);
+      try {
+        await run.setTags({
+          'kiln.error': message.slice(0, 5000),
+          'kiln.error.code': e instanceof KilnError ? e.code : 'INTERNAL_ERROR',
+        });
+      } finally {
+        await run.end('FAILED').catch(() => undefined);
+      }
+    }
+    throw e;
+  } finally {
+    if (owned) await client.close();
+  }
+}
+
+/** binary / multiclass from the target's classes; regression for a numeric target. */
+function inferTask(spec: TrainSpec, train: LabelledMatrix): Task {
+  if (spec.task) return spec.task;
+  const objective = spec.learner.params.objective ?? spec.learner.params.task;
+  if (objective === 'multiclass' || objective === 'binary') return objective;
+  if (typeof objective === 'string' && objective !== '') return 'regression';
+  if (train.classes) return train.classes.length > 2 ? 'multiclass' : 'binary';
+  return 'regression';
+}
+
+function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
+  const parsed = LEARNERS[spec.learner.name]!.paramsSchema.safeParse(params);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `learner.params.${issue.path.join('.')}: ${issue.message.replace(/^Invalid input: /, '')}`,
+    );
+  }
+  return params;
+}
+
+function paramsToLog(spec: TrainSpec, resolved: Record<string, unknown>, task: Task): Record<string, string> {
+  const out: Record<string, string> = {
+    learner: spec.learner.name,
+    task,
+    features: spec.features.map((f) => (typeof f === 'string' ? f : f.name)).join(','),
+    target:
+      typeof spec.target === 'string'
+        ? spec.target
+        : `${spec.target.name}${spec.target.expr ? ` = ${spec.target.expr}` : ''}`,
+    split: JSON.stringify(spec.split),
+  };
+  if (spec.preprocessing.length > 0) out.preprocessing = JSON.stringify(spec.preprocessing);
+  if (spec.metrics) out.metrics = spec.metrics.join(',');
+  for (const [k, v] of Object.entries(resolved)) {
+    if (v === undefined || k === 'threads') continue;
+    out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+function finite(metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+}
+
+function safeImportance(model: Model, kind: string): Record<string, number> | undefined {
+  try {
+    return model.featureImportance?.(kind);
+  } catch {
+    return undefined;
+  }
+}
+
+async function clientOf(
+  tracking: RunTrainingOptions['tracking'],
+): Promise<{ client: KilnClient; owned: boolean }> {
+  if (tracking instanceof KilnClient) return { client: tracking, owned: false };
+  if (tracking && typeof tracking === 'object' && 'createRun' in tracking && 'logBatch' in tracking) {
+    return { client: new KilnClient(tracking as TrackingStore), owned: false };
+  }
+  return { client: await connect(tracking as TrackingTarget), owned: true };
+}
+
+async function uploadBinary(
+  client: KilnClient,
+  runId: string,
+  artifactPath: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  await client.store.uploadArtifact(runId, artifactPath, bytes);
+}
+
+/** kiln version, git commit (when run inside a work tree), Node version, platform. */
+export function environmentTags(): Record<string, string> {
+  const tags: Record<string, string> = {
+    'kiln.version': PACKAGE_VERSION,
+    'kiln.env.node': process.version,
+    'kiln.env.platform': `${process.platform}-${process.arch}`,
+    'kiln.env.cpus': String(os.availableParallelism()),
+  };
+  const git = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', timeout: 2000 });
+  if (git.status === 0 && /^[0-9a-f]{40}$/.test(git.stdout.trim())) {
+    tags['mlflow.source.git.commit'] = git.stdout.trim();
+  }
+  return tags;
+}
+
+function readPackageVersion(): string {
+  // src/pipeline/train/run.ts and dist/pipeline/train/run.js both sit three folders below the package root.
+  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json');
+  try {
+    return String(JSON.parse(readFileSync(file, 'utf8')).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
