@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactStore } from '../artifacts/index.js';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { readRows, sqlString, withDuck } from './duckdb.js';
+import { readRows, sqlString, toJsonRow, withDuck } from './duckdb.js';
 import { type Expectation, formatReport, type ValidationReport, validateParquet } from './expectations.js';
 import { type MatrixRequest, materializeMatrix } from './matrix.js';
 import { contentHash, prepareDataset } from './prepare.js';
@@ -477,16 +477,8 @@ export async function headDataset(
       `SELECT * FROM read_parquet(${sqlString(file)}) LIMIT ${limit}`,
       version.name,
     );
-    return rows.map(jsonRow);
+    return rows.map(toJsonRow);
   });
-}
-
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) {
-    out[k] = typeof v === 'bigint' ? Number(v) : v instanceof Date ? v.toISOString() : v;
-  }
-  return out;
 }
 
 /** The stored profile of a version (computed and stored if missing). */

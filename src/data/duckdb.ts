@@ -69,3 +69,12 @@ export function duckError(e: unknown, place: string): KilnError {
 function firstLines(message: string): string {
   return message.split('\n').slice(0, 6).join(' ').replace(/\s+/g, ' ').trim();
 }
+
+/** A DuckDB row made JSON-ready: big integers as numbers, timestamps as ISO strings. */
+export function toJsonRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    out[k] = typeof v === 'bigint' ? Number(v) : v instanceof Date ? v.toISOString() : v;
+  }
+  return out;
+}

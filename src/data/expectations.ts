@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { z } from 'zod';
 import { KilnError } from '../errors.js';
-import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
+import { readRows, sqlIdent, sqlString, toJsonRow, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
 import { type DatasetSchema, findColumn } from './schema.js';
 import { formatZodIssues, LOGICAL_TYPES, readYamlFile } from './spec.js';
@@ -307,7 +307,7 @@ async function sample(conn: DuckDBConnection, relation: string, failing: string,
     .catch((err) => {
       throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: ${(err as Error).message.split('\n')[0]}`);
     });
-  return reader.getRowObjectsJson() as Record<string, unknown>[];
+  return (reader.getRowObjectsJS() as Record<string, unknown>[]).map(toJsonRow);
 }
 
 /** A plain-text rendering of a report for the CLI. */

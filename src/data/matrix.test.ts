@@ -1,0 +1,91 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KilnError } from '../errors.js';
+import { readRows, sqlString, withDuck } from './duckdb.js';
+import { materializeMatrix } from './matrix.js';
+import type { CategoricalColumn, NumericColumn } from './types.js';
+
+const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
+const WHERE = 'distance < 300';
+
+describe('materializeMatrix', () => {
+  it('fills typed arrays with the values DuckDB computes, categorical codes into sorted levels', async () => {
+    const m = await materializeMatrix(FLIGHTS, {
+      features: [
+        { name: 'hour', expr: 'hour(date)' },
+        'distance',
+        'origin',
+        { name: 'weekday', expr: 'dayofweek(date)' },
+      ],
+      target: { name: 'late', expr: 'delay > 15' },
+      where: WHERE,
+    });
+    const exact = await withDuck((conn) =>
+      readRows(
+        conn,
+        `SELECT hour(date) AS h, distance AS d, origin AS o, dayofweek(date) AS w, delay > 15 AS late
+           FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE}`,
+        'exact',
+      ),
+    );
+    expect(m.x.nRows).toBe(exact.length);
+    expect(m.x.nRows).toBeGreaterThan(100_000);
+    const [hour, distance, origin, weekday] = m.x.columns;
+    expect(hour.kind).toBe('numeric');
+    expect((hour as NumericColumn).values).toBeInstanceOf(Float64Array);
+    expect(origin.kind).toBe('categorical');
+    const o = origin as CategoricalColumn;
+    expect(o.codes).toBeInstanceOf(Int32Array);
+    expect(o.levels).toEqual([...new Set(exact.map((r) => String(r.o)))].sort());
+    expect(m.classes).toEqual(['false', 'true']);
+    expect(m.targetName).toBe('late');
+    for (let i = 0; i < exact.length; i += 997) {
+      expect((hour as NumericColumn).values[i]).toBe(Number(exact[i].h));
+      expect((distance as NumericColumn).values[i]).toBe(Number(exact[i].d));
+      expect(o.levels[o.codes[i]]).toBe(exact[i].o);
+      expect((weekday as NumericColumn).values[i]).toBe(Number(exact[i].w));
+      expect(m.y![i]).toBe(exact[i].late ? 1 : 0);
+    }
+  });
+
+  it('with a fixed level table maps unseen values to -1, and keeps NaN for missing numbers', async () => {
+    const m = await materializeMatrix(FLIGHTS, {
+      features: ['origin', { name: 'maybe', expr: 'CASE WHEN delay > 100 THEN NULL ELSE delay END' }],
+      levels: { origin: ['ATL', 'ORD', 'SFO'] },
+      where: WHERE,
+      float32: true,
+    });
+    const exact = await withDuck((conn) =>
+      readRows(
+        conn,
+        `SELECT origin AS o, delay AS d FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE}`,
+        'exact',
+      ),
+    );
+    const codes = (m.x.columns[0] as CategoricalColumn).codes;
+    const maybe = (m.x.columns[1] as NumericColumn).values;
+    expect(maybe).toBeInstanceOf(Float32Array);
+    let unseen = 0;
+    for (let i = 0; i < exact.length; i++) {
+      const want = ['ATL', 'ORD', 'SFO'].indexOf(String(exact[i].o));
+      if (codes[i] !== want) throw new Error(`row ${i}: code ${codes[i]}, want ${want}`);
+      if (want < 0) unseen++;
+      const d = Number(exact[i].d);
+      if (d > 100 ? !Number.isNaN(maybe[i]) : maybe[i] !== d)
+        throw new Error(`row ${i}: ${maybe[i]} vs ${d}`);
+    }
+    expect(unseen).toBeGreaterThan(0);
+  });
+
+  it('refuses unknown columns and disallowed expressions', async () => {
+    await expect(materializeMatrix(FLIGHTS, { features: ['dest'] })).rejects.toThrow(
+      /feature 'dest': column 'dest' does not exist/,
+    );
+    await expect(
+      materializeMatrix(FLIGHTS, { features: [{ name: 'x', expr: 'avg(delay)' }] }),
+    ).rejects.toThrow(KilnError);
+    await expect(materializeMatrix(FLIGHTS, { features: ['origin', 'origin'] })).rejects.toThrow(
+      /listed twice/,
+    );
+  });
+});
