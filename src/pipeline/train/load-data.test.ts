@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { groupAssignment, randomAssignment, stratifiedAssignment, takeRows } from './load-data.js';
+
+function counts(assign: Uint8Array, parts = 3): number[] {
+  const out = new Array(parts).fill(0);
+  for (const p of assign) out[p]++;
+  return out;
+}
+
+describe('in-memory splits', () => {
+  it('random: exact sizes, deterministic by seed, different across seeds', () => {
+    const a = randomAssignment(1000, [0.6, 0.2, 0.2], 1);
+    expect(counts(a)).toEqual([600, 200, 200]);
+    expect(randomAssignment(1000, [0.6, 0.2, 0.2], 1)).toEqual(a);
+    const b = randomAssignment(1000, [0.6, 0.2, 0.2], 2);
+    expect(b).not.toEqual(a);
+    // Not simply the first 600 rows.
+    expect(counts(a.subarray(0, 600))[0]).toBeLessThan(400);
+  });
+
+  it('stratified: every part keeps the class shares', () => {
+    const y = new Float64Array(1000);
+    for (let i = 0; i < 1000; i++) y[i] = i % 10 === 0 ? 1 : 0; // 10% positives
+    const a = stratifiedAssignment(y, [0.6, 0.2, 0.2], 3);
+    for (let p = 0; p < 3; p++) {
+      let n = 0;
+      let pos = 0;
+      for (let i = 0; i < 1000; i++) {
+        if (a[i] !== p) continue;
+        n++;
+        pos += y[i]!;
+      }
+      expect(pos / n).toBeCloseTo(0.1, 3);
+    }
+    expect(counts(a)).toEqual([600, 200, 200]);
+  });
+
+  it('group: all rows of a group land in one part, shares near the target', () => {
+    const n = 5000;
+    const codes = new Int32Array(n);
+    for (let i = 0; i < n; i++) codes[i] = i % 250;
+    const a = groupAssignment(codes, 250, [0.6, 0.2, 0.2], 5);
+    const partOf = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      const seen = partOf.get(codes[i]!);
+      if (seen !== undefined) expect(a[i]).toBe(seen);
+      partOf.set(codes[i]!, a[i]!);
+    }
+    const c = counts(a);
+    expect(c[0]! / n).toBeGreaterThan(0.5);
+    expect(c[0]! / n).toBeLessThan(0.7);
+    expect(c[1]).toBeGreaterThan(0);
+    expect(c[2]).toBeGreaterThan(0);
+  });
+
+  it('takeRows gathers every column and the label by the assignment', () => {
+    const m = {
+      x: {
+        nRows: 4,
+        columns: [
+          { kind: 'numeric' as const, name: 'a', values: new Float64Array([1, 2, 3, 4]) },
+          {
+            kind: 'categorical' as const,
+            name: 'b',
+            codes: new Int32Array([0, 1, 0, -1]),
+            levels: ['u', 'v'],
+          },
+        ],
+      },
+      y: new Float64Array([0, 1, 1, 0]),
+    };
+    const part = takeRows(m, new Uint8Array([1, 0, 1, 1]), 1);
+    expect(part.x.nRows).toBe(3);
+    expect(Array.from((part.x.columns[0] as { values: Float64Array }).values)).toEqual([1, 3, 4]);
+    expect(Array.from((part.x.columns[1] as { codes: Int32Array }).codes)).toEqual([0, 0, -1]);
+    expect(Array.from(part.y!)).toEqual([0, 1, 0]);
+  });
+});
