@@ -1,0 +1,216 @@
+import type { Command } from 'commander';
+import { resolveConfig } from '../config.js';
+import { invalidParam } from '../errors.js';
+import { openStore, type Store } from '../store/index.js';
+import {
+  benchmarkObjective,
+  createStudy,
+  type Direction,
+  loadStudy,
+  type Objective,
+  type Study,
+  type StudySpec,
+  studySummary,
+} from '../tune/index.js';
+import type { StudySummary } from '../tune/summary.js';
+
+/**
+ * `kiln tune` commands:
+ * - `kiln tune create STUDY --objective branin …` stores a study (built-in objectives for now);
+ * - `kiln tune --worker STUDY` works on a stored study until its trial budget is reached;
+ *   start as many as you like, on one machine or many against one Postgres;
+ * - `kiln tune --resume STUDY` is the same, for continuing a study after a stop;
+ * - `kiln tune show STUDY [--json]` prints best trials, the Pareto front and importances.
+ * The objective of a worker comes from the study's stored spec; training specs are wired in
+ * by the training command.
+ */
+export function registerTuneCommands(program: Command): void {
+  const tune = program
+    .command('tune')
+    .description('hyperparameter search: stored studies shared by worker processes')
+    .argument('[spec]', 'a tuning spec (YAML); training specs are wired by `kiln train`')
+    .option('--worker <study>', 'work on a stored study until its trial budget is reached')
+    .option('--resume <study>', 'continue a stored study')
+    .option('--trials <n>', 'stop this process after n trials')
+    .option('--parallel <p>', 'trials run concurrently in this process', '1')
+    .option('--timeout <seconds>', 'stop starting trials after this many seconds')
+    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
+    .option('--home <dir>', 'KILN_HOME for the embedded store')
+    .option('--json', 'print JSON')
+    .action(async (spec: string | undefined, opts: WorkerOptions) => {
+      const studyName = opts.worker ?? opts.resume;
+      if (!studyName) {
+        if (spec) {
+          throw invalidParam(
+            `kiln tune ${spec}: running a training spec needs the training command (kiln train); use --worker STUDY for stored studies`,
+          );
+        }
+        throw invalidParam('kiln tune: give --worker STUDY, --resume STUDY, or a subcommand (create, show)');
+      }
+      await withStore(opts, async (store) => {
+        const study = await loadStudy({ store, name: studyName });
+        const objective = objectiveOf(study);
+        const done = await study.optimize(objective, {
+          nTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
+          parallel: positiveInt(opts.parallel ?? '1', '--parallel'),
+          timeout: opts.timeout === undefined ? undefined : Number(opts.timeout),
+          onTrialFinished: (t) => {
+            if (!opts.json) {
+              process.stdout.write(
+                `trial ${t.number} ${t.state}${t.values ? ` ${t.values.join(', ')}` : ''}\n`,
+              );
+            }
+          },
+        });
+        await study.refresh();
+        const summary = studySummary(study);
+        if (opts.json) {
+          process.stdout.write(
+            `${JSON.stringify({ worker: study.workerId, trials: done.map((t) => t.number), summary })}\n`,
+          );
+        } else {
+          process.stdout.write(`worker ${study.workerId} ran ${done.length} trial(s)\n`);
+        }
+      });
+    });
+
+  tune
+    .command('create')
+    .description('store a new study (objective: a built-in benchmark function for now)')
+    .argument('<study>', 'study name')
+    .requiredOption('--objective <name>', 'branin | hartmann6 | schaffer')
+    .option('--sampler <name>', 'tpe | random | nsga2', 'tpe')
+    .option('--pruner <name>', 'median | asha | none', 'none')
+    .option('--trials <n>', 'total trials the study should hold')
+    .option('--direction <d...>', 'minimize | maximize, one per objective')
+    .option('--seed <n>', 'sampler seed')
+    .option('--sleep-ms <ms>', 'built-in objectives: sleep per trial (for demos and tests)')
+    .option('--heartbeat-ms <ms>', 'worker heartbeat interval', '10000')
+    .option('--grace-ms <ms>', 'a RUNNING trial without heartbeat this long is FAILED and retried', '120000')
+    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
+    .option('--home <dir>', 'KILN_HOME for the embedded store')
+    .option('--json', 'print JSON')
+    .action(async (name: string, _local: CreateOptions, cmd: Command) => {
+      // The parent `tune` declares --db/--home/--json too; commander hands them to it.
+      const opts = cmd.optsWithGlobals<CreateOptions>();
+      const directions = (opts.direction ??
+        (opts.objective === 'schaffer' ? ['minimize', 'minimize'] : ['minimize'])) as Direction[];
+      benchmarkObjective(opts.objective); // validates the name before anything is stored
+      const spec: StudySpec = {
+        sampler: {
+          name: opts.sampler ?? 'tpe',
+          options: opts.seed === undefined ? {} : { seed: Number(opts.seed) },
+        },
+        pruner: opts.pruner && opts.pruner !== 'none' ? { name: opts.pruner } : null,
+        objective: {
+          name: opts.objective,
+          options: opts.sleepMs === undefined ? {} : { sleepMs: Number(opts.sleepMs) },
+        },
+        maxTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
+        heartbeatIntervalMs: positiveInt(opts.heartbeatMs ?? '10000', '--heartbeat-ms'),
+        gracePeriodMs: positiveInt(opts.graceMs ?? '120000', '--grace-ms'),
+      };
+      await withStore(opts, async (store) => {
+        const study = await createStudy({ store, name, directions, spec });
+        const out = { study: study.name, directions, spec };
+        process.stdout.write(opts.json ? `${JSON.stringify(out)}\n` : `created study ${study.name}\n`);
+      });
+    });
+
+  tune
+    .command('show')
+    .description('best trials, Pareto front and parameter importances of a study')
+    .argument('<study>', 'study name')
+    .option('--top <n>', 'best trials to list', '5')
+    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
+    .option('--home <dir>', 'KILN_HOME for the embedded store')
+    .option('--json', 'print JSON')
+    .action(async (name: string, _local: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<{ top?: string; db?: string; home?: string; json?: boolean }>();
+      await withStore(opts, async (store) => {
+        const study = await loadStudy({ store, name });
+        const summary = studySummary(study, positiveInt(opts.top ?? '5', '--top'));
+        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      });
+    });
+}
+
+interface StoreOptions {
+  db?: string;
+  home?: string;
+  json?: boolean;
+}
+interface WorkerOptions extends StoreOptions {
+  worker?: string;
+  resume?: string;
+  trials?: string;
+  parallel?: string;
+  timeout?: string;
+}
+interface CreateOptions extends StoreOptions {
+  objective: string;
+  sampler?: string;
+  pruner?: string;
+  trials?: string;
+  direction?: string[];
+  seed?: string;
+  sleepMs?: string;
+  heartbeatMs?: string;
+  graceMs?: string;
+}
+
+async function withStore(opts: StoreOptions, fn: (store: Store) => Promise<void>): Promise<void> {
+  const config = resolveConfig({ db: opts.db, home: opts.home });
+  const store = await openStore({ db: config.db });
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function objectiveOf(study: Study): Objective {
+  const o = study.record.spec.objective;
+  if (!o) throw invalidParam(`study '${study.name}': its spec names no objective, so a worker cannot run it`);
+  return benchmarkObjective(o.name, o.options ?? {});
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw invalidParam(`${flag} must be a positive integer, got '${text}'`);
+  return n;
+}
+
+function formatValue(v: unknown): string {
+  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(6)) : JSON.stringify(v);
+}
+
+function formatSummary(s: StudySummary): string {
+  const lines: string[] = [];
+  lines.push(
+    `study ${s.name}: ${s.directions.join(', ')} · sampler ${s.sampler} · pruner ${s.pruner ?? 'none'}`,
+  );
+  lines.push(
+    `trials: ${
+      Object.entries(s.counts)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${n} ${k.toLowerCase()}`)
+        .join(', ') || 'none'
+    }`,
+  );
+  const table = (title: string, rows: StudySummary['best']) => {
+    lines.push('', title);
+    if (rows.length === 0) lines.push('  (none)');
+    for (const r of rows) {
+      const params = Object.entries(r.params)
+        .map(([k, v]) => `${k}=${formatValue(v)}`)
+        .join(' ');
+      lines.push(`  #${r.number}  ${(r.values ?? []).map(formatValue).join(', ')}  ${params}`);
+    }
+  };
+  if (s.directions.length === 1) table('best trials', s.best);
+  else table('Pareto front', s.paretoFront);
+  lines.push('', 'parameter importances (variance of binned marginals)');
+  for (const [k, v] of Object.entries(s.importances)) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,51 @@
+/**
+ * Tuning: search spaces, samplers, pruners, and stored studies that several worker
+ * processes share. An objective is any `(trial) => number | number[]` (or a promise of one);
+ * a training run plugs in by suggesting its parameters and reporting per-iteration metrics
+ * through `trial.pruningCallback(metric)` as the learner's `onIteration`.
+ */
+export {
+  BRANIN_MIN,
+  benchmarkObjective,
+  branin,
+  HARTMANN6_MIN,
+  hartmann6,
+} from './benchmark-functions.js';
+export { parameterImportances } from './importance.js';
+export { crowdingDistance, dominates, nonDominatedSort, paretoFront } from './pareto.js';
+export { MedianPruner, prunerFromSpec, SuccessiveHalvingPruner } from './pruners/index.js';
+export { GridSampler, Nsga2Sampler, RandomSampler, samplerFromSpec, TpeSampler } from './samplers/index.js';
+export {
+  categoricalDistribution,
+  floatDistribution,
+  intDistribution,
+  parseSearchSpace,
+  type SearchSpaceSpec,
+  type Suggester,
+  suggestFromSpace,
+} from './space.js';
+export { type StudyRecord, type StudySpec, TuneStorage } from './storage.js';
+export {
+  createOrLoadStudy,
+  createStudy,
+  loadStudy,
+  type Objective,
+  type OptimizeOptions,
+  Study,
+  type StudyOptions,
+  type StudyTracking,
+} from './study.js';
+export { type StudySummary, studySummary } from './summary.js';
+export { Trial } from './trial.js';
+export {
+  constraintViolation,
+  type Direction,
+  type Distribution,
+  type FrozenTrial,
+  type ParamValue,
+  type Pruner,
+  type Sampler,
+  type StudyView,
+  TrialPruned,
+  type TrialState,
+} from './types.js';

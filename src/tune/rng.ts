@@ -1,0 +1,68 @@
+/**
+ * A small seeded generator (xoshiro128**), so that a study with a seed replays the same
+ * suggestions; Math.random cannot be seeded.
+ */
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private spareNormal: number | undefined;
+
+  constructor(seed: number = (Math.random() * 2 ** 32) >>> 0) {
+    // splitmix32 spreads a small integer seed over the four state words.
+    let s = seed >>> 0;
+    const next = () => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    const result = Math.imul(rotl(Math.imul(this.b, 5) >>> 0, 7), 9) >>> 0;
+    const t = (this.b << 9) >>> 0;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
+    this.c ^= t;
+    this.d = rotl(this.d, 11);
+    return result / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  normal(): number {
+    if (this.spareNormal !== undefined) {
+      const v = this.spareNormal;
+      this.spareNormal = undefined;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spareNormal = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** A fresh 32-bit seed for a child generator. */
+  seed(): number {
+    return (this.uniform() * 4294967296) >>> 0;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
