@@ -117,6 +117,14 @@ export class SqlTrackingStore implements TrackingStore {
     this.store = store;
     this.artifacts = artifacts;
     this.closeStore = options.closeStore ?? false;
+    if (store.sqlite) {
+      // Ingest appends to the metrics history index on every point: a 64 MB page cache keeps
+      // its hot pages in memory, and checkpointing every ~40 MB of WAL instead of every 4 MB
+      // turns many small checkpoints (each with an fsync) into few large ones. Measured: the
+      // cost of a 1000-point batch roughly halves.
+      store.sqlite.pragma('cache_size = -65536');
+      store.sqlite.pragma('wal_autocheckpoint = 10000');
+    }
     this.ready = this.ensureDefaultExperiment();
     // Surfaced by the first call that awaits it; never an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -1180,15 +1188,17 @@ function prepareBatch(req: LogBatchRequest): PreparedBatch {
     params: [],
     tags: [],
   };
-  let lastKey = '';
+  // Batches repeat a handful of keys: validate each distinct key once.
+  const validKeys = new Set<string>();
   for (let i = 0; i < n; i++) {
     const m = metrics[i] as unknown as Record<string, unknown>;
     if (typeof m !== 'object' || m === null)
       throw invalid(`Invalid value for parameter 'metrics[${i}]': expected {key, value, timestamp, step}`);
-    // Batches usually repeat a handful of keys: skip re-validating the same key.
-    const key =
-      m.key === lastKey && lastKey !== '' ? lastKey : checkKey('metric', m.key, `metrics[${i}].key`);
-    lastKey = key;
+    let key = m.key as string;
+    if (!validKeys.has(key)) {
+      key = checkKey('metric', m.key, `metrics[${i}].key`);
+      validKeys.add(key);
+    }
     let value = m.value;
     if (typeof value === 'string') {
       // Protobuf JSON spells non-finite doubles as strings.

@@ -1,0 +1,336 @@
+/**
+ * Tracking benchmark: `npm run bench:tracking [-- --json] [--seconds 10] [--clients 8]`.
+ *
+ * 1. Ingest: a real `kiln server` child process on loopback; N concurrent HTTP clients
+ *    each send runs/log-batch calls of 1000 metric points for S seconds. Reports points/s
+ *    and call latency percentiles. Target: ≥ 200,000 points/s on SQLite.
+ * 2. Search: a store with 100,000 runs × 20 metrics × 20 params × 5 tags (generated once
+ *    with bulk inserts and cached under /tmp), served by a `kiln server` child process;
+ *    runs/search with a metric filter, a param filter and `order_by metrics.m0 DESC`, for the
+ *    first page of 100 and for page 50 (reached through page tokens). Reports p50/p90.
+ *    Target: ≤ 100 ms p50 for both.
+ *
+ * No MLflow peer runs here: MLflow is not installed on this machine (no pip installs allowed).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../src/store/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const SECONDS = flag('--seconds', 10);
+const CLIENTS = flag('--clients', 8);
+const POINTS_PER_CALL = 1000;
+const SEARCH_RUNS = flag('--runs', 100_000);
+const SEARCH_REPEATS = flag('--repeats', 30);
+const CACHE = path.join(os.tmpdir(), `kiln-bench-search-v1-${SEARCH_RUNS}`);
+const only = args.includes('--ingest-only') ? 'ingest' : args.includes('--search-only') ? 'search' : 'both';
+
+function log(msg: string): void {
+  if (!json) process.stdout.write(`${msg}\n`);
+}
+
+async function startServer(extra: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'server', '--port', '0', ...extra],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KILN_LOG_LEVEL: 'warn' } },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+  });
+  return { url, child };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+async function post(url: string, body: string): Promise<unknown> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${url} → ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+// ------------------------------------------------------------------ ingest
+
+async function benchIngest() {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-ingest-'));
+  const { url, child } = await startServer(['--home', home]);
+  try {
+    const api = `${url}/api/2.0/mlflow`;
+    const { experiment_id } = (await post(
+      `${api}/experiments/create`,
+      JSON.stringify({ name: 'ingest' }),
+    )) as {
+      experiment_id: string;
+    };
+    const runIds: string[] = [];
+    for (let c = 0; c < CLIENTS; c++) {
+      const { run } = (await post(`${api}/runs/create`, JSON.stringify({ experiment_id }))) as {
+        run: { info: { run_id: string } };
+      };
+      runIds.push(run.info.run_id);
+    }
+    // 10 metric keys × 100 steps per call; steps advance call by call like a training loop.
+    const bodyFor = (runId: string, call: number) => {
+      const metrics = new Array(POINTS_PER_CALL);
+      const ts = Date.now();
+      for (let i = 0; i < POINTS_PER_CALL; i++) {
+        metrics[i] = {
+          key: `m${i % 10}`,
+          value: Math.random(),
+          timestamp: ts,
+          step: call * 100 + Math.floor(i / 10),
+        };
+      }
+      return JSON.stringify({ run_id: runId, metrics });
+    };
+    // Bodies are built before the clock starts, so the clients' own CPU (on a 2-core machine
+    // shared with the server) goes to sending, not to JSON.stringify.
+    const bodies = runIds.map((runId) => Array.from({ length: 40 }, (_, call) => bodyFor(runId, call)));
+    const latencies: number[] = [];
+    let points = 0;
+    const warmEnd = Date.now() + 1000;
+    const start = warmEnd;
+    const end = start + SECONDS * 1000;
+    await Promise.all(
+      bodies.map(async (mine) => {
+        let call = 0;
+        while (Date.now() < end) {
+          const body = mine[call++ % mine.length]!;
+          const t0 = performance.now();
+          await post(`${api}/runs/log-batch`, body);
+          const t1 = performance.now();
+          if (Date.now() > warmEnd) {
+            latencies.push(t1 - t0);
+            points += POINTS_PER_CALL;
+          }
+        }
+      }),
+    );
+    const elapsed = (Date.now() - start) / 1000;
+    latencies.sort((a, b) => a - b);
+    // Check what was acknowledged is stored.
+    const stored = (await post(
+      `${api}/runs/search`,
+      JSON.stringify({ experiment_ids: [experiment_id], max_results: 100 }),
+    )) as { runs: unknown[] };
+    return {
+      clients: CLIENTS,
+      seconds: elapsed,
+      points_per_call: POINTS_PER_CALL,
+      calls: latencies.length,
+      points_per_s: Math.round(points / elapsed),
+      p50_ms: percentile(latencies, 50),
+      p99_ms: percentile(latencies, 99),
+      runs_found: stored.runs.length,
+    };
+  } finally {
+    await stopServer(child);
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------ search store generation
+
+/** Deterministic pseudo-random numbers, so every cached store is the same. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function ensureSearchStore(): Promise<string> {
+  const db = path.join(CACHE, 'kiln.db');
+  const marker = path.join(CACHE, 'complete');
+  if (fs.existsSync(marker)) return db;
+  fs.rmSync(CACHE, { recursive: true, force: true });
+  const t0 = performance.now();
+  log(`generating the search store (${SEARCH_RUNS} runs) under ${CACHE} …`);
+  const store = await openStore({ db });
+  const sqlite = store.sqlite!;
+  sqlite.pragma('synchronous = OFF');
+  const now = Date.now();
+  sqlite
+    .prepare(
+      'insert into experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) values (?, ?, ?, ?, ?, ?)',
+    )
+    .run(0, 'Default', 'mlflow-artifacts:/0', 'active', now, now);
+  sqlite
+    .prepare(
+      'insert into experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) values (?, ?, ?, ?, ?, ?)',
+    )
+    .run(1, 'search', 'mlflow-artifacts:/1', 'active', now, now);
+  const rand = mulberry32(42);
+  const ROWS = 50;
+  const insRun = sqlite.prepare(
+    `insert into runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri, deleted_time) values ${Array(ROWS).fill('(?, 1, ?, ?, ?, ?, ?, ?, ?, null)').join(', ')}`,
+  );
+  const multi = (table: string, cols: number, rows: number) =>
+    sqlite.prepare(
+      `insert into ${table} values ${Array(rows)
+        .fill(`(${Array(cols).fill('?').join(', ')})`)
+        .join(', ')}`,
+    );
+  const insMetric = multi('metrics (run_uuid, key, value, timestamp, step, is_nan)', 6, 20 * ROWS);
+  const insLatest = multi('latest_metrics (run_uuid, key, value, timestamp, step, is_nan)', 6, 20 * ROWS);
+  const insParam = multi('params (run_uuid, key, value)', 3, 20 * ROWS);
+  const insTag = multi('tags (run_uuid, key, value)', 3, 5 * ROWS);
+  const fill = sqlite.transaction((first: number) => {
+    const runVals: unknown[] = [];
+    const metricVals: unknown[] = [];
+    const paramVals: unknown[] = [];
+    const tagVals: unknown[] = [];
+    for (let r = first; r < first + ROWS; r++) {
+      const id = r.toString(16).padStart(32, '0');
+      const start = 1_700_000_000_000 + Math.floor(r / 3) * 1000; // ties on start_time, on purpose
+      runVals.push(
+        id,
+        `run-${r}`,
+        `user${r % 7}`,
+        r % 10 === 0 ? 'FAILED' : 'FINISHED',
+        start,
+        start + 60_000,
+        'active',
+        `mlflow-artifacts:/1/${id}/artifacts`,
+      );
+      for (let m = 0; m < 20; m++) {
+        // m0 rounded to 3 decimals so the sort key has ties the tie-break must settle.
+        const v = m === 0 ? Math.round(rand() * 1000) / 1000 : rand();
+        metricVals.push(id, `m${m}`, v, start, 0, 0);
+      }
+      for (let p = 0; p < 20; p++) paramVals.push(id, `p${p}`, `v${Math.floor(rand() * 10)}`);
+      for (let t = 0; t < 5; t++) tagVals.push(id, `t${t}`, `tag${Math.floor(rand() * 5)}`);
+    }
+    insRun.run(runVals);
+    insMetric.run(metricVals);
+    insLatest.run(metricVals);
+    insParam.run(paramVals);
+    insTag.run(tagVals);
+  });
+  for (let first = 0; first < SEARCH_RUNS; first += ROWS) fill(first);
+  sqlite.exec('ANALYZE');
+  await store.close();
+  fs.writeFileSync(marker, new Date().toISOString());
+  log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return db;
+}
+
+// ------------------------------------------------------------------ search
+
+async function benchSearch() {
+  const db = await ensureSearchStore();
+  const artifacts = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-artifacts-'));
+  const { url, child } = await startServer(['--db', db, '--artifacts', artifacts]);
+  try {
+    const api = `${url}/api/2.0/mlflow`;
+    const query = {
+      experiment_ids: ['1'],
+      filter: "metrics.m1 > 0.5 and params.p1 = 'v3'",
+      order_by: ['metrics.m0 DESC'],
+      max_results: 100,
+    };
+    const time = async (body: object) => {
+      const t0 = performance.now();
+      const res = (await post(`${api}/runs/search`, JSON.stringify(body))) as {
+        runs: { info: { run_id: string } }[];
+        next_page_token?: string;
+      };
+      return { ms: performance.now() - t0, res };
+    };
+    // Walk to page 50 once to get its token (and check pages never overlap).
+    const seen = new Set<string>();
+    let token: string | undefined;
+    const walkT0 = performance.now();
+    for (let page = 1; page < 50; page++) {
+      const { res } = await time({ ...query, page_token: token });
+      for (const r of res.runs) {
+        if (seen.has(r.info.run_id)) throw new Error(`run ${r.info.run_id} appeared on two pages`);
+        seen.add(r.info.run_id);
+      }
+      token = res.next_page_token;
+      if (!token) throw new Error(`only ${page} pages`);
+    }
+    const walkMs = performance.now() - walkT0;
+    const first: number[] = [];
+    const deep: number[] = [];
+    for (let i = 0; i < SEARCH_REPEATS; i++) {
+      first.push((await time(query)).ms);
+      const d = await time({ ...query, page_token: token });
+      if (d.res.runs.length !== 100) throw new Error('page 50 is not full');
+      deep.push(d.ms);
+    }
+    first.sort((a, b) => a - b);
+    deep.sort((a, b) => a - b);
+    return {
+      runs: SEARCH_RUNS,
+      filter: query.filter,
+      order_by: query.order_by,
+      page_size: 100,
+      first_page_p50_ms: percentile(first, 50),
+      first_page_p90_ms: percentile(first, 90),
+      page50_p50_ms: percentile(deep, 50),
+      page50_p90_ms: percentile(deep, 90),
+      walk_49_pages_ms: walkMs,
+    };
+  } finally {
+    await stopServer(child);
+    fs.rmSync(artifacts, { recursive: true, force: true });
+  }
+}
+
+const result: Record<string, unknown> = {
+  machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
+  node: process.version,
+};
+if (only !== 'search') {
+  log(`ingest: ${CLIENTS} clients × log-batch of ${POINTS_PER_CALL} points for ${SECONDS} s …`);
+  const ingest = await benchIngest();
+  result.ingest = ingest;
+  log(
+    `  ${ingest.points_per_s.toLocaleString('en-US')} points/s (target ≥ 200,000: ${ingest.points_per_s >= 200_000 ? 'met' : 'MISSED'}), ` +
+      `p50 ${ingest.p50_ms.toFixed(1)} ms, p99 ${ingest.p99_ms.toFixed(1)} ms per call, ${ingest.calls} calls`,
+  );
+}
+if (only !== 'ingest') {
+  log(`search: ${SEARCH_RUNS} runs × 20 metrics × 20 params × 5 tags …`);
+  const search = await benchSearch();
+  result.search = search;
+  const met = (ms: number) => (ms <= 100 ? 'met' : 'MISSED');
+  log(
+    `  first page p50 ${search.first_page_p50_ms.toFixed(1)} ms (p90 ${search.first_page_p90_ms.toFixed(1)}; target ≤ 100: ${met(search.first_page_p50_ms)}), ` +
+      `page 50 p50 ${search.page50_p50_ms.toFixed(1)} ms (p90 ${search.page50_p90_ms.toFixed(1)}; ${met(search.page50_p50_ms)}); walking 49 pages took ${search.walk_49_pages_ms.toFixed(0)} ms`,
+  );
+}
+if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalArtifactStore } from '../artifacts/index.js';
+import { resolveConfig } from '../config.js';
+import { buildApp } from '../server/index.js';
+import { checkStoreIntegrity, openStore } from '../store/index.js';
+import { runMlflowSemanticsSuite } from './mlflow-semantics-suite.js';
+import { RestTrackingStore } from './rest-store.js';
+import { SqlTrackingStore } from './sql-store.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-tracking-'));
+let n = 0;
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+runMlflowSemanticsSuite('sqlite', async () => {
+  const home = path.join(dir, `s${n++}`);
+  const store = await openStore({ db: path.join(home, 'kiln.db') });
+  return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(home, 'artifacts')), {
+    closeStore: true,
+  });
+});
+
+/** The same semantics through the REST client against a real kiln server on loopback. */
+runMlflowSemanticsSuite(
+  'rest, kiln server on 127.0.0.1',
+  async () => {
+    const home = path.join(dir, `r${n++}`);
+    const config = resolveConfig({ home });
+    const store = await openStore({ db: config.db });
+    const app = await buildApp({ store, artifacts: new LocalArtifactStore(config.artifacts), config });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const rest = new RestTrackingStore(`http://127.0.0.1:${port}`);
+    const close = rest.close.bind(rest);
+    rest.close = async () => {
+      await close();
+      await app.close();
+      await store.close();
+    };
+    return rest;
+  },
+  { checksArgumentTypes: false },
+);
+
+/** Postgres when KILN_TEST_POSTGRES names one (e.g. postgres://kiln:kiln@127.0.0.1:5432/kiln_test); each store gets a fresh schema. */
+const pgUrl = process.env.KILN_TEST_POSTGRES;
+if (pgUrl) {
+  runMlflowSemanticsSuite('postgres', async () => {
+    const schema = `kiln_tracking_${process.pid}_${n++}`;
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    await admin.query(`drop schema if exists ${schema} cascade; create schema ${schema}`);
+    await admin.end();
+    const sep = pgUrl.includes('?') ? '&' : '?';
+    const store = await openStore({ db: `${pgUrl}${sep}options=-c%20search_path%3D${schema}` });
+    return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, `pg${n}`)), {
+      closeStore: true,
+    });
+  });
+} else {
+  describe('tracking store (postgres)', () => {
+    it.skip('set KILN_TEST_POSTGRES to run the tracking suite on Postgres', () => {});
+  });
+}
+
+describe('sql tracking store on SQLite', () => {
+  it('leaves a sound database after a failed batch in the middle of many good ones', async () => {
+    const home = path.join(dir, 'integrity');
+    const store = await openStore({ db: path.join(home, 'kiln.db') });
+    const tracking = await SqlTrackingStore.create(store, new LocalArtifactStore(path.join(home, 'a')));
+    const exp = await tracking.createExperiment({ name: 'i' });
+    const { info } = await tracking.createRun({ experiment_id: exp });
+    await tracking.logBatch({ run_id: info.run_id, params: [{ key: 'p', value: '1' }] });
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, b) =>
+        tracking.logBatch({
+          run_id: info.run_id,
+          metrics: [{ key: 'm', value: b, timestamp: b, step: b }],
+          params: b % 3 === 0 ? [{ key: 'p', value: '2' }] : [],
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(10);
+    const history = await tracking.getMetricHistory({ run_id: info.run_id, metric_key: 'm' });
+    expect(history.items.map((m) => m.step)).toEqual(
+      Array.from({ length: 30 }, (_, b) => b).filter((b) => b % 3 !== 0),
+    );
+    expect(await checkStoreIntegrity(store)).toBe('ok');
+    await tracking.close();
+    await store.close();
+  });
+});
