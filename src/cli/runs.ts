@@ -79,14 +79,14 @@ export function registerRunsCommands(program: Command): void {
     const columns: Column<Run>[] = [
       { header: 'RUN ID', value: (r) => r.info.run_id },
       { header: 'NAME', value: (r) => r.info.run_name, maxWidth: 30 },
-      ...(experiments.length > 1
+      ...(new Set(page.runs.map((r) => r.info.experiment_id)).size > 1
         ? [{ header: 'EXPERIMENT', value: (r: Run) => nameOf.get(r.info.experiment_id), maxWidth: 30 }]
         : []),
       { header: 'STATUS', value: (r) => r.info.status },
       { header: 'START (UTC)', value: (r) => formatTimestamp(r.info.start_time) },
       { header: 'DURATION', value: (r) => runDuration(r), align: 'right' },
       ...metricKeys.map((k) => ({
-        header: k,
+        header: `metrics.${k}`,
         value: (r: Run) => latestMetric(r, k),
         align: 'right' as const,
       })),
@@ -217,6 +217,8 @@ export function registerRunsCommands(program: Command): void {
       ...runs.map((r, i) => ({
         header: r.info.run_id.slice(0, 8),
         value: (row: Row) => row.values[i],
+        // One alignment per column: a column mixes names, dates and numbers.
+        align: 'left' as const,
         maxWidth: 40,
       })),
     ];
