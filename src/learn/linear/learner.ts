@@ -3,6 +3,7 @@ import { logLoss, rmse } from '../metrics/index.js';
 import type { FitOptions, Learner, TrainingData } from '../types.js';
 import { accumulateGradient, buildDesign, computeMargins, fitLayout, type LinearDesign } from './design.js';
 import { type LinearConvergence, LinearModel, type LinearTask, softmaxRows } from './model.js';
+import { packDesign, singleOutputLoss } from './packed-design.js';
 import { minimizeQuasiNewton } from './quasi-newton.js';
 
 /**
@@ -126,13 +127,21 @@ export class LinearLearner implements Learner<LinearParams> {
       for (let k = 0; k < K; k++) l1[k * stride + design.nCoef] = 0;
     }
 
-    const margins = new Float64Array(n * K);
-    const residual = new Float64Array(n * K);
+    // Single-output tasks use the fused row-major pass; softmax keeps the column-wise one.
+    const packed = K === 1 ? packDesign(design) : undefined;
+    const margins = packed ? new Float64Array(0) : new Float64Array(n * K);
+    const residual = packed ? new Float64Array(0) : new Float64Array(n * K);
+    const task = p.task;
     const objective = (w: Float64Array, grad: Float64Array): number => {
-      computeMargins(design, w, K, margins);
-      const loss = this.lossAndResidual(y, weight, sumW, margins, residual, K);
-      grad.fill(0);
-      accumulateGradient(design, residual, K, grad);
+      let loss: number;
+      if (packed && task !== 'multiclass') {
+        loss = singleOutputLoss(packed, task, w, y, weight, sumW, grad);
+      } else {
+        computeMargins(design, w, K, margins);
+        loss = this.lossAndResidual(y, weight, sumW, margins, residual, K);
+        grad.fill(0);
+        accumulateGradient(design, residual, K, grad);
+      }
       let pen = 0;
       for (let k = 0; k < K; k++) {
         const base = k * stride;
@@ -180,6 +189,7 @@ export class LinearLearner implements Learner<LinearParams> {
     const convergence: LinearConvergence = {
       solver: l1 ? 'owlqn' : 'lbfgs',
       iterations: result.iterations,
+      evaluations: result.evaluations,
       gradNorm: result.gradNorm,
       objective: result.objective,
       converged: result.converged,

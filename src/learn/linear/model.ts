@@ -10,6 +10,8 @@ export type LinearTask = Extract<Task, 'binary' | 'multiclass' | 'regression'>;
 export interface LinearConvergence {
   solver: 'lbfgs' | 'owlqn';
   iterations: number;
+  /** Objective + gradient evaluations (line-search trials included). */
+  evaluations: number;
   /** max |projected gradient| of the (mean-loss) objective at the end. */
   gradNorm: number;
   /** Final objective: mean weighted loss + penalty. */

@@ -30,6 +30,8 @@ export interface QuasiNewtonResult {
   iterations: number;
   /** max |projected gradient| at the solution. */
   gradNorm: number;
+  /** Objective evaluations, line-search trials included. */
+  evaluations: number;
   converged: boolean;
   /** Why the loop ended. */
   reason: 'gradient' | 'objective' | 'max_iter' | 'line_search' | 'stopped';
@@ -86,9 +88,14 @@ export function minimizeQuasiNewton(
 ): QuasiNewtonResult {
   const n = x0.length;
   const { l1, memory } = options;
+  let evaluations = 0;
+  const evaluate = (at: Float64Array, grad: Float64Array) => {
+    evaluations++;
+    return objective(at, grad) + l1Value(at, l1);
+  };
   let x = Float64Array.from(x0);
   let g = new Float64Array(n);
-  let f = objective(x, g) + l1Value(x, l1);
+  let f = evaluate(x, g);
   const pg = new Float64Array(n);
   pseudoGradient(x, g, l1, pg);
   const S: Float64Array[] = [];
@@ -100,7 +107,7 @@ export function minimizeQuasiNewton(
   let gNew = new Float64Array(n);
   let gradNorm = maxAbs(pg);
   if (gradNorm <= options.gtol) {
-    return { x, objective: f, iterations: 0, gradNorm, converged: true, reason: 'gradient' };
+    return { x, objective: f, iterations: 0, gradNorm, evaluations, converged: true, reason: 'gradient' };
   }
   let iteration = 0;
   let reason: QuasiNewtonResult['reason'] = 'max_iter';
@@ -162,7 +169,7 @@ export function minimizeQuasiNewton(
         }
         xNew[i] = v;
       }
-      fNew = objective(xNew, gNew) + l1Value(xNew, l1);
+      fNew = evaluate(xNew, gNew);
       let decrease = 0;
       for (let i = 0; i < n; i++) decrease += pg[i] * (xNew[i] - x[i]);
       if (fNew <= f + 1e-4 * decrease) {
@@ -221,6 +228,7 @@ export function minimizeQuasiNewton(
     objective: f,
     iterations: iteration,
     gradNorm,
+    evaluations,
     converged: reason === 'gradient' || reason === 'objective',
     reason,
   };
