@@ -31,3 +31,18 @@ export {
   type TrainSpecInput,
   trainSpecSchema,
 } from './train/spec.js';
+export {
+  type SearchPlan,
+  searchPlanOf,
+  type TrainingObjectiveOptions,
+  trainingObjective,
+} from './train/tune-objective.js';
+export {
+  isTrainingSpecStudy,
+  studyTracking,
+  TRAINING_SPEC_OBJECTIVE,
+  type TuneFromSpecOptions,
+  type TuneResult,
+  trainingObjectiveForStudy,
+  tuneFromSpec,
+} from './train/tune-study.js';

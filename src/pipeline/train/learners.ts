@@ -9,7 +9,12 @@ import { LinearLearner, type LinearParams } from '../../learn/linear/index.js';
  */
 export interface LearnerEntry {
   paramsSchema: z.ZodType;
-  create(params: Record<string, unknown>, task: Task | undefined): Learner<object>;
+  /** `metrics`: canonical metric names the run judges by, reported per iteration where the learner can. */
+  create(
+    params: Record<string, unknown>,
+    task: Task | undefined,
+    metrics?: readonly string[],
+  ): Learner<object>;
   /** Parameter holding the number of boosting rounds / epochs, when the learner has one. */
   iterationsParam?: string;
 }
@@ -38,9 +43,13 @@ export const LEARNERS: Readonly<Record<string, LearnerEntry>> = {
   gbdt: {
     paramsSchema: gbdtParamsSchema,
     iterationsParam: 'num_iterations',
-    create: (params, task) => {
+    create: (params, task, metrics) => {
       const p = { ...params };
       if (p.objective === undefined && task) p.objective = task;
+      if (p.metric === undefined && metrics) {
+        const own = metrics.map((m) => gbdtMetricName(m, task)).filter((m): m is string => m !== undefined);
+        if (own.length > 0) p.metric = own;
+      }
       return new GbdtLearner(p);
     },
   },
@@ -53,3 +62,24 @@ export const LEARNERS: Readonly<Record<string, LearnerEntry>> = {
     },
   },
 };
+
+/** The GBDT's per-iteration metric for a registry metric, when it computes one. */
+function gbdtMetricName(metric: string, task: Task | undefined): string | undefined {
+  const multi = task === 'multiclass';
+  switch (metric) {
+    case 'auc':
+      return 'auc';
+    case 'logloss':
+      return multi ? 'multi_logloss' : 'binary_logloss';
+    case 'error':
+      return multi ? 'multi_error' : 'binary_error';
+    case 'rmse':
+      return 'rmse';
+    case 'mse':
+      return 'l2';
+    case 'mae':
+      return 'l1';
+    default:
+      return undefined;
+  }
+}

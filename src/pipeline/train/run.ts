@@ -15,7 +15,7 @@ import {
   type Task,
   type TransformStep,
 } from '../../learn/index.js';
-import { type ActiveRun, connect, KilnClient } from '../../sdk/index.js';
+import { ActiveRun, connect, KilnClient } from '../../sdk/index.js';
 import type { TrackingStore } from '../../tracking/index.js';
 import { type EvaluationReport, evaluatePart, renderReportHtml } from './evaluation-report.js';
 import { LEARNERS } from './learners.js';
@@ -58,6 +58,8 @@ export interface RunTrainingOptions {
   matrices?: TrainingMatrices;
   /** Extra tags, e.g. `mlflow.parentRunId` for a trial's run. */
   tags?: Record<string, string>;
+  /** Log into this existing RUNNING run (a tuning trial's child run) instead of starting one. */
+  runId?: string;
 }
 
 export interface TrainingResult {
@@ -109,7 +111,7 @@ export async function runTraining(
       throw new KilnError('INVALID_PARAMETER_VALUE', `metrics: '${m}' is not defined for a ${task} task`);
     }
   }
-  const estimator = entry.create(params, task);
+  const estimator = entry.create(params, task, metricNames);
   const learner: Learner<unknown> =
     spec.preprocessing.length > 0
       ? new PipelineLearner(spec.preprocessing as unknown as TransformStep[], estimator as Learner<unknown>)
@@ -122,18 +124,24 @@ export async function runTraining(
   const { client, owned } = await clientOf(options.tracking);
   let run: ActiveRun | undefined;
   try {
-    run = await client.startRun({
-      experiment: options.experiment ?? spec.experiment,
-      name: options.runName ?? spec.name,
-      tags: {
-        ...data.lineage,
-        ...environmentTags(),
-        'kiln.learner': spec.learner.name,
-        'kiln.task': task,
-        ...(spec.tags ?? {}),
-        ...(options.tags ?? {}),
-      },
-    });
+    const tags = {
+      ...data.lineage,
+      ...environmentTags(),
+      'kiln.learner': spec.learner.name,
+      'kiln.task': task,
+      ...(spec.tags ?? {}),
+      ...(options.tags ?? {}),
+    };
+    if (options.runId) {
+      run = new ActiveRun(client.store, await client.getRun(options.runId));
+      await run.setTags(tags);
+    } else {
+      run = await client.startRun({
+        experiment: options.experiment ?? spec.experiment,
+        name: options.runName ?? spec.name,
+        tags,
+      });
+    }
     const active = run;
     await active.logParams(paramsToLog(spec, estimator.params as Record<string, unknown>, task));
 
