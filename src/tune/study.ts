@@ -215,7 +215,15 @@ export class Study implements StudyView, TrialHost {
       for (const [id, t] of this.byId) {
         if (!this.own.has(id) && (t.state === 'RUNNING' || t.state === 'WAITING')) refreshIds.push(id);
       }
-      const rows = await this.storage.loadTrials(this.record.id, this.maxSeenId, refreshIds);
+      // Postgres hands out serial ids before commit, so a trial with a smaller id can become
+      // visible after a larger one: re-read a margin below the highest id seen. SQLite
+      // commits writes in id order.
+      const margin = this.storage.store.dialect === 'postgres' ? 256 : 0;
+      const rows = await this.storage.loadTrials(
+        this.record.id,
+        Math.max(0, this.maxSeenId - margin),
+        refreshIds,
+      );
       for (const t of rows) this.absorb(t);
     })().finally(() => {
       this.refreshing = undefined;
@@ -224,12 +232,12 @@ export class Study implements StudyView, TrialHost {
   }
 
   private absorb(t: FrozenTrial): void {
-    if (this.own.has(t.id)) return;
     if (t.id > this.maxSeenId) this.maxSeenId = t.id;
+    if (this.own.has(t.id)) return;
     const before = this.byId.get(t.id);
-    this.byId.set(t.id, t);
     if (before && (before.state === 'COMPLETE' || before.state === 'PRUNED' || before.state === 'FAILED'))
       return;
+    this.byId.set(t.id, t);
     if (t.state === 'RUNNING') {
       this.running.set(t.id, t);
       this.runningList = null;
@@ -367,7 +375,6 @@ export class Study implements StudyView, TrialHost {
     catchErrors: boolean,
   ): Promise<FrozenTrial> {
     this.own.add(frozen.id);
-    if (frozen.id > this.maxSeenId) this.maxSeenId = frozen.id;
     this.byId.set(frozen.id, frozen);
     this.running.set(frozen.id, frozen);
     this.runningList = null;
