@@ -1,4 +1,4 @@
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
 
 /**
@@ -8,7 +8,11 @@ import { KilnError } from '../errors.js';
 let sharedInstance: Promise<DuckDBInstance> | undefined;
 
 export async function duckInstance(): Promise<DuckDBInstance> {
-  sharedInstance ??= DuckDBInstance.create(':memory:', { preserve_insertion_order: 'true' });
+  // Loaded on first use: the native module costs ~1 s to load, which every other `kiln`
+  // command (they all share one program) would otherwise pay.
+  sharedInstance ??= import('@duckdb/node-api').then(({ DuckDBInstance }) =>
+    DuckDBInstance.create(':memory:', { preserve_insertion_order: 'true' }),
+  );
   return sharedInstance;
 }
 

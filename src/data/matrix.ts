@@ -1,5 +1,4 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
 import { KilnError } from '../errors.js';
 import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
@@ -251,6 +250,7 @@ export async function forEachChunk(
   elements: ColumnElement[],
   onChunk: (columns: ChunkView[], size: number, offset: number) => void,
 ): Promise<number> {
+  const { default: bindings } = await import('@duckdb/node-bindings');
   const result = await conn.stream(sql);
   let offset = 0;
   const views: ChunkView[] = new Array(elements.length);
