@@ -579,7 +579,7 @@ describe('artifacts', () => {
   it('refuses paths that leave the store and names missing files', async () => {
     const missing = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/0/none/artifacts/x.bin`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+    expect(((await missing.json()) as { error_code: string }).error_code).toBe('RESOURCE_DOES_NOT_EXIST');
     const traversal = await app.inject({
       method: 'PUT',
       url: '/api/2.0/mlflow-artifacts/artifacts/a/..%2F..%2Fescape.txt',
