@@ -1,5 +1,6 @@
 import { KilnError } from '../errors.js';
 import { GBDT_LEARNER, loadGbdtModel } from './gbdt/model.js';
+import { loadIsolationForestModel } from './iforest/model.js';
 import { loadLinearModel } from './linear/model.js';
 import { decodeModel, type ModelContainer } from './model-format.js';
 import { loadPipelineModel } from './preprocess/pipeline.js';
@@ -14,6 +15,7 @@ type ModelLoader = (container: ModelContainer) => Model;
 const LOADERS: Record<string, ModelLoader> = {
   [GBDT_LEARNER]: loadGbdtModel,
   linear: loadLinearModel,
+  iforest: loadIsolationForestModel,
   pipeline: loadPipelineModel,
 };
 
