@@ -2,6 +2,7 @@ import type { FeatureColumn, FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { percentileOfSorted } from '../metrics/index.js';
 import { findColumn, replaceColumns } from './columns.js';
+import { presentValues } from './scale.js';
 import type { FittedTransform, ImputeStep, TransformState } from './types.js';
 
 /** Per column: the number (numeric) or the level (categorical) that replaces a missing value. */
@@ -43,8 +44,12 @@ export class FittedImputer implements FittedTransform {
 }
 
 function hasMissing(col: FeatureColumn): boolean {
-  if (col.kind === 'numeric') return col.values.some((v) => Number.isNaN(v));
-  return col.codes.some((c) => c < 0);
+  if (col.kind === 'numeric') {
+    for (let i = 0; i < col.values.length; i++) if (Number.isNaN(col.values[i])) return true;
+    return false;
+  }
+  for (let i = 0; i < col.codes.length; i++) if (col.codes[i] < 0) return true;
+  return false;
 }
 
 export function fitImputer(step: ImputeStep, x: FeatureMatrix): FittedImputer {
@@ -83,7 +88,7 @@ function numericFill(step: ImputeStep, values: Float64Array | Float32Array, wher
     }
     return step.fillValue;
   }
-  const present = Float64Array.from(values.filter((v) => !Number.isNaN(v)));
+  const present = presentValues(values);
   if (present.length === 0) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
@@ -92,7 +97,7 @@ function numericFill(step: ImputeStep, values: Float64Array | Float32Array, wher
   }
   if (step.strategy === 'mean') {
     let s = 0;
-    for (const v of present) s += v;
+    for (let i = 0; i < present.length; i++) s += present[i];
     return s / present.length;
   }
   present.sort();

@@ -31,19 +31,25 @@ export class FittedScaler implements FittedTransform {
   }
 }
 
-function present(values: Float64Array | Float32Array): Float64Array {
-  return Float64Array.from(values.filter((v) => !Number.isNaN(v)));
+/** The non-missing values. A plain loop: TypedArray#filter costs seconds on millions of rows. */
+export function presentValues(values: Float64Array | Float32Array): Float64Array {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i])) m++;
+  const out = new Float64Array(m);
+  let k = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i])) out[k++] = values[i];
+  return out;
 }
 
 /** Mean and population standard deviation, as sklearn's StandardScaler; a zero scale becomes 1. */
 export function fitStandardScaler(step: StandardScaleStep, x: FeatureMatrix): FittedScaler {
   const columns = pickColumns(x, step.columns, 'numeric', 'standard-scale').map((col) => {
-    const v = present((col as Extract<FeatureColumn, { kind: 'numeric' }>).values);
+    const v = presentValues((col as Extract<FeatureColumn, { kind: 'numeric' }>).values);
     let mean = 0;
-    for (const a of v) mean += a;
+    for (let i = 0; i < v.length; i++) mean += v[i];
     mean = v.length ? mean / v.length : 0;
     let ss = 0;
-    for (const a of v) ss += (a - mean) ** 2;
+    for (let i = 0; i < v.length; i++) ss += (v[i] - mean) * (v[i] - mean);
     const sd = v.length ? Math.sqrt(ss / v.length) : 0;
     return {
       name: col.name,
@@ -58,7 +64,7 @@ export function fitStandardScaler(step: StandardScaleStep, x: FeatureMatrix): Fi
 export function fitRobustScaler(step: RobustScaleStep, x: FeatureMatrix): FittedScaler {
   const [qLo, qHi] = step.quantileRange ?? [25, 75];
   const columns = pickColumns(x, step.columns, 'numeric', 'robust-scale').map((col) => {
-    const v = present((col as Extract<FeatureColumn, { kind: 'numeric' }>).values).sort();
+    const v = presentValues((col as Extract<FeatureColumn, { kind: 'numeric' }>).values).sort();
     if (v.length === 0) return { name: col.name, center: 0, scale: 1 };
     const range = percentileOfSorted(v, qHi / 100) - percentileOfSorted(v, qLo / 100);
     return { name: col.name, center: percentileOfSorted(v, 0.5), scale: range === 0 ? 1 : range };
