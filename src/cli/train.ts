@@ -17,11 +17,18 @@ import {
   type TrackingCommandOptions,
   withTrackingClient,
 } from './tracking-connection.js';
+import { runTuneSpecCommand } from './tune-spec.js';
 
 interface TrainCommandOptions extends TrackingCommandOptions {
   experiment?: string;
   name?: string;
   progress?: boolean;
+  tune?: boolean;
+  trials?: string;
+  parallel?: string;
+  timeout?: string;
+  resume?: string;
+  study?: string;
 }
 
 /**
@@ -34,8 +41,18 @@ export function registerTrainCommand(program: Command): void {
     .description('train a model from a YAML training spec and track the run')
     .option('--experiment <name>', 'experiment to log the run to (default: the spec’s, else Default)')
     .option('--name <name>', 'run name (default: the spec’s name, else its file name)')
-    .option('--no-progress', 'no progress bar');
+    .option('--no-progress', 'no progress bar')
+    .option('--tune', 'run the spec’s search section as a study (same as `kiln tune spec.yaml`)')
+    .option('--trials <n>', 'with --tune: trials this process runs (default: the spec’s search.trials)')
+    .option('--parallel <p>', 'with --tune: trials run at once in this process')
+    .option('--timeout <seconds>', 'with --tune: start no trial after this many seconds')
+    .option('--study <name>', 'with --tune: name of the new study')
+    .option('--resume <study>', 'with --tune: continue a stored study');
   addTrackingOptions(command).action(async (file: string, options: TrainCommandOptions) => {
+    if (options.tune || options.resume) {
+      await runTuneSpecCommand(options.resume && file === '-' ? undefined : file, options);
+      return;
+    }
     const spec = loadTrainSpec(file);
     const result = await withTrackingClient(options, (client) =>
       withDataContext(spec, async (data) => {

@@ -1,0 +1,121 @@
+import { openArtifactStore } from '../artifacts/index.js';
+import { resolveConfig } from '../config.js';
+import { KilnError } from '../errors.js';
+import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
+import { connect } from '../sdk/index.js';
+import { openStore } from '../store/index.js';
+import type { FrozenTrial } from '../tune/index.js';
+import { printJson } from './table.js';
+
+/** Flags of `kiln tune spec.yaml` / `kiln train spec.yaml --tune` / a worker on a training-spec study. */
+export interface TuneSpecCommandOptions {
+  trials?: string;
+  parallel?: string;
+  timeout?: string;
+  /** Continue (or join, as a worker) this stored study. */
+  resume?: string;
+  /** Name for a new study (default: the spec's search.study, else spec name + time). */
+  study?: string;
+  trackingUri?: string;
+  db?: string;
+  home?: string;
+  json?: boolean;
+}
+
+/**
+ * Runs a study over a training spec's `search` section, or continues a stored one. This is
+ * what `kiln tune spec.yaml --trials N --parallel P [--resume STUDY]` does; the tune command
+ * can call it for a spec argument, and for `--worker STUDY` / `--resume STUDY` when the study
+ * was created from a training spec (`isTrainingSpecStudy`).
+ */
+export async function runTuneSpecCommand(
+  file: string | undefined,
+  opts: TuneSpecCommandOptions,
+): Promise<TuneResult> {
+  if (!file && !opts.resume)
+    throw new KilnError('INVALID_PARAMETER_VALUE', 'kiln tune: give a training spec or --resume STUDY');
+  const spec = file ? loadTrainSpec(file) : undefined;
+  if (spec && !spec.search) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${file}: search: the spec has no search section to tune over`,
+    );
+  }
+  const config = resolveConfig({ db: opts.db, home: opts.home });
+  const store = await openStore({ db: config.db });
+  const client = await connect(opts.trackingUri ?? (opts.home ? opts.home : undefined));
+  const started = Date.now();
+  try {
+    // The catalog shares the study store, so a spec naming a stored dataset (also a resumed one) can read it.
+    const data = { store, artifacts: openArtifactStore(config.artifacts) };
+    const result = await tuneFromSpec(spec, {
+      store,
+      client,
+      data,
+      ...(opts.resume ? { resume: opts.resume } : {}),
+      ...(opts.study ? { study: opts.study } : {}),
+      ...(opts.trials !== undefined ? { trials: positiveInt(opts.trials, '--trials') } : {}),
+      ...(opts.parallel !== undefined ? { parallel: positiveInt(opts.parallel, '--parallel') } : {}),
+      ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
+      onTrialFinished: (t) => {
+        if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
+      },
+    });
+    if (opts.json) printJson(result.summary);
+    else process.stdout.write(summaryText(result, spec));
+    return result;
+  } finally {
+    await client.close();
+    await store.close();
+  }
+}
+
+function trialLine(t: FrozenTrial, started: number): string {
+  const params = Object.entries(t.params)
+    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v}`)
+    .join(' ');
+  const values = t.values ? t.values.map((v) => v.toPrecision(5)).join(', ') : '-';
+  const feasible = t.constraints ? (t.constraints.every((c) => c <= 0) ? '' : ' (infeasible)') : '';
+  return `trial ${t.number} ${t.state.padEnd(8)} ${values}${feasible}  ${params}  [${((Date.now() - started) / 1000).toFixed(1)} s]`;
+}
+
+function summaryText(r: TuneResult, spec: TrainSpec | undefined): string {
+  const s = r.summary;
+  const lines: string[] = [];
+  const total = Object.values(s.counts).reduce((a, b) => a + b, 0);
+  lines.push(
+    `study ${s.name}: ${s.directions.join(', ')} · sampler ${s.sampler} · pruner ${s.pruner ?? 'none'}`,
+  );
+  lines.push(
+    `trials: ${total} (${Object.entries(s.counts)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k.toLowerCase()}`)
+      .join(', ')}); this process ran ${r.finished.length} in ${r.wallSeconds.toFixed(1)} s`,
+  );
+  if (r.parentRunId) lines.push(`parent run: ${r.parentRunId}`);
+  const rows = s.directions.length === 1 ? s.best : s.paretoFront;
+  lines.push('', s.directions.length === 1 ? 'best feasible trials' : 'Pareto front');
+  if (rows.length === 0) lines.push('  (none)');
+  for (const t of rows) {
+    const params = Object.entries(t.params)
+      .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v}`)
+      .join(' ');
+    lines.push(
+      `  #${t.number}  ${(t.values ?? []).map((v) => v.toPrecision(5)).join(', ')}  ${params}  run ${t.runId ?? '-'}`,
+    );
+  }
+  const importances = Object.entries(s.importances);
+  if (importances.length > 0) {
+    lines.push('', 'parameter importances');
+    for (const [k, v] of importances) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
+  }
+  if (spec?.search?.constraints.length) lines.push('', `constraints: ${spec.search.constraints.join('; ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must be a positive integer, got '${text}'`);
+  return n;
+}
