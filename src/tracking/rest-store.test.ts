@@ -94,6 +94,27 @@ describe('RestTrackingStore transport', () => {
     expect(e.message).toMatch(/KILN_TRACKING_URI/);
   });
 
+  it('gives up on a server that accepts the connection but never answers, naming it', async () => {
+    const hung = http.createServer(() => {
+      // Never answers.
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as { port: number };
+    try {
+      const rest = new RestTrackingStore(`http://127.0.0.1:${port}`, {
+        maxRetries: 1,
+        retryBaseMs: 1,
+        timeoutMs: 200,
+      });
+      const e = await caught(rest.getExperiment('0'));
+      expect(e.message).toContain(`http://127.0.0.1:${port}`);
+      expect(e.message).toContain('timed out');
+    } finally {
+      hung.closeAllConnections();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
+  });
+
   it('retries idempotent calls on 503 and 429, then succeeds', async () => {
     const run = {
       run: {

@@ -225,19 +225,25 @@ export class RestTrackingStore implements TrackingStore {
     const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
     // A stream can be sent only once; bytes can be sent again, so only they are retried.
     const retry: RetryPolicy | 'never' = body instanceof Readable ? 'never' : 'idempotent';
-    const res = await this.send('PUT', url, retry, () => ({
-      body,
-      headers: { 'content-type': 'application/octet-stream' },
-      // Streaming request bodies need half-duplex in undici.
-      ...(body instanceof Readable ? { duplex: 'half' as const } : {}),
-    }));
+    const res = await this.send(
+      'PUT',
+      url,
+      retry,
+      () => ({
+        body,
+        headers: { 'content-type': 'application/octet-stream' },
+        // Streaming request bodies need half-duplex in undici.
+        ...(body instanceof Readable ? { duplex: 'half' as const } : {}),
+      }),
+      'none',
+    );
     await res.arrayBuffer();
   }
 
   async downloadArtifact(runId: string, path: string): Promise<Readable> {
     const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
-    // No overall timeout: the body streams for as long as the artifact takes.
-    const res = await this.send('GET', url, 'idempotent', () => ({}), false);
+    // The timeout covers getting an answer; the body then streams for as long as it takes.
+    const res = await this.send('GET', url, 'idempotent', () => ({}), 'until-headers');
     if (!res.body) return Readable.from([]);
     return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
   }
@@ -317,21 +323,36 @@ export class RestTrackingStore implements TrackingStore {
     url: string,
     retry: RetryPolicy | 'never',
     init: () => { body?: unknown; headers?: Record<string, string>; duplex?: 'half' },
-    withTimeout = true,
+    /** 'whole': the timeout covers the call and reading its body (JSON calls); 'until-headers':
+     * only until the server answers, so a large download streams for as long as it takes;
+     * 'none' for uploads, which the server answers only after the whole body has arrived. */
+    timeout: 'whole' | 'until-headers' | 'none' = 'whole',
   ): Promise<Response> {
     const maxAttempts = retry === 'never' ? 1 : this.maxRetries + 1;
     for (let attempt = 1; ; attempt++) {
       const { body, headers, duplex } = init();
       let res: Response;
+      let timer: NodeJS.Timeout | undefined;
+      let signal: AbortSignal | undefined;
+      if (timeout === 'whole') signal = AbortSignal.timeout(this.timeoutMs);
+      else if (timeout === 'until-headers') {
+        const controller = new AbortController();
+        timer = setTimeout(
+          () => controller.abort(new DOMException('no answer in time', 'TimeoutError')),
+          this.timeoutMs,
+        );
+        signal = controller.signal;
+      }
       try {
         res = await fetch(url, {
           method,
           body: body as RequestInit['body'],
           headers: { accept: 'application/json', ...this.headers, ...headers },
-          signal: withTimeout ? AbortSignal.timeout(this.timeoutMs) : undefined,
+          signal,
           ...(duplex ? { duplex } : {}),
         } as RequestInit);
       } catch (e) {
+        clearTimeout(timer);
         const cause = networkCause(e);
         const retryable = retry === 'idempotent' || (retry === 'once' && cause.refused);
         if (retryable && attempt < maxAttempts) {
@@ -346,6 +367,7 @@ export class RestTrackingStore implements TrackingStore {
           { cause: e },
         );
       }
+      clearTimeout(timer);
       if (res.ok) return res;
       const retryable =
         res.status === 429 ||
