@@ -146,3 +146,26 @@ export function kllRank(state: KllState, x: number): number {
   });
   return total === 0 ? Number.NaN : below / total;
 }
+
+/**
+ * Adds `value` with integer weight `count` exactly: one item at level h for each set bit h of
+ * `count` (an item at level h weighs 2^h), then compacts as usual.
+ */
+export function kllUpdateWeighted(state: KllState, value: number, count: number): void {
+  if (value !== value || count <= 0) return;
+  let c = Math.floor(count);
+  for (let h = 0; c > 0; h++, c = Math.floor(c / 2)) {
+    if (c % 2 === 1) {
+      while (state.levels.length <= h) state.levels.push([]);
+      state.levels[h].push(value);
+    }
+  }
+  state.n += Math.floor(count);
+  if (value < state.min) state.min = value;
+  if (value > state.max) state.max = value;
+  let limit = maxSize(state);
+  while (size(state) >= limit) {
+    compress(state);
+    limit = maxSize(state);
+  }
+}

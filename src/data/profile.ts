@@ -1,8 +1,8 @@
 import { KilnError } from '../errors.js';
 import { DistinctCounter, type DistinctState } from './hyperloglog.js';
-import { createKll, type KllState, kllMerge, kllQuantiles, kllUpdate } from './kll.js';
 import type { LogicalType } from './spec.js';
 import type { FeatureMatrix } from './types.js';
+import { type NumericSketch, NumericValueSketch } from './value-sketch.js';
 
 /**
  * Mergeable column profiles. Every statistic is kept as a state that combines exactly
@@ -40,7 +40,8 @@ export interface NumericProfile {
   distinctExact: boolean;
   quantiles: Record<string, number | null>;
   histogram: Histogram;
-  sketch: { distinct: DistinctState; kll: KllState };
+  /** Exact value counts up to `exactDistinctLimit` distinct values, else HyperLogLog + KLL. */
+  sketch: NumericSketch;
 }
 
 export interface CategoryCount {
@@ -198,8 +199,7 @@ export class NumericAccumulator {
   private m2 = 0;
   private min = Number.POSITIVE_INFINITY;
   private max = Number.NEGATIVE_INFINITY;
-  private readonly distinct: DistinctCounter;
-  private readonly kll: KllState;
+  private readonly values: NumericValueSketch;
   private readonly counts: number[];
   private underflow = 0;
   private overflow = 0;
@@ -209,8 +209,7 @@ export class NumericAccumulator {
     private readonly edges: number[],
     private readonly opts: { exactDistinctLimit: number; kllK: number; type?: LogicalType },
   ) {
-    this.distinct = new DistinctCounter(opts.exactDistinctLimit);
-    this.kll = createKll(opts.kllK);
+    this.values = new NumericValueSketch(opts.exactDistinctLimit, opts.kllK);
     this.counts = new Array<number>(Math.max(edges.length - 1, 0)).fill(0);
   }
 
@@ -244,12 +243,7 @@ export class NumericAccumulator {
     this.m2 += m2 + (delta * delta * this.n * n) / total;
     this.mean += (delta * n) / total;
     this.n = total;
-    const distinct = this.distinct;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === v) distinct.addNumber(v);
-    }
-    kllUpdate(this.kll, values);
+    this.values.add(values);
     const h = binValues(values, this.edges);
     for (let i = 0; i < h.counts.length; i++) this.counts[i] += h.counts[i];
     this.underflow += h.underflow;
@@ -278,7 +272,7 @@ export class NumericAccumulator {
         underflow: this.underflow,
         overflow: this.overflow,
       },
-      sketch: { distinct: this.distinct.state(), kll: this.kll },
+      sketch: this.values.state(),
     });
   }
 }
@@ -357,10 +351,14 @@ function profileNumeric(name: string, values: ArrayLike<number>, opts: ResolvedO
 function finishNumeric(p: NumericProfile): NumericProfile {
   const present = p.count - p.missing;
   p.std = present > 0 ? Math.sqrt(p.m2 / present) : null;
-  const counter = new DistinctCounter(p.sketch.distinct.limit, p.sketch.distinct);
-  p.distinct = counter.estimate();
-  p.distinctExact = counter.exact;
-  const qs = kllQuantiles(p.sketch.kll, QUANTILE_PROBABILITIES);
+  const sketch = new NumericValueSketch(
+    p.sketch.limit,
+    p.sketch.kind === 'exact' ? p.sketch.kllK : p.sketch.kll.k,
+    p.sketch,
+  );
+  p.distinct = sketch.distinctCount();
+  p.distinctExact = sketch.exact;
+  const qs = sketch.quantiles(QUANTILE_PROBABILITIES);
   p.quantiles = Object.fromEntries(
     QUANTILE_PROBABILITIES.map((q, i) => [`p${Math.round(q * 100)}`, present > 0 ? qs[i] : null]),
   );
@@ -486,8 +484,8 @@ function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
     mean = ma + (delta * nb) / n;
     m2 = a.m2 + b.m2 + (delta * delta * na * nb) / n;
   }
-  const distinct = new DistinctCounter(a.sketch.distinct.limit, a.sketch.distinct);
-  distinct.merge(new DistinctCounter(b.sketch.distinct.limit, b.sketch.distinct));
+  const sketch = sketchOf(a.sketch);
+  sketch.merge(sketchOf(b.sketch));
   return finishNumeric({
     kind: 'numeric',
     name: a.name,
@@ -503,8 +501,12 @@ function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
     distinctExact: true,
     quantiles: {},
     histogram: mergeHistograms(a.histogram, b.histogram),
-    sketch: { distinct: distinct.state(), kll: kllMerge(a.sketch.kll, b.sketch.kll) },
+    sketch: sketch.state(),
   });
+}
+
+function sketchOf(state: NumericSketch): NumericValueSketch {
+  return new NumericValueSketch(state.limit, state.kind === 'exact' ? state.kllK : state.kll.k, state);
 }
 
 function minOf(x: number | null, y: number | null, pick: (a: number, b: number) => number): number | null {
