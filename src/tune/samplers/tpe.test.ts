@@ -58,6 +58,19 @@ describe('Parzen estimator (Optuna rules)', () => {
     let mass = 0;
     for (let k = 0; k <= 4; k++) mass += Math.exp(logDensity(d, k, scratch));
     expect(mass).toBeCloseTo(1, 10);
+    // Many observations: the windowed evaluation equals the full mixture sum.
+    const many = Float64Array.from({ length: 1500 }, (_, i) => ((i * 7919) % 1000) / 1000 + (i % 3) * 1e-4);
+    const wide = buildNumericEstimator(many, many.length, 0, 1, 0, 1);
+    expect(wide.narrowMus.length).toBeGreaterThan(1000);
+    const big = new Float64Array(wide.n);
+    for (const x of [0, 0.0005, 0.3333, 0.5, 0.999, 1]) {
+      let full = 0;
+      for (let i = 0; i < wide.n; i++) {
+        const z = (x - wide.mus[i]) / wide.sigmas[i];
+        full += Math.exp(wide.consts[i] - 0.5 * z * z);
+      }
+      expect(logDensity(wide, x, big)).toBeCloseTo(Math.log(full), 12);
+    }
     const p = categoricalProbabilities(Float64Array.from([0, 0, 2]), 3, 3, 1);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     expect(p[0]).toBeGreaterThan(p[2]);
