@@ -257,7 +257,7 @@ async function benchSearch() {
     const api = `${url}/api/2.0/mlflow`;
     const query = {
       experiment_ids: ['1'],
-      filter: "metrics.m1 > 0.5 and params.p1 = 'v3'",
+      filter: "metrics.m1 > 0.5 and params.p1 IN ('v1', 'v2', 'v3', 'v4')",
       order_by: ['metrics.m0 DESC'],
       max_results: 100,
     };
