@@ -41,7 +41,15 @@ export async function runTuneSpecCommand(
       `${file}: search: the spec has no search section to tune over`,
     );
   }
-  const config = resolveConfig({ db: opts.db, home: opts.home });
+  // Studies live in the metadata store: the one --tracking-uri names when it is a database or a
+  // folder (so trials and their runs sit together), else KILN_DB / KILN_HOME.
+  const uri = opts.trackingUri;
+  const isDb = uri !== undefined && /^postgres(ql)?:\/\//i.test(uri);
+  const isFolder = uri !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(uri);
+  const config = resolveConfig({
+    db: opts.db ?? (isDb ? uri : undefined),
+    home: opts.home ?? (isFolder ? uri : undefined),
+  });
   const store = await openStore({ db: config.db });
   const client = await connect(opts.trackingUri ?? (opts.home ? opts.home : undefined));
   const started = Date.now();
