@@ -47,6 +47,8 @@ export class ActiveRun {
   private readonly batcher: MetricBatcher;
   private ending: Promise<void> | undefined;
   private readonly onEnd: (run: ActiveRun) => void;
+  /** Metric keys already checked: the per-point path skips the regex for keys it has seen. */
+  private readonly validMetricKeys = new Set<string>();
 
   /** @internal Use `KilnClient.startRun`. */
   constructor(
@@ -100,8 +102,7 @@ export class ActiveRun {
    */
   logMetric(key: string, value: number, step = 0): void {
     this.assertOpen(`log metric '${key}'`);
-    validateKey(key, 'metric');
-    validateMetric(key, value, step);
+    this.checkMetric(key, value, step);
     this.batcher.add(key, value, step, Date.now());
   }
 
@@ -114,8 +115,7 @@ export class ActiveRun {
     const now = Date.now();
     for (const key of Object.keys(metrics)) {
       const value = metrics[key];
-      validateKey(key, 'metric');
-      validateMetric(key, value, step);
+      this.checkMetric(key, value, step);
       this.batcher.add(key, value, step, now);
     }
   }
@@ -238,6 +238,14 @@ export class ActiveRun {
         { cause: flushError },
       );
     }
+  }
+
+  private checkMetric(key: string, value: number, step: number): void {
+    if (!this.validMetricKeys.has(key)) {
+      validateKey(key, 'metric');
+      this.validMetricKeys.add(key);
+    }
+    validateMetric(key, value, step);
   }
 
   private assertOpen(what: string): void {
