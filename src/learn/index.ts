@@ -1,4 +1,16 @@
 export {
+  crossValidate,
+  type EvaluateOptions,
+  type EvaluationReport,
+  evaluateModel,
+  kFoldSplits,
+  permutationImportance,
+  renderReportHtml,
+  stratifiedKFoldSplits,
+  timeSeriesSplits,
+} from './evaluate/index.js';
+export { IsolationForestLearner, IsolationForestModel } from './iforest/index.js';
+export {
   LINEAR_DEFAULTS,
   type LinearConvergence,
   LinearLearner,

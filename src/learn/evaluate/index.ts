@@ -1,0 +1,13 @@
+export {
+  type CrossValidateOptions,
+  type CrossValidationResult,
+  crossValidate,
+  kFoldSplits,
+  type Split,
+  stratifiedKFoldSplits,
+  timeSeriesSplits,
+} from './cross-validation.js';
+export { renderReportHtml } from './html.js';
+export { permutationImportance } from './permutation-importance.js';
+export { type EvaluateOptions, type EvaluationReport, evaluateModel, type ThresholdRow } from './report.js';
+export { selectData, selectRows } from './rows.js';

@@ -1,0 +1,302 @@
+import { KilnError } from '../../errors.js';
+import {
+  accuracy,
+  averagePrecision,
+  brierScore,
+  calibrationCurve,
+  confusionMatrix,
+  defaultMetric,
+  getMetric,
+  logLoss,
+  mae,
+  mape,
+  prCurve,
+  precisionRecallFscore,
+  predictedClasses,
+  r2,
+  rmse,
+  rocAuc,
+  rocAucOvr,
+  rocCurve,
+} from '../metrics/index.js';
+import type { Model, Task, TrainingData } from '../types.js';
+import { permutationImportance } from './permutation-importance.js';
+
+/** One row of the threshold table: what flagging every row with score ≥ threshold costs. */
+export interface ThresholdRow {
+  threshold: number;
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  fpr: number;
+  /** fp · costFalsePositive + fn · costFalseNegative. */
+  cost: number;
+}
+
+export interface EvaluationReport {
+  kind: 'kiln.evaluation';
+  version: 1;
+  createdAt: string;
+  title: string;
+  model: { learner: string; task: Task; featureNames: string[]; nOutputs: number };
+  data: { nRows: number; positiveRate?: number; classes?: string[] };
+  metrics: Record<string, number>;
+  /** Curves for plots, thinned to at most `maxCurvePoints` points (metrics use every row). */
+  curves: {
+    roc?: { fpr: number[]; tpr: number[]; thresholds: number[] };
+    pr?: { precision: number[]; recall: number[]; thresholds: number[] };
+    calibration?: { probTrue: number[]; probPred: number[]; count: number[] };
+    /** Regression: a sample of (actual, predicted) pairs. */
+    predictedVsActual?: { actual: number[]; predicted: number[] };
+  };
+  confusionMatrix?: { threshold?: number; labels: string[]; matrix: number[][] };
+  costs?: { falsePositive: number; falseNegative: number };
+  thresholdTable?: ThresholdRow[];
+  /** The threshold with the lowest total cost over every distinct score. */
+  bestThreshold?: ThresholdRow;
+  featureImportance?: { kind: string; values: { feature: string; importance: number }[] };
+}
+
+export interface EvaluateOptions {
+  /** Cost of flagging a negative (false positive). Default 1. */
+  costFalsePositive?: number;
+  /** Cost of missing a positive (false negative). Default 1. */
+  costFalseNegative?: number;
+  /** Threshold for the confusion matrix (binary). Default 0.5, or the model's own for anomaly models. */
+  threshold?: number;
+  /** 'model' (its own featureImportance), 'permutation', or 'auto' (model's if it has one). Default 'auto'. */
+  importance?: 'model' | 'permutation' | 'auto' | 'none';
+  permutationRepeats?: number;
+  seed?: number;
+  /** Rows in the threshold table. Default 21 (0, 0.05, …, 1 for probabilities; score quantiles otherwise). */
+  thresholdSteps?: number;
+  maxCurvePoints?: number;
+  title?: string;
+}
+
+function thin(n: number, max: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  const idx: number[] = [];
+  for (let k = 0; k < max; k++) idx.push(Math.round((k * (n - 1)) / (max - 1)));
+  return [...new Set(idx)];
+}
+
+const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(12)) : v);
+
+/**
+ * Evaluates a model on labelled data: metrics, curves, confusion matrix, a cost-aware
+ * threshold table and feature importance, as one JSON-serialisable report
+ * (render it with renderReportHtml).
+ */
+export function evaluateModel(
+  model: Model,
+  data: TrainingData,
+  options: EvaluateOptions = {},
+): EvaluationReport {
+  const y = data.y;
+  if (!y || y.length !== data.x.nRows) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `evaluateModel: need ${data.x.nRows} labels, got ${y?.length ?? 0}`,
+    );
+  }
+  const w = data.weight;
+  const task = model.task;
+  const pred = model.predict(data.x);
+  const maxPts = options.maxCurvePoints ?? 300;
+  const report: EvaluationReport = {
+    kind: 'kiln.evaluation',
+    version: 1,
+    createdAt: new Date().toISOString(),
+    title: options.title ?? `${model.learner} ${task} model`,
+    model: { learner: model.learner, task, featureNames: [...model.featureNames], nOutputs: model.nOutputs },
+    data: { nRows: data.x.nRows, classes: data.classes },
+    metrics: {},
+    curves: {},
+  };
+
+  if (task === 'binary' || task === 'anomaly') {
+    let pos = 0;
+    for (let i = 0; i < y.length; i++) pos += y[i];
+    report.data.positiveRate = pos / y.length;
+    const m = report.metrics;
+    m.auc = rocAuc(y, pred, w);
+    m.average_precision = averagePrecision(y, pred, w);
+    const roc = rocCurve(y, pred, w);
+    const rocIdx = thin(roc.fpr.length, maxPts);
+    report.curves.roc = {
+      fpr: rocIdx.map((i) => round(roc.fpr[i])),
+      tpr: rocIdx.map((i) => round(roc.tpr[i])),
+      thresholds: rocIdx.map((i) => round(roc.thresholds[i])),
+    };
+    const pr = prCurve(y, pred, w);
+    const prIdx = thin(pr.precision.length, maxPts);
+    report.curves.pr = {
+      precision: prIdx.map((i) => round(pr.precision[i])),
+      recall: prIdx.map((i) => round(pr.recall[i])),
+      thresholds: prIdx.map((i) => round(pr.thresholds[Math.min(i, pr.thresholds.length - 1)])),
+    };
+    const probabilities = task === 'binary';
+    if (probabilities) {
+      m.logloss = logLoss(y, pred, w);
+      m.brier = brierScore(y, pred, w);
+      const cal = calibrationCurve(y, pred, { nBins: 10 });
+      report.curves.calibration = {
+        probTrue: Array.from(cal.probTrue, round),
+        probPred: Array.from(cal.probPred, round),
+        count: Array.from(cal.count),
+      };
+    }
+    const threshold =
+      options.threshold ?? (task === 'anomaly' ? ((model as { threshold?: number }).threshold ?? 0.5) : 0.5);
+    const labels = Float64Array.from(pred, (p) => (p >= threshold ? 1 : 0));
+    m.accuracy = accuracy(y, labels, w);
+    const prf = precisionRecallFscore(y, labels, { weight: w });
+    m.precision = prf.precision;
+    m.recall = prf.recall;
+    m.f1 = prf.f;
+    const cm = confusionMatrix(y, labels, { labels: [0, 1], weight: w });
+    report.confusionMatrix = {
+      threshold,
+      labels: data.classes?.slice(0, 2) ?? ['0', '1'],
+      matrix: cm.matrix,
+    };
+    const cFP = options.costFalsePositive ?? 1;
+    const cFN = options.costFalseNegative ?? 1;
+    report.costs = { falsePositive: cFP, falseNegative: cFN };
+    const table = thresholdTable(y, pred, w, cFP, cFN, options.thresholdSteps ?? 21, probabilities);
+    report.thresholdTable = table.rows;
+    report.bestThreshold = table.best;
+  } else if (task === 'multiclass') {
+    const k = model.nOutputs;
+    const m = report.metrics;
+    m.logloss = logLoss(y, pred, w);
+    m.auc_ovr = rocAucOvr(y, pred, w);
+    const labels = predictedClasses(pred, y.length);
+    m.accuracy = accuracy(y, labels, w);
+    m.f1_macro = precisionRecallFscore(y, labels, { average: 'macro', weight: w }).f;
+    m.f1_weighted = precisionRecallFscore(y, labels, { average: 'weighted', weight: w }).f;
+    const classIdx = Array.from({ length: k }, (_, i) => i);
+    const cm = confusionMatrix(y, labels, { labels: classIdx, weight: w });
+    report.confusionMatrix = {
+      labels: classIdx.map((i) => data.classes?.[i] ?? String(i)),
+      matrix: cm.matrix,
+    };
+  } else {
+    const m = report.metrics;
+    m.rmse = rmse(y, pred, w);
+    m.mae = mae(y, pred, w);
+    m.r2 = r2(y, pred, w);
+    m.mape = mape(y, pred, w);
+    const idx = thin(y.length, 1000);
+    report.curves.predictedVsActual = {
+      actual: idx.map((i) => round(y[i])),
+      predicted: idx.map((i) => round(pred[i])),
+    };
+  }
+  for (const key of Object.keys(report.metrics)) report.metrics[key] = round(report.metrics[key]);
+
+  const mode = options.importance ?? 'auto';
+  if (mode !== 'none') {
+    const own = mode !== 'permutation' && model.featureImportance ? model.featureImportance() : undefined;
+    if (mode === 'model' && !own) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `evaluateModel: the ${model.learner} model has no feature importance of its own`,
+      );
+    }
+    let kind = 'model';
+    let values = own;
+    if (!values) {
+      kind = 'permutation';
+      const metric = task === 'anomaly' ? getMetric('auc') : defaultMetric(task);
+      values = permutationImportance(model, data.x, y, metric, {
+        repeats: options.permutationRepeats,
+        seed: options.seed,
+        weight: w,
+      });
+      kind = `permutation (${metric.name})`;
+    }
+    report.featureImportance = {
+      kind,
+      values: Object.entries(values)
+        .map(([feature, importance]) => ({ feature, importance: round(importance) }))
+        .sort((a, b) => b.importance - a.importance),
+    };
+  }
+  return report;
+}
+
+/**
+ * Counts at evenly spaced thresholds (probabilities) or score quantiles (any other score),
+ * plus the exact cost-minimising threshold over every distinct score.
+ */
+function thresholdTable(
+  y: Float64Array,
+  score: Float64Array,
+  weight: Float64Array | undefined,
+  cFP: number,
+  cFN: number,
+  steps: number,
+  probabilities: boolean,
+): { rows: ThresholdRow[]; best: ThresholdRow } {
+  const roc = rocCurve(y, score, weight, { dropIntermediate: false });
+  let P = 0;
+  let N = 0;
+  for (let i = 0; i < y.length; i++) {
+    const wi = weight ? weight[i] : 1;
+    if (y[i] === 1) P += wi;
+    else N += wi;
+  }
+  // roc.thresholds is decreasing; at index i every row with score ≥ thresholds[i] is flagged.
+  const rowAt = (i: number, threshold: number): ThresholdRow => {
+    const tp = P > 0 ? roc.tpr[i] * P : 0;
+    const fp = N > 0 ? roc.fpr[i] * N : 0;
+    const fn = P - tp;
+    const tn = N - fp;
+    const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+    const recall = P > 0 ? tp / P : 0;
+    return {
+      threshold: round(threshold),
+      tp: round(tp),
+      fp: round(fp),
+      tn: round(tn),
+      fn: round(fn),
+      precision: round(precision),
+      recall: round(recall),
+      f1: round(precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0),
+      fpr: round(N > 0 ? fp / N : 0),
+      cost: round(fp * cFP + fn * cFN),
+    };
+  };
+  // Index of the last curve point whose threshold is ≥ t (flag score ≥ t).
+  const indexFor = (t: number): number => {
+    let lo = 0;
+    let hi = roc.thresholds.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (roc.thresholds[mid] >= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const grid: number[] = [];
+  if (probabilities) {
+    for (let s = 0; s < steps; s++) grid.push(s / (steps - 1));
+  } else {
+    const sorted = Float64Array.from(score).sort();
+    for (let s = 0; s < steps; s++)
+      grid.push(sorted[Math.min(sorted.length - 1, Math.floor((s / (steps - 1)) * sorted.length))]);
+  }
+  const rows = [...new Set(grid)].map((t) => rowAt(indexFor(t), t));
+  let best = rowAt(0, roc.thresholds[0]);
+  for (let i = 1; i < roc.thresholds.length; i++) {
+    const r = rowAt(i, roc.thresholds[i]);
+    if (r.cost < best.cost) best = r;
+  }
+  return { rows, best };
+}
