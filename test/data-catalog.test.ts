@@ -14,10 +14,14 @@ import {
   listDatasets,
   listDatasetVersions,
   listValidations,
+  loadDataSpec,
+  loadExpectations,
   materializeDataset,
+  type SplitSpec,
   splitDatasetVersion,
   validateDatasetVersion,
 } from '../src/data/index.js';
+import { readYamlFile } from '../src/data/spec.js';
 import { KilnError } from '../src/errors.js';
 import { openStore, type Store } from '../src/store/index.js';
 
@@ -232,6 +236,54 @@ function runCatalogSuite(kind: string, makeStore: (n: number) => Promise<Store>)
     });
   });
 }
+
+describe('examples/flights', () => {
+  it('the data spec, expectations and split spec work on a flights sample', async () => {
+    const store = await openStore({ db: path.join(root, 'example', 'kiln.db') });
+    const ctx = { store, artifacts: new LocalArtifactStore(path.join(root, 'example', 'artifacts')) };
+    // A sample across all six months, so the time split has both parts.
+    const spread = path.join(root, 'spread.parquet');
+    await withDuck((conn) =>
+      runSql(
+        conn,
+        `COPY (SELECT * FROM read_parquet(${sqlString(FLIGHTS)}) USING SAMPLE 20000 ROWS (reservoir, 11) ORDER BY date)
+           TO ${sqlString(spread)} (FORMAT parquet)`,
+        'fixture',
+      ),
+    );
+    try {
+      const result = await ingestDataset(ctx, {
+        file: spread,
+        name: 'flights',
+        spec: loadDataSpec('examples/flights/data.yaml'),
+        expectations: loadExpectations('examples/flights/expectations.yaml'),
+        requireValid: true,
+      });
+      expect(result.validation!.results.every((r) => r.passed)).toBe(true);
+      expect(result.version.schema.columns.map((c) => c.name)).toEqual([
+        'date',
+        'delay',
+        'distance',
+        'origin',
+        'destination',
+        'hour',
+        'minute',
+        'weekday',
+        'day',
+        'month',
+        'late',
+      ]);
+      const parts = await splitDatasetVersion(
+        ctx,
+        'flights',
+        readYamlFile('examples/flights/split.yaml') as SplitSpec,
+      );
+      expect(parts.train.rows + parts.test.rows).toBe(20_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 runCatalogSuite('sqlite', (i) => openStore({ db: path.join(root, `sqlite-${i}`, 'kiln.db') }));
 
