@@ -188,11 +188,14 @@ const METRIC_NAMES: Record<string, string> = {
 };
 
 export function renderReportHtml(report: EvaluationReport): string {
+  // Hard-label metrics depend on the threshold; say which one.
+  const at = report.confusionMatrix?.threshold;
+  const thresholded = new Set(['accuracy', 'precision', 'recall', 'f1']);
   const metricCards = Object.entries(report.metrics)
-    .map(
-      ([k, v]) =>
-        `<div class="metric"><div class="mv">${esc(fmt(v))}</div><div class="mk">${esc(METRIC_NAMES[k] ?? k)}</div></div>`,
-    )
+    .map(([k, v]) => {
+      const name = `${METRIC_NAMES[k] ?? k}${at !== undefined && thresholded.has(k) ? ` @ ${fmt(at, 3)}` : ''}`;
+      return `<div class="metric"><div class="mv">${esc(fmt(v))}</div><div class="mk">${esc(name)}</div></div>`;
+    })
     .join('');
   const plots: string[] = [];
   const { roc, pr, calibration, predictedVsActual } = report.curves;
@@ -298,7 +301,13 @@ export function renderReportHtml(report: EvaluationReport): string {
       ),
     );
   }
-  const thresholdRows = (report.thresholdTable ?? [])
+  // The cost-minimising threshold rarely falls on the grid: show it in place, highlighted.
+  const tableRows = [...(report.thresholdTable ?? [])];
+  if (report.bestThreshold && !tableRows.some((r) => r.threshold === report.bestThreshold!.threshold)) {
+    tableRows.push(report.bestThreshold);
+    tableRows.sort((a, b) => a.threshold - b.threshold);
+  }
+  const thresholdRows = tableRows
     .map((r) => {
       const isBest = report.bestThreshold && r.threshold === report.bestThreshold.threshold;
       return `<tr${isBest ? ' class="best"' : ''}><td>${fmt(r.threshold, 3)}</td><td>${fmt(r.precision, 3)}</td><td>${fmt(r.recall, 3)}</td><td>${fmt(r.f1, 3)}</td><td>${fmt(r.fpr, 3)}</td><td>${fmt(r.tp)}</td><td>${fmt(r.fp)}</td><td>${fmt(r.fn)}</td><td>${fmt(r.tn)}</td><td>${fmt(r.cost, 1)}</td></tr>`;
