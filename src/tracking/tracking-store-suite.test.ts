@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
+import { describe, it } from 'vitest';
 import { openArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
 import { buildApp } from '../server/index.js';
@@ -46,3 +48,41 @@ runTrackingStoreSuite('REST, against a kiln server on loopback', async () => {
     },
   };
 });
+
+/**
+ * SQL on Postgres when KILN_TEST_POSTGRES names a server (a role allowed to create
+ * databases, e.g. postgres://kiln@127.0.0.1:5432/postgres), as the store suite does.
+ */
+const postgresUrl = process.env.KILN_TEST_POSTGRES;
+if (postgresUrl) {
+  runTrackingStoreSuite('SQL, Postgres', async () => {
+    const name = `kiln_tracking_suite_${process.pid}`;
+    const admin = new pg.Client({ connectionString: postgresUrl });
+    await admin.connect();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const target = new URL(postgresUrl);
+    target.pathname = `/${name}`;
+    const home = tempHome();
+    const store = await openStore({ db: target.toString() });
+    const tracking = await SqlTrackingStore.create(store, openArtifactStore(path.join(home, 'artifacts')), {
+      closeStore: true,
+    });
+    return {
+      store: tracking,
+      close: async () => {
+        await tracking.close();
+        const cleanup = new pg.Client({ connectionString: postgresUrl });
+        await cleanup.connect();
+        await cleanup.query(`drop database if exists ${name} with (force)`);
+        await cleanup.end();
+        fs.rmSync(home, { recursive: true, force: true });
+      },
+    };
+  });
+} else {
+  describe('TrackingStore (SQL, Postgres)', () => {
+    it.skip('set KILN_TEST_POSTGRES to run the tracking store suite on Postgres', () => {});
+  });
+}
