@@ -89,6 +89,12 @@ interface PreparedBatch {
   tags: KeyValue[];
 }
 
+interface PendingBatch {
+  batch: PreparedBatch;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 export interface SqlTrackingStoreOptions {
   /** Close the metadata store when this tracking store is closed (default false). */
   closeStore?: boolean;
@@ -112,6 +118,7 @@ export class SqlTrackingStore implements TrackingStore {
   private writeTail: Promise<unknown> = Promise.resolve();
   private pendingWrites = 0;
   private statements?: SqliteStatements;
+  private pendingBatches: PendingBatch[] = [];
 
   constructor(store: Store, artifacts: ArtifactStore, options: SqlTrackingStoreOptions = {}) {
     this.store = store;
@@ -497,11 +504,31 @@ export class SqlTrackingStore implements TrackingStore {
       return;
     }
     if (this.store.sqlite) {
-      const sqlite = this.store.sqlite;
-      await this.serialise(() => this.sqliteStatements(sqlite).logBatch(batch));
+      await this.groupCommit(this.store.sqlite, batch);
       return;
     }
     await this.transaction((trx) => this.logBatchPortable(trx, batch));
+  }
+
+  /**
+   * Group commit: batches that arrive while the event loop is busy are written in one
+   * SQLite transaction, each inside its own savepoint (so one bad batch fails alone and the
+   * rest commit). The commit is what costs (WAL frames for every dirty page of the metrics
+   * history index), so eight concurrent clients pay for one commit instead of eight. Every
+   * caller is answered only after the commit, so an acknowledged write is durable.
+   */
+  private groupCommit(sqlite: SQLite.Database, batch: PreparedBatch): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingBatches.push({ batch, resolve, reject });
+      if (this.pendingBatches.length > 1) return;
+      setImmediate(() => {
+        const group = this.pendingBatches;
+        this.pendingBatches = [];
+        this.serialise(() => this.sqliteStatements(sqlite).logGroup(group)).catch((e) => {
+          for (const item of group) item.reject(e);
+        });
+      });
+    });
   }
 
   private sqliteStatements(sqlite: SQLite.Database): SqliteStatements {
@@ -858,7 +885,8 @@ class SqliteStatements {
   private readonly renameRun: SQLite.Statement<[string, string]>;
   private readonly upsertLatest: SQLite.Statement<unknown[]>;
   private readonly insertMetrics = new Map<number, SQLite.Statement<unknown[]>>();
-  readonly logBatch: (batch: PreparedBatch) => void;
+  private readonly logOne: (batch: PreparedBatch) => void;
+  private readonly logMany: (group: PendingBatch[]) => (unknown | undefined)[];
 
   constructor(private readonly sqlite: SQLite.Database) {
     this.runState = sqlite.prepare('select lifecycle_stage from runs where run_uuid = ?');
@@ -874,7 +902,28 @@ class SqliteStatements {
          step = excluded.step, is_nan = excluded.is_nan
        where (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`,
     );
-    this.logBatch = sqlite.transaction((batch: PreparedBatch) => this.write(batch));
+    // Called inside logMany's transaction, better-sqlite3 runs this as a SAVEPOINT.
+    this.logOne = sqlite.transaction((batch: PreparedBatch) => this.write(batch));
+    this.logMany = sqlite.transaction((group: PendingBatch[]) =>
+      group.map((item) => {
+        try {
+          this.logOne(item.batch);
+          return undefined;
+        } catch (e) {
+          return e;
+        }
+      }),
+    );
+  }
+
+  /** Writes a group of batches in one transaction; settles each caller after the commit. */
+  logGroup(group: PendingBatch[]): void {
+    const outcomes = this.logMany(group);
+    group.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) item.resolve();
+      else item.reject(outcome);
+    });
   }
 
   private insertMetricsStatement(rows: number): SQLite.Statement<unknown[]> {
