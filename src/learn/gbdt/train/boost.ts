@@ -156,14 +156,7 @@ function runRounds(
       pool.gradients(k);
       drawFeatures(p.feature_fraction, rng, featureAllowed);
       rows.set(bag.subarray(0, nBag));
-      let sumG = 0;
-      let sumH = 0;
-      for (let i = 0; i < nBag; i++) {
-        const r = rows[i];
-        sumG += gradHess[2 * r];
-        sumH += gradHess[2 * r + 1];
-      }
-      const tree = grower.grow(nBag, sumG, sumH, featureAllowed);
+      const tree = grower.grow(nBag, featureAllowed);
       if (residual) {
         for (let i = 0; i < n; i++) residual[i] = y[i] - score[i];
         for (let node = 0; node < tree.nNodes; node++) {

@@ -81,7 +81,7 @@ export class TreeGrower {
    * Grows one tree over rows[0, nRows) with the gradients already in the pool's buffer.
    * `featureAllowed[f]` = 0 keeps feature f out of this tree.
    */
-  grow(nRows: number, sumG: number, sumH: number, featureAllowed: Uint8Array): BinTree {
+  grow(nRows: number, featureAllowed: Uint8Array): BinTree {
     const o = this.opts;
     const maxNodes = 2 * o.numLeaves - 1;
     const tree: BinTree = {
@@ -105,10 +105,17 @@ export class TreeGrower {
     this.leafSlot[0] = 0;
     this.leafDepth[0] = 0;
     this.leafNode[0] = 0;
+    this.pool.buildHistogram(0, nRows, 0);
+    // The root's totals are any one feature's bin sums (every row sits in one bin of feature 0).
+    let sumG = 0;
+    let sumH = 0;
+    for (let i = 0, e = 3 * this.data.binOffset[1]; i < e; i += 3) {
+      sumG += this.hist[i];
+      sumH += this.hist[i + 1];
+    }
     this.leafG[0] = sumG;
     this.leafH[0] = sumH;
     tree.cover[0] = sumH;
-    this.pool.buildHistogram(0, nRows, 0);
     this.findBest(0, featureAllowed);
 
     while (this.nLeaves < o.numLeaves) {

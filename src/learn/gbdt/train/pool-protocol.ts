@@ -29,7 +29,6 @@ export interface PoolInit {
   columns: SharedArrayBuffer;
   gradHess: SharedArrayBuffer;
   rows: SharedArrayBuffer;
-  scratchLeft: SharedArrayBuffer;
   scratchRight: SharedArrayBuffer;
   goLeft: SharedArrayBuffer;
   hist: SharedArrayBuffer;

@@ -29,7 +29,6 @@ const rowMajor = new Uint8Array(init.rowMajor);
 const binOffset = Int32Array.from(init.binOffset);
 const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
-const scratchLeft = new Int32Array(init.scratchLeft);
 const scratchRight = new Int32Array(init.scratchRight);
 const goLeft = new Uint8Array(init.goLeft);
 const hist = new Float64Array(init.hist);
@@ -59,15 +58,7 @@ for (;;) {
     kernel?.(rowMajor, gradHess, rows, a0, a1, hist, a2);
   } else if (cmd === CMD_PARTITION) {
     const [lo, hi] = chunkOf(a1, t, T);
-    ctrl[CTRL_RESULT0 + t] = partitionChunk(
-      rows,
-      a0 + lo,
-      a0 + hi,
-      columns[a2],
-      goLeft,
-      scratchLeft,
-      scratchRight,
-    );
+    ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
     computeGradients(init.objective, score, prob, y, weight, a0, gradHess, lo, hi);

@@ -60,7 +60,6 @@ export class TrainingPool {
   private readonly featureStart: Int32Array;
   private readonly fullKernel: HistogramKernel;
   private readonly ownKernel: HistogramKernel;
-  private readonly scratchLeft: Int32Array;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
 
@@ -78,7 +77,6 @@ export class TrainingPool {
       this.featureStart[i] = Math.round((Math.min(i, th) * buf.nFeatures) / th);
     this.fullKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
     this.ownKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, this.featureStart[1]);
-    this.scratchLeft = new Int32Array(alloc(4 * buf.nRows));
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
   }
@@ -119,7 +117,6 @@ export class TrainingPool {
         columns: sab(b.columns[0], 'columns'),
         gradHess: sab(b.gradHess, 'gradHess'),
         rows: sab(b.rows, 'rows'),
-        scratchLeft: sab(this.scratchLeft, 'scratchLeft'),
         scratchRight: sab(this.scratchRight, 'scratchRight'),
         goLeft: sab(this.goLeft, 'goLeft'),
         hist: sab(b.hist, 'hist'),
@@ -195,12 +192,10 @@ export class TrainingPool {
   partition(start: number, count: number, feature: number, table: Uint8Array): number {
     const b = this.buf;
     const col = b.columns[feature];
-    const L = this.scratchLeft;
     const R = this.scratchRight;
     const rows = b.rows;
     if (this.workers.length === 0 || count < MIN_ROWS_FOR_THREADS) {
-      const nl = partitionChunk(rows, start, start + count, col, table, L, R);
-      rows.set(L.subarray(start, start + nl), start);
+      const nl = partitionChunk(rows, start, start + count, col, table, R);
       rows.set(R.subarray(start, start + count - nl), start + nl);
       return nl;
     }
@@ -208,13 +203,14 @@ export class TrainingPool {
     this.dispatch(CMD_PARTITION, start, count, feature);
     const T = this.nThreads;
     const [lo0, hi0] = chunkOf(count, 0, T);
-    this.ctrl[CTRL_RESULT0] = partitionChunk(rows, start + lo0, start + hi0, col, this.goLeft, L, R);
+    this.ctrl[CTRL_RESULT0] = partitionChunk(rows, start + lo0, start + hi0, col, this.goLeft, R);
     this.awaitWorkers();
+    // Each chunk's left rows sit at its front: slide them down behind the previous chunks'.
     let w = start;
     for (let t = 0; t < T; t++) {
       const lo = start + chunkOf(count, t, T)[0];
       const nl = this.ctrl[CTRL_RESULT0 + t];
-      rows.set(L.subarray(lo, lo + nl), w);
+      if (lo !== w) rows.copyWithin(w, lo, lo + nl);
       w += nl;
     }
     const nLeft = w - start;
