@@ -67,17 +67,43 @@ export function nonDominatedSort(
 }
 
 /**
- * The Pareto front of COMPLETE trials: feasible ones only when any trial is feasible
- * (otherwise the least-violating), sorted by trial number. Trials with identical values
- * are all kept, as Optuna's best_trials does.
+ * The Pareto front of COMPLETE, feasible trials (infeasible ones never make it), sorted by
+ * trial number. Trials with identical values are all kept, as Optuna's best_trials does.
+ * One objective: the trials with the best value; two: an O(n log n) sweep; more: the
+ * first front of the non-dominated sort.
  */
 export function paretoFront(trials: readonly FrozenTrial[], directions: readonly Direction[]): FrozenTrial[] {
   const complete = trials.filter((t) => t.state === 'COMPLETE' && t.values !== null);
-  const feasible = complete.filter((t) => constraintViolation(t.constraints) === 0);
-  const pool = feasible.length > 0 ? feasible : [];
+  const pool = complete.filter((t) => constraintViolation(t.constraints) === 0);
   if (pool.length === 0) return [];
-  const fronts = nonDominatedSort(pool, directions);
-  return [...fronts[0]].sort((a, b) => a.number - b.number);
+  const losses = pool.map((t) => lossesOf(t.values as number[], directions));
+  let front: FrozenTrial[];
+  if (directions.length === 1) {
+    const best = Math.min(...losses.map((l) => l[0]));
+    front = pool.filter((_, i) => losses[i][0] === best);
+  } else if (directions.length === 2) {
+    // O(n log n) sweep: by first loss (then second); a point is on the front when its second
+    // loss is below every earlier point's, or equal to the current record with an equal first.
+    const order = pool
+      .map((_, i) => i)
+      .sort((a, b) => losses[a][0] - losses[b][0] || losses[a][1] - losses[b][1]);
+    front = [];
+    let record = Number.POSITIVE_INFINITY;
+    let recordFirst = Number.NaN;
+    for (const i of order) {
+      const [f0, f1] = losses[i];
+      if (f1 < record) {
+        record = f1;
+        recordFirst = f0;
+        front.push(pool[i]);
+      } else if (f1 === record && f0 === recordFirst) {
+        front.push(pool[i]); // an exact duplicate of a front point is not dominated by it
+      }
+    }
+  } else {
+    front = nonDominatedSort(pool, directions)[0];
+  }
+  return [...front].sort((a, b) => a.number - b.number);
 }
 
 /** NSGA-II crowding distance of each trial within one front (Infinity at the edges). */
