@@ -45,20 +45,24 @@ runMlflowSemanticsSuite(
   { checksArgumentTypes: false },
 );
 
-/** Postgres when KILN_TEST_POSTGRES names one (e.g. postgres://kiln:kiln@127.0.0.1:5432/kiln_test); each store gets a fresh schema. */
+/**
+ * Postgres when KILN_TEST_POSTGRES names one (e.g. postgres://kiln:kiln@127.0.0.1:5432/kiln_test).
+ * Each store gets a fresh database (not a schema: kysely's migrator looks for its lock table
+ * in every schema it can see, so a second schema in one database finds the first one's).
+ */
 const pgUrl = process.env.KILN_TEST_POSTGRES;
 if (pgUrl) {
   runMlflowSemanticsSuite('postgres', async () => {
-    const schema = `kiln_tracking_${process.pid}_${n++}`;
+    const name = `kiln_tracking_${process.pid}_${n++}`;
     const admin = new pg.Client({ connectionString: pgUrl });
     await admin.connect();
-    await admin.query(`drop schema if exists ${schema} cascade; create schema ${schema}`);
+    await admin.query(`drop database if exists ${name}`);
+    await admin.query(`create database ${name}`);
     await admin.end();
-    const sep = pgUrl.includes('?') ? '&' : '?';
-    const store = await openStore({ db: `${pgUrl}${sep}options=-c%20search_path%3D${schema}` });
-    return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, `pg${n}`)), {
-      closeStore: true,
-    });
+    const url = new URL(pgUrl);
+    url.pathname = `/${name}`;
+    const store = await openStore({ db: url.toString() });
+    return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, name)), { closeStore: true });
   });
 } else {
   describe('tracking store (postgres)', () => {
