@@ -12,3 +12,4 @@ export {
 } from './model.js';
 export { type GbdtParams, type GbdtParamsInput, gbdtParamsSchema, parseGbdtParams } from './params.js';
 export { buildShapTables, type ShapTables, treeShap, treeShapRow } from './shap.js';
+export { toXgboostJson } from './xgboost-json.js';
