@@ -117,4 +117,35 @@ describe('kiln tune over a training spec', () => {
     const study = await loadStudy({ store, name: 'flights-infeasible' });
     for (const t of study.trials()) expect(t.constraints![0]).toBeGreaterThan(0);
   });
+
+  it('tunes two objectives (AUC up, model size down) and reports the Pareto front', async () => {
+    const spec = defineTrainSpec({
+      ...base,
+      search: {
+        space: { num_leaves: { type: 'int', low: 2, high: 32, log: true } },
+        sampler: { name: 'nsga2', seed: 2 },
+        objectives: [{ metric: 'valid.auc' }, { metric: 'model_size_bytes' }],
+        trials: 3,
+      },
+    });
+    const result = await tuneFromSpec(spec, { store, client, study: 'flights-pareto' });
+    expect(result.summary.directions).toEqual(['maximize', 'minimize']);
+    const study = await loadStudy({ store, name: 'flights-pareto' });
+    const trials = study.trials();
+    expect(trials).toHaveLength(3);
+    for (const t of trials) {
+      expect(t.values).toHaveLength(2);
+      const run = await client.getRun(t.runId!);
+      const size = run.data.metrics.find((m) => m.key === 'model_size_bytes')!.value;
+      expect(t.values![1]).toBe(size);
+    }
+    // Front = trials no other trial beats on both objectives.
+    const dominated = (a: number[], b: number[]) =>
+      b[0]! >= a[0]! && b[1]! <= a[1]! && (b[0]! > a[0]! || b[1]! < a[1]!);
+    const expected = trials
+      .filter((t) => !trials.some((o) => o !== t && dominated(t.values!, o.values!)))
+      .map((t) => t.number)
+      .sort();
+    expect(result.summary.paretoFront.map((t) => t.number).sort()).toEqual(expected);
+  });
 });

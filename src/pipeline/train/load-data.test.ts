@@ -76,3 +76,31 @@ describe('in-memory splits', () => {
     expect(Array.from(part.y!)).toEqual([0, 1, 0]);
   });
 });
+
+describe('loadTrainingData on the flights data', () => {
+  it('time split: parts follow the cutoffs and test levels are the training levels', async () => {
+    const { loadTrainingData } = await import('./load-data.js');
+    const { defineTrainSpec } = await import('./spec.js');
+    const spec = defineTrainSpec({
+      data: {
+        file: 'node_modules/vega-datasets/data/flights-3m.parquet',
+        where: "day(date) = 1 AND hour(date) < 7 AND origin IN ('ORD', 'ATL', 'DEN')",
+      },
+      features: [{ name: 'm', expr: 'month(date)' }, 'origin'],
+      target: { name: 'late', expr: 'delay > 15' },
+      split: { method: 'time', column: 'date', valid_from: '2001-04-01', test_from: '2001-05-01' },
+      learner: { name: 'gbdt' },
+    });
+    const d = await loadTrainingData(spec);
+    const months = (m: { x: { columns: { kind: string }[] } }) =>
+      new Set(Array.from((m.x.columns[0] as unknown as { values: Float64Array }).values));
+    expect([...months(d.train)].sort()).toEqual([1, 2, 3]);
+    expect([...months(d.valid!)]).toEqual([4]);
+    // The file runs to 1 July 2001: everything from May on is test.
+    expect([...months(d.test!)].sort()).toEqual([5, 6, 7]);
+    const levels = (m: typeof d.train) => (m.x.columns[1] as { levels: string[] }).levels;
+    expect(levels(d.test!)).toEqual(levels(d.train));
+    expect(d.test!.classes).toEqual(['false', 'true']);
+    expect(d.lineage['kiln.split.rows.train']).toBe(String(d.train.x.nRows));
+  });
+});
