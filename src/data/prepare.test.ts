@@ -238,6 +238,23 @@ describe('prepareDataset: bad input names file, row and column', () => {
     expect(await attempt(frac, { columns: { x: { type: 'integer' } } })).toMatch(
       /row 2 \(line 3\), column 'x': value '2.5'/,
     );
+    const pq = path.join(dir, 'types.parquet');
+    await withDuck((conn) =>
+      runSql(
+        conn,
+        `COPY (SELECT * FROM (VALUES ('1'), ('2'), ('x3'), ('4')) t(v)) TO ${sqlString(pq)} (FORMAT parquet)`,
+        'fixture',
+      ),
+    );
+    expect(await attempt(pq, { columns: { v: { type: 'integer' } } })).toMatch(
+      /types\.parquet: row 3, column 'v': value 'x3' does not parse as integer/,
+    );
+    // In a glob, the row is counted within the file it came from.
+    writeFileSync(path.join(dir, 'multi-1.csv'), 'n\n1\n2\n');
+    writeFileSync(path.join(dir, 'multi-2.csv'), 'n\n3\nfour\n');
+    expect(await attempt(path.join(dir, 'multi-*.csv'), { columns: { n: { type: 'integer' } } })).toMatch(
+      /multi-2\.csv: row 2 \(line 3\), column 'n': value 'four'/,
+    );
     const levels = path.join(dir, 'levels.csv');
     writeFileSync(levels, 'c\nA\nB\nC\n');
     expect(await attempt(levels, { columns: { c: { type: 'categorical', levels: ['A', 'B'] } } })).toMatch(

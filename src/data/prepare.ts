@@ -5,7 +5,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
 import { readRows, runSql, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
-import { loadSourceTable, type ResolvedSource, resolveSource } from './read.js';
+import { type LoadedSource, loadSource, type ResolvedSource, ROW_COLUMN, resolveSource } from './read.js';
 import {
   type ColumnSchema,
   canonicalSchemaJson,
@@ -49,9 +49,10 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
   const specPlace = options.specPlace ?? 'data spec';
   return withDuck(async (conn) => {
     const source = await resolveSource(conn, pattern, spec.source);
-    const rows = await loadSourceTable(conn, withFileColumn(source), 'kiln_src');
+    const loaded = await loadSource(conn, withFileColumn(source), 'kiln_src');
+    const rows = loaded.rows;
     const srcColumns = (await describeRelation(conn, 'kiln_src', pattern)).filter(
-      (c) => c.name !== FILE_COLUMN,
+      (c) => c.name !== FILE_COLUMN && c.name !== ROW_COLUMN,
     );
     const srcNames = srcColumns.map((c) => c.name);
 
@@ -71,7 +72,7 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
         );
       }
       if (type === undefined) type = await stringColumnType(conn, col.name, maxLevels);
-      if (override) await checkCast(conn, source, col.name, col.type, type);
+      if (override) await checkCast(conn, source, loaded, col.name, col.type, type);
       normalised.push({ name: col.name, type, sql: castSql(sqlIdent(col.name), col.type, type) });
     }
 
@@ -124,7 +125,7 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
     }
     await runSql(
       conn,
-      `CREATE OR REPLACE TEMP TABLE kiln_norm AS SELECT ${outer.join(', ')} FROM (${withFeatures})`,
+      `CREATE OR REPLACE TEMP VIEW kiln_norm AS SELECT ${outer.join(', ')} FROM (${withFeatures})`,
       `${specPlace}: features`,
     );
 
@@ -135,7 +136,7 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
       if (fixed) {
         const allowed = new Set(fixed);
         const outside = levels.find((l) => !allowed.has(l));
-        if (outside !== undefined) await throwValueOutsideLevels(conn, source, col.name, outside);
+        if (outside !== undefined) await throwValueOutsideLevels(conn, source, loaded, col.name, outside);
         col.levels = [...fixed];
       } else col.levels = levels;
     }
@@ -201,6 +202,7 @@ function castSql(column: string, fromDuck: string, to: LogicalType): string {
 async function checkCast(
   conn: DuckDBConnection,
   source: ResolvedSource,
+  loaded: LoadedSource,
   column: string,
   fromDuck: string,
   to: LogicalType,
@@ -215,8 +217,8 @@ async function checkCast(
   const bad = await readRows(
     conn,
     `SELECT ${sqlIdent(FILE_COLUMN)} AS file, rid, CAST(${c} AS VARCHAR) AS v FROM
-       (SELECT *, rowid AS __rowid, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
-     WHERE ${c} IS NOT NULL AND (TRY_CAST(${c} AS ${storage}) IS NULL${lossy}) ORDER BY __rowid LIMIT 1`,
+       (SELECT *, ${loaded.rowNumberSql} AS rid, ${loaded.orderSql} AS __kiln_order FROM kiln_src)
+     WHERE ${c} IS NOT NULL AND (TRY_CAST(${c} AS ${storage}) IS NULL${lossy}) ORDER BY file, __kiln_order LIMIT 1`,
     column,
   );
   if (bad.length === 0) return;
@@ -230,14 +232,15 @@ async function checkCast(
 async function throwValueOutsideLevels(
   conn: DuckDBConnection,
   source: ResolvedSource,
+  loaded: LoadedSource,
   column: string,
   value: string,
 ): Promise<never> {
   const rows = await readRows(
     conn,
     `SELECT ${sqlIdent(FILE_COLUMN)} AS file, rid FROM
-       (SELECT *, rowid AS __rowid, rowid - min(rowid) OVER (PARTITION BY ${sqlIdent(FILE_COLUMN)}) + 1 AS rid FROM kiln_src)
-     WHERE CAST(${sqlIdent(column)} AS VARCHAR) = ${sqlString(value)} ORDER BY __rowid LIMIT 1`,
+       (SELECT *, ${loaded.rowNumberSql} AS rid, ${loaded.orderSql} AS __kiln_order FROM kiln_src)
+     WHERE CAST(${sqlIdent(column)} AS VARCHAR) = ${sqlString(value)} ORDER BY file, __kiln_order LIMIT 1`,
     column,
   );
   const where = rows.length > 0 ? `${rows[0].file}: ${rowPlace(source, Number(rows[0].rid))}, ` : '';

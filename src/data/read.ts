@@ -126,26 +126,52 @@ export function sourceRelationSql(source: ResolvedSource, opts: { rejects?: bool
   }
 }
 
+/** Column holding each row's 0-based position in its file, when the reader can give it. */
+export const ROW_COLUMN = '__kiln_row';
+
+export interface LoadedSource {
+  rows: number;
+  /** SQL over the loaded relation giving each row's 1-based number within its file. */
+  rowNumberSql: string;
+  /** SQL giving the order of rows within a file. */
+  orderSql: string;
+}
+
 /**
- * Reads the whole source into the temporary table `table` on `conn`, in file order. A CSV row
- * with the wrong number of fields or a value that does not parse stops the read with an error
- * naming file, line and column; so does a source with no rows.
+ * Makes the source readable as `name` on `conn`, in file order. Parquet stays a view over the
+ * files (DuckDB reads it again cheaply and knows each row's position); CSV and JSON are read once
+ * into a temporary table. A CSV row with the wrong number of fields or a value that does not
+ * parse stops the read with an error naming file, line and column; so does a source with no rows.
  */
-export async function loadSourceTable(
+export async function loadSource(
   conn: DuckDBConnection,
   source: ResolvedSource,
-  table: string,
-): Promise<number> {
+  name: string,
+): Promise<LoadedSource> {
   const place = source.files.length === 1 ? source.files[0] : source.pattern;
-  await runSql(
-    conn,
-    `CREATE OR REPLACE TEMP TABLE ${sqlIdent(table)} AS SELECT * FROM ${sourceRelationSql(source, { rejects: true })}`,
-    place,
-  );
-  if (source.format === 'csv') await throwOnCsvRejects(conn, source);
-  const [{ n }] = await readRows(conn, `SELECT count(*)::INTEGER AS n FROM ${sqlIdent(table)}`, place);
+  let loaded: Omit<LoadedSource, 'rows'>;
+  if (source.format === 'parquet') {
+    await runSql(
+      conn,
+      `CREATE OR REPLACE TEMP VIEW ${sqlIdent(name)} AS
+         SELECT * EXCLUDE (file_row_number), file_row_number AS ${ROW_COLUMN}
+           FROM read_parquet(${fileListSql(source.files)}, file_row_number = true${fileColumnOption(source)})`,
+      place,
+    );
+    loaded = { rowNumberSql: `${ROW_COLUMN} + 1`, orderSql: ROW_COLUMN };
+  } else {
+    await runSql(
+      conn,
+      `CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} AS SELECT * FROM ${sourceRelationSql(source, { rejects: true })}`,
+      place,
+    );
+    if (source.format === 'csv') await throwOnCsvRejects(conn, source);
+    const partition = source.addFileColumn ? `PARTITION BY ${sqlIdent(source.addFileColumn)}` : '';
+    loaded = { rowNumberSql: `rowid - min(rowid) OVER (${partition}) + 1`, orderSql: 'rowid' };
+  }
+  const [{ n }] = await readRows(conn, `SELECT count(*)::BIGINT AS n FROM ${sqlIdent(name)}`, place);
   if (Number(n) === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: file has no data rows`);
-  return Number(n);
+  return { rows: Number(n), ...loaded };
 }
 
 async function throwOnCsvRejects(conn: DuckDBConnection, source: ResolvedSource): Promise<void> {
