@@ -19,6 +19,7 @@ export {
 } from './linear/index.js';
 export * from './metrics/index.js';
 export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
+export { exportLinearToOnnx, type LinearOnnxOptions } from './onnx/linear.js';
 export {
   type FittedTransform,
   fitStep,
