@@ -160,8 +160,9 @@ export async function crossValidate(
 ): Promise<CrossValidationResult> {
   if (!data.y)
     throw new KilnError('INVALID_PARAMETER_VALUE', 'crossValidate: needs labels (y) to score the folds');
-  const task =
-    options.task ?? ((learner.params as { task?: Task } | undefined)?.task as Task | undefined) ?? 'binary';
+  // A pipeline's task is its estimator's.
+  const params = learner.params as { task?: Task; estimator?: { params?: { task?: Task } } } | undefined;
+  const task = options.task ?? params?.task ?? params?.estimator?.params?.task ?? 'binary';
   const k = options.folds ?? 5;
   const scheme = options.scheme ?? (task === 'binary' || task === 'multiclass' ? 'stratified' : 'kfold');
   const splits =
