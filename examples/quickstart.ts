@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '../src/index.js';
-import { accuracy, logLoss, rocAuc } from '../src/learn/metrics/index.js';
+import { accuracy, logLoss, rocAuc } from '../src/learn/index.js';
 
 const SKLEARN_CSV = '/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv';
 const BUNDLED_CSV = path.join(import.meta.dirname, 'data', 'breast_cancer.csv');
