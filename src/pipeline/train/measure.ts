@@ -31,34 +31,18 @@ export function measureModel(
 ): ModelMeasurements {
   const size = (options.bytes ?? model.serialize()).byteLength;
   const n = x.nRows;
-  const latencies = new Float64Array(Math.min(options.latencyRows, Math.max(n, 1) * 4));
-  if (n > 0) {
-    if (hasRowFastPath(model)) {
-      const dense = model.toDenseRows(x);
-      const width = model.featureNames.length;
-      const out = new Float64Array(model.nOutputs);
-      // Warm up so the JIT has compiled the scorer before timing.
-      for (let i = 0; i < Math.min(200, n); i++)
-        model.predictRow(dense.subarray(i * width, (i + 1) * width), out);
-      for (let k = 0; k < latencies.length; k++) {
-        const i = k % n;
-        const row = dense.subarray(i * width, (i + 1) * width);
-        const t0 = process.hrtime.bigint();
-        model.predictRow(row, out);
-        latencies[k] = Number(process.hrtime.bigint() - t0) / 1000;
-      }
-    } else {
-      for (let k = 0; k < Math.min(50, n); k++) model.predict(sliceRows(x, k, k + 1));
-      for (let k = 0; k < latencies.length; k++) {
-        const i = k % n;
-        const one = sliceRows(x, i, i + 1);
-        const t0 = process.hrtime.bigint();
-        model.predict(one);
-        latencies[k] = Number(process.hrtime.bigint() - t0) / 1000;
-      }
-    }
+  // Three passes, keeping each percentile's lowest: one scheduler hiccup on a shared machine
+  // should not become the model's p99.
+  let p50 = Number.POSITIVE_INFINITY;
+  let p99 = Number.POSITIVE_INFINITY;
+  // Only the rows that will be timed are densified.
+  const timed = sliceRows(x, 0, Math.min(n, options.latencyRows));
+  for (let pass = 0; pass < 3; pass++) {
+    const latencies = timeSingleRows(model, timed, options.latencyRows, pass === 0);
+    latencies.sort();
+    p50 = Math.min(p50, quantile(latencies, 0.5));
+    p99 = Math.min(p99, quantile(latencies, 0.99));
   }
-  latencies.sort();
   const batch = sliceRows(x, 0, Math.min(options.batchRows, n));
   let best = Number.POSITIVE_INFINITY;
   if (batch.nRows > 0) {
@@ -69,12 +53,45 @@ export function measureModel(
     }
   }
   return {
-    p50_latency_us: quantile(latencies, 0.5),
-    p99_latency_us: quantile(latencies, 0.99),
+    p50_latency_us: n > 0 ? p50 : Number.NaN,
+    p99_latency_us: n > 0 ? p99 : Number.NaN,
     throughput_rows_per_s: batch.nRows > 0 && best > 0 ? batch.nRows / best : 0,
     model_size_bytes: size,
     model_size_mb: size / 1e6,
   };
+}
+
+/** Microseconds per single-row prediction for `count` rows of `x` (cycling), after a warm-up. */
+function timeSingleRows(model: Model, x: FeatureMatrix, count: number, warmUp: boolean): Float64Array {
+  const n = x.nRows;
+  const latencies = new Float64Array(n > 0 ? count : 0);
+  if (n === 0) return latencies;
+  if (hasRowFastPath(model)) {
+    const dense = model.toDenseRows(x);
+    const width = model.featureNames.length;
+    const out = new Float64Array(model.nOutputs);
+    // Warm up so the JIT has compiled the scorer before timing.
+    if (warmUp)
+      for (let i = 0; i < Math.min(200, n); i++)
+        model.predictRow(dense.subarray(i * width, (i + 1) * width), out);
+    for (let k = 0; k < latencies.length; k++) {
+      const i = k % n;
+      const row = dense.subarray(i * width, (i + 1) * width);
+      const t0 = process.hrtime.bigint();
+      model.predictRow(row, out);
+      latencies[k] = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+  } else {
+    if (warmUp) for (let k = 0; k < Math.min(50, n); k++) model.predict(sliceRows(x, k, k + 1));
+    for (let k = 0; k < latencies.length; k++) {
+      const i = k % n;
+      const one = sliceRows(x, i, i + 1);
+      const t0 = process.hrtime.bigint();
+      model.predict(one);
+      latencies[k] = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+  }
+  return latencies;
 }
 
 function quantile(sorted: Float64Array, q: number): number {
