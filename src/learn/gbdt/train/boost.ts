@@ -65,6 +65,7 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     y: toShared(input.y),
     weight: w ? toShared(w) : undefined,
     objective: obj,
+    numLeaves: p.num_leaves,
   };
   const pool = await TrainingPool.create(buffers, threads);
   try {
@@ -82,7 +83,7 @@ function runRounds(
   pool: TrainingPool,
 ): BoostResult {
   const { objective: obj, params: p } = input;
-  const { y, weight: w, gradHess, rows, score, prob } = buffers;
+  const { y, weight: w, rows, score, prob } = buffers;
   const n = buffers.nRows;
   const K = obj.nOutputs;
   const grower = new TreeGrower(data, buffers.hist, pool, {
@@ -170,12 +171,9 @@ function runRounds(
       // In-bag rows: straight from the leaf segments; out-of-bag rows: routed by bins.
       for (let node = 0; node < tree.nNodes; node++) {
         const leaf = tree.leafOf[node];
-        if (leaf < 0) continue;
-        const v = tree.leafValue[node];
-        const s = grower.leafStart[leaf];
-        const e = s + grower.leafCount[leaf];
-        for (let i = s; i < e; i++) score[rows[i] * K + k] += v;
+        if (leaf >= 0) pool.leafValue[leaf] = tree.leafValue[node];
       }
+      pool.addLeafValues(grower.nLeaves, k, nBag);
       if (nBag < n) {
         for (let r = 0; r < n; r++) {
           if (!inBag[r]) score[r * K + k] += tree.leafValue[routeRow(tree, data.columns, r)];

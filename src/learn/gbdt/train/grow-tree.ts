@@ -61,8 +61,8 @@ export class TreeGrower {
     private readonly opts: GrowOptions,
   ) {
     const L = opts.numLeaves;
-    this.leafStart = new Int32Array(L);
-    this.leafCount = new Int32Array(L);
+    this.leafStart = pool.leafStart;
+    this.leafCount = pool.leafCount;
     this.leafSlot = new Int32Array(L);
     this.leafDepth = new Int32Array(L);
     this.leafNode = new Int32Array(L);

@@ -169,3 +169,28 @@ export function weightedMedian(
   }
   return values[order[n - 1]];
 }
+
+/**
+ * score[row, k] += the value of the leaf holding each row, for partition positions [lo, hi):
+ * leaf l owns rows[leafStart[l], leafStart[l] + leafCount[l]). Threads split the positions.
+ */
+export function addLeafValues(
+  score: Float64Array,
+  K: number,
+  k: number,
+  rows: Int32Array,
+  leafStart: Int32Array,
+  leafCount: Int32Array,
+  leafValue: Float64Array,
+  nLeaves: number,
+  lo: number,
+  hi: number,
+): void {
+  for (let l = 0; l < nLeaves; l++) {
+    const s = Math.max(leafStart[l], lo);
+    const e = Math.min(leafStart[l] + leafCount[l], hi);
+    const v = leafValue[l];
+    if (K === 1) for (let i = s; i < e; i++) score[rows[i]] += v;
+    else for (let i = s; i < e; i++) score[rows[i] * K + k] += v;
+  }
+}

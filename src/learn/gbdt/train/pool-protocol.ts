@@ -13,7 +13,8 @@ export const CTRL_RESULT0 = 10;
 export const CMD_HIST = 1;
 export const CMD_PARTITION = 2;
 export const CMD_GRADIENTS = 3;
-export const CMD_STOP = 4;
+export const CMD_ADD_LEAVES = 4;
+export const CMD_STOP = 5;
 
 export interface PoolInit {
   threadIndex: number;
@@ -31,6 +32,9 @@ export interface PoolInit {
   rows: SharedArrayBuffer;
   scratchRight: SharedArrayBuffer;
   goLeft: SharedArrayBuffer;
+  leafStart: SharedArrayBuffer;
+  leafCount: SharedArrayBuffer;
+  leafValue: SharedArrayBuffer;
   hist: SharedArrayBuffer;
   score: SharedArrayBuffer;
   prob: SharedArrayBuffer | null;

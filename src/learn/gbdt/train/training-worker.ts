@@ -1,8 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compileHistogramKernel } from './histogram.js';
-import { computeGradients } from './objectives.js';
+import { addLeafValues, computeGradients } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
+  CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST,
   CMD_PARTITION,
@@ -31,6 +32,9 @@ const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
 const scratchRight = new Int32Array(init.scratchRight);
 const goLeft = new Uint8Array(init.goLeft);
+const leafStart = new Int32Array(init.leafStart);
+const leafCount = new Int32Array(init.leafCount);
+const leafValue = new Float64Array(init.leafValue);
 const hist = new Float64Array(init.hist);
 const score = new Float64Array(init.score);
 const prob = init.prob ? new Float64Array(init.prob) : null;
@@ -59,6 +63,9 @@ for (;;) {
   } else if (cmd === CMD_PARTITION) {
     const [lo, hi] = chunkOf(a1, t, T);
     ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);
+  } else if (cmd === CMD_ADD_LEAVES) {
+    const [lo, hi] = chunkOf(a2, t, T);
+    addLeafValues(score, init.objective.nOutputs, a1, rows, leafStart, leafCount, leafValue, a0, lo, hi);
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
     computeGradients(init.objective, score, prob, y, weight, a0, gradHess, lo, hi);

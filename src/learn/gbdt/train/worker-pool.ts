@@ -5,9 +5,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
 import { compileHistogramKernel, type HistogramKernel } from './histogram.js';
-import { computeGradients, type ObjectiveSpec } from './objectives.js';
+import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
+  CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST,
   CMD_PARTITION,
@@ -48,6 +49,7 @@ export interface TrainingBuffers {
   y: Float64Array;
   weight: Float64Array | undefined;
   objective: ObjectiveSpec;
+  numLeaves: number;
 }
 
 /** Below this many rows a job runs on the calling thread alone (waking threads costs more). */
@@ -62,6 +64,10 @@ export class TrainingPool {
   private readonly ownKernel: HistogramKernel;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
+  /** Each leaf's segment of the row partition and its value, shared with the workers. */
+  readonly leafStart: Int32Array;
+  readonly leafCount: Int32Array;
+  readonly leafValue: Float64Array;
 
   private constructor(
     private readonly buf: TrainingBuffers,
@@ -79,6 +85,9 @@ export class TrainingPool {
     this.ownKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, this.featureStart[1]);
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
+    this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
+    this.leafCount = new Int32Array(alloc(4 * buf.numLeaves));
+    this.leafValue = new Float64Array(alloc(8 * buf.numLeaves));
   }
 
   static async create(buf: TrainingBuffers, threads: number): Promise<TrainingPool> {
@@ -119,6 +128,9 @@ export class TrainingPool {
         rows: sab(b.rows, 'rows'),
         scratchRight: sab(this.scratchRight, 'scratchRight'),
         goLeft: sab(this.goLeft, 'goLeft'),
+        leafStart: sab(this.leafStart, 'leafStart'),
+        leafCount: sab(this.leafCount, 'leafCount'),
+        leafValue: sab(this.leafValue, 'leafValue'),
         hist: sab(b.hist, 'hist'),
         score: sab(b.score, 'score'),
         prob: b.prob ? sab(b.prob, 'prob') : null,
@@ -233,6 +245,23 @@ export class TrainingPool {
     this.dispatch(CMD_GRADIENTS, k, 0, 0);
     const [lo, hi] = chunkOf(b.nRows, 0, this.nThreads);
     computeGradients(b.objective, b.score, b.prob, b.y, b.weight, k, b.gradHess, lo, hi);
+    this.awaitWorkers();
+  }
+
+  /**
+   * Adds leafValue[l] to output k's score of every row in leaf l's segment, for the first
+   * nLeaves leaves, whose segments tile rows[0, nRows).
+   */
+  addLeafValues(nLeaves: number, k: number, nRows: number): void {
+    const b = this.buf;
+    const K = b.objective.nOutputs;
+    if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
+      addLeafValues(b.score, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, 0, nRows);
+      return;
+    }
+    this.dispatch(CMD_ADD_LEAVES, nLeaves, k, nRows);
+    const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
+    addLeafValues(b.score, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, lo, hi);
     this.awaitWorkers();
   }
 
