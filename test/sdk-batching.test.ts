@@ -142,6 +142,26 @@ function sdkSuite(name: string, open: () => Promise<{ client: KilnClient; close:
       );
     });
 
+    it('nests a child run under a parent, and resumes a finished run', async () => {
+      const parent = await client.startRun({ experiment: 'nesting', name: 'study' });
+      const child = await client.startRun({ experiment: 'nesting', name: 'trial-0', parentRunId: parent.id });
+      child.logMetric('loss', 0.5, 0);
+      await child.end();
+      await parent.end();
+      const { runs } = await client.searchRuns({
+        experiments: ['nesting'],
+        filter: `tags.mlflow.parentRunId = '${parent.id}'`,
+      });
+      expect(runs.map((r) => r.info.run_name)).toEqual(['trial-0']);
+
+      const resumed = await client.resumeRun(child.id);
+      expect((await client.getRun(child.id)).info.status).toBe('RUNNING');
+      resumed.logMetric('loss', 0.25, 1);
+      await resumed.end();
+      expect((await client.getMetricHistory(child.id, 'loss')).map((m) => m.value)).toEqual([0.5, 0.25]);
+      expect((await client.getRun(child.id)).info.status).toBe('FINISHED');
+    });
+
     it('puts runs in the Default experiment when none is named', async () => {
       const run = await client.startRun();
       await run.end();

@@ -33,6 +33,8 @@ export interface StartRunOptions {
   tags?: Record<string, LoggableValue>;
   /** Start time, ms since the epoch (default now). */
   startTime?: number;
+  /** Makes this a child of another run (MLflow's `mlflow.parentRunId` tag), e.g. a tuning trial under its study. */
+  parentRunId?: string;
 }
 
 export interface SearchRunsOptions {
@@ -193,6 +195,7 @@ export class KilnClient {
       { key: 'mlflow.user', value: user },
       { key: 'mlflow.source.type', value: 'LOCAL' },
       ...(process.argv[1] ? [{ key: 'mlflow.source.name', value: process.argv[1] }] : []),
+      ...(options.parentRunId ? [{ key: 'mlflow.parentRunId', value: options.parentRunId }] : []),
       ...keyValues(options.tags ?? {}),
     ];
     const run = await this.store.createRun({
@@ -202,6 +205,26 @@ export class KilnClient {
       start_time: options.startTime ?? Date.now(),
       tags,
     });
+    return this.track(run);
+  }
+
+  /**
+   * Continues logging to an existing run (another process started it, or a job resumed after
+   * a restart), as MLflow's `start_run(run_id=…)` does: the run is set RUNNING again.
+   * @example const run = await kiln.resumeRun(process.env.RUN_ID!); run.logMetric('loss', 0.2, 11);
+   */
+  async resumeRun(runId: string): Promise<ActiveRun> {
+    const run = await this.store.getRun(runId);
+    if (run.info.lifecycle_stage === 'deleted') {
+      throw new KilnError('INVALID_STATE', `cannot resume run ${runId}: it is deleted (restore it first)`);
+    }
+    if (run.info.status !== 'RUNNING') {
+      run.info = await this.store.updateRun({ run_id: runId, status: 'RUNNING' });
+    }
+    return this.track(run);
+  }
+
+  private track(run: Run): ActiveRun {
     const active = new ActiveRun(this.store, run, {
       maxBatchSize: this.options.metricBatchSize,
       flushIntervalMs: this.options.metricFlushIntervalMs,
