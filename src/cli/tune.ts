@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
 import { invalidParam } from '../errors.js';
+import { isTrainingSpecStudy } from '../pipeline/index.js';
 import { openStore, type Store } from '../store/index.js';
 import {
   benchmarkObjective,
@@ -13,46 +14,63 @@ import {
   studySummary,
 } from '../tune/index.js';
 import type { StudySummary } from '../tune/summary.js';
+import { runTuneSpecCommand, type TuneSpecCommandOptions } from './tune-spec.js';
 
 /**
  * `kiln tune` commands:
+ * - `kiln tune spec.yaml [--trials N --parallel P]` runs a training spec's search section
+ *   (the pipeline area's runTuneSpecCommand);
  * - `kiln tune create STUDY --objective branin …` stores a study (built-in objectives for now);
  * - `kiln tune --worker STUDY` works on a stored study until its trial budget is reached;
  *   start as many as you like, on one machine or many against one Postgres;
  * - `kiln tune --resume STUDY` is the same, for continuing a study after a stop;
  * - `kiln tune show STUDY [--json]` prints best trials, the Pareto front and importances.
- * The objective of a worker comes from the study's stored spec; training specs are wired in
- * by the training command.
+ * The objective of a worker comes from the study's stored spec: a training spec (run by the
+ * pipeline area) or a built-in benchmark function.
  */
 export function registerTuneCommands(program: Command): void {
   const tune = program
     .command('tune')
     .description('hyperparameter search: stored studies shared by worker processes')
-    .argument('[spec]', 'a tuning spec (YAML); training specs are wired by `kiln train`')
+    .argument('[spec]', 'a training spec (YAML) with a search section')
     .option('--worker <study>', 'work on a stored study until its trial budget is reached')
     .option('--resume <study>', 'continue a stored study')
     .option('--trials <n>', 'stop this process after n trials')
-    .option('--parallel <p>', 'trials run concurrently in this process', '1')
+    .option('--parallel <p>', 'trials run concurrently in this process')
+    .option('--study <name>', 'with a spec: name of the new study')
+    .option('--tracking-uri <uri>', 'with a training spec: where trial runs are tracked')
     .option('--timeout <seconds>', 'stop starting trials after this many seconds')
     .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
     .option('--home <dir>', 'KILN_HOME for the embedded store')
     .option('--json', 'print JSON')
     .action(async (spec: string | undefined, opts: WorkerOptions) => {
       const studyName = opts.worker ?? opts.resume;
+      if (studyName && spec)
+        throw invalidParam('kiln tune: give a spec or --worker/--resume STUDY, not both');
       if (!studyName) {
-        if (spec) {
+        if (!spec)
           throw invalidParam(
-            `kiln tune ${spec}: running a training spec needs the training command (kiln train); use --worker STUDY for stored studies`,
+            'kiln tune: give a training spec, --worker STUDY, --resume STUDY, or a subcommand (create, show)',
           );
-        }
-        throw invalidParam('kiln tune: give --worker STUDY, --resume STUDY, or a subcommand (create, show)');
+        await runTuneSpecCommand(spec, specOptions(opts));
+        return;
+      }
+      // A study created from a training spec runs the training objective (pipeline area);
+      // built-in benchmark objectives run here.
+      const fromSpec = await withStore(opts, async (store) =>
+        isTrainingSpecStudy(await loadStudy({ store, name: studyName })),
+      );
+      if (fromSpec) {
+        await runTuneSpecCommand(undefined, { ...specOptions(opts), resume: studyName });
+        return;
       }
       await withStore(opts, async (store) => {
-        const study = await loadStudy({ store, name: studyName });
+        const heartbeatDb = resolveConfig({ db: opts.db, home: opts.home }).db;
+        const study = await loadStudy({ store, name: studyName, heartbeatDb });
         const objective = objectiveOf(study);
         const done = await study.optimize(objective, {
           nTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
-          parallel: positiveInt(opts.parallel ?? '1', '--parallel'),
+          parallel: opts.parallel === undefined ? 1 : positiveInt(opts.parallel, '--parallel'),
           timeout: opts.timeout === undefined ? undefined : Number(opts.timeout),
           onTrialFinished: (t) => {
             if (!opts.json) {
@@ -141,6 +159,8 @@ interface StoreOptions {
   json?: boolean;
 }
 interface WorkerOptions extends StoreOptions {
+  study?: string;
+  trackingUri?: string;
   worker?: string;
   resume?: string;
   trials?: string;
@@ -159,14 +179,22 @@ interface CreateOptions extends StoreOptions {
   graceMs?: string;
 }
 
-async function withStore(opts: StoreOptions, fn: (store: Store) => Promise<void>): Promise<void> {
+async function withStore<T>(opts: StoreOptions, fn: (store: Store) => Promise<T>): Promise<T> {
   const config = resolveConfig({ db: opts.db, home: opts.home });
   const store = await openStore({ db: config.db });
   try {
-    await fn(store);
+    return await fn(store);
   } finally {
     await store.close();
   }
+}
+
+function specOptions(opts: WorkerOptions): TuneSpecCommandOptions {
+  const out: TuneSpecCommandOptions = {};
+  for (const k of ['trials', 'parallel', 'timeout', 'study', 'trackingUri', 'db', 'home', 'json'] as const) {
+    if (opts[k] !== undefined) (out as Record<string, unknown>)[k] = opts[k];
+  }
+  return out;
 }
 
 function objectiveOf(study: Study): Objective {

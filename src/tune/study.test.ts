@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../store/index.js';
@@ -37,6 +38,45 @@ if (url) {
     it.skip('set KILN_TEST_POSTGRES to run the study suite on Postgres', () => {});
   });
 }
+
+describe('heartbeats', () => {
+  it('keep beating from a thread while a learner blocks the main thread', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-tune-beat-'));
+    const file = path.join(dir, 'kiln.db');
+    const store = await openStore({ db: file });
+    try {
+      const study = await createStudy({
+        store,
+        name: 'beat',
+        sampler: new RandomSampler({ seed: 1 }),
+        spec: { heartbeatIntervalMs: 100, gracePeriodMs: 400 },
+      });
+      const observer = new SQLite(file, { readonly: true });
+      let during: { start_time: number; heartbeat_ms: number } | undefined;
+      await study.optimize(
+        async (t) => {
+          await new Promise((r) => setTimeout(r, 50)); // the thread learns of the trial
+          // What the GBDT pool does: block the main thread (here 1.2 s, three grace periods).
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
+          during = observer
+            .prepare('select start_time, heartbeat_ms from tune_trials where trial_id = ?')
+            .get(t.frozen.id) as typeof during;
+          return t.suggestFloat('x', 0, 1);
+        },
+        { nTrials: 1 },
+      );
+      observer.close();
+      expect(during).toBeDefined();
+      expect(
+        (during as { heartbeat_ms: number }).heartbeat_ms - (during as { start_time: number }).start_time,
+      ).toBeGreaterThan(800);
+      expect(study.trials()[0].state).toBe('COMPLETE');
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('parameter importances', () => {
   it('ranks the parameter that drives the objective first', async () => {

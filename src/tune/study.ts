@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { invalidParam, KilnError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import { type HeartbeatThread, startHeartbeatThread } from './heartbeat-thread.js';
 import { paretoFront } from './pareto.js';
 import { prunerFromSpec } from './pruners/index.js';
 import { samplerFromSpec } from './samplers/index.js';
@@ -49,6 +50,12 @@ export interface StudyOptions {
   workerId?: string;
   /** Seed for the default sampler. */
   seed?: number;
+  /**
+   * The full URI of the store, for the heartbeat thread's own connection. Needed for
+   * Postgres (Store.location hides the password); SQLite files use Store.location. Without
+   * it (or for ':memory:') heartbeats run on the main thread.
+   */
+  heartbeatDb?: string;
 }
 
 export interface OptimizeOptions {
@@ -123,6 +130,7 @@ export class Study implements StudyView, TrialHost {
   private writes: Promise<void> = Promise.resolve();
   private writeError: unknown;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatThread: HeartbeatThread | undefined;
   private refreshing: Promise<void> | undefined;
 
   constructor(
@@ -352,7 +360,7 @@ export class Study implements StudyView, TrialHost {
     try {
       await Promise.all(Array.from({ length: parallel }, loop));
     } finally {
-      this.stopHeartbeat();
+      await this.stopHeartbeat();
       await this.flush();
     }
     return done;
@@ -375,6 +383,7 @@ export class Study implements StudyView, TrialHost {
     catchErrors: boolean,
   ): Promise<FrozenTrial> {
     this.own.add(frozen.id);
+    this.heartbeatThread?.add(frozen.id);
     this.byId.set(frozen.id, frozen);
     this.running.set(frozen.id, frozen);
     this.runningList = null;
@@ -385,6 +394,7 @@ export class Study implements StudyView, TrialHost {
         await this.storage.setRunId(frozen.id, frozen.runId);
       } catch (e) {
         this.own.delete(frozen.id);
+        this.heartbeatThread?.remove(frozen.id);
         throw e;
       }
     }
@@ -439,6 +449,7 @@ export class Study implements StudyView, TrialHost {
       if (failure) frozen.systemAttrs.fail_message = String((failure as Error)?.message ?? failure);
     } finally {
       this.own.delete(frozen.id);
+      this.heartbeatThread?.remove(frozen.id);
       this.running.delete(frozen.id);
       this.runningList = null;
       if (frozen.state === 'COMPLETE' || frozen.state === 'PRUNED') this.finished.push(frozen);
@@ -451,10 +462,24 @@ export class Study implements StudyView, TrialHost {
 
   private startHeartbeat(): void {
     if (this.heartbeatTimer) return;
+    const store = this.storage.store;
+    const db =
+      this.options.heartbeatDb ??
+      (store.dialect === 'sqlite' && store.location !== ':memory:' ? store.location : undefined);
+    if (db) {
+      this.heartbeatThread = startHeartbeatThread({
+        db,
+        workerId: this.workerId,
+        intervalMs: this.heartbeatIntervalMs,
+      });
+      for (const id of this.own) this.heartbeatThread.add(id);
+    }
     this.heartbeatTimer = setInterval(() => {
-      const ids = [...this.own];
-      void this.storage
-        .heartbeat(ids, this.workerId)
+      // The main-thread tick refreshes this process's view (other workers' trials, rung values).
+      const beat = this.heartbeatThread
+        ? Promise.resolve()
+        : this.storage.heartbeat([...this.own], this.workerId);
+      void beat
         .then(() => this.refresh())
         .catch(() => {
           // A missed beat is retried at the next tick; the grace period covers several.
@@ -463,9 +488,12 @@ export class Study implements StudyView, TrialHost {
     this.heartbeatTimer.unref();
   }
 
-  private stopHeartbeat(): void {
+  private async stopHeartbeat(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    const thread = this.heartbeatThread;
+    this.heartbeatThread = undefined;
+    if (thread) await thread.stop();
   }
 }
 
