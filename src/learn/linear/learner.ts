@@ -127,10 +127,10 @@ export class LinearLearner implements Learner<LinearParams> {
       for (let k = 0; k < K; k++) l1[k * stride + design.nCoef] = 0;
     }
 
-    // Single-output tasks use the fused row-major pass; softmax keeps the column-wise one.
+    // Single-output tasks use the fused row-major kernel; softmax uses column-wise passes.
     const packed = K === 1 ? packDesign(design) : undefined;
-    const margins = packed ? new Float64Array(0) : new Float64Array(n * K);
-    const residual = packed ? new Float64Array(0) : new Float64Array(n * K);
+    const margins = new Float64Array(packed ? 0 : n * K);
+    const residual = new Float64Array(packed ? 0 : n * K);
     const task = p.task;
     const objective = (w: Float64Array, grad: Float64Array): number => {
       let loss: number;
@@ -138,7 +138,7 @@ export class LinearLearner implements Learner<LinearParams> {
         loss = singleOutputLoss(packed, task, w, y, weight, sumW, grad);
       } else {
         computeMargins(design, w, K, margins);
-        loss = this.lossAndResidual(y, weight, sumW, margins, residual, K);
+        loss = this.softmaxLossAndResidual(y, weight, sumW, margins, residual, K);
         grad.fill(0);
         accumulateGradient(design, residual, K, grad);
       }
@@ -306,8 +306,8 @@ export class LinearLearner implements Learner<LinearParams> {
     }
   }
 
-  /** Mean weighted loss; writes d(loss)/d(margin) per row into residual. */
-  private lossAndResidual(
+  /** Mean weighted softmax loss; writes d(loss)/d(margin) per row and class into residual. */
+  private softmaxLossAndResidual(
     y: Float64Array,
     weight: Float64Array,
     sumW: number,
@@ -316,40 +316,21 @@ export class LinearLearner implements Learner<LinearParams> {
     K: number,
   ): number {
     const n = y.length;
-    const task = this.params.task;
-    let loss = 0;
     const inv = 1 / sumW;
-    if (task === 'binary') {
-      for (let i = 0; i < n; i++) {
-        const m = margins[i];
-        const w = weight[i];
-        // log(1 + e^m) − y·m, computed without overflow.
-        const softplus = m > 0 ? m + Math.log1p(Math.exp(-m)) : Math.log1p(Math.exp(m));
-        loss += w * (softplus - y[i] * m);
-        const prob = m >= 0 ? 1 / (1 + Math.exp(-m)) : Math.exp(m) / (1 + Math.exp(m));
-        residual[i] = w * inv * (prob - y[i]);
-      }
-    } else if (task === 'regression') {
-      for (let i = 0; i < n; i++) {
-        const d = margins[i] - y[i];
-        loss += 0.5 * weight[i] * d * d;
-        residual[i] = weight[i] * inv * d;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const base = i * K;
-        let max = Number.NEGATIVE_INFINITY;
-        for (let k = 0; k < K; k++) if (margins[base + k] > max) max = margins[base + k];
-        let sum = 0;
-        for (let k = 0; k < K; k++) sum += Math.exp(margins[base + k] - max);
-        const logSum = max + Math.log(sum);
-        const w = weight[i];
-        const yi = y[i];
-        loss += w * (logSum - margins[base + yi]);
-        for (let k = 0; k < K; k++) {
-          const prob = Math.exp(margins[base + k] - logSum);
-          residual[base + k] = w * inv * (prob - (k === yi ? 1 : 0));
-        }
+    let loss = 0;
+    for (let i = 0; i < n; i++) {
+      const base = i * K;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < K; k++) if (margins[base + k] > max) max = margins[base + k];
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += Math.exp(margins[base + k] - max);
+      const logSum = max + Math.log(sum);
+      const w = weight[i];
+      const yi = y[i];
+      loss += w * (logSum - margins[base + yi]);
+      for (let k = 0; k < K; k++) {
+        const prob = Math.exp(margins[base + k] - logSum);
+        residual[base + k] = w * inv * (prob - (k === yi ? 1 : 0));
       }
     }
     return loss * inv;
