@@ -73,6 +73,16 @@ async function post(url: string, body: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
+/** utime + stime of a process from /proc (Linux), in seconds. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -117,6 +127,10 @@ async function benchIngest() {
     const bodies = runIds.map((runId) => Array.from({ length: 40 }, (_, call) => bodyFor(runId, call)));
     const latencies: number[] = [];
     let points = 0;
+    let cpuAtStart = 0;
+    setTimeout(() => {
+      cpuAtStart = processCpuSeconds(child.pid!);
+    }, 1000);
     const warmEnd = Date.now() + 1000;
     const start = warmEnd;
     const end = start + SECONDS * 1000;
@@ -136,6 +150,7 @@ async function benchIngest() {
       }),
     );
     const elapsed = (Date.now() - start) / 1000;
+    const serverCpu = processCpuSeconds(child.pid!) - cpuAtStart;
     latencies.sort((a, b) => a - b);
     // Check what was acknowledged is stored.
     const stored = (await post(
@@ -150,6 +165,10 @@ async function benchIngest() {
       points_per_s: Math.round(points / elapsed),
       p50_ms: percentile(latencies, 50),
       p99_ms: percentile(latencies, 99),
+      // CPU the server process itself used in the window: on a shared machine this says what
+      // one core would sustain (points per server CPU-second) independent of other load.
+      server_cpu_s: serverCpu,
+      points_per_server_cpu_s: Math.round(points / serverCpu),
       runs_found: stored.runs.length,
     };
   } finally {
@@ -312,15 +331,20 @@ async function benchSearch() {
 
 const result: Record<string, unknown> = {
   machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
+  load_average_at_start: os.loadavg()[0],
   node: process.version,
 };
+log(
+  `${result.machine}; load average ${os.loadavg()[0]!.toFixed(1)} at start (other processes share these cores)`,
+);
 if (only !== 'search') {
   log(`ingest: ${CLIENTS} clients × log-batch of ${POINTS_PER_CALL} points for ${SECONDS} s …`);
   const ingest = await benchIngest();
   result.ingest = ingest;
   log(
     `  ${ingest.points_per_s.toLocaleString('en-US')} points/s (target ≥ 200,000: ${ingest.points_per_s >= 200_000 ? 'met' : 'MISSED'}), ` +
-      `p50 ${ingest.p50_ms.toFixed(1)} ms, p99 ${ingest.p99_ms.toFixed(1)} ms per call, ${ingest.calls} calls`,
+      `p50 ${ingest.p50_ms.toFixed(1)} ms, p99 ${ingest.p99_ms.toFixed(1)} ms per call, ${ingest.calls} calls; ` +
+      `server used ${ingest.server_cpu_s.toFixed(1)} CPU-s = ${ingest.points_per_server_cpu_s.toLocaleString('en-US')} points per server CPU-second`,
   );
 }
 if (only !== 'ingest') {
