@@ -1,7 +1,9 @@
-import { statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
+import { duckTypeOfArrow, jsonLiteral, readArrowIpc } from './arrow-ipc.js';
 import { readRows, runSql, sqlIdent, sqlString } from './duckdb.js';
 import type { CsvOptions, FileFormat, SourceSpec } from './spec.js';
 
@@ -119,10 +121,8 @@ export function sourceRelationSql(source: ResolvedSource, opts: { rejects?: bool
     case 'ndjson':
       return `read_json(${fileListSql(source.files)}, format = 'newline_delimited'${fileColumnOption(source)})`;
     case 'arrow':
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        `${source.files[0]}: Arrow IPC files are not readable in this build (DuckDB's arrow extension is not bundled); convert to Parquet`,
-      );
+      // Arrow goes through loadSource (kiln's own IPC reader), not a DuckDB table function.
+      throw new KilnError('INTERNAL_ERROR', `${source.files[0]}: Arrow files are read by loadSource`);
   }
 }
 
@@ -150,7 +150,11 @@ export async function loadSource(
 ): Promise<LoadedSource> {
   const place = source.files.length === 1 ? source.files[0] : source.pattern;
   let loaded: Omit<LoadedSource, 'rows'>;
-  if (source.format === 'parquet') {
+  if (source.format === 'arrow') {
+    await loadArrowTable(conn, source, name);
+    const partition = source.addFileColumn ? `PARTITION BY ${sqlIdent(source.addFileColumn)}` : '';
+    loaded = { rowNumberSql: `rowid - min(rowid) OVER (${partition}) + 1`, orderSql: 'rowid' };
+  } else if (source.format === 'parquet') {
     await runSql(
       conn,
       `CREATE OR REPLACE TEMP VIEW ${sqlIdent(name)} AS
@@ -194,4 +198,64 @@ async function throwOnCsvRejects(conn: DuckDBConnection, source: ResolvedSource)
     'INVALID_PARAMETER_VALUE',
     `${where}: ${what}; row was: ${String(first.csv_line).slice(0, 200)}${Number(n) > 1 ? ` (${n} bad rows in all)` : ''}`,
   );
+}
+
+/**
+ * Arrow IPC through kiln's reader (DuckDB's arrow extension is not available): each file is
+ * decoded and written as NDJSON with every column's type declared, then read into `name`.
+ */
+async function loadArrowTable(conn: DuckDBConnection, source: ResolvedSource, name: string): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-arrow-'));
+  try {
+    let columns: { name: string; duck: string }[] | undefined;
+    const outputs: string[] = [];
+    source.files.forEach((file, index) => {
+      const table = readArrowIpc(readFileSync(file), file);
+      const these = table.fields.map((f) => ({ name: f.name, duck: duckTypeOfArrow(f.type) }));
+      if (columns && JSON.stringify(columns) !== JSON.stringify(these)) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `${file}: its columns differ from ${source.files[0]}'s`,
+        );
+      }
+      columns = these;
+      const out = path.join(dir, `${index}.ndjson`);
+      const fd = openSync(out, 'w');
+      try {
+        const keys = table.fields.map((f) => `${JSON.stringify(f.name)}:`);
+        const fileEntry = source.addFileColumn
+          ? `,${JSON.stringify(source.addFileColumn)}:${JSON.stringify(file)}`
+          : '';
+        for (const batch of table.batches) {
+          const lines: string[] = [];
+          for (let i = 0; i < batch.length; i++) {
+            let line = '{';
+            for (let j = 0; j < batch.columns.length; j++) {
+              const col = batch.columns[j];
+              const v = col.valid(i) ? jsonLiteral(table.fields[j].type, col.value(i)) : 'null';
+              line += `${j > 0 ? ',' : ''}${keys[j]}${v}`;
+            }
+            lines.push(`${line}${fileEntry}}`);
+          }
+          if (lines.length > 0) writeSync(fd, `${lines.join('\n')}\n`);
+        }
+      } finally {
+        closeSync(fd);
+      }
+      outputs.push(out);
+    });
+    const declared = [
+      ...(columns ?? []),
+      ...(source.addFileColumn ? [{ name: source.addFileColumn, duck: 'VARCHAR' }] : []),
+    ];
+    const columnsSql = `{${declared.map((c) => `${sqlString(c.name)}: ${sqlString(c.duck)}`).join(', ')}}`;
+    await runSql(
+      conn,
+      `CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} AS
+         SELECT * FROM read_json(${fileListSql(outputs)}, format = 'newline_delimited', columns = ${columnsSql})`,
+      source.files.length === 1 ? source.files[0] : source.pattern,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
