@@ -23,6 +23,16 @@ runMlflowSemanticsSuite('sqlite', async () => {
   });
 });
 
+/** A tiny search window, so ordered searches also take the bounded-walk and full-sort fallback paths. */
+runMlflowSemanticsSuite('sqlite, search window 2', async () => {
+  const home = path.join(dir, `w${n++}`);
+  const store = await openStore({ db: path.join(home, 'kiln.db') });
+  return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(home, 'artifacts')), {
+    closeStore: true,
+    searchWindow: 2,
+  });
+});
+
 /** The same semantics through the REST client against a real kiln server on loopback. */
 runMlflowSemanticsSuite(
   'rest, kiln server on 127.0.0.1',

@@ -98,6 +98,12 @@ interface PendingBatch {
 export interface SqlTrackingStoreOptions {
   /** Close the metadata store when this tracking store is closed (default false). */
   closeStore?: boolean;
+  /**
+   * SQLite searches ordered by a metric/param/tag walk this many entries of its index
+   * (default: 1000, or 10 × the page if larger) before handing a very selective filter to a
+   * full sort. Tests set it tiny to exercise both paths.
+   */
+  searchWindow?: number;
 }
 
 /**
@@ -113,6 +119,7 @@ export class SqlTrackingStore implements TrackingStore {
   readonly store: Store;
   readonly artifacts: ArtifactStore;
   private readonly closeStore: boolean;
+  private readonly searchWindow: number | undefined;
   /** Creating MLflow's Default experiment (id 0), started by the constructor. */
   private readonly ready: Promise<void>;
   private writeTail: Promise<unknown> = Promise.resolve();
@@ -124,6 +131,7 @@ export class SqlTrackingStore implements TrackingStore {
     this.store = store;
     this.artifacts = artifacts;
     this.closeStore = options.closeStore ?? false;
+    this.searchWindow = options.searchWindow;
     if (store.sqlite) {
       // Ingest appends to the metrics history index on every point: a 64 MB page cache keeps
       // its hot pages in memory, and checkpointing every ~40 MB of WAL instead of every 4 MB
@@ -660,20 +668,19 @@ export class SqlTrackingStore implements TrackingStore {
     const picked: { run_uuid: string; phase: number; key: (string | number | null)[] }[] = [];
     for (; phaseIndex < plan.phases.length && picked.length <= maxResults; phaseIndex++) {
       const phase = plan.phases[phaseIndex]!;
-      const where = [...base, ...phase.where];
-      if (after) where.push(keysetAfter(phase.components, after));
+      const limit = maxResults + 1 - picked.length;
+      const keyset = after ? [keysetAfter(phase.components, after)] : [];
+      const rows = phase.window
+        ? await this.windowedPhase(phase, phase.window, base, keyset, after, limit)
+        : await this.phaseRows(
+            phase.components,
+            phase.from,
+            phase.joins,
+            [...base, ...phase.where, ...keyset],
+            limit,
+          );
       after = undefined;
-      const selects = phase.components.map((c, j) => sql`${c.expr} as ${sql.ref(`c${j}`)}`);
-      const query = sql<Record<string, string | number | null>>`select r.run_uuid${
-        selects.length ? sql`, ${sql.join(selects)}` : sql``
-      } from ${phase.from ?? sql`runs r`} ${sql.join(phase.joins, sql.raw(' '))} where ${sql.join(
-        where.map((w) => sql`(${w})`),
-        sql.raw(' and '),
-      )} order by ${sql.join(
-        phase.components.map((c) => sql`${c.expr} ${sql.raw(c.desc ? 'desc' : 'asc')}`),
-      )} limit ${maxResults + 1 - picked.length}`;
-      const rows = await query.execute(this.db);
-      for (const row of rows.rows) {
+      for (const row of rows) {
         picked.push({
           run_uuid: row.run_uuid as string,
           phase: phase.id,
@@ -700,6 +707,71 @@ export class SqlTrackingStore implements TrackingStore {
     const byId = new Map(runRows.map((r) => [r.run_uuid, r]));
     const runs = await this.assembleRuns(page.map((p) => byId.get(p.run_uuid)!));
     return { items: runs, next_page_token: next };
+  }
+
+  private async phaseRows(
+    components: SortComponent[],
+    from: RawBuilder<unknown> | undefined,
+    joins: RawBuilder<unknown>[],
+    where: RawBuilder<unknown>[],
+    limit: number,
+  ): Promise<Record<string, string | number | null>[]> {
+    const selects = components.map((c, j) => sql`${c.expr} as ${sql.ref(`c${j}`)}`);
+    const query = sql<Record<string, string | number | null>>`select r.run_uuid${
+      selects.length ? sql`, ${sql.join(selects)}` : sql``
+    } from ${from ?? sql`runs r`} ${sql.join(joins, sql.raw(' '))} where ${sql.join(
+      where.map((w) => sql`(${w})`),
+      sql.raw(' and '),
+    )} order by ${sql.join(components.map((c) => sql`${c.expr} ${sql.raw(c.desc ? 'desc' : 'asc')}`))} limit ${limit}`;
+    return (await query.execute(this.db)).rows;
+  }
+
+  /**
+   * The SQLite fast path for a search ordered by a metric, param or tag: walk the next
+   * `size` entries of the sort key's (key, value) index in order and probe each run. When
+   * the filter is so selective that the window does not fill the page, hand the query to
+   * the planner's own plan instead (a sort of every matching run), so a rare match costs a
+   * sort, not a walk of the whole index.
+   */
+  private async windowedPhase(
+    phase: SearchPhase,
+    window: SortWindow,
+    base: RawBuilder<unknown>[],
+    keyset: RawBuilder<unknown>[],
+    after: (string | number | null)[] | undefined,
+    limit: number,
+  ): Promise<Record<string, string | number | null>[]> {
+    const size = this.searchWindow ?? Math.max(1000, 10 * limit);
+    const dir = sql.raw(window.desc ? 'desc' : 'asc');
+    const conditions = [sql`key = ${window.key}`];
+    if (window.metric) conditions.push(sql`is_nan = 0`);
+    if (after) conditions.push(sql`value ${sql.raw(window.desc ? '<=' : '>=')} ${after[0]}`);
+    // The window ends at the value of its `size`-th entry, and takes every entry tied with it,
+    // so a page that fills inside the window is exactly the page a full sort would give.
+    const boundary = (
+      await sql<{ value: string | number }>`select value from ${sql.table(window.table)} where ${sql.join(
+        conditions,
+        sql.raw(' and '),
+      )} order by value ${dir} limit 1 offset ${size - 1}`.execute(this.db)
+    ).rows[0]?.value;
+    const bounded =
+      boundary === undefined ? [] : [sql`o0.value ${sql.raw(window.desc ? '>=' : '<=')} ${boundary}`];
+    const from = sql`${sql.table(window.table)} o0 cross join runs r`;
+    const rows = await this.phaseRows(
+      phase.components,
+      from,
+      phase.joins,
+      [...base, ...phase.where, ...bounded, ...keyset],
+      limit,
+    );
+    if (boundary === undefined || rows.length === limit) return rows;
+    return this.phaseRows(
+      phase.components,
+      undefined,
+      window.fallbackJoins,
+      [...base, ...window.fallbackWhere, ...keyset],
+      limit,
+    );
   }
 
   async getMetricHistory(req: MetricHistoryRequest): Promise<Page<Metric>> {
@@ -987,11 +1059,23 @@ interface SortComponent {
   desc: boolean;
 }
 
+interface SortWindow {
+  table: 'latest_metrics' | 'params' | 'tags';
+  key: string;
+  desc: boolean;
+  metric: boolean;
+  /** The planner-chosen form of the same phase, for when the window does not fill the page. */
+  fallbackJoins: RawBuilder<unknown>[];
+  fallbackWhere: RawBuilder<unknown>[];
+}
+
 interface SearchPhase {
   /** Stable id stored in page tokens. */
   id: number;
   /** The FROM clause; `runs r` unless the plan drives the search from a sort-key index. */
   from?: RawBuilder<unknown>;
+  /** SQLite: walk a bounded window of the sort key's index first (see windowedPhase). */
+  window?: SortWindow;
   joins: RawBuilder<unknown>[];
   where: RawBuilder<unknown>[];
   components: SortComponent[];
@@ -1075,9 +1159,9 @@ function planRunOrder(order: OrderClause[], dialect: Dialect): { phases: SearchP
       ],
     };
   }
-  const table = sql.table(
-    first.entity === 'metric' ? 'latest_metrics' : first.entity === 'param' ? 'params' : 'tags',
-  );
+  const tableName =
+    first.entity === 'metric' ? 'latest_metrics' : first.entity === 'param' ? 'params' : 'tags';
+  const table = sql.table(tableName);
   const join = sql`join ${table} o0 on o0.run_uuid = r.run_uuid and o0.key = ${first.key}`;
   const missing = sql`not exists (select 1 from ${table} m0 where m0.run_uuid = r.run_uuid and m0.key = ${first.key})`;
   const phases: SearchPhase[] = [];
@@ -1088,10 +1172,17 @@ function planRunOrder(order: OrderClause[], dialect: Dialect): { phases: SearchP
     // index entries in order (~10 ms) and a keyset token starts the walk where the last page ended.
     phases.push({
       id: 0,
-      from: sql`${table} o0 cross join runs r`,
       joins: secondaryJoins,
       where: [sql`o0.key = ${first.key}`, sql`r.run_uuid = o0.run_uuid`, ...nanFree],
       components: [{ expr: sql`o0.value`, desc }, ...rest],
+      window: {
+        table: tableName,
+        key: first.key,
+        desc,
+        metric: first.entity === 'metric',
+        fallbackJoins: [join, ...secondaryJoins],
+        fallbackWhere: nanFree,
+      },
     });
   } else {
     phases.push({
