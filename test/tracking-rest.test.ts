@@ -289,6 +289,50 @@ describe('runs endpoints', () => {
     expect(await ok('POST', 'runs/restore', { run_id })).toEqual({});
   });
 
+  it('records logged models in the run tag MLflow clients read (runs/log-model)', async () => {
+    const { run_id } = await newRun('log-model');
+    const model = {
+      artifact_path: 'model',
+      flavors: { python_function: {} },
+      run_id,
+      utc_time_created: '2026-01-01',
+    };
+    expect(await ok('POST', 'runs/log-model', { run_id, model_json: JSON.stringify(model) })).toEqual({});
+    await ok('POST', 'runs/log-model', {
+      run_id,
+      model_json: JSON.stringify({ ...model, artifact_path: 'second' }),
+    });
+    const tags = (await ok('GET', `runs/get?run_id=${run_id}`)).run.data.tags as {
+      key: string;
+      value: string;
+    }[];
+    const history = JSON.parse(tags.find((t) => t.key === 'mlflow.log-model.history')!.value);
+    expect(history.map((m: { artifact_path: string }) => m.artifact_path)).toEqual(['model', 'second']);
+    await err(
+      'POST',
+      'runs/log-model',
+      { run_id, model_json: '{not json' },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /model_json/,
+    );
+    await err(
+      'POST',
+      'runs/log-model',
+      { run_id, model_json: '{}' },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /artifact_path/,
+    );
+    await err(
+      'POST',
+      'runs/log-model',
+      { run_id: 'f'.repeat(32), model_json: JSON.stringify(model) },
+      404,
+      'RESOURCE_DOES_NOT_EXIST',
+    );
+  });
+
   it('returns MLflow errors for bad run calls', async () => {
     const { run_id } = await newRun('runs-errors');
     const missing = 'f'.repeat(32);

@@ -126,6 +126,50 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return {};
   });
+  app.post('/runs/log-model', async (req) => {
+    // MLflow clients record each logged model in the run's 'mlflow.log-model.history' tag (a
+    // JSON list); MLflow's own store appends to it the same way.
+    const body = parse(RunRef.extend({ model_json: z.string() }), req);
+    const runId = runIdOf(body);
+    let model: unknown;
+    try {
+      model = JSON.parse(body.model_json);
+    } catch {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        "Invalid value for parameter 'model_json': not valid JSON",
+      );
+    }
+    if (typeof model !== 'object' || model === null || Array.isArray(model)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        "Invalid value for parameter 'model_json': expected a JSON object",
+      );
+    }
+    for (const field of ['artifact_path', 'flavors']) {
+      if (!(field in model)) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `Invalid value for parameter 'model_json': missing '${field}'`,
+        );
+      }
+    }
+    const run = await tracking.getRun(runId);
+    const previous = run.data.tags.find((t) => t.key === LOGGED_MODELS_TAG)?.value;
+    let history: unknown[] = [];
+    try {
+      const parsed = previous === undefined ? [] : JSON.parse(previous);
+      if (Array.isArray(parsed)) history = parsed;
+    } catch {
+      history = [];
+    }
+    history.push(model);
+    await tracking.logBatch({
+      run_id: runId,
+      tags: [{ key: LOGGED_MODELS_TAG, value: JSON.stringify(history) }],
+    });
+    return {};
+  });
   const searchRuns = async (req: FastifyRequest) => {
     const q = parse(SearchRuns, req);
     const page = await tracking.searchRuns(q);
@@ -153,6 +197,8 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
 }
 
 // ------------------------------------------------------------------ request shapes
+
+const LOGGED_MODELS_TAG = 'mlflow.log-model.history';
 
 /** Query-string values arrive as strings: accept numbers in either form. */
 const intLike = z
