@@ -1,3 +1,4 @@
+import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { openArtifactStore } from '../artifacts/index.js';
@@ -157,7 +158,10 @@ export function registerDataCommands(program: Command): void {
   withStoreOptions(
     data
       .command('ingest')
-      .argument('<file>', 'CSV, Parquet, JSON or NDJSON file, or a glob')
+      .argument(
+        '[file]',
+        'CSV, Parquet, JSON, NDJSON or Arrow file, or a glob (default: source.path of the spec)',
+      )
       .requiredOption('--name <name>', 'dataset name')
       .option('--spec <file>', 'data spec YAML (types, derived features, select/drop, target)')
       .option('--expect <file>', 'expectations YAML, validated before registering')
@@ -166,7 +170,7 @@ export function registerDataCommands(program: Command): void {
       .description('read, normalise, profile and register a content-addressed dataset version'),
   ).action(
     async (
-      file: string,
+      fileArg: string | undefined,
       opts: StoreOptions & {
         name: string;
         spec?: string;
@@ -178,6 +182,13 @@ export function registerDataCommands(program: Command): void {
       if (opts.requireValid && !opts.expect)
         throw new KilnError('INVALID_PARAMETER_VALUE', '--require-valid needs --expect');
       const spec = opts.spec ? loadDataSpec(opts.spec) : undefined;
+      // Without FILE, the spec's source.path names the data, relative to the spec file.
+      const file =
+        fileArg ??
+        (spec?.source?.path && opts.spec
+          ? path.resolve(path.dirname(opts.spec), spec.source.path)
+          : undefined);
+      if (!file) throw new KilnError('INVALID_PARAMETER_VALUE', 'give a FILE, or a --spec with source.path');
       const expectations = opts.expect ? loadExpectations(opts.expect) : undefined;
       const steps: ProgressStep[] = expectations
         ? ['read', 'validate', 'profile', 'store']
@@ -284,7 +295,6 @@ export function registerDataCommands(program: Command): void {
     if (opts.file) {
       const { mkdtempSync, rmSync } = await import('node:fs');
       const os = await import('node:os');
-      const path = await import('node:path');
       const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-validate-'));
       try {
         const spec = opts.spec ? loadDataSpec(opts.spec) : undefined;

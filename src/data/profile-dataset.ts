@@ -98,11 +98,15 @@ export async function profileRelation(
       finishers.push(() => textProfile(col.name, count, missing, distinct));
     } else {
       const range = ranges.get(col.name)!;
-      const acc = new NumericAccumulator(col.name, edgesFor(col.name, range.min, range.max, opts), {
-        exactDistinctLimit: opts.exactDistinctLimit,
-        kllK: opts.kllK,
-        type: col.type,
-      });
+      const acc = new NumericAccumulator(
+        col.name,
+        edgesFor(col.name, range.min, range.max, opts, col.type === 'integer' || col.type === 'boolean'),
+        {
+          exactDistinctLimit: opts.exactDistinctLimit,
+          kllK: opts.kllK,
+          type: col.type,
+        },
+      );
       selects.push(numericSql(col.name, col.type));
       elements.push('f64');
       sinks.push((v) => acc.add(v));

@@ -201,6 +201,18 @@ describe('mergeProfiles', () => {
     expect(() => mergeProfiles(a, c)).toThrow(/column 'x' is numeric in one profile and categorical/);
   });
 
+  it('gives whole-number columns with few values one bin per value', () => {
+    const p = profileBatch({
+      nRows: 6,
+      columns: [{ kind: 'numeric', name: 'weekday', values: [0, 1, 1, 6, 3, Number.NaN] }],
+    });
+    const h = (p.columns[0] as NumericProfile).histogram;
+    expect(h.edges).toEqual([-0.5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5]);
+    expect(h.counts).toEqual([1, 2, 0, 1, 0, 0, 1]);
+    const q = profileBatch({ nRows: 2, columns: [{ kind: 'numeric', name: 'x', values: [0, 1.5] }] });
+    expect((q.columns[0] as NumericProfile).histogram.edges).toHaveLength(21);
+  });
+
   it('profiles raw text columns and merges their counts', () => {
     const a = profileBatch({
       nRows: 4,

@@ -117,11 +117,27 @@ export function resolveProfileOptions(options: ProfileOptions = {}): ResolvedOpt
   return { ...DEFAULTS, ...options };
 }
 
-export function edgesFor(name: string, min: number, max: number, opts: ResolvedOptions): number[] {
+/**
+ * Histogram edges for a column: given ones, the reference profile's, or — for whole numbers
+ * spanning at most `bins` values (hours, weekdays, flags) — one bin per value centred on it,
+ * else `bins` equal-width bins over min..max.
+ */
+export function edgesFor(
+  name: string,
+  min: number,
+  max: number,
+  opts: ResolvedOptions,
+  integral = false,
+): number[] {
   const given = opts.edges?.[name];
   if (given) return [...given];
   const ref = opts.reference?.columns.find((c) => c.name === name);
   if (ref?.kind === 'numeric') return [...ref.histogram.edges];
+  if (integral && Number.isInteger(min) && Number.isInteger(max) && max - min + 1 <= opts.bins) {
+    const edges: number[] = [];
+    for (let v = min; v <= max + 1; v++) edges.push(v - 0.5);
+    return edges;
+  }
   return equalWidthEdges(min, max, opts.bins);
 }
 
@@ -335,12 +351,14 @@ export class CodeAccumulator {
 function profileNumeric(name: string, values: ArrayLike<number>, opts: ResolvedOptions): NumericProfile {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
+  let integral = true;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v < min) min = v;
     if (v > max) max = v;
+    if (integral && v === v && Math.floor(v) !== v) integral = false;
   }
-  const acc = new NumericAccumulator(name, edgesFor(name, min, max, opts), {
+  const acc = new NumericAccumulator(name, edgesFor(name, min, max, opts, integral), {
     ...opts,
     type: opts.types?.[name],
   });
