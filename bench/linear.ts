@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { CategoricalColumn, FeatureMatrix, NumericColumn } from '../src/data/index.js';
 import { LinearLearner } from '../src/learn/linear/index.js';
+import { objectiveThreads } from '../src/learn/linear/parallel-objective.js';
 import { rocAuc } from '../src/learn/metrics/index.js';
 import {
   type FittedTransform,
@@ -28,7 +29,7 @@ const NUMERIC = ['hour', 'minute', 'weekday', 'day', 'distance'];
 const CATEGORICAL = ['origin', 'destination'];
 
 function parseArgs(argv: string[]) {
-  const args = { rows: 0, json: false, C: 1, maxIter: 100, tol: 1e-4 };
+  const args = { rows: 0, json: false, C: 1, maxIter: 100, tol: 1e-4, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') args.json = true;
@@ -36,8 +37,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--C') args.C = Number(argv[++i]);
     else if (a === '--max-iter') args.maxIter = Number(argv[++i]);
     else if (a === '--tol') args.tol = Number(argv[++i]);
+    else if (a === '--repeat') args.repeat = Math.max(1, Number(argv[++i]));
     else
-      throw new Error(`bench:linear: unknown argument '${a}' (use --rows N, --json, --C, --max-iter, --tol)`);
+      throw new Error(
+        `bench:linear: unknown argument '${a}' (use --rows N, --repeat R, --json, --C, --max-iter, --tol)`,
+      );
   }
   return args;
 }
@@ -147,45 +151,45 @@ async function main() {
     { kind: 'standard-scale', columns: NUMERIC },
     { kind: 'one-hot', columns: CATEGORICAL, unseen: 'ignore' },
   ];
-  const t0 = performance.now();
-  const fitted: FittedTransform[] = [];
-  let xt = train.x;
-  for (const step of steps) {
-    const r = fitStep(step, xt, { y: train.y });
-    fitted.push(r.fitted);
-    xt = r.out;
-  }
-  const t1 = performance.now();
-  const estimator = await new LinearLearner({
-    task: 'binary',
-    C: args.C,
-    maxIter: args.maxIter,
-    tol: args.tol,
-  }).fit({
-    x: xt,
-    y: train.y,
-  });
-  const t2 = performance.now();
-  const model = new PipelineModel(
-    fitted,
-    estimator,
-    train.x.columns.map((c) => ({ name: c.name, kind: c.kind })),
-  );
-  const kiln = {
-    preprocess_s: (t1 - t0) / 1000,
-    fit_s: (t2 - t1) / 1000,
-    iterations: estimator.convergence.iterations,
-    evaluations: estimator.convergence.evaluations,
-    converged: estimator.convergence.converged,
-    n_features: estimator.nCoef,
-    auc: rocAuc(test.y, model.predict(test.x)),
+  const runKiln = async () => {
+    const t0 = performance.now();
+    const fitted: FittedTransform[] = [];
+    let xt = train.x;
+    for (const step of steps) {
+      const r = fitStep(step, xt, { y: train.y });
+      fitted.push(r.fitted);
+      xt = r.out;
+    }
+    const t1 = performance.now();
+    const estimator = await new LinearLearner({
+      task: 'binary',
+      C: args.C,
+      maxIter: args.maxIter,
+      tol: args.tol,
+    }).fit({
+      x: xt,
+      y: train.y,
+    });
+    const t2 = performance.now();
+    const model = new PipelineModel(
+      fitted,
+      estimator,
+      train.x.columns.map((c) => ({ name: c.name, kind: c.kind })),
+    );
+    return {
+      preprocess_s: (t1 - t0) / 1000,
+      fit_s: (t2 - t1) / 1000,
+      iterations: estimator.convergence.iterations,
+      evaluations: estimator.convergence.evaluations,
+      converged: estimator.convergence.converged,
+      n_features: estimator.nCoef,
+      threads: objectiveThreads(train.x.nRows, undefined),
+      auc: rocAuc(test.y, model.predict(test.x)),
+    };
   };
-  log(
-    `kiln    fit ${kiln.fit_s.toFixed(2)} s (+ preprocess ${kiln.preprocess_s.toFixed(2)} s), ${kiln.iterations} iterations (${kiln.evaluations} evaluations), ${kiln.n_features} features, test AUC ${kiln.auc.toFixed(4)}`,
-  );
 
   const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-linear-'));
-  let sklearn: {
+  type PeerResult = {
     preprocess_s: number;
     fit_s: number;
     iterations: number;
@@ -193,6 +197,15 @@ async function main() {
     auc: number;
     sklearn: string;
   };
+  const runSklearn = (): PeerResult => {
+    const out = execFileSync('/usr/bin/python3', ['bench/peers/linear_peer.py', dir], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  };
+  const kilnRuns: Awaited<ReturnType<typeof runKiln>>[] = [];
+  const sklearnRuns: PeerResult[] = [];
   try {
     writePeerData(dir, 'train', train.x, train.y);
     writePeerData(dir, 'test', test.x, test.y);
@@ -208,21 +221,33 @@ async function main() {
         tol: args.tol,
       }),
     );
-    const out = execFileSync('/usr/bin/python3', ['bench/peers/linear_peer.py', dir], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 20,
-    });
-    sklearn = JSON.parse(out.trim().split('\n').pop()!);
+    // Alternate the two so a burst of load from elsewhere on the machine hits both alike.
+    for (let r = 0; r < args.repeat; r++) {
+      const k = await runKiln();
+      kilnRuns.push(k);
+      log(
+        `kiln    fit ${k.fit_s.toFixed(2)} s (+ preprocess ${k.preprocess_s.toFixed(2)} s), ${k.threads} thread(s), ${k.iterations} iterations (${k.evaluations} evaluations), ${k.n_features} features, test AUC ${k.auc.toFixed(4)}`,
+      );
+      const p = runSklearn();
+      sklearnRuns.push(p);
+      log(
+        `sklearn fit ${p.fit_s.toFixed(2)} s (+ preprocess ${p.preprocess_s.toFixed(2)} s), ${p.iterations} iterations, ${p.n_features} features, test AUC ${p.auc.toFixed(4)} (sklearn ${p.sklearn})`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  log(
-    `sklearn fit ${sklearn.fit_s.toFixed(2)} s (+ preprocess ${sklearn.preprocess_s.toFixed(2)} s), ${sklearn.iterations} iterations, ${sklearn.n_features} features, test AUC ${sklearn.auc.toFixed(4)} (sklearn ${sklearn.sklearn})`,
-  );
+  // The fastest of the repeats: the run least disturbed by other work on the machine.
+  const fastest = <T extends { fit_s: number }>(runs: T[]) =>
+    runs.reduce((a, b) => (b.fit_s < a.fit_s ? b : a));
+  const kiln = fastest(kilnRuns);
+  const sklearn = fastest(sklearnRuns);
   const ratio = kiln.fit_s / sklearn.fit_s;
   const totalRatio = (kiln.fit_s + kiln.preprocess_s) / (sklearn.fit_s + sklearn.preprocess_s);
   const aucDiff = kiln.auc - sklearn.auc;
-  log(`fit time ratio kiln/sklearn: ${ratio.toFixed(3)} (with preprocessing: ${totalRatio.toFixed(3)})`);
+  log(
+    `fastest of ${args.repeat}: fit time ratio kiln/sklearn: ${ratio.toFixed(3)} (with preprocessing: ${totalRatio.toFixed(3)})`,
+  );
   log(
     `AUC difference kiln − sklearn: ${aucDiff >= 0 ? '+' : ''}${aucDiff.toFixed(4)} (target: ratio ≤ 1.0 at |ΔAUC| ≤ 0.002: ${ratio <= 1 && Math.abs(aucDiff) <= 0.002 ? 'met' : 'not met'})`,
   );
@@ -234,8 +259,11 @@ async function main() {
         train_rows: train.x.nRows,
         test_rows: test.x.nRows,
         params: { C: args.C, max_iter: args.maxIter, tol: args.tol },
+        repeat: args.repeat,
         kiln,
         sklearn,
+        kiln_runs: kilnRuns.map((r) => r.fit_s),
+        sklearn_runs: sklearnRuns.map((r) => r.fit_s),
         fit_time_ratio: ratio,
         total_time_ratio: totalRatio,
         auc_diff: aucDiff,

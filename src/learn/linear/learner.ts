@@ -4,6 +4,7 @@ import type { FitOptions, Learner, TrainingData } from '../types.js';
 import { accumulateGradient, buildDesign, computeMargins, fitLayout, type LinearDesign } from './design.js';
 import { type LinearConvergence, LinearModel, type LinearTask, softmaxRows } from './model.js';
 import { packDesign, singleOutputLoss } from './packed-design.js';
+import { objectiveThreads, ParallelObjective } from './parallel-objective.js';
 import { minimizeQuasiNewton } from './quasi-newton.js';
 
 /**
@@ -34,6 +35,11 @@ export interface LinearParams {
   tol: number;
   /** L-BFGS memory. Default 10. */
   memory: number;
+  /**
+   * Threads for the objective of binary / regression fits (the main thread plus workers);
+   * default: one per core (up to 8) from 200 000 rows, else 1.
+   */
+  nThreads?: number;
   /** Relative objective decrease that ends the fit; default 2.2e-9 (scipy's factr = 1e7). 0 disables it. */
   ftol: number;
 }
@@ -127,14 +133,23 @@ export class LinearLearner implements Learner<LinearParams> {
       for (let k = 0; k < K; k++) l1[k * stride + design.nCoef] = 0;
     }
 
-    // Single-output tasks use the fused row-major kernel; softmax uses column-wise passes.
-    const packed = K === 1 ? packDesign(design) : undefined;
+    // Single-output tasks use the fused row-major kernel (split over threads on large data);
+    // softmax uses column-wise passes.
+    const threads = K === 1 ? objectiveThreads(n, p.nThreads) : 1;
+    const packed = K === 1 ? packDesign(design, threads > 1) : undefined;
+    const parallel =
+      packed && threads > 1 && p.task !== 'multiclass'
+        ? new ParallelObjective(packed, p.task, y, weight, threads)
+        : undefined;
     const margins = new Float64Array(packed ? 0 : n * K);
     const residual = new Float64Array(packed ? 0 : n * K);
     const task = p.task;
     const objective = (w: Float64Array, grad: Float64Array): number => {
       let loss: number;
-      if (packed && task !== 'multiclass') {
+      if (parallel) {
+        loss = parallel.evaluate(w, grad) / sumW;
+        for (let k = 0; k < grad.length; k++) grad[k] /= sumW;
+      } else if (packed && task !== 'multiclass') {
         loss = singleOutputLoss(packed, task, w, y, weight, sumW, grad);
       } else {
         computeMargins(design, w, K, margins);
@@ -175,14 +190,19 @@ export class LinearLearner implements Learner<LinearParams> {
         }
       : undefined;
     let current: Float64Array = x0;
-    const result = minimizeQuasiNewton(
-      (w, g) => {
-        current = w;
-        return objective(w, g);
-      },
-      x0,
-      { maxIter: p.maxIter, gtol, ftol: p.ftol, memory: p.memory, l1, onIteration, signal: options.signal },
-    );
+    let result: ReturnType<typeof minimizeQuasiNewton>;
+    try {
+      result = minimizeQuasiNewton(
+        (w, g) => {
+          current = w;
+          return objective(w, g);
+        },
+        x0,
+        { maxIter: p.maxIter, gtol, ftol: p.ftol, memory: p.memory, l1, onIteration, signal: options.signal },
+      );
+    } finally {
+      parallel?.close();
+    }
     // The optimiser hands back the accepted point; re-pointing `current` keeps valid metrics honest.
     current = result.x;
 

@@ -95,6 +95,17 @@ describe('logistic regression matches sklearn on breast_cancer.csv', () => {
     expect(model.convergence.converged).toBe(false);
     expect(model.convergence.reason).toBe('stopped');
   });
+  it('splitting the objective over worker threads gives the same fit', async () => {
+    const one = await new LinearLearner({ nThreads: 1, ...tight }).fit({ x, y });
+    const three = await new LinearLearner({ nThreads: 3, ...tight }).fit({ x, y });
+    expect(
+      maxCoefDiff(three, { coef: [one.coefficients().map((c) => c.value)], intercept: one.intercepts() }),
+    ).toBeLessThan(1e-7);
+    const reg = loadStandardised('diabetes.csv', false);
+    const r1 = await new LinearLearner({ task: 'regression', nThreads: 1 }).fit(reg);
+    const r2 = await new LinearLearner({ task: 'regression', nThreads: 2 }).fit(reg);
+    expect(Math.abs(r1.intercepts()[0] - r2.intercepts()[0])).toBeLessThan(1e-6);
+  });
   it('serialises and loads back with bit-identical predictions', async () => {
     const model = await new LinearLearner().fit({ x, y });
     const loaded = loadModel(model.serialize());

@@ -18,15 +18,16 @@ export interface PackedDesign {
   nCategorical: number;
 }
 
-export function packDesign(design: LinearDesign): PackedDesign {
+/** With `shared`, the arrays live on SharedArrayBuffers so objective workers can read them. */
+export function packDesign(design: LinearDesign, shared = false): PackedDesign {
   const n = design.nRows;
   const p = design.numeric.length;
   const c = design.categorical.length;
-  const numeric = new Float64Array(n * p);
+  const numeric = shared ? sharedF64(n * p) : new Float64Array(n * p);
   design.numeric.forEach(({ values }, j) => {
     for (let i = 0; i < n; i++) numeric[i * p + j] = values[i];
   });
-  const coefIndex = new Int32Array(n * c);
+  const coefIndex = shared ? new Int32Array(new SharedArrayBuffer(4 * n * c)) : new Int32Array(n * c);
   design.categorical.forEach(({ codes, offset }, j) => {
     for (let i = 0; i < n; i++) coefIndex[i * c + j] = codes[i] < 0 ? -1 : offset + codes[i];
   });
@@ -42,6 +43,10 @@ export function packDesign(design: LinearDesign): PackedDesign {
 }
 
 /** (numeric, coefIndex, w, y, weight, grad, n, numericOffset, nCoef) → weighted loss sum. */
+export function sharedF64(length: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(8 * length));
+}
+
 type Kernel = (...args: unknown[]) => number;
 
 const kernels = new Map<string, Kernel>();
@@ -52,10 +57,29 @@ const kernels = new Map<string, Kernel>();
  * million-iteration loop cost V8 about twice the arithmetic they do; unrolled, each feature's
  * coefficient and gradient sum live in locals. The source is built only from integers.
  */
-function kernelFor(p: number, c: number, task: 'binary' | 'regression'): Kernel {
+export const KERNEL_PARAMS = [
+  'numeric',
+  'coefIndex',
+  'w',
+  'y',
+  'weight',
+  'grad',
+  'n',
+  'numericOffset',
+  'nCoef',
+];
+
+export function kernelFor(p: number, c: number, task: 'binary' | 'regression'): Kernel {
   const key = `${task}:${p}:${c}`;
   const cached = kernels.get(key);
   if (cached) return cached;
+  const kernel = new Function(...KERNEL_PARAMS, kernelSource(p, c, task)) as Kernel;
+  kernels.set(key, kernel);
+  return kernel;
+}
+
+/** Body of the row kernel for a design shape; built only from integers (see kernelFor). */
+export function kernelSource(p: number, c: number, task: 'binary' | 'regression'): string {
   const L: string[] = ['let g0 = 0, loss = 0; const b0 = w[nCoef];'];
   for (let j = 0; j < p; j++) L.push(`const w${j} = w[numericOffset[${j}]]; let s${j} = 0;`);
   L.push('for (let i = 0; i < n; i++) {');
@@ -81,20 +105,7 @@ function kernelFor(p: number, c: number, task: 'binary' | 'regression'): Kernel 
   for (let j = 0; j < p; j++) L.push(`grad[numericOffset[${j}]] = s${j};`);
   L.push('grad[nCoef] = g0;');
   L.push('return loss;');
-  const kernel = new Function(
-    'numeric',
-    'coefIndex',
-    'w',
-    'y',
-    'weight',
-    'grad',
-    'n',
-    'numericOffset',
-    'nCoef',
-    L.join('\n'),
-  ) as Kernel;
-  kernels.set(key, kernel);
-  return kernel;
+  return L.join('\n');
 }
 
 /**
