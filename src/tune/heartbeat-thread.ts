@@ -74,11 +74,10 @@ parentPort.on('message', async (m) => {
 });
 `;
 
-export function startHeartbeatThread(options: {
-  db: string;
-  workerId: string;
-  intervalMs: number;
-}): HeartbeatThread {
+export function startHeartbeatThread(
+  options: { db: string; workerId: string; intervalMs: number },
+  onError: (e: Error) => void = () => {},
+): HeartbeatThread {
   const require = createRequire(import.meta.url);
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
@@ -89,9 +88,8 @@ export function startHeartbeatThread(options: {
     },
   });
   worker.unref();
-  worker.on('error', () => {
-    // The thread only beats; if it dies, trials may be reaped and retried, never corrupted.
-  });
+  // The thread only beats; if it dies the caller falls back to beating on its own thread.
+  worker.on('error', onError);
   return {
     add: (id) => worker.postMessage({ type: 'add', id }),
     remove: (id) => worker.postMessage({ type: 'remove', id }),

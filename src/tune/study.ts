@@ -467,11 +467,12 @@ export class Study implements StudyView, TrialHost {
       this.options.heartbeatDb ??
       (store.dialect === 'sqlite' && store.location !== ':memory:' ? store.location : undefined);
     if (db) {
-      this.heartbeatThread = startHeartbeatThread({
-        db,
-        workerId: this.workerId,
-        intervalMs: this.heartbeatIntervalMs,
-      });
+      this.heartbeatThread = startHeartbeatThread(
+        { db, workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
+        () => {
+          this.heartbeatThread = undefined; // beat from the main thread instead
+        },
+      );
       for (const id of this.own) this.heartbeatThread.add(id);
     }
     this.heartbeatTimer = setInterval(() => {
