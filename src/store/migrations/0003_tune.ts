@@ -26,7 +26,9 @@ export function up(dialect: Dialect) {
       .addColumn('trial_id', idColumnType(dialect), (c) =>
         dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
       )
-      .addColumn('study_id', 'integer', (c) => c.notNull().references('tune_studies.study_id').onDelete('cascade'))
+      .addColumn('study_id', 'integer', (c) =>
+        c.notNull().references('tune_studies.study_id').onDelete('cascade'),
+      )
       .addColumn('number', 'integer', (c) => c.notNull())
       .addColumn('state', 'varchar(16)', (c) => c.notNull())
       .addColumn('fail_reason', 'varchar(16)')
@@ -45,11 +47,17 @@ export function up(dialect: Dialect) {
       .addUniqueConstraint('tune_trials_study_number', ['study_id', 'number'])
       .execute();
     // Claiming WAITING trials and reaping stale RUNNING ones look trials up by state.
-    await db.schema.createIndex('tune_trials_study_state').on('tune_trials').columns(['study_id', 'state']).execute();
+    await db.schema
+      .createIndex('tune_trials_study_state')
+      .on('tune_trials')
+      .columns(['study_id', 'state'])
+      .execute();
 
     await db.schema
       .createTable('tune_trial_intermediate')
-      .addColumn('trial_id', 'integer', (c) => c.notNull().references('tune_trials.trial_id').onDelete('cascade'))
+      .addColumn('trial_id', 'integer', (c) =>
+        c.notNull().references('tune_trials.trial_id').onDelete('cascade'),
+      )
       .addColumn('step', 'bigint', (c) => c.notNull())
       .addColumn('value', 'double precision')
       .addPrimaryKeyConstraint('tune_trial_intermediate_pk', ['trial_id', 'step'])
