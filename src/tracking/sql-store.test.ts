@@ -106,4 +106,33 @@ describe('sql tracking store on SQLite', () => {
     await tracking.close();
     await store.close();
   });
+
+  it("waits for another area's open transaction on the shared connection before writing a batch", async () => {
+    const home = path.join(dir, 'shared-connection');
+    const store = await openStore({ db: path.join(home, 'kiln.db') });
+    const tracking = await SqlTrackingStore.create(store, new LocalArtifactStore(path.join(home, 'a')));
+    const exp = await tracking.createExperiment({ name: 'shared' });
+    const { info } = await tracking.createRun({ experiment_id: exp });
+    let batchDone = false;
+    let batch: Promise<void> | undefined;
+    await store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('experiment_tags')
+        .values({ experiment_id: Number(exp), key: 'k', value: 'v' })
+        .execute();
+      batch = tracking
+        .logBatch({ run_id: info.run_id, metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }] })
+        .then(() => {
+          batchDone = true;
+        });
+      await new Promise((r) => setTimeout(r, 30));
+      // The batch must not have slipped into this transaction.
+      expect(batchDone).toBe(false);
+    });
+    await batch;
+    expect((await tracking.getRun(info.run_id)).data.metrics).toHaveLength(1);
+    expect((await tracking.getExperiment(exp)).tags).toEqual([{ key: 'k', value: 'v' }]);
+    await tracking.close();
+    await store.close();
+  });
 });

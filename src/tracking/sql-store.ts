@@ -532,7 +532,12 @@ export class SqlTrackingStore implements TrackingStore {
       setImmediate(() => {
         const group = this.pendingBatches;
         this.pendingBatches = [];
-        this.serialise(() => this.sqliteStatements(sqlite).logGroup(group)).catch((e) => {
+        this.serialise(async () => {
+          // Other areas share this connection through kysely; a transaction of theirs may be
+          // open across an await. Wait it out, then check and write in the same tick.
+          while (sqlite.inTransaction) await new Promise((r) => setTimeout(r, 1));
+          this.sqliteStatements(sqlite).logGroup(group);
+        }).catch((e) => {
           for (const item of group) item.reject(e);
         });
       });
