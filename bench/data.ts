@@ -94,6 +94,7 @@ async function main(): Promise<void> {
       parquetBytes: ingest.version.sizeBytes,
       target: 'ingest + profile ≤ 10 000 ms',
     };
+    log(`machine: ${results.machine}, load average ${(results.loadAverage as number[]).join(' ')} at start`);
     log(
       `flights-3m: ${ingest.version.rows} rows → ${ingest.version.name}@${ingest.version.version} (${mib(ingest.version.sizeBytes)} MiB Parquet)`,
     );
