@@ -317,7 +317,12 @@ export class Study implements StudyView, TrialHost {
     const deadline =
       options.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeout * 1000;
     const limit = options.nTrials ?? Number.POSITIVE_INFINITY;
-    const maxTrials = this.record.spec.maxTrials;
+    // A grid has as many trials as points: the budget keeps racing workers from numbering past it.
+    const samplerBudget = this.sampler.trialBudget?.();
+    const maxTrials =
+      samplerBudget === undefined
+        ? this.record.spec.maxTrials
+        : Math.min(samplerBudget, this.record.spec.maxTrials ?? Number.POSITIVE_INFINITY);
     if (limit === Number.POSITIVE_INFINITY && maxTrials === undefined && options.timeout === undefined) {
       throw invalidParam(`study '${this.name}': optimize needs nTrials, timeout, or a study with maxTrials`);
     }

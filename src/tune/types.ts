@@ -101,6 +101,8 @@ export interface Sampler {
   afterTrial?(study: StudyView, trial: FrozenTrial): void;
   /** True when the sampler has nothing left to propose (a fully visited grid). */
   isExhausted?(study: StudyView, nextNumber: number): boolean;
+  /** At most this many trials make sense (a grid's size); storage enforces it atomically. */
+  trialBudget?(): number;
 }
 
 /**

@@ -5,7 +5,8 @@ import type { Distribution, FrozenTrial, ParamValue, Sampler, StudyView } from '
 /**
  * Exhaustive search over a declared grid. Trial number n takes grid point n (mixed radix
  * over the parameters in declaration order), so workers sharing a study visit each point
- * exactly once without coordinating: storage hands out each number once. The study stops
+ * exactly once without coordinating: storage hands out each number once, and the grid size
+ * is the trial budget storage enforces, so no number runs past the grid. The study stops
  * when numbers run past the grid. A retried trial keeps its parameters (fixed params).
  */
 export class GridSampler implements Sampler {
@@ -49,6 +50,10 @@ export class GridSampler implements Sampler {
       );
     }
     return v;
+  }
+
+  trialBudget(): number {
+    return this.size;
   }
 
   isExhausted(_study: StudyView, nextNumber: number): boolean {
