@@ -917,18 +917,21 @@ export class SqlTrackingStore implements TrackingStore {
         .selectFrom('params')
         .select(['run_uuid', 'key', 'value'])
         .where('run_uuid', 'in', ids)
+        .orderBy('run_uuid')
         .orderBy('key')
         .execute(),
       this.db
         .selectFrom('tags')
         .select(['run_uuid', 'key', 'value'])
         .where('run_uuid', 'in', ids)
+        .orderBy('run_uuid')
         .orderBy('key')
         .execute(),
       this.db
         .selectFrom('latest_metrics')
         .select(['run_uuid', 'key', 'value', 'timestamp', 'step', 'is_nan'])
         .where('run_uuid', 'in', ids)
+        .orderBy('run_uuid')
         .orderBy('key')
         .execute(),
     ]);
