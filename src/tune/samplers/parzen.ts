@@ -50,6 +50,27 @@ export interface NumericEstimator {
   wideIdx: Int32Array;
 }
 
+/**
+ * Reusable buffers for one estimator at a time, so a sampler building thousands of kernels per
+ * suggestion does not hand the garbage collector megabytes per trial.
+ */
+export class ParzenWorkspace {
+  private size = 0;
+  f64: Float64Array[] = [];
+  i32: Int32Array[] = [];
+  taken = new Uint8Array(0);
+
+  ensure(n: number): this {
+    if (n <= this.size) return this;
+    const size = Math.max(n, this.size * 2, 64);
+    this.f64 = Array.from({ length: 8 }, () => new Float64Array(size));
+    this.i32 = Array.from({ length: 3 }, () => new Int32Array(size));
+    this.taken = new Uint8Array(size);
+    this.size = size;
+    return this;
+  }
+}
+
 export function buildNumericEstimator(
   obs: Float64Array,
   nObs: number,
@@ -57,11 +78,15 @@ export function buildNumericEstimator(
   high: number,
   step: number,
   priorWeight: number,
+  workspace?: ParzenWorkspace,
 ): NumericEstimator {
   const n = nObs + 1;
-  const mus = new Float64Array(n);
-  const sigmas = new Float64Array(n);
-  const weights = defaultWeights(nObs, new Float64Array(n));
+  const ws = workspace?.ensure(n);
+  const f = (k: number) => (ws ? ws.f64[k].subarray(0, n) : new Float64Array(n));
+  const ii = (k: number, len: number) => (ws ? ws.i32[k].subarray(0, len) : new Int32Array(len));
+  const mus = f(0);
+  const sigmas = f(1);
+  const weights = defaultWeights(nObs, f(2));
   mus.set(obs.subarray(0, nObs));
   const mid = 0.5 * (low + high);
   mus[nObs] = mid;
@@ -72,9 +97,11 @@ export function buildNumericEstimator(
   // Bandwidths from sorted neighbours (prior mean included).
   // Native numeric sort of the values, then each index finds its slot by binary search
   // (ties take consecutive slots): several times faster than sorting indices with a comparator.
-  const sortedMus = Float64Array.from(mus).sort();
-  const order = new Int32Array(n);
-  const taken = new Uint8Array(n);
+  const sortedMus = f(3);
+  sortedMus.set(mus);
+  sortedMus.sort();
+  const order = ii(0, n);
+  const taken = ws ? ws.taken.subarray(0, n).fill(0) : new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     let p = lowerBound(sortedMus, mus[i]);
     while (taken[p]) p++;
@@ -98,8 +125,8 @@ export function buildNumericEstimator(
   sigmas[nObs] = range;
   let wsum = 0;
   for (let i = 0; i < n; i++) wsum += weights[i];
-  const consts = new Float64Array(n);
-  const cumWeights = new Float64Array(n);
+  const consts = f(4);
+  const cumWeights = f(5);
   let acc = 0;
   for (let i = 0; i < n; i++) {
     const w = weights[i] / wsum;
@@ -113,9 +140,9 @@ export function buildNumericEstimator(
   }
   let nNarrow = 0;
   for (let k = 0; k < n; k++) if (sigmas[order[k]] <= 2 * minSigma) nNarrow++;
-  const narrowMus = new Float64Array(nNarrow);
-  const narrowIdx = new Int32Array(nNarrow);
-  const wideIdx = new Int32Array(n - nNarrow);
+  const narrowMus = ws ? ws.f64[6].subarray(0, nNarrow) : new Float64Array(nNarrow);
+  const narrowIdx = ii(1, nNarrow);
+  const wideIdx = ii(2, n - nNarrow);
   let narrowSigmaMax = 0;
   let narrowConstMax = Number.NEGATIVE_INFINITY;
   for (let k = 0, a = 0, b = 0; k < n; k++) {

@@ -15,6 +15,7 @@ import {
   categoricalProbabilities,
   logDensity,
   type NumericEstimator,
+  ParzenWorkspace,
   sampleNumeric,
 } from './parzen.js';
 
@@ -89,6 +90,8 @@ export class TpeSampler implements Sampler {
   private nBelow = 0;
   private isBelow = new Uint8Array(0);
   private scratch = new Float64Array(64);
+  private readonly lWorkspace = new ParzenWorkspace();
+  private readonly gWorkspace = new ParzenWorkspace();
   private obsBuffer = new Float64Array(64);
 
   constructor(options: TpeOptions = {}) {
@@ -287,8 +290,24 @@ export class TpeSampler implements Sampler {
     const { low, high, step } = internalBounds(dist);
     if (low === high) return fromInternal(dist, low);
     const obs = this.observations(study, trial, name, col);
-    const l: NumericEstimator = buildNumericEstimator(obs.below, obs.nb, low, high, step, this.priorWeight);
-    const g: NumericEstimator = buildNumericEstimator(obs.above, obs.na, low, high, step, this.priorWeight);
+    const l: NumericEstimator = buildNumericEstimator(
+      obs.below,
+      obs.nb,
+      low,
+      high,
+      step,
+      this.priorWeight,
+      this.lWorkspace,
+    );
+    const g: NumericEstimator = buildNumericEstimator(
+      obs.above,
+      obs.na,
+      low,
+      high,
+      step,
+      this.priorWeight,
+      this.gWorkspace,
+    );
     const scratch = this.ensureScratch(Math.max(l.n, g.n));
     let bestX = low;
     let bestScore = Number.NEGATIVE_INFINITY;
