@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../src/artifacts/index.js';
 import { type DataContext, ingestDataset } from '../src/data/index.js';
+import { decodeModel } from '../src/learn/index.js';
 import { defineTrainSpec, runTraining } from '../src/pipeline/index.js';
 import { connect, type KilnClient } from '../src/sdk/index.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -84,6 +85,11 @@ describe('training from stored datasets and other file formats', () => {
     expect(JSON.parse(params.preprocessing!)).toEqual([{ kind: 'standard-scale', columns: ['x1', 'x2'] }]);
     expect(params.learner).toBe('linear');
     expect(params.C).toBe('10');
+    // The stored model carries its fitted preprocessing: it is a pipeline model, not the bare estimator.
+    const chunks: Buffer[] = [];
+    for await (const c of await client.store.downloadArtifact(result.runId, 'model/model.kiln'))
+      chunks.push(Buffer.from(c));
+    expect(decodeModel(new Uint8Array(Buffer.concat(chunks))).learner).toBe('pipeline');
   });
 
   it('names a dataset that does not exist', async () => {
