@@ -136,10 +136,11 @@ export class LinearLearner implements Learner<LinearParams> {
     // Single-output tasks use the fused row-major kernel (split over threads on large data);
     // softmax uses column-wise passes.
     const threads = K === 1 ? objectiveThreads(n, p.nThreads) : 1;
+    const uniform = !data.weight && (!p.classWeight || p.task === 'regression');
     const packed = K === 1 ? packDesign(design, threads > 1) : undefined;
     const parallel =
       packed && threads > 1 && p.task !== 'multiclass'
-        ? new ParallelObjective(packed, p.task, y, weight, threads)
+        ? new ParallelObjective(packed, p.task, y, uniform ? undefined : weight, threads)
         : undefined;
     const margins = new Float64Array(packed ? 0 : n * K);
     const residual = new Float64Array(packed ? 0 : n * K);
@@ -150,7 +151,7 @@ export class LinearLearner implements Learner<LinearParams> {
         loss = parallel.evaluate(w, grad) / sumW;
         for (let k = 0; k < grad.length; k++) grad[k] /= sumW;
       } else if (packed && task !== 'multiclass') {
-        loss = singleOutputLoss(packed, task, w, y, weight, sumW, grad);
+        loss = singleOutputLoss(packed, task, w, y, uniform ? undefined : weight, sumW, grad);
       } else {
         computeMargins(design, w, K, margins);
         loss = this.softmaxLossAndResidual(y, weight, sumW, margins, residual, K);

@@ -69,17 +69,17 @@ export const KERNEL_PARAMS = [
   'nCoef',
 ];
 
-export function kernelFor(p: number, c: number, task: 'binary' | 'regression'): Kernel {
-  const key = `${task}:${p}:${c}`;
+export function kernelFor(p: number, c: number, task: 'binary' | 'regression', weighted: boolean): Kernel {
+  const key = `${task}:${p}:${c}:${weighted}`;
   const cached = kernels.get(key);
   if (cached) return cached;
-  const kernel = new Function(...KERNEL_PARAMS, kernelSource(p, c, task)) as Kernel;
+  const kernel = new Function(...KERNEL_PARAMS, kernelSource(p, c, task, weighted)) as Kernel;
   kernels.set(key, kernel);
   return kernel;
 }
 
 /** Body of the row kernel for a design shape; built only from integers (see kernelFor). */
-export function kernelSource(p: number, c: number, task: 'binary' | 'regression'): string {
+export function kernelSource(p: number, c: number, task: 'binary' | 'regression', weighted: boolean): string {
   const L: string[] = ['let g0 = 0, loss = 0; const b0 = w[nCoef];'];
   for (let j = 0; j < p; j++) L.push(`const w${j} = w[numericOffset[${j}]]; let s${j} = 0;`);
   L.push('for (let i = 0; i < n; i++) {');
@@ -87,16 +87,18 @@ export function kernelSource(p: number, c: number, task: 'binary' | 'regression'
   for (let j = 0; j < p; j++) L.push(`  const x${j} = numeric[nb + ${j}];`);
   L.push(`  let m = b0${Array.from({ length: p }, (_, j) => ` + w${j} * x${j}`).join('')};`);
   for (let j = 0; j < c; j++) L.push(`  const k${j} = coefIndex[cb + ${j}]; if (k${j} >= 0) m += w[k${j}];`);
-  L.push('  const wi = weight[i], yi = y[i];');
+  // Unweighted fits (the common case) skip the weight array entirely.
+  L.push(weighted ? '  const wi = weight[i], yi = y[i];' : '  const yi = y[i];');
+  const times = weighted ? 'wi * ' : '';
   if (task === 'binary') {
     // log(1 + e^m) − y·m and σ(m) − y from one exp, without overflow.
-    L.push('  const e = Math.exp(m > 0 ? -m : m);');
-    L.push('  loss += wi * (Math.log1p(e) + (m > 0 ? m : 0) - yi * m);');
-    L.push('  const r = wi * ((m >= 0 ? 1 / (1 + e) : e / (1 + e)) - yi);');
+    L.push('  const e = Math.exp(m > 0 ? -m : m), ope = 1 + e;');
+    L.push(`  loss += ${times}(Math.log(ope) + (m > 0 ? m : 0) - yi * m);`);
+    L.push(`  const r = ${times}((m >= 0 ? 1 : e) / ope - yi);`);
   } else {
     L.push('  const diff = m - yi;');
-    L.push('  loss += 0.5 * wi * diff * diff;');
-    L.push('  const r = wi * diff;');
+    L.push(`  loss += 0.5 * ${times}diff * diff;`);
+    L.push(`  const r = ${times}diff;`);
   }
   L.push('  g0 += r;');
   for (let j = 0; j < p; j++) L.push(`  s${j} += r * x${j};`);
@@ -117,12 +119,13 @@ export function singleOutputLoss(
   task: 'binary' | 'regression',
   w: Float64Array,
   y: Float64Array,
-  weight: Float64Array,
+  /** undefined = every row weighs 1. */
+  weight: Float64Array | undefined,
   sumW: number,
   grad: Float64Array,
 ): number {
   grad.fill(0);
-  const kernel = kernelFor(d.nNumeric, d.nCategorical, task);
+  const kernel = kernelFor(d.nNumeric, d.nCategorical, task, weight !== undefined);
   const loss = kernel(d.numeric, d.coefIndex, w, y, weight, grad, d.nRows, d.numericOffset, d.nCoef);
   const inv = 1 / sumW;
   for (let k = 0; k <= d.nCoef; k++) grad[k] *= inv;

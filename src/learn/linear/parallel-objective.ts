@@ -22,7 +22,7 @@ const control = new Int32Array(d.control);
 const numeric = new Float64Array(d.numeric, d.start * d.p * 8, (d.end - d.start) * d.p);
 const coefIndex = new Int32Array(d.coefIndex, d.start * d.c * 4, (d.end - d.start) * d.c);
 const y = new Float64Array(d.y, d.start * 8, d.end - d.start);
-const weight = new Float64Array(d.weight, d.start * 8, d.end - d.start);
+const weight = d.weight ? new Float64Array(d.weight, d.start * 8, d.end - d.start) : undefined;
 const w = new Float64Array(d.w);
 const grad = new Float64Array(d.grad, d.slot * (d.nCoef + 1) * 8, d.nCoef + 1);
 const loss = new Float64Array(d.loss);
@@ -47,13 +47,14 @@ export class ParallelObjective {
   private readonly mainRows: number;
   private readonly kernel: (...args: unknown[]) => number;
   private readonly y: Float64Array;
-  private readonly weight: Float64Array;
+  private readonly weight: Float64Array | undefined;
 
   constructor(
     private readonly d: PackedDesign,
     task: 'binary' | 'regression',
     y: Float64Array,
-    weight: Float64Array,
+    /** undefined = every row weighs 1. */
+    weight: Float64Array | undefined,
     nThreads: number,
   ) {
     const n = d.nRows;
@@ -64,14 +65,17 @@ export class ParallelObjective {
     this.losses = sharedF64(nWorkers);
     const ys = sharedF64(n);
     ys.set(y);
-    const ws = sharedF64(n);
-    ws.set(weight);
+    let ws: Float64Array | undefined;
+    if (weight) {
+      ws = sharedF64(n);
+      ws.set(weight);
+    }
     this.y = ys;
     this.weight = ws;
-    this.kernel = kernelFor(d.nNumeric, d.nCategorical, task);
+    this.kernel = kernelFor(d.nNumeric, d.nCategorical, task, ws !== undefined);
     const block = Math.ceil(n / nThreads);
     this.mainRows = Math.min(block, n);
-    const source = kernelSource(d.nNumeric, d.nCategorical, task);
+    const source = kernelSource(d.nNumeric, d.nCategorical, task, ws !== undefined);
     for (let t = 0; t < nWorkers; t++) {
       const start = Math.min(n, block * (t + 1));
       const end = Math.min(n, block * (t + 2));
@@ -84,7 +88,7 @@ export class ParallelObjective {
           numeric: d.numeric.buffer,
           coefIndex: d.coefIndex.buffer,
           y: ys.buffer,
-          weight: ws.buffer,
+          weight: ws?.buffer,
           w: this.w.buffer,
           grad: this.grads.buffer,
           loss: this.losses.buffer,
