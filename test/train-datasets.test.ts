@@ -127,4 +127,19 @@ describe('training from stored datasets and other file formats', () => {
     expect(history.length).toBe(41);
     expect(history[39]!.value).toBeLessThan(history[0]!.value);
   });
+
+  it('reads a numeric 0/1 label as a binary task', async () => {
+    const result = await runTraining(
+      defineTrainSpec({
+        data: { file: csv },
+        features: ['x1', 'x2'],
+        target: { name: 'positive', expr: 'CAST(x1 + 0.5 * x2 > 0 AS INTEGER)' },
+        learner: { name: 'gbdt', params: { num_iterations: 5, threads: 1 } },
+        measure: { latency_rows: 20, batch_rows: 100 },
+      }),
+      { tracking: client },
+    );
+    expect(result.task).toBe('binary');
+    expect(result.metrics['test.auc']).toBeGreaterThan(0.9);
+  });
 });

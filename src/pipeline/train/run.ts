@@ -274,7 +274,21 @@ function inferTask(spec: TrainSpec, train: LabelledMatrix): Task {
   if (objective === 'multiclass' || objective === 'binary') return objective;
   if (typeof objective === 'string' && objective !== '') return 'regression';
   if (train.classes) return train.classes.length > 2 ? 'multiclass' : 'binary';
+  // A numeric label holding only 0 and 1 is a binary label (as sklearn's type_of_target says).
+  if (train.y && isZeroOne(train.y)) return 'binary';
   return 'regression';
+}
+
+function isZeroOne(y: Float64Array): boolean {
+  let seen0 = false;
+  let seen1 = false;
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i]!;
+    if (v === 0) seen0 = true;
+    else if (v === 1) seen1 = true;
+    else return false;
+  }
+  return seen0 && seen1;
 }
 
 function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
