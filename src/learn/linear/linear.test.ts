@@ -101,6 +101,11 @@ describe('logistic regression matches sklearn on breast_cancer.csv', () => {
     expect(
       maxCoefDiff(three, { coef: [one.coefficients().map((c) => c.value)], intercept: one.intercepts() }),
     ).toBeLessThan(1e-7);
+    const w1 = await new LinearLearner({ nThreads: 1, classWeight: 'balanced', ...tight }).fit({ x, y });
+    const w2 = await new LinearLearner({ nThreads: 2, classWeight: 'balanced', ...tight }).fit({ x, y });
+    expect(
+      maxCoefDiff(w2, { coef: [w1.coefficients().map((c) => c.value)], intercept: w1.intercepts() }),
+    ).toBeLessThan(1e-7);
     const reg = loadStandardised('diabetes.csv', false);
     const r1 = await new LinearLearner({ task: 'regression', nThreads: 1 }).fit(reg);
     const r2 = await new LinearLearner({ task: 'regression', nThreads: 2 }).fit(reg);
