@@ -405,6 +405,25 @@ describe('GbdtLearner determinism, stopping and validation', () => {
     expect(model.nTrees).toBe(7);
   });
 
+  it('rejects with INVALID_STATE when the abort signal fires', async () => {
+    const { x, y } = synthetic(2000, 4);
+    const controller = new AbortController();
+    const fit = new GbdtLearner({ objective: 'binary', num_iterations: 50, threads: 2 }).fit(
+      { x, y },
+      {
+        onIteration: (info) => {
+          if (info.iteration === 2) controller.abort();
+          return true;
+        },
+        signal: controller.signal,
+      },
+    );
+    await expect(fit).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+      message: expect.stringMatching(/round 3/),
+    });
+  });
+
   it('trains a multiclass softmax model (iris)', async () => {
     const lines = readFileSync(`${SK_DATA}/iris.csv`, 'utf8').trim().split('\n').slice(1);
     const cols = Array.from({ length: 4 }, () => new Float64Array(lines.length));

@@ -51,6 +51,15 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     out.set(a);
     return out;
   };
+  // One histogram per leaf is kept for the subtraction trick; refuse sizes that cannot fit
+  // rather than die inside an allocation.
+  const histBytes = 8 * TreeGrower.histDoubles(data, p.num_leaves);
+  if (histBytes > 2 ** 31) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `gbdt fit: num_leaves ${p.num_leaves} × ${data.binOffset[data.nFeatures]} bins needs ${(histBytes / 2 ** 30).toFixed(1)} GiB of histograms; lower num_leaves or max_bin`,
+    );
+  }
   const buffers: TrainingBuffers = {
     nRows: n,
     nFeatures: data.nFeatures,
@@ -59,7 +68,7 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     columns: data.columns,
     gradHess: new Float32Array(alloc(8 * n)),
     rows: new Int32Array(alloc(4 * n)),
-    hist: new Float64Array(alloc(8 * TreeGrower.histDoubles(data, p.num_leaves))),
+    hist: new Float64Array(alloc(histBytes)),
     score: new Float64Array(alloc(8 * n * K)),
     prob: obj.name === 'multiclass' ? new Float64Array(alloc(8 * n * K)) : null,
     y: toShared(input.y),
