@@ -21,6 +21,7 @@ export {
   splitDatasetVersion,
   validateDatasetVersion,
 } from './catalog.js';
+export { compileDerivations } from './derive.js';
 export {
   type Expectation,
   type ExpectationResult,

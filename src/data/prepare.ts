@@ -120,7 +120,12 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
         }
         type = inferred ?? 'categorical';
       }
-      columns.push({ name, type, storage: STORAGE_TYPES[type], ...(feature ? { expr: feature.expr } : {}) });
+      columns.push({
+        name,
+        type,
+        storage: STORAGE_TYPES[type],
+        ...(feature ? { expr: feature.expr, exprType: duckType } : {}),
+      });
       outer.push(`${src ? sqlIdent(name) : castSql(sqlIdent(name), duckType, type)} AS ${sqlIdent(name)}`);
     }
     await runSql(

@@ -13,6 +13,8 @@ export interface ColumnSchema {
   levels?: string[];
   /** Row-level expression this column was derived from, if it is a derived feature. */
   expr?: string;
+  /** DuckDB type the expression evaluates to before storage (how serving formats levels). */
+  exprType?: string;
 }
 
 export interface DatasetSchema {
