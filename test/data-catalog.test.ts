@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalArtifactStore } from '../src/artifacts/index.js';
+import { type ArtifactStore, LocalArtifactStore } from '../src/artifacts/index.js';
 import { runSql, sqlString, withDuck } from '../src/data/duckdb.js';
 import {
   type DataContext,
+  datasetParquetPath,
   getDatasetProfile,
   getDatasetVersion,
   headDataset,
@@ -279,6 +280,37 @@ describe('examples/flights', () => {
         readYamlFile('examples/flights/split.yaml') as SplitSpec,
       );
       expect(parts.train.rows + parts.test.rows).toBe(20_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('stores without local paths (S3-like)', () => {
+  it('downloads a version once into the cache, verified against its hash', async () => {
+    const store = await openStore({ db: path.join(root, 'remote', 'kiln.db') });
+    const local = new LocalArtifactStore(path.join(root, 'remote', 'artifacts'));
+    // The same real store, minus localPath: the catalog must stream the Parquet out of it.
+    const remote: ArtifactStore = {
+      root: local.root,
+      put: (p, b) => local.put(p, b),
+      get: (p) => local.get(p),
+      getBytes: (p) => local.getBytes(p),
+      exists: (p) => local.exists(p),
+      list: (p) => local.list(p),
+      delete: (p) => local.delete(p),
+    };
+    const tmpDir = path.join(root, 'remote', 'tmp');
+    const ctx = { store, artifacts: remote, tmpDir };
+    try {
+      const { version } = await ingestDataset(ctx, { file: sample, name: 'flights' });
+      const cached = await datasetParquetPath(ctx, version);
+      expect(cached).toBe(path.join(tmpDir, 'kiln-dataset-cache', `${version.hash}.parquet`));
+      expect((await headDataset(ctx, 'flights', 1))[0]).toMatchObject({ origin: 'LAS' });
+      // A corrupted download is refused, not used.
+      fs.rmSync(cached);
+      fs.writeFileSync(local.localPath(version.artifactPath), 'corrupt');
+      await expect(datasetParquetPath(ctx, version)).rejects.toThrow(/stored data does not match its hash/);
     } finally {
       await store.close();
     }

@@ -1,4 +1,12 @@
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -456,7 +464,6 @@ export async function datasetParquetPath(ctx: DataContext, version: DatasetVersi
         `dataset '${version.name}@${version.version}': stored data does not match its hash`,
       );
     }
-    const { renameSync } = await import('node:fs');
     renameSync(partial, file);
     return file;
   }
