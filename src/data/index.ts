@@ -39,7 +39,7 @@ export {
   referencedColumns,
   validateRowExpression,
 } from './expression.js';
-export { type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
+export { levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
 export { contentHash, type PreparedDataset, prepareDataset } from './prepare.js';
 export {
   binValues,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
 import { readRows, sqlString, withDuck } from './duckdb.js';
-import { materializeMatrix } from './matrix.js';
+import { levelTables, materializeMatrix } from './matrix.js';
 import type { CategoricalColumn, NumericColumn } from './types.js';
 
 const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
@@ -75,6 +75,32 @@ describe('materializeMatrix', () => {
         throw new Error(`row ${i}: ${maybe[i]} vs ${d}`);
     }
     expect(unseen).toBeGreaterThan(0);
+  });
+
+  it('scores new data with the training level tables (levelTables)', async () => {
+    const train = await materializeMatrix(FLIGHTS, {
+      features: ['origin'],
+      where: 'month(date) = 1 AND distance < 200',
+    });
+    const score = await materializeMatrix(FLIGHTS, {
+      features: ['origin'],
+      where: 'month(date) = 6 AND distance < 200',
+      levels: levelTables(train.x),
+    });
+    const t = train.x.columns[0] as CategoricalColumn;
+    const s = score.x.columns[0] as CategoricalColumn;
+    expect(s.levels).toEqual(t.levels);
+    const exact = await withDuck((conn) =>
+      readRows(
+        conn,
+        `SELECT origin AS o FROM read_parquet(${sqlString(FLIGHTS)}) WHERE month(date) = 6 AND distance < 200`,
+        'x',
+      ),
+    );
+    for (let i = 0; i < exact.length; i++) {
+      const want = t.levels.indexOf(String(exact[i].o));
+      if (s.codes[i] !== want) throw new Error(`row ${i}: ${s.codes[i]} vs ${want}`);
+    }
   });
 
   it('refuses unknown columns and disallowed expressions', async () => {

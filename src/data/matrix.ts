@@ -3,7 +3,7 @@ import { KilnError } from '../errors.js';
 import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
 import { type DatasetSchema, describeRelation, logicalTypeOfDuckType } from './schema.js';
-import type { FeatureColumn, LabelledMatrix } from './types.js';
+import type { FeatureColumn, FeatureMatrix, LabelledMatrix } from './types.js';
 
 /** A feature to materialise: a stored column, or a row-level expression over stored columns. */
 export interface MatrixFeature {
@@ -296,4 +296,14 @@ function viewAs(element: ColumnElement, bytes: Uint8Array, size: number): ChunkV
   if (element === 'f64') return new Float64Array(source.buffer, source.byteOffset, size);
   if (element === 'f32') return new Float32Array(source.buffer, source.byteOffset, size);
   return new Int32Array(source.buffer, source.byteOffset, size);
+}
+
+/**
+ * The level tables of a matrix's categorical columns, to materialise scoring data with the
+ * training levels: `materializeMatrix(files, { ...request, levels: levelTables(train.x) })`.
+ */
+export function levelTables(matrix: FeatureMatrix): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const c of matrix.columns) if (c.kind === 'categorical') out[c.name] = [...c.levels];
+  return out;
 }
