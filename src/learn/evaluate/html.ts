@@ -43,6 +43,14 @@ const W = 360;
 const H = 300;
 const M = { left: 52, right: 14, top: 30, bottom: 44 };
 
+/** Short tick labels (32k, 1.5M) so wide numbers do not run into the axis title. */
+function tickLabel(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
+  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
+  return fmt(v, 2);
+}
+
 function ticks(lo: number, hi: number, count = 5): number[] {
   const span = hi - lo || 1;
   const raw = span / count;
@@ -90,13 +98,13 @@ function linePlot(spec: PlotSpec): string {
   for (const t of ticks(xd[0], xd[1])) {
     parts.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${M.top}" y2="${M.top + ph}" class="grid"/>`);
     parts.push(
-      `<text x="${sx(t)}" y="${M.top + ph + 15}" class="tick" text-anchor="middle">${esc(fmt(t, 2))}</text>`,
+      `<text x="${sx(t)}" y="${M.top + ph + 15}" class="tick" text-anchor="middle">${esc(tickLabel(t))}</text>`,
     );
   }
   for (const t of ticks(yd[0], yd[1])) {
     parts.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t)}" y2="${sy(t)}" class="grid"/>`);
     parts.push(
-      `<text x="${M.left - 6}" y="${sy(t) + 4}" class="tick" text-anchor="end">${esc(fmt(t, 2))}</text>`,
+      `<text x="${M.left - 6}" y="${sy(t) + 4}" class="tick" text-anchor="end">${esc(tickLabel(t))}</text>`,
     );
   }
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);
