@@ -260,6 +260,13 @@ describe('prepareDataset: bad input names file, row and column', () => {
     expect(await attempt(frac, { columns: { x: { type: 'integer' } } })).toMatch(
       /row 2 \(line 3\), column 'x': value '2.5'/,
     );
+    // Past DuckDB's type-sniffing sample: the column was sniffed as BIGINT, then a row fails to cast.
+    const late = path.join(dir, 'late.csv');
+    const lines = ['x,y'];
+    for (let i = 0; i < 30_000; i++) lines.push(`${i},a`);
+    lines.push('oops,b', '7,c');
+    writeFileSync(late, `${lines.join('\n')}\n`);
+    expect(await attempt(late)).toMatch(/late\.csv: line 30002, column 'x': .*"oops"/);
     const pq = path.join(dir, 'types.parquet');
     await withDuck((conn) =>
       runSql(
