@@ -187,7 +187,7 @@ async function stringColumnType(
 ): Promise<LogicalType> {
   const [{ n }] = await readRows(
     conn,
-    `SELECT count(DISTINCT ${sqlIdent(column)})::BIGINT AS n FROM (SELECT ${sqlIdent(column)} FROM kiln_src LIMIT 1000000)`,
+    `SELECT count(DISTINCT ${sqlIdent(column)})::BIGINT AS n FROM kiln_src`,
     column,
   );
   return Number(n) <= maxLevels ? 'categorical' : 'text';
