@@ -133,6 +133,11 @@ export class LinearLearner implements Learner<LinearParams> {
       for (let k = 0; k < K; k++) l1[k * stride + design.nCoef] = 0;
     }
 
+    // Checked before any worker starts, so a bad validation set cannot leave threads behind.
+    let validDesign: LinearDesign | undefined;
+    if (options.valid && options.onIteration) {
+      validDesign = buildDesign(options.valid.x, layout, 'linear learner validation set');
+    }
     // Single-output tasks use the fused row-major kernel (split over threads on large data);
     // softmax uses column-wise passes.
     const threads = K === 1 ? objectiveThreads(n, p.nThreads) : 1;
@@ -173,10 +178,6 @@ export class LinearLearner implements Learner<LinearParams> {
       return loss + 0.5 * l2 * pen;
     };
 
-    let validDesign: LinearDesign | undefined;
-    if (options.valid && options.onIteration) {
-      validDesign = buildDesign(options.valid.x, layout, 'linear learner validation set');
-    }
     const onIteration = options.onIteration
       ? (iteration: number, objectiveValue: number, gradNorm: number) => {
           const metrics: Record<string, number> = {
