@@ -66,3 +66,55 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/**
+ * One generator per trial, seeded from (sampler seed, trial number). A single stream per
+ * sampler object would restart at the same point in every process that rebuilds the sampler
+ * from the stored seed, so a resumed study or a second worker would replay the first trials'
+ * parameters. Trial numbers are handed out once per study, so each trial draws fresh values,
+ * and a given seed and trial number always give the same draws. Streams are keyed by the
+ * trial's storage id because trials of one process interleave between awaits.
+ */
+export class TrialRngs {
+  private readonly seed: number;
+  private readonly byTrial = new Map<number, Rng>();
+
+  constructor(seed: number = (Math.random() * 2 ** 32) >>> 0) {
+    this.seed = seed >>> 0;
+  }
+
+  /** The stream of this trial (created at its first use). */
+  of(trial: { id: number; number: number }): Rng {
+    let rng = this.byTrial.get(trial.id);
+    if (!rng) {
+      rng = new Rng(trialSeed(this.seed, trial.number));
+      this.byTrial.set(trial.id, rng);
+      // A trial whose afterTrial never came (its process's tracking call threw) must not pin memory.
+      if (this.byTrial.size > 1024) this.byTrial.delete(this.byTrial.keys().next().value as number);
+    }
+    return rng;
+  }
+
+  /** Forgets a finished trial's stream. */
+  release(trial: { id: number }): void {
+    this.byTrial.delete(trial.id);
+  }
+}
+
+/**
+ * Hashes (seed, trial number) to a seed. Rng's splitmix start would make seeds that differ by
+ * its increment share state words, so consecutive numbers go through a full avalanche first.
+ */
+export function trialSeed(seed: number, trialNumber: number): number {
+  let h = (seed ^ Math.imul((trialNumber + 1) >>> 0, 0x9e3779b1)) >>> 0;
+  h = fmix32(h);
+  h = fmix32((h ^ seed) >>> 0);
+  return h;
+}
+
+function fmix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}

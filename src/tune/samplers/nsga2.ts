@@ -1,5 +1,5 @@
 import { crowdingDistance, nonDominatedSort } from '../pareto.js';
-import { Rng } from '../rng.js';
+import { type Rng, TrialRngs } from '../rng.js';
 import { distributionContains, sampleUniform } from '../space.js';
 import type { Distribution, FrozenTrial, ParamValue, Sampler, StudyView } from '../types.js';
 
@@ -25,7 +25,9 @@ export interface Nsga2Options {
 
 export class Nsga2Sampler implements Sampler {
   readonly name = 'nsga2';
-  private readonly rng: Rng;
+  private readonly streams: TrialRngs;
+  /** The stream of the trial at hand; set at each hook call (hooks are synchronous). */
+  private rng!: Rng;
   private readonly populationSize: number;
   private readonly crossoverProb: number;
   private readonly swappingProb: number;
@@ -36,7 +38,7 @@ export class Nsga2Sampler implements Sampler {
   private readonly paramNames = new Set<string>();
 
   constructor(options: Nsga2Options = {}) {
-    this.rng = new Rng(options.seed);
+    this.streams = new TrialRngs(options.seed);
     this.populationSize = options.populationSize ?? 50;
     this.crossoverProb = options.crossoverProb ?? 0.9;
     this.swappingProb = options.swappingProb ?? 0.5;
@@ -75,6 +77,7 @@ export class Nsga2Sampler implements Sampler {
   }
 
   beforeTrial(study: StudyView, trial: FrozenTrial): void {
+    this.rng = this.streams.of(trial);
     this.updatePopulation(study);
     if (this.population.length === 0) return;
     const p1 = this.tournament();
@@ -85,6 +88,7 @@ export class Nsga2Sampler implements Sampler {
 
   sample(study: StudyView, trial: FrozenTrial, name: string, dist: Distribution): ParamValue {
     this.paramNames.add(name);
+    this.rng = this.streams.of(trial);
     const random = () => sampleUniform(dist, () => this.rng.uniform());
     const pair = this.parents.get(trial.id);
     if (!pair) return random();
@@ -102,5 +106,6 @@ export class Nsga2Sampler implements Sampler {
 
   afterTrial(_study: StudyView, trial: FrozenTrial): void {
     this.parents.delete(trial.id);
+    this.streams.release(trial);
   }
 }

@@ -1,17 +1,26 @@
-import { Rng } from '../rng.js';
+import { TrialRngs } from '../rng.js';
 import { sampleUniform } from '../space.js';
-import type { Distribution, ParamValue, Sampler } from '../types.js';
+import type { Distribution, FrozenTrial, ParamValue, Sampler } from '../types.js';
 
-/** Independent uniform draws (log-uniform on log scales): the baseline and TPE's startup phase. */
+/**
+ * Independent uniform draws (log-uniform on log scales): the baseline and TPE's startup phase.
+ * Each trial draws from its own stream (seed, trial number), so resumed and parallel workers
+ * never replay earlier trials' parameters.
+ */
 export class RandomSampler implements Sampler {
   readonly name = 'random';
-  private readonly rng: Rng;
+  private readonly streams: TrialRngs;
 
   constructor(options: { seed?: number } = {}) {
-    this.rng = new Rng(options.seed);
+    this.streams = new TrialRngs(options.seed);
   }
 
-  sample(_study: unknown, _trial: unknown, _name: string, dist: Distribution): ParamValue {
-    return sampleUniform(dist, () => this.rng.uniform());
+  sample(_study: unknown, trial: FrozenTrial, _name: string, dist: Distribution): ParamValue {
+    const rng = this.streams.of(trial);
+    return sampleUniform(dist, () => rng.uniform());
+  }
+
+  afterTrial(_study: unknown, trial: FrozenTrial): void {
+    this.streams.release(trial);
   }
 }

@@ -1,5 +1,5 @@
 import { invalidParam } from '../../errors.js';
-import { Rng } from '../rng.js';
+import { type Rng, TrialRngs } from '../rng.js';
 import { fromInternal, internalBounds, sampleUniform, toInternal } from '../space.js';
 import {
   constraintViolation,
@@ -30,7 +30,7 @@ import {
  * | priorWeight           | 1.0                     | weight of the prior kernel                           |
  * | constantLiar          | true                    | RUNNING trials count as "bad" so parallel workers spread out |
  * | maxAboveObservations  | 1000                    | newest observations g(x) keeps (see below)           |
- * | seed                  | random                  |                                                      |
+ * | seed                  | random                  | with the trial number, seeds each trial's own stream |
  *
  * Trials are split as Optuna's `_split_trials` does: COMPLETE feasible trials by value,
  * then PRUNED trials (deeper step first, then value at that step), then infeasible trials
@@ -68,7 +68,9 @@ interface Column {
 
 export class TpeSampler implements Sampler {
   readonly name = 'tpe';
-  private readonly rng: Rng;
+  private readonly streams: TrialRngs;
+  /** The stream of the trial being sampled; set at each `sample` call (which is synchronous). */
+  private rng!: Rng;
   private readonly nStartup: number;
   private readonly nCandidates: number;
   private readonly gamma: (n: number) => number;
@@ -95,7 +97,7 @@ export class TpeSampler implements Sampler {
   private obsBuffer = new Float64Array(64);
 
   constructor(options: TpeOptions = {}) {
-    this.rng = new Rng(options.seed);
+    this.streams = new TrialRngs(options.seed);
     this.nStartup = options.nStartupTrials ?? 10;
     this.nCandidates = options.nEiCandidates ?? 24;
     this.gamma = options.gamma ?? defaultGamma;
@@ -108,12 +110,17 @@ export class TpeSampler implements Sampler {
     if (study.directions.length > 1) {
       throw invalidParam(`TPE sampler: study '${study.name}' has several objectives; use the nsga2 sampler`);
     }
+    this.rng = this.streams.of(trial);
     this.ingest(study);
     if (this.n < this.nStartup) return sampleUniform(dist, () => this.rng.uniform());
     this.splitBelow();
     const column = this.column(name, dist);
     if (dist.kind === 'categorical') return this.sampleCategorical(study, trial, name, column);
     return this.sampleNumericParam(study, trial, name, column, dist);
+  }
+
+  afterTrial(_study: StudyView, trial: FrozenTrial): void {
+    this.streams.release(trial);
   }
 
   /** Appends trials that finished since the last call. */
