@@ -111,6 +111,21 @@ describe('logistic regression matches sklearn on breast_cancer.csv', () => {
     const r2 = await new LinearLearner({ task: 'regression', nThreads: 2 }).fit(reg);
     expect(Math.abs(r1.intercepts()[0] - r2.intercepts()[0])).toBeLessThan(1e-6);
   });
+  it('reports a validation metric per iteration when given a validation set', async () => {
+    const seen: number[] = [];
+    await new LinearLearner({ maxIter: 5 }).fit(
+      { x, y },
+      {
+        valid: { x, y },
+        onIteration: (info) => {
+          seen.push(info.metrics['valid.logloss']);
+          return undefined;
+        },
+      },
+    );
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen[seen.length - 1]).toBeLessThan(seen[0]);
+  });
   it('serialises and loads back with bit-identical predictions', async () => {
     const model = await new LinearLearner().fit({ x, y });
     const loaded = loadModel(model.serialize());
