@@ -65,8 +65,8 @@ export function registerTuneCommands(program: Command): void {
         return;
       }
       await withStore(opts, async (store) => {
-        const heartbeatDb = resolveConfig({ db: opts.db, home: opts.home }).db;
-        const study = await loadStudy({ store, name: studyName, heartbeatDb });
+        // The heartbeat thread connects with the store's own full URI (Store.connectionUri).
+        const study = await loadStudy({ store, name: studyName });
         const objective = objectiveOf(study);
         const done = await study.optimize(objective, {
           nTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),

@@ -21,6 +21,12 @@ export interface Store {
   dialect: Dialect;
   /** Where the data lives: the SQLite file path or the Postgres URI (password elided). */
   location: string;
+  /**
+   * The URI this store was opened with, password included, for opening a second connection
+   * to the same database (a tuning worker's heartbeat thread). Never print or log it; it is a
+   * non-enumerable property, so JSON.stringify and util.inspect leave it out.
+   */
+  readonly connectionUri?: string;
   /** The raw better-sqlite3 handle, for the few hot paths that need prepared statements. */
   sqlite?: SQLite.Database;
   close(): Promise<void>;
@@ -74,6 +80,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', location, sqlite, close: () => db.destroy() };
   }
+  Object.defineProperty(store, 'connectionUri', { value: location, enumerable: false });
   if (migrate) await migrateStore(store);
   return store;
 }

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../store/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { parameterImportances } from './importance.js';
 import { RandomSampler } from './samplers/random.js';
 import { createStudy } from './study.js';
@@ -39,41 +40,97 @@ if (url) {
   });
 }
 
+/**
+ * Blocks the main thread inside a trial (as the GBDT pool does during a fit) and reads the
+ * trial's heartbeat through a separate connection: the heartbeat thread must have kept beating.
+ */
+async function heartbeatDuringBlock(
+  store: Store,
+  readTrial: (trialId: number) => Promise<{ start_time: number; heartbeat_ms: number }>,
+): Promise<void> {
+  const study = await createStudy({
+    store,
+    name: 'beat',
+    sampler: new RandomSampler({ seed: 1 }),
+    spec: { heartbeatIntervalMs: 100, gracePeriodMs: 400 },
+  });
+  let during: { start_time: number; heartbeat_ms: number } | undefined;
+  await study.optimize(
+    async (t) => {
+      await new Promise((r) => setTimeout(r, 50)); // the thread learns of the trial
+      // What the GBDT pool does: block the main thread (here 1.2 s, three grace periods).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
+      during = await readTrial(t.frozen.id);
+      return t.suggestFloat('x', 0, 1);
+    },
+    { nTrials: 1 },
+  );
+  expect(during).toBeDefined();
+  const row = during as { start_time: number; heartbeat_ms: number };
+  expect(Number(row.heartbeat_ms) - Number(row.start_time)).toBeGreaterThan(800);
+  expect(study.trials()[0].state).toBe('COMPLETE');
+}
+
 describe('heartbeats', () => {
   it('keep beating from a thread while a learner blocks the main thread', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-tune-beat-'));
     const file = path.join(dir, 'kiln.db');
     const store = await openStore({ db: file });
+    const observer = new SQLite(file, { readonly: true });
     try {
-      const study = await createStudy({
+      await heartbeatDuringBlock(
         store,
-        name: 'beat',
-        sampler: new RandomSampler({ seed: 1 }),
-        spec: { heartbeatIntervalMs: 100, gracePeriodMs: 400 },
-      });
-      const observer = new SQLite(file, { readonly: true });
-      let during: { start_time: number; heartbeat_ms: number } | undefined;
-      await study.optimize(
-        async (t) => {
-          await new Promise((r) => setTimeout(r, 50)); // the thread learns of the trial
-          // What the GBDT pool does: block the main thread (here 1.2 s, three grace periods).
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
-          during = observer
-            .prepare('select start_time, heartbeat_ms from tune_trials where trial_id = ?')
-            .get(t.frozen.id) as typeof during;
-          return t.suggestFloat('x', 0, 1);
-        },
-        { nTrials: 1 },
+        async (id) =>
+          observer.prepare('select start_time, heartbeat_ms from tune_trials where trial_id = ?').get(id) as {
+            start_time: number;
+            heartbeat_ms: number;
+          },
       );
-      observer.close();
-      expect(during).toBeDefined();
-      expect(
-        (during as { heartbeat_ms: number }).heartbeat_ms - (during as { start_time: number }).start_time,
-      ).toBeGreaterThan(800);
-      expect(study.trials()[0].state).toBe('COMPLETE');
     } finally {
+      observer.close();
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keep the password of a Postgres URI for the heartbeat connection, out of print', async () => {
+    const store = await openStore({ db: 'postgres://kiln:s3cret@127.0.0.1:1/kiln', migrate: false });
+    try {
+      expect(store.location).toBe('postgres://kiln:***@127.0.0.1:1/kiln');
+      expect(store.connectionUri).toBe('postgres://kiln:s3cret@127.0.0.1:1/kiln');
+      expect(JSON.stringify({ ...store, db: null })).not.toContain('s3cret');
+      expect(inspect(store, { depth: 0 })).not.toContain('s3cret');
+    } finally {
+      await store.close();
+    }
+  });
+
+  // A study on Postgres is given no heartbeatDb (as tuneFromSpec and `kiln tune --worker` do):
+  // the thread must connect with the store's full URI, password included.
+  const pgUrl = process.env.KILN_TEST_POSTGRES;
+  it.skipIf(!pgUrl)('beat from a thread on Postgres too (set KILN_TEST_POSTGRES)', async () => {
+    const name = 'kiln_tune_heartbeat_test';
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const target = new URL(pgUrl as string);
+    target.pathname = `/${name}`;
+    const store = await openStore({ db: target.toString() });
+    const observer = new pg.Client({ connectionString: target.toString() });
+    await observer.connect();
+    try {
+      await heartbeatDuringBlock(store, async (id) => {
+        const r = await observer.query(
+          'select start_time, heartbeat_ms from tune_trials where trial_id = $1',
+          [id],
+        );
+        return r.rows[0];
+      });
+    } finally {
+      await observer.end();
+      await store.close();
     }
   });
 });

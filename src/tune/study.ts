@@ -51,9 +51,9 @@ export interface StudyOptions {
   /** Seed for the default sampler. */
   seed?: number;
   /**
-   * The full URI of the store, for the heartbeat thread's own connection. Needed for
-   * Postgres (Store.location hides the password); SQLite files use Store.location. Without
-   * it (or for ':memory:') heartbeats run on the main thread.
+   * The full URI of the store, for the heartbeat thread's own connection. Default: the URI
+   * the store was opened with (`Store.connectionUri`; `Store.location` hides a Postgres
+   * password). Without one (or for ':memory:') heartbeats run on the main thread.
    */
   heartbeatDb?: string;
 }
@@ -468,9 +468,11 @@ export class Study implements StudyView, TrialHost {
   private startHeartbeat(): void {
     if (this.heartbeatTimer) return;
     const store = this.storage.store;
-    const db =
+    const uri =
       this.options.heartbeatDb ??
-      (store.dialect === 'sqlite' && store.location !== ':memory:' ? store.location : undefined);
+      store.connectionUri ??
+      (store.dialect === 'sqlite' ? store.location : undefined);
+    const db = uri === ':memory:' ? undefined : uri;
     if (db) {
       this.heartbeatThread = startHeartbeatThread(
         { db, workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
