@@ -1,227 +1,115 @@
 /**
- * kiln quickstart: fits a logistic regression on the Wisconsin breast-cancer data (569
- * tumours, 30 measurements, malignant vs benign) and records the run with the SDK: params,
- * per-epoch metrics (buffered and sent in the background), the model and its validation
- * predictions as artifacts. Then it prints how to browse what it logged.
+ * kiln quickstart: the first half of the loop on real data, end to end, in about a minute.
  *
  *   npm run quickstart
  *
- * Data goes to the embedded store under ./.kiln (KILN_HOME), or to the server that
- * KILN_TRACKING_URI / MLFLOW_TRACKING_URI names if one is set.
+ * 1. data   ingests vega-datasets' 3 million US flights (Jan–Jun 2001) as a versioned,
+ *           validated, profiled dataset (examples/flights/data.yaml + expectations.yaml);
+ * 2. train  trains kiln's gradient-boosted trees to predict "leaves > 15 min late" from time
+ *           of day, weekday, distance, origin and destination (categorical), training on
+ *           January–March, validating on April and testing on May–June;
+ * 3. track  records the run: params, per-round metrics, test metrics, the model with its
+ *           signature, the evaluation report, latency and size, data lineage.
+ * Then it prints how to browse what it stored.
+ *
+ * Everything lands in the embedded store under ./.kiln (KILN_HOME). Set
+ * KILN_TRACKING_URI=http://127.0.0.1:5000 to track the run on a running `kiln server` instead.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { openArtifactStore } from '../src/artifacts/index.js';
+import { resolveConfig } from '../src/config.js';
+import { ingestDataset, loadDataSpec, loadExpectations } from '../src/data/index.js';
 import { connect } from '../src/index.js';
-import { accuracy, logLoss, rocAuc } from '../src/learn/index.js';
+import { defineTrainSpec, runTraining } from '../src/pipeline/index.js';
+import { openStore } from '../src/store/index.js';
 
-const SKLEARN_CSV = '/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv';
-const BUNDLED_CSV = path.join(import.meta.dirname, 'data', 'breast_cancer.csv');
+const here = import.meta.dirname;
+const FLIGHTS = path.join(here, '..', 'node_modules', 'vega-datasets', 'data', 'flights-3m.parquet');
+const DATA_SPEC = path.join(here, 'flights', 'data.yaml');
+const EXPECTATIONS = path.join(here, 'flights', 'expectations.yaml');
 
-// sklearn's CSV has no feature names; these are its DESCR's, in column order.
-const MEASUREMENTS = [
-  'radius',
-  'texture',
-  'perimeter',
-  'area',
-  'smoothness',
-  'compactness',
-  'concavity',
-  'concave points',
-  'symmetry',
-  'fractal dimension',
-];
-const FEATURES = [
-  ...MEASUREMENTS.map((f) => `mean ${f}`),
-  ...MEASUREMENTS.map((f) => `${f} error`),
-  ...MEASUREMENTS.map((f) => `worst ${f}`),
-];
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
-const params = {
-  model: 'logistic_regression',
-  optimiser: 'full-batch gradient descent',
-  learning_rate: 0.5,
-  l2: 1e-3,
-  epochs: 300,
-  valid_fraction: 0.2,
-  seed: 42,
-};
-
-interface Dataset {
-  x: Float64Array; // row-major n × p
-  y: Float64Array; // 1 = benign, 0 = malignant (sklearn's coding)
-  n: number;
-  p: number;
-  source: string;
-}
-
-/** sklearn's format: a header "n,p,class0,class1", then p feature columns and the class per row. */
-function readBreastCancer(): Dataset {
-  const source = fs.existsSync(SKLEARN_CSV) ? SKLEARN_CSV : BUNDLED_CSV;
-  const lines = fs.readFileSync(source, 'utf8').trim().split('\n');
-  const [n, p] = lines[0].split(',').map(Number);
-  const x = new Float64Array(n * p);
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const cells = lines[i + 1].split(',');
-    if (cells.length !== p + 1)
-      throw new Error(`${source}: row ${i + 2} has ${cells.length} columns, expected ${p + 1}`);
-    for (let j = 0; j < p; j++) x[i * p + j] = Number(cells[j]);
-    y[i] = Number(cells[p]);
-  }
-  return { x, y, n, p, source };
-}
-
-/** Deterministic shuffle (mulberry32), so every run of the quickstart splits alike. */
-function shuffledIndices(n: number, seed: number): Uint32Array {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const idx = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  return idx;
-}
-
-function take(data: Dataset, rows: Uint32Array): { x: Float64Array; y: Float64Array; n: number } {
-  const { p } = data;
-  const x = new Float64Array(rows.length * p);
-  const y = new Float64Array(rows.length);
-  rows.forEach((r, i) => {
-    x.set(data.x.subarray(r * p, r * p + p), i * p);
-    y[i] = data.y[r];
-  });
-  return { x, y, n: rows.length };
-}
-
-function predict(x: Float64Array, n: number, p: number, w: Float64Array, b: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let z = b;
-    for (let j = 0; j < p; j++) z += x[i * p + j] * w[j];
-    out[i] = 1 / (1 + Math.exp(-z));
-  }
-  return out;
-}
-
-const data = readBreastCancer();
-const { p } = data;
-const order = shuffledIndices(data.n, params.seed);
-const nValid = Math.round(data.n * params.valid_fraction);
-const valid = take(data, order.subarray(0, nValid));
-const train = take(data, order.subarray(nValid));
-
-// Standardise with the training rows' mean and standard deviation only.
-const mean = new Float64Array(p);
-const std = new Float64Array(p);
-for (let j = 0; j < p; j++) {
-  let s = 0;
-  for (let i = 0; i < train.n; i++) s += train.x[i * p + j];
-  mean[j] = s / train.n;
-  let v = 0;
-  for (let i = 0; i < train.n; i++) v += (train.x[i * p + j] - mean[j]) ** 2;
-  std[j] = Math.sqrt(v / train.n) || 1;
-}
-for (const part of [train, valid]) {
-  for (let i = 0; i < part.n; i++)
-    for (let j = 0; j < p; j++) part.x[i * p + j] = (part.x[i * p + j] - mean[j]) / std[j];
-}
-
+const config = resolveConfig();
+const store = await openStore({ db: config.db });
+const data = { store, artifacts: openArtifactStore(config.artifacts) };
 const kiln = await connect();
-const run = await kiln.startRun({
-  experiment: 'quickstart',
-  name: 'logreg-breast-cancer',
-  tags: { dataset: 'sklearn breast_cancer', task: 'binary classification' },
-});
-await run.logParams({ ...params, n_train: train.n, n_valid: valid.n, n_features: p, data_file: data.source });
 
-const w = new Float64Array(p);
-let b = 0;
-const grad = new Float64Array(p);
-for (let epoch = 0; epoch < params.epochs; epoch++) {
-  const prob = predict(train.x, train.n, p, w, b);
-  grad.fill(0);
-  let gb = 0;
-  for (let i = 0; i < train.n; i++) {
-    const r = prob[i] - train.y[i];
-    gb += r;
-    for (let j = 0; j < p; j++) grad[j] += r * train.x[i * p + j];
-  }
-  for (let j = 0; j < p; j++) w[j] -= params.learning_rate * (grad[j] / train.n + params.l2 * w[j]);
-  b -= (params.learning_rate * gb) / train.n;
-
-  // Logged every epoch without awaiting: the SDK batches the points in the background.
-  const validProb = predict(valid.x, valid.n, p, w, b);
-  run.logMetrics(
-    {
-      train_loss: logLoss(train.y, prob),
-      valid_loss: logLoss(valid.y, validProb),
-      valid_auc: rocAuc(valid.y, validProb),
-      valid_accuracy: accuracy(
-        valid.y,
-        validProb.map((q) => (q >= 0.5 ? 1 : 0)),
-      ),
-    },
-    epoch,
+try {
+  // 1. Data: validate before registering; the same bytes ingested again give the same version.
+  let t = performance.now();
+  say('kiln quickstart\n\n1. ingest flights-3m.parquet (validate, profile, version)…');
+  const ingest = await ingestDataset(data, {
+    file: FLIGHTS,
+    name: 'flights',
+    spec: loadDataSpec(DATA_SPEC),
+    specPlace: DATA_SPEC,
+    expectations: loadExpectations(EXPECTATIONS),
+    requireValid: true,
+    description: 'US domestic flights, January to June 2001 (vega-datasets)',
+    createdBy: 'quickstart',
+  });
+  const v = ingest.version;
+  const checks = ingest.validation?.results.length ?? 0;
+  say(
+    `   flights@${v.version}  ${v.rows.toLocaleString('en-US')} rows  hash ${v.hash.slice(0, 12)}  ` +
+      `${checks} expectations passed  ${ingest.created ? 'new version' : 'already stored'}  (${seconds(t)})`,
   );
-}
 
-const validProb = predict(valid.x, valid.n, p, w, b);
-const final = {
-  valid_auc: rocAuc(valid.y, validProb),
-  valid_accuracy: accuracy(
-    valid.y,
-    validProb.map((q) => (q >= 0.5 ? 1 : 0)),
-  ),
-  valid_loss: logLoss(valid.y, validProb),
-};
-
-await run.logJson(
-  {
-    kind: 'logistic_regression',
-    classes: { 0: 'malignant', 1: 'benign' },
-    features: FEATURES.slice(0, p),
-    standardise: { mean: [...mean], std: [...std] },
-    weights: [...w],
-    bias: b,
-  },
-  'model/model.json',
-);
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-quickstart-'));
-const predictionsCsv = path.join(scratch, 'valid_predictions.csv');
-fs.writeFileSync(
-  predictionsCsv,
-  `label,prob_benign\n${Array.from(validProb, (q, i) => `${valid.y[i]},${q.toFixed(6)}`).join('\n')}\n`,
-);
-await run.logArtifact(predictionsCsv, 'evaluation');
-fs.rmSync(scratch, { recursive: true, force: true });
-await run.end();
-await kiln.close();
-
-const where =
-  process.env.KILN_TRACKING_URI ||
-  process.env.MLFLOW_TRACKING_URI ||
-  path.resolve(process.env.KILN_HOME ?? '.kiln');
-process.stdout.write(`
-kiln quickstart: logged run ${run.id} to ${where}
-  experiment  quickstart
-  data        ${data.source} (${train.n} train / ${valid.n} validation rows, ${p} features)
-  params      ${Object.keys(params).length + 4}, metrics ${4 * params.epochs} points (4 per epoch × ${params.epochs} epochs)
-  result      validation AUC ${final.valid_auc.toFixed(4)}, accuracy ${final.valid_accuracy.toFixed(4)}, log loss ${final.valid_loss.toFixed(4)}
-  artifacts   model/model.json, evaluation/valid_predictions.csv
-
+  // 2–3. Train on the stored version (its derived hour/weekday/late columns), tracked.
+  t = performance.now();
+  say('\n2. train gradient-boosted trees on Jan–Mar, validate on Apr, test on May–Jun…');
+  const spec = defineTrainSpec({
+    name: 'flights-gbdt-quickstart',
+    experiment: 'quickstart',
+    // The first 5 days of each month keep this under a minute; drop `where` for all 3M rows.
+    data: { dataset: `flights@${v.version}`, where: 'day <= 5' },
+    features: ['hour', 'minute', 'weekday', 'day', 'distance', 'origin', 'destination'],
+    target: 'late',
+    split: { method: 'time', column: 'date', valid_from: '2001-04-01', test_from: '2001-05-01' },
+    learner: {
+      name: 'gbdt',
+      params: { num_iterations: 100, learning_rate: 0.1, num_leaves: 31, min_data_in_leaf: 50 },
+    },
+    metrics: ['auc', 'logloss', 'average_precision'],
+    cost: { false_positive: 1, false_negative: 5, per_1k_predictions: 0.01, threshold: 0.2 },
+  });
+  let lastRound = 0;
+  const result = await runTraining(spec, {
+    tracking: kiln,
+    data,
+    onIteration: (info) => {
+      if (info.iteration - lastRound >= 25) {
+        lastRound = info.iteration;
+        const auc = info.metrics['valid.auc'];
+        say(`   round ${info.iteration}${auc === undefined ? '' : `  valid AUC ${auc.toFixed(4)}`}`);
+      }
+      return undefined;
+    },
+  });
+  const m = result.metrics;
+  const fmt = (x: number | undefined, digits = 4) => (x === undefined ? '–' : x.toFixed(digits));
+  say(`   done in ${seconds(t)}`);
+  say(`\n3. tracked run ${result.runId} (experiment 'quickstart')`);
+  say(
+    `   test AUC ${fmt(m['test.auc'])}  valid AUC ${fmt(m['valid.auc'])}  test log loss ${fmt(m['test.logloss'])}`,
+  );
+  say(
+    `   model ${(result.measurements.model_size_bytes / 1024).toFixed(0)} KiB, single-row p99 ` +
+      `${fmt(result.measurements.p99_latency_us, 1)} µs, ${result.iterations} rounds`,
+  );
+  say(`
 Browse it:
+  npx kiln data show flights
   npx kiln runs ls --experiment quickstart
-  npx kiln runs show ${run.id}
-  npx kiln server                      # MLflow-compatible server on http://127.0.0.1:5000
+  npx kiln runs show ${result.runId}
+  npx kiln server          # MLflow-compatible REST on http://127.0.0.1:5000
 
-Point existing MLflow code (Python or anything else) at the server:
+Point existing MLflow code at the server:
   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
-`);
+Train your own: npx kiln train examples/flights/train.yaml   (see docs/train-and-tune.md)`);
+} finally {
+  await kiln.close();
+  await store.close();
+}
