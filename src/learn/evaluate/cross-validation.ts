@@ -152,6 +152,18 @@ const DEFAULT_METRICS: Record<Task, string[]> = {
   anomaly: ['auc', 'average_precision'],
 };
 
+type TaskParams = { task?: Task; objective?: string; estimator?: { params?: unknown } };
+
+/** The task a learner's params name: `task` (linear), `objective` (GBDT), a pipeline's estimator's. */
+function taskOfLearner(learner: { params?: unknown }): Task {
+  const p = learner.params as TaskParams | undefined;
+  if (p?.task) return p.task;
+  if (p?.objective)
+    return p.objective === 'binary' || p.objective === 'multiclass' ? p.objective : 'regression';
+  if (p?.estimator) return taskOfLearner(p.estimator);
+  return 'binary';
+}
+
 /** Fits the learner on each split's training rows and scores its test rows. */
 export async function crossValidate(
   learner: Learner<unknown>,
@@ -160,9 +172,7 @@ export async function crossValidate(
 ): Promise<CrossValidationResult> {
   if (!data.y)
     throw new KilnError('INVALID_PARAMETER_VALUE', 'crossValidate: needs labels (y) to score the folds');
-  // A pipeline's task is its estimator's.
-  const params = learner.params as { task?: Task; estimator?: { params?: { task?: Task } } } | undefined;
-  const task = options.task ?? params?.task ?? params?.estimator?.params?.task ?? 'binary';
+  const task = options.task ?? taskOfLearner(learner);
   const k = options.folds ?? 5;
   const scheme = options.scheme ?? (task === 'binary' || task === 'multiclass' ? 'stratified' : 'kfold');
   const splits =
