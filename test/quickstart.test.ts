@@ -10,7 +10,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 
 describe('examples/quickstart.ts (the README’s first command)', () => {
-  it('logs a real run into ./.kiln and says how to browse it', async () => {
+  it('ingests flights, trains GBDT on the stored version and tracks the run under ./.kiln', async () => {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-quickstart-test-'));
     try {
       const env: NodeJS.ProcessEnv = { ...process.env };
@@ -19,30 +19,31 @@ describe('examples/quickstart.ts (the README’s first command)', () => {
       const { stdout } = await promisify(execFile)(TSX, [path.join(ROOT, 'examples/quickstart.ts')], {
         cwd,
         env,
+        timeout: 240_000,
       });
-      const runId = /logged run ([0-9a-f]{32})/.exec(stdout)?.[1];
+      expect(stdout).toMatch(/flights@1 {2}3,000,000 rows .* 10 expectations passed {2}new version/);
+      const runId = /tracked run ([0-9a-f]{32})/.exec(stdout)?.[1];
       expect(runId, stdout).toBeDefined();
-      expect(stdout).toContain('npx kiln runs ls');
-      expect(stdout).toContain('MLFLOW_TRACKING_URI=http://127.0.0.1:5000');
-      const auc = Number(/validation AUC ([\d.]+)/.exec(stdout)?.[1]);
-      // Logistic regression on standardised breast-cancer features: sklearn's own reaches ~0.99 AUC.
-      expect(auc).toBeGreaterThan(0.97);
+      expect(stdout).toContain('npx kiln runs ls --experiment quickstart');
+      const testAuc = Number(/test AUC ([\d.]+)/.exec(stdout)?.[1]);
+      // Five days a month of flights, 100 rounds: a weak but real signal (0.60 when written).
+      expect(testAuc).toBeGreaterThan(0.57);
 
       const kiln = await connect(path.join(cwd, '.kiln'));
       try {
         const run = await kiln.getRun(runId!);
         expect(run.info.status).toBe('FINISHED');
-        expect(run.data.params.find((p) => p.key === 'epochs')?.value).toBe('300');
-        const history = await kiln.getMetricHistory(runId!, 'valid_auc');
-        expect(history).toHaveLength(300);
-        expect(history.at(-1)!.value).toBeCloseTo(auc, 4);
+        const metric = (key: string) => run.data.metrics.find((m) => m.key === key)?.value;
+        expect(metric('test.auc')).toBeCloseTo(testAuc, 4);
+        const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
+        expect(JSON.stringify(tags)).toContain('flights');
         const files = (await kiln.store.listArtifacts(runId!)).files.map((f) => f.path);
-        expect(files).toEqual(['evaluation', 'model']);
+        expect(files).toContain('model');
       } finally {
         await kiln.close();
       }
     } finally {
       fs.rmSync(cwd, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 });
