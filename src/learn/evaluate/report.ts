@@ -293,10 +293,17 @@ function thresholdTable(
       grid.push(sorted[Math.min(sorted.length - 1, Math.floor((s / (steps - 1)) * sorted.length))]);
   }
   const rows = [...new Set(grid)].map((t) => rowAt(indexFor(t), t));
-  let best = rowAt(0, roc.thresholds[0]);
-  for (let i = 1; i < roc.thresholds.length; i++) {
-    const r = rowAt(i, roc.thresholds[i]);
-    if (r.cost < best.cost) best = r;
+  // Scan every distinct threshold on plain numbers; build the row object only for the winner.
+  let bestIndex = 0;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < roc.thresholds.length; i++) {
+    const tp = P > 0 ? roc.tpr[i] * P : 0;
+    const fp = N > 0 ? roc.fpr[i] * N : 0;
+    const cost = fp * cFP + (P - tp) * cFN;
+    if (cost < bestCost) {
+      bestCost = cost;
+      bestIndex = i;
+    }
   }
-  return { rows, best };
+  return { rows, best: rowAt(bestIndex, roc.thresholds[bestIndex]) };
 }
