@@ -151,9 +151,25 @@ describe('kiln train: a tracked training run', () => {
 
     const report = JSON.parse((await readArtifact(result.runId, 'evaluation/report.json')).toString());
     expect(report.parts.test.metrics.auc).toBeCloseTo(metrics['test.auc']!, 12);
-    expect(report.parts.test.roc.fpr.length).toBeGreaterThan(2);
+    expect(report.main).toBe('test');
+    expect(report.parts.test.curves.roc.fpr.length).toBeGreaterThan(2);
+    // The spec's cost model (1 per false positive, 4 per false negative) sets the threshold table.
+    expect(report.parts.test.costs).toEqual({ falsePositive: 1, falseNegative: 4 });
+    expect(report.parts.test.bestThreshold.cost).toBeLessThanOrEqual(
+      Math.min(...report.parts.test.thresholdTable.map((r: { cost: number }) => r.cost)),
+    );
+    const { falsePositives, falseNegatives } = report.parts.test.cost;
+    expect(metrics['test.cost_per_1k']).toBeCloseTo(
+      ((falsePositives + 4 * falseNegatives) / report.parts.test.data.nRows) * 1000,
+      9,
+    );
+    expect(metrics.cost_per_1k).toBe(metrics['valid.cost_per_1k']);
+    expect(report.parts.test.featureImportance.values.length).toBe(5);
+    expect(report.parts.valid.featureImportance).toBeUndefined();
     const html = (await readArtifact(result.runId, 'evaluation/report.html')).toString();
     expect(html).toContain('<svg');
+    expect(html).toContain('Metrics by data part');
+    expect(html).toContain('Threshold table');
     const importance = JSON.parse((await readArtifact(result.runId, 'feature_importance.json')).toString());
     expect(Object.keys(importance.gain).sort()).toEqual([
       'destination',

@@ -1,11 +1,12 @@
-export type { EvaluationReport, PartEvaluation } from './train/evaluation-report.js';
 export { LEARNERS, type LearnerEntry } from './train/learners.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
 export {
+  type DataPart,
   environmentTags,
   type RunTrainingOptions,
   runTraining,
+  type TrainingEvaluation,
   type TrainingPhase,
   type TrainingProgress,
   type TrainingResult,

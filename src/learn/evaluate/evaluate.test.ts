@@ -146,6 +146,63 @@ describe('evaluation report', () => {
     expect(html).toContain('ROC curve');
     expect(html).toContain('Threshold table');
   });
+  it('cost at the threshold, serving cost, registry metrics and a per-part table', async () => {
+    const { x, y } = loadCsv('breast_cancer.csv');
+    const yPos = Float64Array.from(y, (v) => 1 - v);
+    const model = await new PipelineLearner([{ kind: 'standard-scale' }], new LinearLearner({ C: 0.05 })).fit(
+      {
+        x,
+        y: yPos,
+      },
+    );
+    const plain = evaluateModel(model, { x, y: yPos }, { importance: 'none' });
+    // No cost model stated: the cost block is there, the cost metric is not.
+    expect(plain.metrics.cost_per_1k).toBeUndefined();
+    const report = evaluateModel(
+      model,
+      { x, y: yPos },
+      {
+        costFalsePositive: 2,
+        costFalseNegative: 7,
+        costPer1kPredictions: 0.25,
+        threshold: 0.3,
+        metrics: ['error', 'pr_auc', 'auc'],
+        importance: 'none',
+      },
+    );
+    const p = model.predict(x);
+    let fp = 0;
+    let fn = 0;
+    let wrong = 0;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] >= 0.3 && yPos[i] === 0) fp++;
+      if (p[i] < 0.3 && yPos[i] === 1) fn++;
+      if (p[i] >= 0.5 !== (yPos[i] === 1)) wrong++;
+    }
+    expect(report.cost).toMatchObject({
+      threshold: 0.3,
+      falsePositives: fp,
+      falseNegatives: fn,
+      total: 2 * fp + 7 * fn,
+    });
+    expect(report.metrics.cost_per_1k).toBeCloseTo(((2 * fp + 7 * fn) / x.nRows) * 1000 + 0.25, 9);
+    // Registry metrics are computed as the registry defines them ('error' at 0.5).
+    expect(report.metrics.error).toBeCloseTo(wrong / x.nRows, 12);
+    expect(report.metrics.pr_auc).toBeGreaterThan(0.9);
+    expect(report.metrics.auc).toBe(plain.metrics.auc);
+    expect(() => evaluateModel(model, { x, y: yPos }, { metrics: ['rmse'], importance: 'none' })).toThrow(
+      /'rmse' is not defined for a binary task/,
+    );
+    const html = renderReportHtml(report, {
+      parts: [
+        { name: 'train', nRows: 400, metrics: { auc: 0.99 } },
+        { name: 'test', nRows: x.nRows, metrics: report.metrics },
+      ],
+    });
+    expect(html).toContain('Metrics by data part');
+    expect(html).toContain('train (400 rows)');
+    expect(html).toContain('per 1,000 predictions');
+  });
   it('anomaly models are evaluated on their scores with permutation importance when asked', async () => {
     const n = 800;
     const values = Array.from({ length: 3 }, () => new Float64Array(n));

@@ -193,9 +193,40 @@ const METRIC_NAMES: Record<string, string> = {
   mae: 'MAE',
   r2: 'R²',
   mape: 'MAPE',
+  error: 'Error rate',
+  mse: 'MSE',
+  pr_auc: 'PR AUC',
+  cost_per_1k: 'Cost per 1,000 predictions',
 };
 
-export function renderReportHtml(report: EvaluationReport): string {
+/** Metrics of the same model on other data (a training run's train / valid / test parts). */
+export interface ReportPart {
+  name: string;
+  nRows: number;
+  metrics: Record<string, number>;
+}
+
+export interface RenderReportOptions {
+  /**
+   * Shown as one "metrics by data part" table above the plots, so a page about the test part
+   * still shows how train and validation compare (over- or under-fitting at a glance).
+   */
+  parts?: readonly ReportPart[];
+}
+
+function partsTable(parts: readonly ReportPart[]): string {
+  const names = [...new Set(parts.flatMap((p) => Object.keys(p.metrics)))];
+  const head = parts.map((p) => `<th>${esc(p.name)} (${esc(fmt(p.nRows))} rows)</th>`).join('');
+  const rows = names
+    .map(
+      (k) =>
+        `<tr><th>${esc(METRIC_NAMES[k] ?? k)}</th>${parts.map((p) => `<td>${esc(fmt(p.metrics[k]))}</td>`).join('')}</tr>`,
+    )
+    .join('');
+  return `<div class="card parts"><h3>Metrics by data part</h3><table><tr><th>metric</th>${head}</tr>${rows}</table></div>`;
+}
+
+export function renderReportHtml(report: EvaluationReport, options: RenderReportOptions = {}): string {
   // Hard-label metrics depend on the threshold; say which one.
   const at = report.confusionMatrix?.threshold;
   const thresholded = new Set(['accuracy', 'precision', 'recall', 'f1']);
@@ -327,6 +358,10 @@ export function renderReportHtml(report: EvaluationReport): string {
         best
           ? `<p>Lowest total cost: flag rows with score ≥ <b>${fmt(best.threshold, 4)}</b> — precision ${fmt(best.precision, 3)}, recall ${fmt(best.recall, 3)}, cost ${fmt(best.cost, 1)}.</p>`
           : ''
+      }${
+        report.cost
+          ? `<p>At threshold ${fmt(report.cost.threshold, 3)}: ${fmt(report.cost.falsePositives)} false positives, ${fmt(report.cost.falseNegatives)} false negatives, cost ${fmt(report.cost.total, 1)} (${fmt(report.cost.per1k, 2)} per 1,000 predictions).</p>`
+          : ''
       }<table class="tt"><tr><th>threshold</th><th>precision</th><th>recall</th><th>F1</th><th>FPR</th><th>TP</th><th>FP</th><th>FN</th><th>TN</th><th>cost</th></tr>${thresholdRows}</table></div>`
     : '';
   const subtitle = [
@@ -356,12 +391,13 @@ svg .grid{stroke:#edf0f4}svg .frame{fill:none;stroke:#c9d1da}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 .card{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:12px 14px}.wide{flex:1;min-width:560px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}td,th{padding:4px 10px;text-align:right;border-bottom:1px solid #edf0f4}
-th{font-weight:600;color:#334}.cm td{min-width:70px;text-align:center;font-weight:600}.tt tr.best td{background:#fff4d6;font-weight:600}
+th{font-weight:600;color:#334}.cm td{min-width:70px;text-align:center;font-weight:600}.tt tr.best td{background:#fff4d6;font-weight:600}.parts{margin-bottom:18px}.parts th:first-child{text-align:left}
 footer{margin-top:18px;color:#8a94a0;font-size:12px}
 </style></head><body>
 <h1>${esc(report.title)}</h1>
 <div class="sub">${subtitle}</div>
 <div class="metrics">${metricCards}</div>
+${options.parts && options.parts.length > 0 ? `<div class="row">${partsTable(options.parts)}</div>` : ''}
 <div class="plots">${plots.join('\n')}</div>
 <div class="row">${report.confusionMatrix ? confusionTable(report.confusionMatrix) : ''}${thresholdSection}</div>
 <footer>kiln evaluation report · generated ${esc(report.createdAt)}</footer>

@@ -7,7 +7,7 @@ export {
   stratifiedKFoldSplits,
   timeSeriesSplits,
 } from './cross-validation.js';
-export { renderReportHtml } from './html.js';
+export { type RenderReportOptions, type ReportPart, renderReportHtml } from './html.js';
 export { permutationImportance } from './permutation-importance.js';
 export { type EvaluateOptions, type EvaluationReport, evaluateModel, type ThresholdRow } from './report.js';
 export { selectData, selectRows } from './rows.js';

@@ -55,6 +55,19 @@ export interface EvaluationReport {
   };
   confusionMatrix?: { threshold?: number; labels: string[]; matrix: number[][] };
   costs?: { falsePositive: number; falseNegative: number };
+  /**
+   * What the errors at the confusion matrix's threshold cost: `total` = fp · costFalsePositive
+   * + fn · costFalseNegative, `perRow` = total / rows (weights when given), `per1k` = 1,000 ·
+   * perRow + the serving cost per 1,000 predictions. Binary and anomaly tasks.
+   */
+  cost?: {
+    threshold: number;
+    falsePositives: number;
+    falseNegatives: number;
+    total: number;
+    perRow: number;
+    per1k: number;
+  };
   thresholdTable?: ThresholdRow[];
   /** The threshold with the lowest total cost over every distinct score. */
   bestThreshold?: ThresholdRow;
@@ -66,6 +79,17 @@ export interface EvaluateOptions {
   costFalsePositive?: number;
   /** Cost of missing a positive (false negative). Default 1. */
   costFalseNegative?: number;
+  /**
+   * Serving cost per 1,000 predictions, added to `cost.per1k`. Default 0. When any of the three
+   * costs is given, the metrics include `cost_per_1k` (the caller stated a cost model).
+   */
+  costPer1kPredictions?: number;
+  /**
+   * More metrics from learn/metrics' registry (names or aliases, e.g. 'error', 'mse', 'pr_auc'),
+   * computed on the same predictions and keyed by canonical name. A name the report already
+   * computes keeps the report's value (for hard-label metrics: at `threshold`).
+   */
+  metrics?: readonly string[];
   /** Threshold for the confusion matrix (binary). Default 0.5, or the model's own for anomaly models. */
   threshold?: number;
   /** 'model' (its own featureImportance), 'permutation', or 'auto' (model's if it has one). Default 'auto'. */
@@ -168,6 +192,28 @@ export function evaluateModel(
     const cFP = options.costFalsePositive ?? 1;
     const cFN = options.costFalseNegative ?? 1;
     report.costs = { falsePositive: cFP, falseNegative: cFN };
+    const falsePositives = cm.matrix[0][1];
+    const falseNegatives = cm.matrix[1][0];
+    let totalWeight = y.length;
+    if (w) {
+      totalWeight = 0;
+      for (let i = 0; i < w.length; i++) totalWeight += w[i];
+    }
+    const total = falsePositives * cFP + falseNegatives * cFN;
+    const perRow = totalWeight > 0 ? total / totalWeight : 0;
+    report.cost = {
+      threshold,
+      falsePositives,
+      falseNegatives,
+      total,
+      perRow,
+      per1k: perRow * 1000 + (options.costPer1kPredictions ?? 0),
+    };
+    const statedCostModel =
+      options.costFalsePositive !== undefined ||
+      options.costFalseNegative !== undefined ||
+      options.costPer1kPredictions !== undefined;
+    if (statedCostModel) m.cost_per_1k = report.cost.per1k;
     const table = thresholdTable(y, pred, w, cFP, cFN, options.thresholdSteps ?? 21, probabilities);
     report.thresholdTable = table.rows;
     report.bestThreshold = table.best;
@@ -197,6 +243,16 @@ export function evaluateModel(
       actual: idx.map((i) => round(y[i])),
       predicted: idx.map((i) => round(pred[i])),
     };
+  }
+  for (const name of options.metrics ?? []) {
+    const spec = getMetric(name);
+    if (!spec.tasks.includes(task)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `evaluateModel: metric '${spec.name}' is not defined for a ${task} task`,
+      );
+    }
+    if (report.metrics[spec.name] === undefined) report.metrics[spec.name] = spec.fn(y, pred, w);
   }
   for (const key of Object.keys(report.metrics)) report.metrics[key] = round(report.metrics[key]);
 

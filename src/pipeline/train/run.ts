@@ -7,22 +7,38 @@ import type { DataContext, LabelledMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import {
   defaultMetric,
+  type EvaluationReport,
+  evaluateModel,
   getMetric,
   type IterationInfo,
   type Learner,
   type Model,
   PipelineLearner,
+  renderReportHtml,
   type Task,
   type TransformStep,
 } from '../../learn/index.js';
 import { ActiveRun, connect, KilnClient } from '../../sdk/index.js';
 import type { TrackingStore } from '../../tracking/index.js';
-import { type EvaluationReport, evaluatePart, renderReportHtml } from './evaluation-report.js';
 import { LEARNERS } from './learners.js';
 import { loadTrainingData, type TrainingMatrices } from './load-data.js';
 import { type ModelMeasurements, measureModel } from './measure.js';
 import { buildSignature, type ModelSignature } from './signature.js';
 import { parseTrainSpec, type TrainSpec } from './spec.js';
+
+/**
+ * The run's `evaluation/report.json`: learn/evaluate's report for each data part the run has
+ * labels for. `main` is the part `report.html` shows in full (test, else valid, else train);
+ * the page also tabulates every part's metrics side by side.
+ */
+export interface TrainingEvaluation {
+  kind: 'kiln.training-evaluation';
+  version: 1;
+  main: DataPart;
+  parts: Partial<Record<DataPart, EvaluationReport>>;
+}
+
+export type DataPart = 'train' | 'valid' | 'test';
 
 /** What `connect` takes: a tracking URI, a folder, or a config. */
 type TrackingTarget = Parameters<typeof connect>[0];
@@ -74,7 +90,7 @@ export interface TrainingResult {
   /** Iterations reported by the learner; `stopped` when onIteration ended training early. */
   iterations: number;
   stopped: boolean;
-  report: EvaluationReport;
+  report: TrainingEvaluation;
 }
 
 const PACKAGE_VERSION = readPackageVersion();
@@ -174,34 +190,7 @@ export async function runTraining(
     const trainSeconds = Number(process.hrtime.bigint() - fitStart) / 1e9;
 
     progress({ phase: 'evaluate', runId: active.id });
-    const report: EvaluationReport = {
-      task,
-      ...(data.train.classes ? { classes: data.train.classes } : {}),
-      mainMetric: metricNames[0]!,
-      parts: {},
-    };
-    const metrics: Record<string, number> = {};
-    for (const [name, part] of [
-      ['train', data.train],
-      ['valid', data.valid],
-      ['test', data.test],
-    ] as const) {
-      if (!part?.y || part.x.nRows === 0) continue;
-      const evaluation = evaluatePart(
-        task,
-        metricNames,
-        part.y,
-        model.predict(part.x),
-        part.classes,
-        spec.cost,
-      );
-      report.parts[name] = evaluation;
-      for (const [k, v] of Object.entries(evaluation.metrics)) metrics[`${name}.${k}`] = v;
-    }
-    if (spec.cost) {
-      const judged = report.parts.valid?.cost ?? report.parts.test?.cost;
-      if (judged) metrics.cost_per_1k = judged.per1k;
-    }
+    const { report, metrics } = evaluateParts(model, data, spec, metricNames);
 
     progress({ phase: 'measure', runId: active.id });
     const bytes = model.serialize();
@@ -219,7 +208,13 @@ export async function runTraining(
     await active.logJson(signature, 'model/signature.json');
     await active.logJson(report, 'evaluation/report.json');
     await active.logText(
-      renderReportHtml(report, `${spec.name ?? 'training run'} — evaluation`),
+      renderReportHtml(report.parts[report.main]!, {
+        parts: Object.entries(report.parts).map(([name, part]) => ({
+          name,
+          nRows: part.data.nRows,
+          metrics: part.metrics,
+        })),
+      }),
       'evaluation/report.html',
     );
     if (model.featureImportance) {
@@ -265,6 +260,53 @@ export async function runTraining(
   } finally {
     if (owned) await client.close();
   }
+}
+
+/**
+ * learn/evaluate's report on each labelled part, and the run's metrics from it: every report
+ * metric as `<part>.<name>` (`valid.auc`, `test.logloss`, `test.cost_per_1k`…), plus
+ * `cost_per_1k` judged on validation (else test) when the spec has a cost model. The spec's
+ * cost threshold sets the confusion matrix and hard-label metrics; feature importance (the
+ * model's own, else permutation) is computed on the main part only, as it is the slow part.
+ */
+function evaluateParts(
+  model: Model,
+  data: TrainingMatrices,
+  spec: TrainSpec,
+  metricNames: readonly string[],
+): { report: TrainingEvaluation; metrics: Record<string, number> } {
+  const labelled = (['train', 'valid', 'test'] as const).filter((name) => {
+    const part = data[name];
+    return part?.y !== undefined && part.x.nRows > 0;
+  });
+  const main: DataPart = labelled.includes('test') ? 'test' : labelled.includes('valid') ? 'valid' : 'train';
+  const report: TrainingEvaluation = { kind: 'kiln.training-evaluation', version: 1, main, parts: {} };
+  const metrics: Record<string, number> = {};
+  for (const name of labelled) {
+    const part = data[name]!;
+    const evaluation = evaluateModel(
+      model,
+      { x: part.x, y: part.y, classes: part.classes },
+      {
+        title: `${spec.name ?? 'training run'} — ${name} data`,
+        metrics: metricNames,
+        importance: name === main ? 'auto' : 'none',
+        ...(spec.cost
+          ? {
+              costFalsePositive: spec.cost.false_positive,
+              costFalseNegative: spec.cost.false_negative,
+              costPer1kPredictions: spec.cost.per_1k_predictions,
+              threshold: spec.cost.threshold,
+            }
+          : {}),
+      },
+    );
+    report.parts[name] = evaluation;
+    for (const [k, v] of Object.entries(evaluation.metrics)) metrics[`${name}.${k}`] = v;
+  }
+  const judged = metrics['valid.cost_per_1k'] ?? metrics['test.cost_per_1k'];
+  if (judged !== undefined) metrics.cost_per_1k = judged;
+  return { report, metrics };
 }
 
 /** binary / multiclass from the target's classes; regression for a numeric target. */
