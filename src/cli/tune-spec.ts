@@ -1,9 +1,11 @@
+import path from 'node:path';
 import { openArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
-import { connect } from '../sdk/index.js';
-import { openStore } from '../store/index.js';
+import { connect, type KilnClient } from '../sdk/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { SqlTrackingStore } from '../tracking/index.js';
 import type { FrozenTrial } from '../tune/index.js';
 import { printJson } from './table.js';
 
@@ -50,8 +52,19 @@ export async function runTuneSpecCommand(
     db: opts.db ?? (isDb ? uri : undefined),
     home: opts.home ?? (isFolder ? uri : undefined),
   });
-  const store = await openStore({ db: config.db });
   const client = await connect(opts.trackingUri ?? (opts.home ? opts.home : undefined));
+  // When trials are tracked in the study's own database, both share one connection: two
+  // SQLite connections in one process would interleave between awaits, and a tracking
+  // transaction that read before the study's write commits cannot upgrade to a write
+  // (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out).
+  const shared = sameDatabase(client, config.db);
+  let store: Store;
+  try {
+    store = shared ?? (await openStore({ db: config.db }));
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
   const started = Date.now();
   try {
     // The catalog shares the study store, so a spec naming a stored dataset (also a resumed one) can read it.
@@ -73,9 +86,20 @@ export async function runTuneSpecCommand(
     else process.stdout.write(summaryText(result, spec));
     return result;
   } finally {
-    await client.close();
-    await store.close();
+    await client.close(); // closes the shared store too
+    if (!shared) await store.close();
   }
+}
+
+/** The tracking client's own metadata store when it is the database `db` names. */
+function sameDatabase(client: KilnClient, db: string): Store | undefined {
+  if (!(client.store instanceof SqlTrackingStore)) return undefined;
+  const tracked = client.store.store;
+  const uri = tracked.connectionUri ?? tracked.location;
+  const isUri = (u: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(u);
+  if (uri === ':memory:' || db === ':memory:') return undefined;
+  const same = isUri(uri) || isUri(db) ? uri === db : path.resolve(uri) === path.resolve(db);
+  return same ? tracked : undefined;
 }
 
 function trialLine(t: FrozenTrial, started: number): string {
