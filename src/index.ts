@@ -10,9 +10,34 @@
  * run.logMetric('loss', 0.25, 1);
  * await run.end();
  * ```
+ *
+ * Training and tuning from a spec (the same shape as the YAML `kiln train` / `kiln tune` read):
+ *
+ * @example
+ * ```ts
+ * import { connect, defineTrainSpec, runTraining } from 'kiln';
+ *
+ * const spec = defineTrainSpec({ data: { file: 'flights.parquet' }, features: ['distance'],
+ *   target: 'late', learner: { name: 'gbdt' } });
+ * const result = await runTraining(spec, { tracking: await connect() });
+ * ```
  */
 export type { KilnConfig, KilnConfigInput } from './config.js';
 export { type ErrorCode, KilnError } from './errors.js';
+export {
+  defineTrainSpec,
+  isTrainingSpecStudy,
+  loadTrainSpec,
+  type RunTrainingOptions,
+  runTraining,
+  type TrainingProgress,
+  type TrainingResult,
+  type TrainSpec,
+  type TrainSpecInput,
+  type TuneFromSpecOptions,
+  type TuneResult,
+  tuneFromSpec,
+} from './pipeline/index.js';
 export {
   ActiveRun,
   type ConnectOptions,
@@ -25,6 +50,7 @@ export {
   type SearchRunsOptions,
   type StartRunOptions,
 } from './sdk/index.js';
+export { type OpenStoreOptions, openStore, type Store } from './store/index.js';
 export type {
   Experiment,
   FileInfo,
@@ -40,3 +66,19 @@ export type {
   TrackingTarget,
   ViewType,
 } from './tracking/index.js';
+export {
+  createStudy,
+  type Direction,
+  type FrozenTrial,
+  loadStudy,
+  type Objective,
+  type OptimizeOptions,
+  type ParamValue,
+  Study,
+  type StudyOptions,
+  type StudySpec,
+  type StudySummary,
+  studySummary,
+  Trial,
+  TrialPruned,
+} from './tune/index.js';
