@@ -7,4 +7,5 @@ export {
   IsolationForestModel,
   loadIsolationForestModel,
 } from './model.js';
+export { iforestParamsSchema } from './params.js';
 export { averagePathLength } from './path-length.js';

@@ -12,4 +12,5 @@ export {
   type LinearTask,
   loadLinearModel,
 } from './model.js';
+export { linearParamsSchema } from './params.js';
 export { minimizeQuasiNewton, type QuasiNewtonOptions, type QuasiNewtonResult } from './quasi-newton.js';

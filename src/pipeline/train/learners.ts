@@ -1,11 +1,12 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { GbdtLearner, gbdtParamsSchema } from '../../learn/gbdt/index.js';
 import type { Learner, Task } from '../../learn/index.js';
-import { LinearLearner, type LinearParams } from '../../learn/linear/index.js';
+import { LinearLearner, type LinearParams, linearParamsSchema } from '../../learn/linear/index.js';
 
 /**
  * The learners a training spec may name, each with the zod schema its `params` are checked
- * against (so spec errors carry the field path) and a factory. One entry per learner.
+ * against (so spec errors carry the field path) and a factory. One entry per learner; the
+ * schema is the learner's own (learn/<learner>/params.ts, where its defaults are tabled).
  */
 export interface LearnerEntry {
   paramsSchema: z.ZodType;
@@ -18,26 +19,6 @@ export interface LearnerEntry {
   /** Parameter holding the number of boosting rounds / epochs, when the learner has one. */
   iterationsParam?: string;
 }
-
-/**
- * The linear learner takes plain options (learn/linear has no schema yet); this one mirrors
- * its LinearParams so a spec is checked before any data is read.
- */
-const linearParamsSchema = z
-  .object({
-    task: z.enum(['binary', 'multiclass', 'regression']).optional(),
-    penalty: z.enum(['l2', 'l1', 'elasticnet', 'none']).optional(),
-    C: z.number().positive().optional(),
-    alpha: z.number().min(0).optional(),
-    l1Ratio: z.number().min(0).max(1).optional(),
-    fitIntercept: z.boolean().optional(),
-    classWeight: z.union([z.literal('balanced'), z.record(z.string(), z.number())]).optional(),
-    maxIter: z.number().int().min(1).optional(),
-    tol: z.number().positive().optional(),
-    memory: z.number().int().min(1).optional(),
-    ftol: z.number().min(0).optional(),
-  })
-  .strict();
 
 export const LEARNERS: Readonly<Record<string, LearnerEntry>> = {
   gbdt: {
