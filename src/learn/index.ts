@@ -6,6 +6,8 @@ export {
   kFoldSplits,
   permutationImportance,
   renderReportHtml,
+  selectData,
+  selectRows,
   stratifiedKFoldSplits,
   timeSeriesSplits,
 } from './evaluate/index.js';

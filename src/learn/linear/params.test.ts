@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { IFOREST_DEFAULTS, IsolationForestLearner, iforestParamsSchema } from '../iforest/index.js';
 import { LINEAR_DEFAULTS, LinearLearner, linearParamsSchema } from './index.js';
 
 describe('linearParamsSchema', () => {

@@ -59,6 +59,7 @@ describe('in-memory splits', () => {
         nRows: 4,
         columns: [
           { kind: 'numeric' as const, name: 'a', values: new Float64Array([1, 2, 3, 4]) },
+          { kind: 'numeric' as const, name: 'f', values: new Float32Array([0.5, 1.5, 2.5, 3.5]) },
           {
             kind: 'categorical' as const,
             name: 'b',
@@ -72,7 +73,9 @@ describe('in-memory splits', () => {
     const part = takeRows(m, new Uint8Array([1, 0, 1, 1]), 1);
     expect(part.x.nRows).toBe(3);
     expect(Array.from((part.x.columns[0] as { values: Float64Array }).values)).toEqual([1, 3, 4]);
-    expect(Array.from((part.x.columns[1] as { codes: Int32Array }).codes)).toEqual([0, 0, -1]);
+    // A Float32 column stays Float32 (a materialised flights matrix would double in memory otherwise).
+    expect((part.x.columns[1] as { values: Float32Array }).values).toEqual(new Float32Array([0.5, 2.5, 3.5]));
+    expect(Array.from((part.x.columns[2] as { codes: Int32Array }).codes)).toEqual([0, 0, -1]);
     expect(Array.from(part.y!)).toEqual([0, 1, 0]);
   });
 });

@@ -16,6 +16,7 @@ import {
   prepareDataset,
 } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
+import { selectData } from '../../learn/index.js';
 import type { FeatureRef, TrainSpec } from './spec.js';
 
 /** The matrices a training run learns and is judged on, and where they came from. */
@@ -200,6 +201,19 @@ function levelsOf(x: FeatureMatrix): Record<string, string[]> {
   return out;
 }
 
+/*
+ * In-memory splits. They follow the same rules as the data layer's splitParquet (src/data/
+ * splits.ts): rows ordered by a seeded hash and cut at the cumulative shares, stratified = the
+ * same within each label value, group = whole groups in seeded-hash order cut where the row
+ * share crosses. They are not one implementation because they split different things:
+ * splitParquet runs out of core in DuckDB over a stored column and writes Parquet parts, while a
+ * training run splits a matrix it already holds, stratifying on the *derived* target (e.g.
+ * `delay > 15`), which no stored column holds. So one seed is deterministic within each
+ * (same seed + same rows → same parts, on every platform), but the hash differs (DuckDB's
+ * `hash()` there, the integer mix below here): a training-spec split and `kiln data split`
+ * with the same seed do not pick the same rows.
+ */
+
 /** Deterministic uniform [0, 1) from (seed, key): splitmix-style integer hash. */
 function unitHash(seed: number, key: number): number {
   let h = (Math.imul(key ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed + 0x632be5ab, 0xc2b2ae35)) >>> 0;
@@ -288,21 +302,14 @@ export function groupAssignment(
   return out;
 }
 
-/** The rows of `m` whose assignment is `part`, column by column. */
+/** The rows of `m` whose assignment is `part`, in row order (learn's row gather does the copy). */
 export function takeRows(m: LabelledMatrix, assign: Uint8Array, part: number): LabelledMatrix {
   let count = 0;
   for (let i = 0; i < assign.length; i++) if (assign[i] === part) count++;
   const index = new Int32Array(count);
   for (let i = 0, k = 0; i < assign.length; i++) if (assign[i] === part) index[k++] = i;
-  const gather = <T extends Float64Array | Float32Array | Int32Array>(src: T): T => {
-    const out = new (src.constructor as { new (n: number): T })(count);
-    for (let k = 0; k < count; k++) out[k] = src[index[k]!]!;
-    return out;
-  };
-  const columns: FeatureColumn[] = m.x.columns.map((c) =>
-    c.kind === 'numeric' ? { ...c, values: gather(c.values) } : { ...c, codes: gather(c.codes) },
-  );
-  return { ...m, x: { nRows: count, columns }, ...(m.y ? { y: gather(m.y) } : {}) };
+  const picked = selectData({ x: m.x, y: m.y }, index);
+  return { ...m, x: picked.x, ...(picked.y ? { y: picked.y } : {}) };
 }
 
 async function fileSha256(file: string): Promise<string> {
