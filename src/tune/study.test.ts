@@ -135,6 +135,36 @@ describe('heartbeats', () => {
   });
 });
 
+describe('optimize with parallel trials', () => {
+  it('runs exactly nTrials, however the parallel trials finish', async () => {
+    const store = await openStore({ db: ':memory:' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const study = await createStudy({ store, name: `parallel-${i}`, sampler: new RandomSampler() });
+        // The first two trials end on one promise, so both loops finish in lockstep and each
+        // checks the count while the other is between awaits.
+        let release: () => void = () => {};
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        let running = 0;
+        const done = await study.optimize(
+          async (t) => {
+            if (++running === 2) release();
+            await gate;
+            return t.suggestFloat('x', 0, 1);
+          },
+          { nTrials: 3, parallel: 2 },
+        );
+        expect(done).toHaveLength(3);
+        expect(study.trials()).toHaveLength(3);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('parameter importances', () => {
   it('ranks the parameter that drives the objective first', async () => {
     const store = await openStore({ db: ':memory:' });

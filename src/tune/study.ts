@@ -333,9 +333,11 @@ export class Study implements StudyView, TrialHost {
     this.startHeartbeat();
     const loop = async () => {
       while (!stop && started < limit && Date.now() < deadline) {
+        // Count the slot before the first await: parallel loops would otherwise all pass the
+        // check above while one of them is refreshing, and run more than nTrials.
+        started++;
         if (Date.now() - this.lastReap >= this.heartbeatIntervalMs) await this.reapStaleTrials();
         await this.refresh();
-        started++;
         let frozen = await this.storage.claimWaitingTrial(this.record.id, this.workerId);
         if (!frozen) {
           if (this.sampler.isExhausted?.(this, this.nextNumber())) {
