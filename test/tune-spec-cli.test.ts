@@ -49,9 +49,12 @@ afterAll(() => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
-function kiln(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  // Only KILN_HOME says where things go.
-  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home };
+function kiln(
+  args: string[],
+  kilnHome = home,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // Only KILN_HOME (or a flag) says where things go.
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: kilnHome };
   for (const k of ['KILN_DB', 'KILN_ARTIFACTS', 'KILN_TRACKING_URI', 'MLFLOW_TRACKING_URI']) delete env[k];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: root,
@@ -90,7 +93,12 @@ describe('kiln tune spec.yaml', () => {
     const worker = await kiln(['tune', '--worker', 'cli-study', '--trials', '2', '--json']);
     expect(worker.code, worker.stderr).toBe(0);
     expect(JSON.parse(worker.stdout).counts.COMPLETE).toBe(5);
-    const resumed = await kiln(['tune', '--resume', 'cli-study', '--json']);
+    // Named by --tracking-uri (a folder) rather than KILN_HOME: the study is looked up there too.
+    const elsewhere = path.join(home, 'elsewhere');
+    const resumed = await kiln(
+      ['tune', '--resume', 'cli-study', '--tracking-uri', home, '--json'],
+      elsewhere,
+    );
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout).counts.COMPLETE).toBe(7);
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { openArtifactStore } from '../artifacts/index.js';
-import { resolveConfig } from '../config.js';
+import { type KilnConfig, resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
 import { connect, type KilnClient } from '../sdk/index.js';
@@ -43,15 +43,7 @@ export async function runTuneSpecCommand(
       `${file}: search: the spec has no search section to tune over`,
     );
   }
-  // Studies live in the metadata store: the one --tracking-uri names when it is a database or a
-  // folder (so trials and their runs sit together), else KILN_DB / KILN_HOME.
-  const uri = opts.trackingUri;
-  const isDb = uri !== undefined && /^postgres(ql)?:\/\//i.test(uri);
-  const isFolder = uri !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(uri);
-  const config = resolveConfig({
-    db: opts.db ?? (isDb ? uri : undefined),
-    home: opts.home ?? (isFolder ? uri : undefined),
-  });
+  const config = studyStoreConfig(opts);
   const client = await connect(opts.trackingUri ?? (opts.home ? opts.home : undefined));
   // When trials are tracked in the study's own database, both share one connection: two
   // SQLite connections in one process would interleave between awaits, and a tracking
@@ -100,6 +92,21 @@ function sameDatabase(client: KilnClient, db: string): Store | undefined {
   if (uri === ':memory:' || db === ':memory:') return undefined;
   const same = isUri(uri) || isUri(db) ? uri === db : path.resolve(uri) === path.resolve(db);
   return same ? tracked : undefined;
+}
+
+/**
+ * Where studies live: the metadata store --tracking-uri names when it is a database or a folder
+ * (so trials and their runs sit together), else --db / --home, else KILN_DB / KILN_HOME. Every
+ * `kiln tune` path that opens a study resolves it here, so a worker finds what a spec run stored.
+ */
+export function studyStoreConfig(opts: { db?: string; home?: string; trackingUri?: string }): KilnConfig {
+  const uri = opts.trackingUri;
+  const isDb = uri !== undefined && /^postgres(ql)?:\/\//i.test(uri);
+  const isFolder = uri !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(uri);
+  return resolveConfig({
+    db: opts.db ?? (isDb ? uri : undefined),
+    home: opts.home ?? (isFolder ? uri : undefined),
+  });
 }
 
 function trialLine(t: FrozenTrial, started: number): string {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { resolveConfig } from '../config.js';
 import { invalidParam } from '../errors.js';
 import { isTrainingSpecStudy } from '../pipeline/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -14,7 +13,7 @@ import {
   studySummary,
 } from '../tune/index.js';
 import type { StudySummary } from '../tune/summary.js';
-import { runTuneSpecCommand, type TuneSpecCommandOptions } from './tune-spec.js';
+import { runTuneSpecCommand, studyStoreConfig, type TuneSpecCommandOptions } from './tune-spec.js';
 
 /**
  * `kiln tune` commands:
@@ -140,11 +139,18 @@ export function registerTuneCommands(program: Command): void {
     .description('best trials, Pareto front and parameter importances of a study')
     .argument('<study>', 'study name')
     .option('--top <n>', 'best trials to list', '5')
+    .option('--tracking-uri <uri>', 'a postgres:// database or folder holding the study (as for a spec)')
     .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
     .option('--home <dir>', 'KILN_HOME for the embedded store')
     .option('--json', 'print JSON')
     .action(async (name: string, _local: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{ top?: string; db?: string; home?: string; json?: boolean }>();
+      const opts = cmd.optsWithGlobals<{
+        top?: string;
+        db?: string;
+        home?: string;
+        json?: boolean;
+        trackingUri?: string;
+      }>();
       await withStore(opts, async (store) => {
         const study = await loadStudy({ store, name });
         const summary = studySummary(study, positiveInt(opts.top ?? '5', '--top'));
@@ -179,8 +185,11 @@ interface CreateOptions extends StoreOptions {
   graceMs?: string;
 }
 
-async function withStore<T>(opts: StoreOptions, fn: (store: Store) => Promise<T>): Promise<T> {
-  const config = resolveConfig({ db: opts.db, home: opts.home });
+async function withStore<T>(
+  opts: StoreOptions & { trackingUri?: string },
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
+  const config = studyStoreConfig(opts);
   const store = await openStore({ db: config.db });
   try {
     return await fn(store);
