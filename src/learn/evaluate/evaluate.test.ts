@@ -202,6 +202,8 @@ describe('evaluation report', () => {
     expect(html).toContain('Metrics by data part');
     expect(html).toContain('train (400 rows)');
     expect(html).toContain('per 1,000 predictions');
+    expect(report.model).toMatchObject({ learner: 'pipeline', estimator: 'linear' });
+    expect(html).toContain('<b>linear</b> after preprocessing');
   });
   it('anomaly models are evaluated on their scores with permutation importance when asked', async () => {
     const n = 800;

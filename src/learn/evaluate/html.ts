@@ -39,7 +39,7 @@ interface PlotSpec {
   note?: string;
 }
 
-const W = 360;
+const W = 340;
 const H = 300;
 const M = { left: 52, right: 14, top: 30, bottom: 44 };
 
@@ -160,11 +160,11 @@ function barPlot(title: string, items: { label: string; value: number }[], note:
 
 function confusionTable(cm: NonNullable<EvaluationReport['confusionMatrix']>): string {
   const max = Math.max(...cm.matrix.flat(), 1);
-  const head = cm.labels.map((l) => `<th>pred ${esc(l)}</th>`).join('');
+  const head = cm.labels.map((l) => `<th>predicted ${esc(l)}</th>`).join('');
   const rows = cm.matrix
     .map(
       (row, i) =>
-        `<tr><th>true ${esc(cm.labels[i])}</th>${row
+        `<tr><th>actual ${esc(cm.labels[i])}</th>${row
           .map((v, j) => {
             const a = 0.08 + 0.6 * (v / max);
             const color = i === j ? `rgba(47,111,176,${a})` : `rgba(194,85,58,${a})`;
@@ -295,8 +295,13 @@ export function renderReportHtml(report: EvaluationReport, options: RenderReport
     );
   }
   if (report.thresholdTable && report.costs) {
-    const t = report.thresholdTable;
+    // The exact minimum rarely sits on the grid: put it on the line so the marker touches it.
     const best = report.bestThreshold;
+    const t = [...report.thresholdTable];
+    if (best && !t.some((r) => r.threshold === best.threshold)) {
+      t.push(best);
+      t.sort((a, b) => a.threshold - b.threshold);
+    }
     plots.push(
       linePlot({
         title: 'Cost by threshold',
@@ -365,7 +370,7 @@ export function renderReportHtml(report: EvaluationReport, options: RenderReport
       }<table class="tt"><tr><th>threshold</th><th>precision</th><th>recall</th><th>F1</th><th>FPR</th><th>TP</th><th>FP</th><th>FN</th><th>TN</th><th>cost</th></tr>${thresholdRows}</table></div>`
     : '';
   const subtitle = [
-    `learner <b>${esc(report.model.learner)}</b>`,
+    `learner <b>${esc(report.model.learner)}</b>${report.model.estimator ? ` (<b>${esc(report.model.estimator)}</b> after preprocessing)` : ''}`,
     `task <b>${esc(report.model.task)}</b>`,
     `${fmt(report.data.nRows)} rows`,
     report.data.positiveRate !== undefined ? `positive rate ${fmt(report.data.positiveRate, 3)}` : '',

@@ -19,6 +19,7 @@ import {
   rocAucOvr,
   rocCurve,
 } from '../metrics/index.js';
+import { PipelineModel } from '../preprocess/index.js';
 import type { Model, Task, TrainingData } from '../types.js';
 import { permutationImportance } from './permutation-importance.js';
 
@@ -42,7 +43,8 @@ export interface EvaluationReport {
   version: 1;
   createdAt: string;
   title: string;
-  model: { learner: string; task: Task; featureNames: string[]; nOutputs: number };
+  /** `estimator`: for a preprocessing pipeline, the learner inside it (`learner` is 'pipeline'). */
+  model: { learner: string; estimator?: string; task: Task; featureNames: string[]; nOutputs: number };
   data: { nRows: number; positiveRate?: number; classes?: string[] };
   metrics: Record<string, number>;
   /** Curves for plots, thinned to at most `maxCurvePoints` points (metrics use every row). */
@@ -137,7 +139,13 @@ export function evaluateModel(
     version: 1,
     createdAt: new Date().toISOString(),
     title: options.title ?? `${model.learner} ${task} model`,
-    model: { learner: model.learner, task, featureNames: [...model.featureNames], nOutputs: model.nOutputs },
+    model: {
+      learner: model.learner,
+      ...(model instanceof PipelineModel ? { estimator: model.estimator.learner } : {}),
+      task,
+      featureNames: [...model.featureNames],
+      nOutputs: model.nOutputs,
+    },
     data: { nRows: data.x.nRows, classes: data.classes },
     metrics: {},
     curves: {},
