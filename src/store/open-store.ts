@@ -2,12 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
   Kysely,
   type Migration,
   type MigrationProvider,
   Migrator,
   PostgresDialect,
   SqliteDialect,
+  type SqliteDriver,
   sql,
 } from 'kysely';
 import pg from 'pg';
@@ -77,7 +81,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', location, sqlite, close: () => db.destroy() };
   }
   Object.defineProperty(store, 'connectionUri', { value: location, enumerable: false });
@@ -115,4 +119,20 @@ export async function checkStoreIntegrity(store: Store): Promise<string> {
   if (store.dialect !== 'sqlite') return 'ok';
   const result = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(store.db);
   return result.rows.map((r) => r.integrity_check).join('; ');
+}
+
+/**
+ * SQLite transactions that take the write lock when they begin. A plain (deferred) BEGIN
+ * that reads and then writes fails at once with SQLITE_BUSY_SNAPSHOT when another process
+ * (a second tuning worker, the server) wrote in between, and the busy timeout cannot help;
+ * BEGIN IMMEDIATE waits for the lock instead, so several processes can share one file.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver() as SqliteDriver;
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }

@@ -966,7 +966,7 @@ class SqliteStatements {
   private readonly upsertLatest: SQLite.Statement<unknown[]>;
   private readonly insertMetrics = new Map<number, SQLite.Statement<unknown[]>>();
   private readonly logOne: (batch: PreparedBatch) => void;
-  private readonly logMany: (group: PendingBatch[]) => (unknown | undefined)[];
+  private readonly logMany: SQLite.Transaction<(group: PendingBatch[]) => (unknown | undefined)[]>;
 
   constructor(private readonly sqlite: SQLite.Database) {
     this.runState = sqlite.prepare('select lifecycle_stage from runs where run_uuid = ?');
@@ -998,7 +998,9 @@ class SqliteStatements {
 
   /** Writes a group of batches in one transaction; settles each caller after the commit. */
   logGroup(group: PendingBatch[]): void {
-    const outcomes = this.logMany(group);
+    // IMMEDIATE: take the write lock up front so a batch that reads (params, run state) then
+    // writes never fails with SQLITE_BUSY_SNAPSHOT when another process shares the file.
+    const outcomes = this.logMany.immediate(group);
     group.forEach((item, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) item.resolve();
