@@ -28,14 +28,19 @@ import { KilnError } from '../../errors.js';
  * | huber_delta              | 1              | where the Huber loss turns from squared to absolute |
  * | boost_from_average       | true           | start from the data's best constant (log-odds, class log-priors, mean, median) |
  * | max_cat_to_onehot        | 4              | categorical features with at most this many levels use one-vs-rest splits |
- * | max_cat_threshold        | 32             | most categories on one side of a sorted-prefix categorical split |
- * | cat_smooth               | 10             | added to the hessian when ordering categories by gradient / hessian |
- * | cat_l2                   | 10             | extra L2 penalty in categorical split gains |
- * | min_data_per_group       | 100            | fewest rows on a side of a sorted-prefix categorical split |
+ * | max_cat_threshold        | 128            | most categories on the left of a sorted-prefix categorical split (never more than half the levels seen) |
+ * | cat_smooth               | 10             | added to the hessian when ordering categories by gradient / hessian; levels with fewer rows in a node stay right |
+ * | cat_l2                   | 0              | extra L2 penalty in sorted-prefix categorical split gains |
+ * | min_data_per_group       | 1              | fewest rows added to the left between two evaluated sorted-prefix categorical splits |
  * | early_stopping_round     | 0              | stop when the validation metric has not improved this many rounds; 0 = off |
  * | metric                   | from the task  | names from learn/metrics' registry ('auc', 'logloss', 'error', 'rmse', 'mae', …) reported per round; the first drives early stopping. Default: auc (binary), logloss (multiclass), rmse (regression) |
  * | seed                     | 0              | seed for bagging and feature subsampling |
- * | threads                  | core count     | threads building histograms (the calling thread counts as one); results do not depend on it |
+ * | threads                  | core count     | training threads (the calling thread counts as one): histograms, partitions, gradients; results do not depend on it |
+ *
+ * The categorical defaults are scikit-learn's HistGradientBoosting choices (smoothing 10, no
+ * extra L2, no group minimum, up to half the levels) rather than LightGBM's (max_cat_threshold
+ * 32, cat_l2 10, min_data_per_group 100): on the flights-3m benchmark (origin and destination,
+ * ~230 levels each, 200 trees) LightGBM's gave test AUC 0.7102 and these 0.7193.
  */
 export const gbdtParamsSchema = z
   .object({
@@ -59,10 +64,10 @@ export const gbdtParamsSchema = z
     huber_delta: z.number().positive().default(1),
     boost_from_average: z.boolean().default(true),
     max_cat_to_onehot: z.number().int().min(1).default(4),
-    max_cat_threshold: z.number().int().min(1).default(32),
+    max_cat_threshold: z.number().int().min(1).default(128),
     cat_smooth: z.number().min(0).default(10),
-    cat_l2: z.number().min(0).default(10),
-    min_data_per_group: z.number().int().min(1).default(100),
+    cat_l2: z.number().min(0).default(0),
+    min_data_per_group: z.number().int().min(1).default(1),
     early_stopping_round: z.number().int().min(0).default(0),
     metric: z.array(z.string().min(1)).optional(),
     seed: z.number().int().default(0),
