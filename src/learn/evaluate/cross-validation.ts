@@ -2,22 +2,12 @@ import { KilnError } from '../../errors.js';
 import { getMetric } from '../metrics/index.js';
 import type { Learner, Task, TrainingData } from '../types.js';
 import { selectData } from './rows.js';
+import { seededStream, shuffleInPlace } from './seeded-shuffle.js';
 
 /** One train/test split: row indices, ascending. */
 export interface Split {
   train: Uint32Array;
   test: Uint32Array;
-}
-
-function seededShuffle(a: Uint32Array, seed: number): void {
-  let s = (seed * 2654435761 + 1) >>> 0;
-  for (let i = a.length - 1; i > 0; i--) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    const j = s % (i + 1);
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
 }
 
 function checkFolds(n: number, k: number, where: string): void {
@@ -48,7 +38,7 @@ export function kFoldSplits(
 ): Split[] {
   checkFolds(nRows, k, 'kFoldSplits');
   const order = Uint32Array.from({ length: nRows }, (_, i) => i);
-  if (options.shuffle) seededShuffle(order, options.seed ?? 0);
+  if (options.shuffle) shuffleInPlace(order, seededStream(options.seed ?? 0));
   const fold = new Int32Array(nRows);
   let start = 0;
   for (let f = 0; f < k; f++) {
@@ -79,7 +69,7 @@ export function stratifiedKFoldSplits(
   let next = 0;
   for (const cls of [...byClass.keys()].sort((a, b) => a - b)) {
     const rows = Uint32Array.from(byClass.get(cls)!);
-    if (options.shuffle) seededShuffle(rows, (options.seed ?? 0) + cls * 7919);
+    if (options.shuffle) shuffleInPlace(rows, seededStream((options.seed ?? 0) + cls * 7919));
     // Continue the round-robin where the previous class stopped, so fold sizes stay balanced.
     for (const r of rows) fold[r] = next++ % k;
   }

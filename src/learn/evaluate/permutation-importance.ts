@@ -1,6 +1,7 @@
 import type { FeatureMatrix } from '../../data/index.js';
 import type { MetricSpec } from '../metrics/index.js';
 import type { Model } from '../types.js';
+import { seededStream, shuffleInPlace } from './seeded-shuffle.js';
 
 /**
  * Permutation importance: how much the metric worsens when one column's values are shuffled
@@ -17,20 +18,14 @@ export function permutationImportance(
   const repeats = options.repeats ?? 3;
   const base = metric.fn(y, model.predict(x), options.weight);
   const sign = metric.direction === 'maximize' ? 1 : -1;
-  let s = ((options.seed ?? 0) * 2654435761 + 7) >>> 0;
+  const next = seededStream(options.seed ?? 0);
   const out: Record<string, number> = {};
   for (let j = 0; j < x.columns.length; j++) {
     const col = x.columns[j];
     let drop = 0;
     for (let r = 0; r < repeats; r++) {
       const perm = Uint32Array.from({ length: x.nRows }, (_, i) => i);
-      for (let i = perm.length - 1; i > 0; i--) {
-        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        const k = s % (i + 1);
-        const t = perm[i];
-        perm[i] = perm[k];
-        perm[k] = t;
-      }
+      shuffleInPlace(perm, next);
       const shuffled =
         col.kind === 'numeric'
           ? { ...col, values: Float64Array.from(perm, (i) => col.values[i]) }
