@@ -207,16 +207,19 @@ export async function runTraining(
     await uploadBinary(client, active.id, 'model/model.kiln', bytes);
     await active.logJson(signature, 'model/signature.json');
     await active.logJson(report, 'evaluation/report.json');
-    await active.logText(
-      renderReportHtml(report.parts[report.main]!, {
-        parts: Object.entries(report.parts).map(([name, part]) => ({
-          name,
-          nRows: part.data.nRows,
-          metrics: part.metrics,
-        })),
-      }),
-      'evaluation/report.html',
-    );
+    const mainReport = report.parts[report.main];
+    if (mainReport) {
+      await active.logText(
+        renderReportHtml(mainReport, {
+          parts: Object.entries(report.parts).map(([name, part]) => ({
+            name,
+            nRows: part.data.nRows,
+            metrics: part.metrics,
+          })),
+        }),
+        'evaluation/report.html',
+      );
+    }
     if (model.featureImportance) {
       await active.logJson(
         { gain: safeImportance(model, 'gain'), split: safeImportance(model, 'split') },
