@@ -1,5 +1,10 @@
 import type { z } from 'zod';
 import { GbdtLearner, gbdtParamsSchema } from '../../learn/gbdt/index.js';
+import {
+  type IForestParams,
+  IsolationForestLearner,
+  iforestParamsSchema,
+} from '../../learn/iforest/index.js';
 import type { Learner, Task } from '../../learn/index.js';
 import { LinearLearner, type LinearParams, linearParamsSchema } from '../../learn/linear/index.js';
 
@@ -18,6 +23,8 @@ export interface LearnerEntry {
   ): Learner<object>;
   /** Parameter holding the number of boosting rounds / epochs, when the learner has one. */
   iterationsParam?: string;
+  /** The task every model of this learner has, whatever the target looks like (iforest: anomaly). */
+  task?: Task;
 }
 
 export const LEARNERS: Readonly<Record<string, LearnerEntry>> = {
@@ -41,6 +48,12 @@ export const LEARNERS: Readonly<Record<string, LearnerEntry>> = {
       if (p.task === undefined && task && task !== 'anomaly') p.task = task;
       return new LinearLearner(p as Partial<LinearParams>);
     },
+  },
+  // Unsupervised: the fit ignores the target; the run uses it to evaluate the anomaly scores.
+  iforest: {
+    paramsSchema: iforestParamsSchema,
+    task: 'anomaly',
+    create: (params) => new IsolationForestLearner(params as Partial<IForestParams>),
   },
 };
 

@@ -312,8 +312,10 @@ function evaluateParts(
   return { report, metrics };
 }
 
-/** binary / multiclass from the target's classes; regression for a numeric target. */
+/** The learner's own task (iforest: anomaly), else binary / multiclass from the target's classes, regression for a numeric target. */
 function inferTask(spec: TrainSpec, train: LabelledMatrix): Task {
+  const fixed = LEARNERS[spec.learner.name]!.task;
+  if (fixed) return fixed;
   if (spec.task) return spec.task;
   const objective = spec.learner.params.objective ?? spec.learner.params.task;
   if (objective === 'multiclass' || objective === 'binary') return objective;
