@@ -49,6 +49,10 @@ describe('kiln train with the isolation forest', () => {
     expect(result.report.parts.test!.model.task).toBe('anomaly');
     expect(result.metrics['test.auc']).toBeGreaterThan(0.95);
     expect(result.metrics['test.cost_per_1k']).toBeDefined();
+    // Flagged at the model's contamination threshold, not the cost model's default 0.5.
+    const threshold = (result.model as unknown as { threshold: number }).threshold;
+    expect(threshold).not.toBe(0.5);
+    expect(result.report.parts.test!.confusionMatrix!.threshold).toBe(threshold);
     // Anomaly scores are not probabilities: no log loss, no calibration curve.
     expect(result.metrics['test.logloss']).toBeUndefined();
     expect(result.report.parts.test!.curves.calibration).toBeUndefined();

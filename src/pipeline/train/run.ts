@@ -269,7 +269,8 @@ export async function runTraining(
  * learn/evaluate's report on each labelled part, and the run's metrics from it: every report
  * metric as `<part>.<name>` (`valid.auc`, `test.logloss`, `test.cost_per_1k`…), plus
  * `cost_per_1k` judged on validation (else test) when the spec has a cost model. The spec's
- * cost threshold sets the confusion matrix and hard-label metrics; feature importance (the
+ * cost threshold sets the confusion matrix and hard-label metrics (an anomaly model keeps its
+ * own threshold, set by its contamination); feature importance (the
  * model's own, else permutation) is computed on the main part only, as it is the slow part.
  */
 function evaluateParts(
@@ -299,7 +300,8 @@ function evaluateParts(
               costFalsePositive: spec.cost.false_positive,
               costFalseNegative: spec.cost.false_negative,
               costPer1kPredictions: spec.cost.per_1k_predictions,
-              threshold: spec.cost.threshold,
+              // An anomaly model flags at its own (contamination) threshold; the spec's is for probabilities.
+              ...(model.task === 'anomaly' ? {} : { threshold: spec.cost.threshold }),
             }
           : {}),
       },
