@@ -56,6 +56,10 @@ describe('kiln train with the isolation forest', () => {
     // Anomaly scores are not probabilities: no log loss, no calibration curve.
     expect(result.metrics['test.logloss']).toBeUndefined();
     expect(result.report.parts.test!.curves.calibration).toBeUndefined();
+    // x1 carries the planted anomalies: permutation importance (AUC) finds it.
+    const importance = result.report.parts.test!.featureImportance!;
+    expect(importance.kind).toBe('permutation (auc)');
+    expect(importance.values[0]!.feature).toBe('x1');
     const run = await client.getRun(result.runId);
     const params = Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
     expect(params).toMatchObject({

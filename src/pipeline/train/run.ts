@@ -294,7 +294,9 @@ function evaluateParts(
       {
         title: `${spec.name ?? 'training run'} — ${name} data`,
         metrics: metricNames,
-        importance: name === main ? 'auto' : 'none',
+        // An isolation forest's own importance counts random splits (near uniform); with labels
+        // at hand, how much AUC drops when a column is shuffled says which feature finds the anomalies.
+        importance: name !== main ? 'none' : model.task === 'anomaly' ? 'permutation' : 'auto',
         ...(spec.cost
           ? {
               costFalsePositive: spec.cost.false_positive,
