@@ -1,7 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
-import { readRows, sqlString, withDuck } from './duckdb.js';
+import { readRows, runSql, sqlString, withDuck } from './duckdb.js';
 import { levelTables, materializeMatrix } from './matrix.js';
 import type { CategoricalColumn, NumericColumn } from './types.js';
 
@@ -24,7 +26,7 @@ describe('materializeMatrix', () => {
       readRows(
         conn,
         `SELECT hour(date) AS h, distance AS d, origin AS o, dayofweek(date) AS w, delay > 15 AS late
-           FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE}`,
+           FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE} ORDER BY file_row_number`,
         'exact',
       ),
     );
@@ -58,7 +60,7 @@ describe('materializeMatrix', () => {
     const exact = await withDuck((conn) =>
       readRows(
         conn,
-        `SELECT origin AS o, delay AS d FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE}`,
+        `SELECT origin AS o, delay AS d FROM read_parquet(${sqlString(FLIGHTS)}) WHERE ${WHERE} ORDER BY file_row_number`,
         'exact',
       ),
     );
@@ -93,13 +95,42 @@ describe('materializeMatrix', () => {
     const exact = await withDuck((conn) =>
       readRows(
         conn,
-        `SELECT origin AS o FROM read_parquet(${sqlString(FLIGHTS)}) WHERE month(date) = 6 AND distance < 200`,
+        `SELECT origin AS o FROM read_parquet(${sqlString(FLIGHTS)}) WHERE month(date) = 6 AND distance < 200
+          ORDER BY file_row_number`,
         'x',
       ),
     );
     for (let i = 0; i < exact.length; i++) {
       const want = t.levels.indexOf(String(exact[i].o));
       if (s.codes[i] !== want) throw new Error(`row ${i}: ${s.codes[i]} vs ${want}`);
+    }
+  });
+
+  it('keeps source order across several files: list order, then each file in its own order', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-matrix-'));
+    try {
+      const files = ['a', 'b'].map((f) => path.join(dir, `${f}.parquet`));
+      await withDuck(async (conn) => {
+        // a: ids 0..999 descending; b: ids 1000..1999 ascending.
+        await runSql(
+          conn,
+          `COPY (SELECT 999 - range AS id FROM range(1000)) TO ${sqlString(files[0])} (FORMAT parquet)`,
+          'a',
+        );
+        await runSql(
+          conn,
+          `COPY (SELECT 1000 + range AS id FROM range(1000)) TO ${sqlString(files[1])} (FORMAT parquet)`,
+          'b',
+        );
+      });
+      const m = await materializeMatrix([files[1], files[0]], { features: ['id'], where: 'id % 3 <> 0' });
+      const want = [
+        ...Array.from({ length: 1000 }, (_, i) => 1000 + i),
+        ...Array.from({ length: 1000 }, (_, i) => 999 - i),
+      ].filter((id) => id % 3 !== 0);
+      expect(Array.from((m.x.columns[0] as NumericColumn).values)).toEqual(want);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -47,8 +47,14 @@ export async function materializeMatrix(
 ): Promise<LabelledMatrix> {
   const list = Array.isArray(files) ? files : [files];
   const relation = `read_parquet([${list.map(sqlString).join(', ')}])`;
-  return withDuck((conn) => materializeFromRelation(conn, relation, request, schema));
+  return withDuck((conn) => materializeFromRelation(conn, relation, request, schema, PARQUET_FILE_ORDER));
 }
+
+/**
+ * Source file order of a `read_parquet` over a list of files: DuckDB's virtual columns (not part
+ * of `*`) giving the file's place in the list and the row's place in its file.
+ */
+export const PARQUET_FILE_ORDER = ['file_index', 'file_row_number'];
 
 interface PlannedColumn {
   name: string;
@@ -57,11 +63,21 @@ interface PlannedColumn {
   levels?: string[];
 }
 
+/**
+ * As `materializeMatrix` over any DuckDB table expression. `rowOrder` lists SQL expressions over
+ * `relation` (evaluated before the filter) whose ascending order is the order of the output
+ * rows; it should be a total order on the source rows, e.g. `PARQUET_FILE_ORDER`.
+ *
+ * The order is explicit because DuckDB's does not hold on its own: with more than one thread, a
+ * filtered scan returned rows in an order that changed from one read (and process) to the next,
+ * preserve_insertion_order notwithstanding, and seeded splits hash row positions.
+ */
 export async function materializeFromRelation(
   conn: DuckDBConnection,
   relation: string,
   request: MatrixRequest,
-  schema?: DatasetSchema,
+  schema: DatasetSchema | undefined,
+  rowOrder: string[],
 ): Promise<LabelledMatrix> {
   const described = await describeRelation(conn, `(SELECT * FROM ${relation} LIMIT 0)`, relation);
   const available = described.map((c) => c.name);
@@ -78,7 +94,10 @@ export async function materializeFromRelation(
   const where = request.where
     ? expressionToSql(validateRowExpression(request.where, available, 'matrix: where'))
     : undefined;
-  const from = `(SELECT * FROM ${relation}${where ? ` WHERE ${where}` : ''})`;
+  if (rowOrder.length === 0) throw new KilnError('INTERNAL_ERROR', 'matrix: no row order given');
+  const orderColumns = rowOrder.map((_, i) => `__kiln_order_${i}`);
+  const orderSelect = rowOrder.map((e, i) => `, ${e} AS ${orderColumns[i]}`).join('');
+  const from = `(SELECT *${orderSelect} FROM ${relation}${where ? ` WHERE ${where}` : ''})`;
 
   const planned: PlannedColumn[] = [];
   for (const f of features) {
@@ -145,7 +164,7 @@ export async function materializeFromRelation(
   );
   if (targetPlan) outputs.push(new Float64Array(nRows));
 
-  const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')} FROM ${from}`;
+  const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')} FROM ${from} ORDER BY ${orderColumns.join(', ')}`;
   let filled: number;
   try {
     filled = await copyColumnsInto(conn, sql, outputs);

@@ -140,6 +140,52 @@ describe('splitParquet', () => {
     expect(again.ids).toEqual(ids);
   });
 
+  it('several files: rows of different files are distinct rows, kept in list order', async () => {
+    // The two halves of the fixture, listed later half first.
+    const halves = ['low', 'high'].map((h) => path.join(dir, `half-${h}.parquet`));
+    await withDuck(async (conn) => {
+      for (const [h, cond] of [
+        [halves[0], 'id <= 10000'],
+        [halves[1], 'id > 10000'],
+      ]) {
+        await runSql(
+          conn,
+          `COPY (SELECT * FROM read_parquet(${sqlString(data.parquetPath)}) WHERE ${cond} ORDER BY id)
+             TO ${sqlString(h)} (FORMAT parquet)`,
+          'fixture',
+        );
+      }
+    });
+    const tag = run++;
+    const parts = await splitParquet(
+      [halves[1], halves[0]],
+      data.schema,
+      {
+        method: 'random',
+        fractions: { train: 0.75, test: 0.25 },
+        seed: 3,
+      },
+      (p) => path.join(dir, `${tag}-${p}.parquet`),
+    );
+    expect(parts.map((p) => p.rows)).toEqual([15_000, 5_000]);
+    const all: number[] = [];
+    for (const p of parts) {
+      const ids = (
+        await withDuck((conn) => readRows(conn, `SELECT id FROM read_parquet(${sqlString(p.path)})`, p.name))
+      ).map((r) => Number(r.id));
+      expect(ids).toHaveLength(p.rows);
+      // The second-listed file's rows (ids ≤ 10000) come after the first's, each in file order.
+      const firstLow = ids.findIndex((id) => id <= 10_000);
+      const high = ids.slice(0, firstLow);
+      const low = ids.slice(firstLow);
+      expect(high.every((id) => id > 10_000) && low.every((id) => id <= 10_000)).toBe(true);
+      for (const list of [high, low])
+        for (let i = 1; i < list.length; i++) expect(list[i] > list[i - 1]).toBe(true);
+      all.push(...ids);
+    }
+    expect(new Set(all).size).toBe(20_000);
+  });
+
   it('refuses bad specs', async () => {
     await expect(split({ method: 'random', fractions: { a: 0.5, b: 0.4 } })).rejects.toThrow(/sum to 0.9/);
     await expect(

@@ -82,6 +82,9 @@ function partCase(share: string, fractionList: number[]): string {
   return `CASE ${whens.join(' ')} ELSE ${fractionList.length - 1} END`;
 }
 
+/** Column of a split's source holding each row's place in the source files. */
+const ROW = '__kiln_split_row';
+
 /**
  * Writes each part of `files` (a version's Parquet) to `outDir/<part>.parquet`, rows in their
  * original order. Returns the parts with their row counts.
@@ -94,7 +97,11 @@ export async function splitParquet(
 ): Promise<SplitPart[]> {
   const spec = parseSplitSpec(specInput);
   const list = Array.isArray(files) ? files : [files];
-  const source = `read_parquet([${list.map(sqlString).join(', ')}], file_row_number = true)`;
+  // Each row's place in the source, unique across files: file_index in the high bits, so with
+  // one file it is file_row_number itself (and the seeded hashes are unchanged). file_row_number
+  // alone restarts at 0 in each file, which made rows of different files collide.
+  const source = `(SELECT *, (CAST(file_index AS BIGINT) << 40) + file_row_number AS ${ROW}
+                     FROM read_parquet([${list.map(sqlString).join(', ')}]))`;
   const names = splitPartNames(spec);
   return withDuck(async (conn) => {
     let partSql: string;
@@ -102,14 +109,14 @@ export async function splitParquet(
     switch (spec.method) {
       case 'random': {
         const f = names.map((n) => spec.fractions[n]);
-        partSql = `SELECT file_row_number AS __row, ${partCase('(row_number() OVER (ORDER BY hash(file_row_number, ' + seedOf(spec) + '), file_row_number) - 1) / count(*) OVER ()', f)} AS __part FROM ${source}`;
+        partSql = `SELECT ${ROW} AS __row, ${partCase('(row_number() OVER (ORDER BY hash(' + ROW + ', ' + seedOf(spec) + '), ' + ROW + ') - 1) / count(*) OVER ()', f)} AS __part FROM ${source}`;
         break;
       }
       case 'stratified': {
         const col = sqlIdent(findColumn(schema, spec.column, 'split').name);
         const f = names.map((n) => spec.fractions[n]);
         // Within each stratum rows are shuffled by the seeded hash and cut at the fractions.
-        partSql = `SELECT file_row_number AS __row, ${partCase(`(row_number() OVER (PARTITION BY ${col} ORDER BY hash(file_row_number, ${seedOf(spec)}), file_row_number) - 1) / count(*) OVER (PARTITION BY ${col})`, f)} AS __part FROM ${source}`;
+        partSql = `SELECT ${ROW} AS __row, ${partCase(`(row_number() OVER (PARTITION BY ${col} ORDER BY hash(${ROW}, ${seedOf(spec)}), ${ROW}) - 1) / count(*) OVER (PARTITION BY ${col})`, f)} AS __part FROM ${source}`;
         break;
       }
       case 'group': {
@@ -117,7 +124,7 @@ export async function splitParquet(
         const f = names.map((n) => spec.fractions[n]);
         const groups = `SELECT g, (sum(n) OVER (ORDER BY hash(g, ${seedOf(spec)}), g ROWS UNBOUNDED PRECEDING) - n) / sum(n) OVER () AS share
                           FROM (SELECT ${col} AS g, count(*) AS n FROM ${source} GROUP BY ALL)`;
-        partSql = `SELECT s.file_row_number AS __row, ${partCase('gr.share', f)} AS __part
+        partSql = `SELECT s.${ROW} AS __row, ${partCase('gr.share', f)} AS __part
                      FROM ${source} s JOIN (${groups}) gr ON s.${col} IS NOT DISTINCT FROM gr.g`;
         break;
       }
@@ -131,11 +138,11 @@ export async function splitParquet(
               : column.type === 'datetime'
                 ? `CAST(${sqlString(spec.cutoff)} AS TIMESTAMP)`
                 : sqlString(spec.cutoff);
-          partSql = `SELECT file_row_number AS __row, CASE WHEN ${col} < ${cutoff} THEN 0 ELSE 1 END AS __part FROM ${source}`;
+          partSql = `SELECT ${ROW} AS __row, CASE WHEN ${col} < ${cutoff} THEN 0 ELSE 1 END AS __part FROM ${source}`;
         } else {
           const f = names.map((n) => spec.fractions![n]);
           // Ties in time stay together: rank by time, share = rows strictly earlier / all rows.
-          partSql = `SELECT file_row_number AS __row, ${partCase(`(rank() OVER (ORDER BY ${col}) - 1) / count(*) OVER ()`, f)} AS __part FROM ${source}`;
+          partSql = `SELECT ${ROW} AS __row, ${partCase(`(rank() OVER (ORDER BY ${col}) - 1) / count(*) OVER ()`, f)} AS __part FROM ${source}`;
         }
         break;
       }
@@ -146,8 +153,8 @@ export async function splitParquet(
       const out = outPathOf(names[i]);
       await runSql(
         conn,
-        `COPY (SELECT s.* EXCLUDE (file_row_number) FROM ${source} s JOIN kiln_split p ON p.__row = s.file_row_number
-               WHERE p.__part = ${i} ORDER BY s.file_row_number)
+        `COPY (SELECT s.* EXCLUDE (${ROW}) FROM ${source} s JOIN kiln_split p ON p.__row = s.${ROW}
+               WHERE p.__part = ${i} ORDER BY s.${ROW})
          TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
         `split part '${names[i]}'`,
       );
