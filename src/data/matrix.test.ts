@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
 import { readRows, runSql, sqlString, withDuck } from './duckdb.js';
-import { levelTables, materializeMatrix } from './matrix.js';
+import { levelTables, materializeMatrix, putInSourceOrder } from './matrix.js';
 import type { CategoricalColumn, NumericColumn } from './types.js';
 
 const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
@@ -132,6 +132,19 @@ describe('materializeMatrix', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('putInSourceOrder moves rows read out of order to their source order', () => {
+    const values = Float64Array.from([70, 20, 50, 90]);
+    const codes = Int32Array.from([7, 2, 5, 9]);
+    const small = Float32Array.from([0.7, 0.2, 0.5, 0.9]);
+    putInSourceOrder([values, codes, small], Int32Array.from([7, 2, 5, 9]), 12);
+    expect(Array.from(values)).toEqual([20, 50, 70, 90]);
+    expect(Array.from(codes)).toEqual([2, 5, 7, 9]);
+    expect(Array.from(small)).toEqual(Array.from(Float32Array.from([0.2, 0.5, 0.7, 0.9])));
+    expect(() => putInSourceOrder([Float64Array.from([1, 2])], Int32Array.from([3, 3]), 5)).toThrow(
+      /read twice/,
+    );
   });
 
   it('refuses unknown columns and disallowed expressions', async () => {

@@ -47,14 +47,45 @@ export async function materializeMatrix(
 ): Promise<LabelledMatrix> {
   const list = Array.isArray(files) ? files : [files];
   const relation = `read_parquet([${list.map(sqlString).join(', ')}])`;
-  return withDuck((conn) => materializeFromRelation(conn, relation, request, schema, PARQUET_FILE_ORDER));
+  return withDuck(async (conn) =>
+    materializeFromRelation(conn, relation, request, schema, await parquetRowPosition(conn, list)),
+  );
+}
+
+/** Each source row's place among all source rows: `sql` gives 0 … total - 1, as INTEGER. */
+export interface RowPosition {
+  sql: string;
+  total: number;
 }
 
 /**
- * Source file order of a `read_parquet` over a list of files: DuckDB's virtual columns (not part
- * of `*`) giving the file's place in the list and the row's place in its file.
+ * Row positions of a `read_parquet` over `files`, in list order then file order, from DuckDB's
+ * virtual columns (not part of `*`): file_index and file_row_number, offset by the row counts
+ * of the files before (read from the Parquet footers).
  */
-export const PARQUET_FILE_ORDER = ['file_index', 'file_row_number'];
+export async function parquetRowPosition(conn: DuckDBConnection, files: string[]): Promise<RowPosition> {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const file of files) {
+    offsets.push(total);
+    const [{ n }] = await readRows(
+      conn,
+      `SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(file)})`,
+      `matrix: ${file}`,
+    );
+    total += Number(n);
+  }
+  if (total > MAX_ROWS)
+    throw new KilnError('INVALID_PARAMETER_VALUE', `matrix: ${total} rows is more than ${MAX_ROWS}`);
+  const sql =
+    files.length === 1
+      ? 'CAST(file_row_number AS INTEGER)'
+      : `CAST(file_row_number + [${offsets.join(', ')}][CAST(file_index AS BIGINT) + 1] AS INTEGER)`;
+  return { sql, total };
+}
+
+/** Row positions are Int32 (and typed arrays of more rows would not fit in memory anyway). */
+const MAX_ROWS = 2 ** 31 - 1;
 
 interface PlannedColumn {
   name: string;
@@ -64,20 +95,22 @@ interface PlannedColumn {
 }
 
 /**
- * As `materializeMatrix` over any DuckDB table expression. `rowOrder` lists SQL expressions over
- * `relation` (evaluated before the filter) whose ascending order is the order of the output
- * rows; it should be a total order on the source rows, e.g. `PARQUET_FILE_ORDER`.
+ * As `materializeMatrix` over any DuckDB table expression. Output rows are in the order of
+ * `position` (each source row's place, evaluated before the filter; see `parquetRowPosition`).
  *
  * The order is explicit because DuckDB's does not hold on its own: with more than one thread, a
  * filtered scan returned rows in an order that changed from one read (and process) to the next,
- * preserve_insertion_order notwithstanding, and seeded splits hash row positions.
+ * preserve_insertion_order notwithstanding, and seeded splits hash row positions. Each row's
+ * position comes along as one more column. A filtered read is ORDER BY it; an unfiltered one is
+ * not (sorting all 3M flights rows in DuckDB cost +50% CPU), and its rows are put in place
+ * afterwards only if they did not arrive in order.
  */
 export async function materializeFromRelation(
   conn: DuckDBConnection,
   relation: string,
   request: MatrixRequest,
   schema: DatasetSchema | undefined,
-  rowOrder: string[],
+  position: RowPosition,
 ): Promise<LabelledMatrix> {
   const described = await describeRelation(conn, `(SELECT * FROM ${relation} LIMIT 0)`, relation);
   const available = described.map((c) => c.name);
@@ -94,10 +127,7 @@ export async function materializeFromRelation(
   const where = request.where
     ? expressionToSql(validateRowExpression(request.where, available, 'matrix: where'))
     : undefined;
-  if (rowOrder.length === 0) throw new KilnError('INTERNAL_ERROR', 'matrix: no row order given');
-  const orderColumns = rowOrder.map((_, i) => `__kiln_order_${i}`);
-  const orderSelect = rowOrder.map((e, i) => `, ${e} AS ${orderColumns[i]}`).join('');
-  const from = `(SELECT *${orderSelect} FROM ${relation}${where ? ` WHERE ${where}` : ''})`;
+  const from = `(SELECT *, ${position.sql} AS __kiln_position FROM ${relation}${where ? ` WHERE ${where}` : ''})`;
 
   const planned: PlannedColumn[] = [];
   for (const f of features) {
@@ -164,10 +194,14 @@ export async function materializeFromRelation(
   );
   if (targetPlan) outputs.push(new Float64Array(nRows));
 
-  const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')} FROM ${from} ORDER BY ${orderColumns.join(', ')}`;
+  const positions = new Int32Array(nRows);
+  selects.push('__kiln_position');
+  // A filtered read is sorted by DuckDB (in parallel; its filtered scans were the ones seen out
+  // of order); an unfiltered one arrives in order in practice and skips a sort of every row.
+  const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')} FROM ${from}${where ? ` ORDER BY c${selects.length - 1}` : ''}`;
   let filled: number;
   try {
-    filled = await copyColumnsInto(conn, sql, outputs);
+    filled = await copyColumnsInto(conn, sql, [...outputs, positions]);
   } catch (e) {
     if (e instanceof KilnError) throw e;
     throw new KilnError('INVALID_PARAMETER_VALUE', `matrix: ${(e as Error).message.split('\n')[0]}`, {
@@ -181,6 +215,8 @@ export async function materializeFromRelation(
     );
   }
 
+  putInSourceOrder(outputs, positions, position.total);
+
   const columns: FeatureColumn[] = planned.map((p, i) =>
     p.kind === 'categorical'
       ? { kind: 'categorical', name: p.name, codes: outputs[i] as Int32Array, levels: p.levels! }
@@ -193,6 +229,51 @@ export async function materializeFromRelation(
     if (targetPlan.classes) result.classes = targetPlan.classes;
   }
   return result;
+}
+
+/**
+ * Moves rows into ascending order of `positions` (distinct values in [0, total)): a no-op when
+ * they already are, else each row goes to its position's rank among the rows read, one scatter
+ * per column through a scratch array (no sort: ranks come from a prefix count over `total`).
+ */
+export function putInSourceOrder(
+  outputs: (Float64Array | Float32Array | Int32Array)[],
+  positions: Int32Array,
+  total: number,
+): void {
+  const n = positions.length;
+  let ordered = true;
+  for (let i = 1; i < n; i++) {
+    if (positions[i] <= positions[i - 1]) {
+      ordered = false;
+      break;
+    }
+  }
+  if (ordered) return;
+  const rankOf = new Int32Array(total).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const p = positions[i];
+    if (p < 0 || p >= total || rankOf[p] !== -1)
+      throw new KilnError('INTERNAL_ERROR', `matrix: row position ${p} is out of range or read twice`);
+    rankOf[p] = 0;
+  }
+  for (let p = 0, r = 0; p < total; p++) if (rankOf[p] === 0) rankOf[p] = r++;
+  const destination = new Int32Array(n);
+  for (let i = 0; i < n; i++) destination[i] = rankOf[positions[i]];
+  // One scratch array per element type, reused across the columns of that type.
+  let f64: Float64Array | undefined;
+  let f32: Float32Array | undefined;
+  let i32: Int32Array | undefined;
+  for (const column of outputs) {
+    const buffer =
+      column instanceof Float64Array
+        ? (f64 ??= new Float64Array(n))
+        : column instanceof Float32Array
+          ? (f32 ??= new Float32Array(n))
+          : (i32 ??= new Int32Array(n));
+    for (let i = 0; i < n; i++) buffer[destination[i]] = column[i];
+    column.set(buffer);
+  }
 }
 
 function featureSql(f: MatrixFeature, available: string[], place: string): string {
