@@ -213,11 +213,9 @@ function levelsOf(x: FeatureMatrix): Record<string, string[]> {
  * `hash()` there, the integer mix below here): a training-spec split and `kiln data split`
  * with the same seed do not pick the same rows.
  *
- * These hash row *positions*, so they are only as reproducible as the matrix's row order. As of
- * this writing a filtered Parquet read through DuckDB with more than one thread does not return
- * rows in the same order from one process to the next (seen on the flights slice in
- * test/train-run.test.ts), so the same seed can give different parts across processes until
- * the data layer's reads keep file order.
+ * These hash row *positions*, so they rely on the matrix's row order being the source file
+ * order: the data layer guarantees that for every read, filtered or not, in every process
+ * (src/data/matrix.ts; test/data-row-order.test.ts).
  */
 
 /** Deterministic uniform [0, 1) from (seed, key): splitmix-style integer hash. */
