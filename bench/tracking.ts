@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../src/learn/seeded-random.js';
 import { openStore } from '../src/store/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -178,17 +179,6 @@ async function benchIngest() {
 }
 
 // ------------------------------------------------------------------ search store generation
-
-/** Deterministic pseudo-random numbers, so every cached store is the same. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function ensureSearchStore(): Promise<string> {
   const db = path.join(CACHE, 'kiln.db');

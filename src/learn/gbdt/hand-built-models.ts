@@ -1,4 +1,5 @@
 import type { CategoricalColumn, FeatureMatrix, NumericColumn } from '../../data/index.js';
+import { mulberry32 } from '../seeded-random.js';
 import type { Ensemble } from './ensemble.js';
 import type { GbdtFeature } from './model.js';
 
@@ -95,17 +96,8 @@ export function buildEnsemble(spec: {
   };
 }
 
-/** A small deterministic PRNG (mulberry32) so fixtures are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG so fixtures are the same on every run. */
+export const seededRandom = mulberry32;
 
 /** Mixed features: numeric ones first, then categorical ones with `levels` levels each. */
 export function mixedFeatures(nNumeric: number, nCategorical: number, levels: number): GbdtFeature[] {

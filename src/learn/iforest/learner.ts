@@ -1,5 +1,6 @@
 import { KilnError } from '../../errors.js';
 import { percentileOfSorted } from '../metrics/index.js';
+import { mulberry32 } from '../seeded-random.js';
 import type { FitOptions, Learner, TrainingData } from '../types.js';
 import { type IForestColumn, type IForestNodes, IsolationForestModel } from './model.js';
 import { averagePathLength } from './path-length.js';
@@ -25,18 +26,6 @@ export const IFOREST_DEFAULTS: IForestParams = {
   contamination: 'auto',
   seed: 0,
 };
-
-/** mulberry32: small, fast, seedable; good enough for sampling rows and split points. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Unsupervised anomaly detector (Liu, Ting & Zhou 2008): each tree isolates a random
@@ -94,7 +83,7 @@ export class IsolationForestLearner implements Learner<IForestParams> {
       emptyNodes(),
     );
     const cols = shell.columnValues(x);
-    const random = rng(p.seed * 2654435761 + 17);
+    const random = mulberry32(p.seed * 2654435761 + 17);
 
     const feature: number[] = [];
     const threshold: number[] = [];

@@ -1,5 +1,6 @@
 import type { FeatureMatrix } from '../../../data/index.js';
 import { KilnError } from '../../../errors.js';
+import { mulberry32 } from '../../seeded-random.js';
 
 /**
  * How one feature's raw values map to Uint8 bins, found once from the training data.
@@ -236,16 +237,4 @@ export function binMatrix(x: FeatureMatrix, mappers: FeatureBinMapper[], shared:
   const binOffset = new Int32Array(nFeatures + 1);
   for (let f = 0; f < nFeatures; f++) binOffset[f + 1] = binOffset[f] + mappers[f].nBins;
   return { nRows, nFeatures, mappers, rowMajor, columns, binOffset };
-}
-
-/** Small fast seeded PRNG (mulberry32): same seed, same stream, on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,10 +1,11 @@
 import type { FeatureMatrix } from '../../../data/index.js';
 import { KilnError } from '../../../errors.js';
 import { getMetric, isBetter, type MetricSpec } from '../../metrics/index.js';
+import { mulberry32 } from '../../seeded-random.js';
 import type { FitOptions, IterationInfo } from '../../types.js';
 import type { Ensemble } from '../ensemble.js';
 import type { GbdtParams } from '../params.js';
-import { type BinnedMatrix, binColumn, binMatrix, findBinMappers, mulberry32 } from './binning.js';
+import { type BinnedMatrix, binColumn, binMatrix, findBinMappers } from './binning.js';
 import { type BinTree, routeRow, TreeGrower } from './grow-tree.js';
 import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
 import { toEnsemble } from './to-ensemble.js';
