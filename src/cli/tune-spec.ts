@@ -6,7 +6,7 @@ import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '..
 import { connect, type KilnClient } from '../sdk/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
-import type { FrozenTrial } from '../tune/index.js';
+import { type FrozenTrial, MIN_TRIALS_FOR_IMPORTANCE } from '../tune/index.js';
 import { printJson } from './table.js';
 
 /** Flags of `kiln tune spec.yaml` / `kiln train spec.yaml --tune` / a worker on a training-spec study. */
@@ -147,6 +147,8 @@ function summaryText(r: TuneResult, spec: TrainSpec | undefined): string {
   if (importances.length > 0) {
     lines.push('', 'parameter importances');
     for (const [k, v] of importances) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
+  } else {
+    lines.push('', `parameter importances: need at least ${MIN_TRIALS_FOR_IMPORTANCE} complete trials`);
   }
   if (spec?.search?.constraints.length) lines.push('', `constraints: ${spec.search.constraints.join('; ')}`);
   return `${lines.join('\n')}\n`;

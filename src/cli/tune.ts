@@ -7,6 +7,7 @@ import {
   createStudy,
   type Direction,
   loadStudy,
+  MIN_TRIALS_FOR_IMPORTANCE,
   type Objective,
   type Study,
   type StudySpec,
@@ -247,7 +248,12 @@ function formatSummary(s: StudySummary): string {
   };
   if (s.directions.length === 1) table('best trials', s.best);
   else table('Pareto front', s.paretoFront);
-  lines.push('', 'parameter importances (variance of binned marginals)');
-  for (const [k, v] of Object.entries(s.importances)) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
+  const importances = Object.entries(s.importances);
+  if (importances.length === 0) {
+    lines.push('', `parameter importances: need at least ${MIN_TRIALS_FOR_IMPORTANCE} complete trials`);
+  } else {
+    lines.push('', 'parameter importances (variance of binned marginals)');
+    for (const [k, v] of importances) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -14,6 +14,9 @@ import type { Direction, Distribution, FrozenTrial } from './types.js';
  * reports them. With few trials η² is biased upwards for parameters with many bins; the
  * bin count is capped at ⌊n/5⌋ to limit that.
  */
+/** Fewer complete trials than this say nothing about importance: `parameterImportances` returns {}. */
+export const MIN_TRIALS_FOR_IMPORTANCE = 4;
+
 export function parameterImportances(
   trials: readonly FrozenTrial[],
   directions: readonly Direction[],
@@ -23,6 +26,7 @@ export function parameterImportances(
   const complete = trials.filter(
     (t) => t.state === 'COMPLETE' && t.values && Number.isFinite(t.values[objectiveIndex]),
   );
+  if (complete.length < MIN_TRIALS_FOR_IMPORTANCE) return {};
   const names = new Map<string, Distribution>();
   for (const t of complete)
     for (const [k, d] of Object.entries(t.distributions)) if (!names.has(k)) names.set(k, d);

@@ -11,7 +11,7 @@ export {
   HARTMANN6_MIN,
   hartmann6,
 } from './benchmark-functions.js';
-export { parameterImportances } from './importance.js';
+export { MIN_TRIALS_FOR_IMPORTANCE, parameterImportances } from './importance.js';
 export { crowdingDistance, dominates, nonDominatedSort, paretoFront } from './pareto.js';
 export { MedianPruner, prunerFromSpec, SuccessiveHalvingPruner } from './pruners/index.js';
 export { GridSampler, Nsga2Sampler, RandomSampler, samplerFromSpec, TpeSampler } from './samplers/index.js';

@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../store/index.js';
-import { parameterImportances } from './importance.js';
+import { MIN_TRIALS_FOR_IMPORTANCE, parameterImportances } from './importance.js';
 import { RandomSampler } from './samplers/random.js';
 import { createStudy } from './study.js';
 import { runStudySuite } from './study-suite.js';
@@ -185,6 +185,9 @@ describe('parameter importances', () => {
     expect(imp.c).toBeGreaterThan(imp.b);
     expect(imp.b).toBeGreaterThan(imp.noise);
     expect(Object.values(imp).reduce((x, y) => x + y, 0)).toBeCloseTo(1, 12);
+    // Too few complete trials say nothing: no importances rather than a table of zeros.
+    const first = study.trials().slice(0, MIN_TRIALS_FOR_IMPORTANCE - 1);
+    expect(parameterImportances(first, study.directions)).toEqual({});
     await store.close();
   });
 });
