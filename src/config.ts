@@ -8,7 +8,7 @@ import path from 'node:path';
  * | ------------------- | --------------------------- | ----------------------------------------------- |
  * | KILN_HOME           | ./.kiln                     | root of the embedded store                      |
  * | KILN_DB             | $KILN_HOME/kiln.db          | SQLite file path, or postgres://… URI           |
- * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder, or s3://bucket/prefix          |
+ * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder (s3:// comes with scale-out)    |
  * | KILN_TRACKING_URI   | (unset: embedded)           | http(s)://host:port of a kiln/MLflow server     |
  * | MLFLOW_TRACKING_URI | (fallback for the above)    | honoured so existing MLflow setups just work    |
  * | KILN_HOST           | 127.0.0.1                   | `kiln server` bind address (loopback default)   |
