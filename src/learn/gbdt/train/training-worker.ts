@@ -6,6 +6,7 @@ import {
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST,
+  CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_STOP,
   CTRL_ARG0,
@@ -14,12 +15,15 @@ import {
   CTRL_RESULT0,
   CTRL_SEQ,
   chunkOf,
+  histogramBlocks,
+  histogramBlocksOf,
+  maxHistogramBlocks,
   type PoolInit,
 } from './pool-protocol.js';
 
 /**
  * One training thread: waits on the shared control word, does its share of the command
- * (its features of a histogram, its chunk of a partition or of the gradients) straight in
+ * (its row blocks or features of a histogram, its chunk of a partition or of the gradients) straight in
  * shared memory, and counts itself done.
  */
 const init = workerData as PoolInit;
@@ -46,6 +50,10 @@ const columns = Array.from(
 );
 const f0 = init.featureStart;
 const f1 = init.featureEnd;
+const fullKernel = compileHistogramKernel(init.nFeatures, binOffset, 0, init.nFeatures);
+const partial = new Float64Array(init.partial);
+const histSize = init.histSize;
+const maxBlocks = maxHistogramBlocks(histSize);
 const kernel = f1 > f0 ? compileHistogramKernel(init.nFeatures, binOffset, f0, f1) : null;
 
 let seen = 0;
@@ -60,6 +68,23 @@ for (;;) {
   const a2 = ctrl[CTRL_ARG0 + 2];
   if (cmd === CMD_HIST) {
     kernel?.(rowMajor, gradHess, rows, a0, a1, hist, a2);
+  } else if (cmd === CMD_HIST_ROWS) {
+    const nBlocks = histogramBlocks(a1, maxBlocks);
+    histogramBlocksOf(
+      fullKernel,
+      rowMajor,
+      gradHess,
+      rows,
+      a0,
+      a1,
+      nBlocks,
+      hist,
+      a2,
+      partial,
+      histSize,
+      t,
+      T,
+    );
   } else if (cmd === CMD_PARTITION) {
     const [lo, hi] = chunkOf(a1, t, T);
     ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);

@@ -11,6 +11,7 @@ import {
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST,
+  CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_STOP,
   CTRL_ARG0,
@@ -19,15 +20,22 @@ import {
   CTRL_RESULT0,
   CTRL_SEQ,
   chunkOf,
+  histogramBlocks,
+  histogramBlocksOf,
+  maxHistogramBlocks,
   type PoolInit,
 } from './pool-protocol.js';
 
 /**
  * The trainer's threads, the calling thread being one of them. They share (SharedArrayBuffer)
  * the bins, gradients, row partition and histograms, and split three jobs:
- * - histograms by features: each thread writes its own features' bins, so no cross-thread
- *   reduction happens and the sums are bit-identical for any thread count (a row split would
- *   need partial histograms summed in an order that depends on the thread count);
+ * - histograms of large segments (≥ ROW_BLOCK_MIN_ROWS) by row blocks: the block layout
+ *   depends on the segment length only and the partial sums are added in block order, so the
+ *   bits do not depend on the thread count; splitting by rows reads each row's index and
+ *   gradients once instead of once per thread and balances exactly, where a feature split
+ *   gave one thread 4 of flights' 7 features and the other 3;
+ * - histograms of smaller segments by features: each thread writes its own features' bins,
+ *   so no cross-thread reduction happens (a row block there would cost more to add up);
  * - leaf partitions by row chunks, laid back chunk by chunk: the same stable partition;
  * - gradients by row ranges (rows are independent).
  * Hence a seed gives the same model whatever `threads` is.
@@ -62,6 +70,9 @@ export class TrainingPool {
   private readonly featureStart: Int32Array;
   private readonly fullKernel: HistogramKernel;
   private readonly ownKernel: HistogramKernel;
+  private readonly histSize: number;
+  private readonly maxBlocks: number;
+  private readonly partial: Float64Array;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
   /** Each leaf's segment of the row partition and its value, shared with the workers. */
@@ -83,6 +94,9 @@ export class TrainingPool {
       this.featureStart[i] = Math.round((Math.min(i, th) * buf.nFeatures) / th);
     this.fullKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
     this.ownKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, this.featureStart[1]);
+    this.histSize = 3 * buf.binOffset[buf.nFeatures];
+    this.maxBlocks = maxHistogramBlocks(this.histSize);
+    this.partial = new Float64Array(alloc(8 * (this.maxBlocks - 1) * this.histSize));
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
     this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
@@ -122,6 +136,8 @@ export class TrainingPool {
         binOffset: b.binOffset,
         featureStart: this.featureStart[t],
         featureEnd: this.featureStart[t + 1],
+        partial: this.partial.length > 0 ? sab(this.partial, 'partial') : new SharedArrayBuffer(0),
+        histSize: this.histSize,
         rowMajor: sab(b.rowMajor, 'rowMajor'),
         columns: sab(b.columns[0], 'columns'),
         gradHess: sab(b.gradHess, 'gradHess'),
@@ -188,6 +204,11 @@ export class TrainingPool {
   /** Histogram of rows[start, end) into hist at histBase, all features. */
   buildHistogram(start: number, end: number, histBase: number): void {
     const b = this.buf;
+    const nBlocks = histogramBlocks(end - start, this.maxBlocks);
+    if (nBlocks > 1) {
+      this.buildHistogramByRowBlocks(start, end - start, nBlocks, histBase);
+      return;
+    }
     if (this.workers.length === 0 || end - start < MIN_ROWS_FOR_THREADS) {
       this.fullKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
       return;
@@ -195,6 +216,36 @@ export class TrainingPool {
     this.dispatch(CMD_HIST, start, end, histBase);
     this.ownKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
     this.awaitWorkers();
+  }
+
+  private buildHistogramByRowBlocks(start: number, count: number, nBlocks: number, histBase: number): void {
+    const b = this.buf;
+    const hs = this.histSize;
+    const T = this.workers.length + 1;
+    if (T > 1) this.dispatch(CMD_HIST_ROWS, start, count, histBase);
+    histogramBlocksOf(
+      this.fullKernel,
+      b.rowMajor,
+      b.gradHess,
+      b.rows,
+      start,
+      count,
+      nBlocks,
+      b.hist,
+      histBase,
+      this.partial,
+      hs,
+      0,
+      T,
+    );
+    if (T > 1) this.awaitWorkers();
+    // Block order, element by element: the same sums whichever thread built which block.
+    const hist = b.hist;
+    const partial = this.partial;
+    for (let j = 1; j < nBlocks; j++) {
+      const from = (j - 1) * hs;
+      for (let i = 0; i < hs; i++) hist[histBase + i] += partial[from + i];
+    }
   }
 
   /**
