@@ -6,7 +6,8 @@ import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '..
 import { connect, type KilnClient } from '../sdk/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
-import { type FrozenTrial, MIN_TRIALS_FOR_IMPORTANCE } from '../tune/index.js';
+import type { FrozenTrial } from '../tune/index.js';
+import { renderStudySummary } from './study-summary-text.js';
 import { printJson } from './table.js';
 
 /** Flags of `kiln tune spec.yaml` / `kiln train spec.yaml --tune` / a worker on a training-spec study. */
@@ -119,39 +120,11 @@ function trialLine(t: FrozenTrial, started: number): string {
 }
 
 function summaryText(r: TuneResult, spec: TrainSpec | undefined): string {
-  const s = r.summary;
-  const lines: string[] = [];
-  const total = Object.values(s.counts).reduce((a, b) => a + b, 0);
-  lines.push(
-    `study ${s.name}: ${s.directions.join(', ')} · sampler ${s.sampler} · pruner ${s.pruner ?? 'none'}`,
-  );
-  lines.push(
-    `trials: ${total} (${Object.entries(s.counts)
-      .filter(([, n]) => n > 0)
-      .map(([k, n]) => `${n} ${k.toLowerCase()}`)
-      .join(', ')}); this process ran ${r.finished.length} in ${r.wallSeconds.toFixed(1)} s`,
-  );
-  if (r.parentRunId) lines.push(`parent run: ${r.parentRunId}`);
-  const rows = s.directions.length === 1 ? s.best : s.paretoFront;
-  lines.push('', s.directions.length === 1 ? 'best feasible trials' : 'Pareto front');
-  if (rows.length === 0) lines.push('  (none)');
-  for (const t of rows) {
-    const params = Object.entries(t.params)
-      .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v}`)
-      .join(' ');
-    lines.push(
-      `  #${t.number}  ${(t.values ?? []).map((v) => v.toPrecision(5)).join(', ')}  ${params}  run ${t.runId ?? '-'}`,
-    );
-  }
-  const importances = Object.entries(s.importances);
-  if (importances.length > 0) {
-    lines.push('', 'parameter importances');
-    for (const [k, v] of importances) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
-  } else {
-    lines.push('', `parameter importances: need at least ${MIN_TRIALS_FOR_IMPORTANCE} complete trials`);
-  }
-  if (spec?.search?.constraints.length) lines.push('', `constraints: ${spec.search.constraints.join('; ')}`);
-  return `${lines.join('\n')}\n`;
+  return renderStudySummary(r.summary, {
+    processLine: `this process ran ${r.finished.length} in ${r.wallSeconds.toFixed(1)} s`,
+    parentRunId: r.parentRunId,
+    constraints: spec?.search?.constraints,
+  });
 }
 
 function positiveInt(text: string, flag: string): number {

@@ -7,13 +7,12 @@ import {
   createStudy,
   type Direction,
   loadStudy,
-  MIN_TRIALS_FOR_IMPORTANCE,
   type Objective,
   type Study,
   type StudySpec,
   studySummary,
 } from '../tune/index.js';
-import type { StudySummary } from '../tune/summary.js';
+import { renderStudySummary } from './study-summary-text.js';
 import { runTuneSpecCommand, studyStoreConfig, type TuneSpecCommandOptions } from './tune-spec.js';
 
 /**
@@ -155,7 +154,9 @@ export function registerTuneCommands(program: Command): void {
       await withStore(opts, async (store) => {
         const study = await loadStudy({ store, name });
         const summary = studySummary(study, positiveInt(opts.top ?? '5', '--top'));
-        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(summary, null, 2)}\n` : renderStudySummary(summary),
+        );
       });
     });
 }
@@ -217,43 +218,4 @@ function positiveInt(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw invalidParam(`${flag} must be a positive integer, got '${text}'`);
   return n;
-}
-
-function formatValue(v: unknown): string {
-  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(6)) : JSON.stringify(v);
-}
-
-function formatSummary(s: StudySummary): string {
-  const lines: string[] = [];
-  lines.push(
-    `study ${s.name}: ${s.directions.join(', ')} · sampler ${s.sampler} · pruner ${s.pruner ?? 'none'}`,
-  );
-  lines.push(
-    `trials: ${
-      Object.entries(s.counts)
-        .filter(([, n]) => n > 0)
-        .map(([k, n]) => `${n} ${k.toLowerCase()}`)
-        .join(', ') || 'none'
-    }`,
-  );
-  const table = (title: string, rows: StudySummary['best']) => {
-    lines.push('', title);
-    if (rows.length === 0) lines.push('  (none)');
-    for (const r of rows) {
-      const params = Object.entries(r.params)
-        .map(([k, v]) => `${k}=${formatValue(v)}`)
-        .join(' ');
-      lines.push(`  #${r.number}  ${(r.values ?? []).map(formatValue).join(', ')}  ${params}`);
-    }
-  };
-  if (s.directions.length === 1) table('best trials', s.best);
-  else table('Pareto front', s.paretoFront);
-  const importances = Object.entries(s.importances);
-  if (importances.length === 0) {
-    lines.push('', `parameter importances: need at least ${MIN_TRIALS_FOR_IMPORTANCE} complete trials`);
-  } else {
-    lines.push('', 'parameter importances (variance of binned marginals)');
-    for (const [k, v] of importances) lines.push(`  ${k.padEnd(24)} ${v.toFixed(3)}`);
-  }
-  return `${lines.join('\n')}\n`;
 }
