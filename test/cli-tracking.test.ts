@@ -110,6 +110,16 @@ describe('kiln experiments / runs (CLI, embedded store)', () => {
     expect(aucs).toEqual(['0.9', '0.87', '0.81']);
   });
 
+  it('shows exactly the metric columns --metrics names', async () => {
+    const { code, stdout } = await kiln(home, 'runs', 'ls', '--experiment', 'fraud', '--metrics', 'auc');
+    expect(code).toBe(0);
+    const headers = stdout
+      .split('\n')[0]!
+      .trim()
+      .split(/\s{2,}/);
+    expect(headers.filter((h) => h.startsWith('metrics.'))).toEqual(['metrics.auc']);
+  });
+
   it('filters runs and prints MLflow-shaped JSON with --json', async () => {
     const { code, stdout } = await kiln(
       home,

@@ -28,6 +28,7 @@ interface ListOptions extends TrackingCommandOptions {
   maxResults?: string;
   view?: string;
   pageToken?: string;
+  metrics?: string;
 }
 
 /** Metric columns `runs ls` shows besides the ones the filter and order-by name. */
@@ -46,7 +47,11 @@ export function registerRunsCommands(program: Command): void {
       .option('--order-by <clause>', "e.g. 'metrics.auc DESC' (repeatable)", collect)
       .option('--max-results <n>', 'page size (default 100)')
       .option('--view <active|deleted|all>', 'which lifecycle stage to show (default active)')
-      .option('--page-token <token>', 'continue from a previous page'),
+      .option('--page-token <token>', 'continue from a previous page')
+      .option(
+        '--metrics <keys>',
+        'metric columns to show, comma-separated (default: those the filter and order-by name, then the first few)',
+      ),
   ).action(async (opts: ListOptions) => {
     const maxResults = parsePositiveInt('--max-results', opts.maxResults) ?? 100;
     const viewType = parseViewType(opts.view);
@@ -70,11 +75,17 @@ export function registerRunsCommands(program: Command): void {
     }
     const nameOf = new Map(experiments.map((e) => [e.experiment_id, e.name]));
     const referenced = [opts.filter ?? '', ...(opts.orderBy ?? [])].join(' ');
-    const metricKeys = pickKeys(
-      page.runs.flatMap((r) => r.data.metrics.map((m) => m.key)),
-      referencedKeys(referenced, 'metrics'),
-      MAX_METRIC_COLUMNS,
-    );
+    const chosenMetrics = opts.metrics
+      ?.split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== '');
+    const metricKeys =
+      chosenMetrics ??
+      pickKeys(
+        page.runs.flatMap((r) => r.data.metrics.map((m) => m.key)),
+        referencedKeys(referenced, 'metrics'),
+        MAX_METRIC_COLUMNS,
+      );
     const paramKeys = referencedKeys(referenced, 'params');
     const columns: Column<Run>[] = [
       { header: 'RUN ID', value: (r) => r.info.run_id },
