@@ -102,7 +102,7 @@ try {
   say(`
 Browse it:
   npx kiln data show flights
-  npx kiln runs ls --experiment quickstart
+  npx kiln runs ls --experiment quickstart --metrics test.auc,valid.auc,p99_latency_us
   npx kiln runs show ${result.runId}
   npx kiln server          # MLflow-compatible REST on http://127.0.0.1:5000
 
