@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ArtifactStore, LocalArtifactStore } from '../src/artifacts/index.js';
 import { runSql, sqlString, withDuck } from '../src/data/duckdb.js';
@@ -24,6 +23,7 @@ import {
 } from '../src/data/index.js';
 import { readYamlFile } from '../src/data/spec.js';
 import { KilnError } from '../src/errors.js';
+import { freshPostgresDatabase } from '../src/store/fresh-postgres-database.js';
 import { openStore, type Store } from '../src/store/index.js';
 
 const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
@@ -323,13 +323,7 @@ const pgUrl = process.env.KILN_TEST_POSTGRES;
 if (pgUrl) {
   runCatalogSuite('postgres', async (i) => {
     const name = `kiln_data_test_${i}`;
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const target = new URL(pgUrl);
-    target.pathname = `/${name}`;
-    return openStore({ db: target.toString() });
+    const databaseUri = await freshPostgresDatabase(pgUrl, name);
+    return openStore({ db: databaseUri });
   });
 }

@@ -1,5 +1,5 @@
-import pg from 'pg';
 import { describe, it } from 'vitest';
+import { freshPostgresDatabase } from './fresh-postgres-database.js';
 import { openStore } from './open-store.js';
 import { runStoreSuite } from './store-suite.js';
 
@@ -13,14 +13,8 @@ if (url) {
   let n = 0;
   runStoreSuite('postgres', async () => {
     const name = `kiln_store_test_${n++}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const target = new URL(url);
-    target.pathname = `/${name}`;
-    return openStore({ db: target.toString() });
+    const databaseUri = await freshPostgresDatabase(url, name);
+    return openStore({ db: databaseUri });
   });
 } else {
   describe('store (postgres)', () => {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
 import { buildApp } from '../server/index.js';
+import { freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { checkStoreIntegrity, openStore } from '../store/index.js';
 import { runMlflowSemanticsSuite } from './mlflow-semantics-suite.js';
 import { RestTrackingStore } from './rest-store.js';
@@ -64,14 +64,8 @@ const pgUrl = process.env.KILN_TEST_POSTGRES;
 if (pgUrl) {
   runMlflowSemanticsSuite('postgres', async () => {
     const name = `kiln_tracking_${process.pid}_${n++}`;
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name}`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(pgUrl);
-    url.pathname = `/${name}`;
-    const store = await openStore({ db: url.toString() });
+    const databaseUri = await freshPostgresDatabase(pgUrl, name);
+    const store = await openStore({ db: databaseUri });
     return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, name)), { closeStore: true });
   });
 } else {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { describe, it } from 'vitest';
 import { openArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
 import { buildApp } from '../server/index.js';
+import { dropPostgresDatabase, freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore } from '../store/index.js';
 import { RestTrackingStore } from './rest-store.js';
 import { SqlTrackingStore } from './sql-store.js';
@@ -57,15 +57,9 @@ const postgresUrl = process.env.KILN_TEST_POSTGRES;
 if (postgresUrl) {
   runTrackingStoreSuite('SQL, Postgres', async () => {
     const name = `kiln_tracking_suite_${process.pid}`;
-    const admin = new pg.Client({ connectionString: postgresUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const target = new URL(postgresUrl);
-    target.pathname = `/${name}`;
+    const databaseUri = await freshPostgresDatabase(postgresUrl, name);
     const home = tempHome();
-    const store = await openStore({ db: target.toString() });
+    const store = await openStore({ db: databaseUri });
     const tracking = await SqlTrackingStore.create(store, openArtifactStore(path.join(home, 'artifacts')), {
       closeStore: true,
     });
@@ -73,10 +67,7 @@ if (postgresUrl) {
       store: tracking,
       close: async () => {
         await tracking.close();
-        const cleanup = new pg.Client({ connectionString: postgresUrl });
-        await cleanup.connect();
-        await cleanup.query(`drop database if exists ${name} with (force)`);
-        await cleanup.end();
+        await dropPostgresDatabase(postgresUrl, name);
         fs.rmSync(home, { recursive: true, force: true });
       },
     };

@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore, type Store } from '../store/index.js';
 import { MIN_TRIALS_FOR_IMPORTANCE, parameterImportances } from './importance.js';
 import { RandomSampler } from './samplers/random.js';
@@ -25,14 +26,8 @@ if (url) {
   let n = 0;
   runStudySuite('postgres', async () => {
     const name = `kiln_tune_test_${n++}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const target = new URL(url);
-    target.pathname = `/${name}`;
-    return { open: () => openStore({ db: target.toString() }), cleanup: async () => {} };
+    const databaseUri = await freshPostgresDatabase(url, name);
+    return { open: () => openStore({ db: databaseUri }), cleanup: async () => {} };
   });
 } else {
   describe('tune studies (postgres)', () => {
@@ -110,15 +105,9 @@ describe('heartbeats', () => {
   const pgUrl = process.env.KILN_TEST_POSTGRES;
   it.skipIf(!pgUrl)('beat from a thread on Postgres too (set KILN_TEST_POSTGRES)', async () => {
     const name = 'kiln_tune_heartbeat_test';
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const target = new URL(pgUrl as string);
-    target.pathname = `/${name}`;
-    const store = await openStore({ db: target.toString() });
-    const observer = new pg.Client({ connectionString: target.toString() });
+    const databaseUri = await freshPostgresDatabase(pgUrl as string, name);
+    const store = await openStore({ db: databaseUri });
+    const observer = new pg.Client({ connectionString: databaseUri });
     await observer.connect();
     try {
       await heartbeatDuringBlock(store, async (id) => {
