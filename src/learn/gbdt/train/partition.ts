@@ -13,12 +13,18 @@ export function partitionChunk(
   goLeft: Uint8Array,
   outRight: Int32Array,
 ): number {
+  // Branch-free: where a split sends each row is data-dependent, so each row is written to both
+  // sides and only the side it belongs to advances (goLeft holds only 0 or 1; rows[nl] with
+  // nl <= i was already read). Measured faster end to end on flights (see the commit message).
   let nl = start;
   let nr = start;
   for (let i = start; i < end; i++) {
     const row = rows[i];
-    if (goLeft[column[row]] === 1) rows[nl++] = row;
-    else outRight[nr++] = row;
+    const left = goLeft[column[row]];
+    rows[nl] = row;
+    outRight[nr] = row;
+    nl += left;
+    nr += 1 - left;
   }
   return nl - start;
 }
