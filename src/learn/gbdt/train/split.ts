@@ -94,52 +94,35 @@ function numericSplit(
   const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
   const hasMissing = mC > 0;
   // Pass 1: missing goes right. Without missing rows the last value bin would leave the right empty.
-  let lG = 0;
-  let lH = 0;
-  let lC = 0;
-  const lastT = hasMissing ? nv - 1 : nv - 2;
-  for (let t = 0; t <= lastT; t++) {
-    const b = base + 3 * t;
-    const c = hist[b + 2];
-    if (c === 0) continue;
-    lG += hist[b];
-    lH += hist[b + 1];
-    lC += c;
-    if (lC < minData || lH < minHess) continue;
-    const rC = C - lC;
-    const rH = H - lH;
-    if (rC < minData || rH < minHess) break;
-    const rG = G - lG;
-    const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
-    if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
-      setNumeric(best, gain - minGainShift + rules.minGainToSplit, feature, t, lG, lH, lC, rG, rH, rC);
-      // Without missing rows in training the direction is a guess: follow the heavier side.
-      best.defaultLeft = !hasMissing && lH > rH;
-    }
-  }
-  if (!hasMissing) return;
+  scanThresholds(0, hasMissing ? nv - 1 : nv - 2, false);
   // Pass 2: missing goes left (t = -1: only missing goes left).
-  lG = mG;
-  lH = mH;
-  lC = mC;
-  for (let t = -1; t <= nv - 2; t++) {
-    if (t >= 0) {
-      const b = base + 3 * t;
-      const c = hist[b + 2];
-      if (c === 0) continue;
-      lG += hist[b];
-      lH += hist[b + 1];
-      lC += c;
-    }
-    if (lC < minData || lH < minHess) continue;
-    const rC = C - lC;
-    const rH = H - lH;
-    if (rC < minData || rH < minHess) break;
-    const rG = G - lG;
-    const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
-    if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
-      setNumeric(best, gain - minGainShift + rules.minGainToSplit, feature, t, lG, lH, lC, rG, rH, rC);
-      best.defaultLeft = true;
+  if (hasMissing) scanThresholds(-1, nv - 2, true);
+
+  /** Thresholds t in [first, last], left = bins ≤ t (plus the missing bin when missingLeft). */
+  function scanThresholds(first: number, last: number, missingLeft: boolean): void {
+    let lG = missingLeft ? mG : 0;
+    let lH = missingLeft ? mH : 0;
+    let lC = missingLeft ? mC : 0;
+    for (let t = first; t <= last; t++) {
+      if (t >= 0) {
+        const b = base + 3 * t;
+        const c = hist[b + 2];
+        if (c === 0) continue;
+        lG += hist[b];
+        lH += hist[b + 1];
+        lC += c;
+      }
+      if (lC < minData || lH < minHess) continue;
+      const rC = C - lC;
+      const rH = H - lH;
+      if (rC < minData || rH < minHess) break;
+      const rG = G - lG;
+      const gain = leafGain(lG, lH, l1, l2) + leafGain(rG, rH, l1, l2);
+      if (gain > minGainShift && gain - minGainShift + rules.minGainToSplit > best.gain) {
+        setNumeric(best, gain - minGainShift + rules.minGainToSplit, feature, t, lG, lH, lC, rG, rH, rC);
+        // Without missing rows in training the direction is a guess: follow the heavier side.
+        best.defaultLeft = missingLeft || (!hasMissing && lH > rH);
+      }
     }
   }
 }
