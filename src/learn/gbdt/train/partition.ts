@@ -15,10 +15,64 @@ export function partitionChunk(
 ): number {
   // Branch-free: where a split sends each row is data-dependent, so each row is written to both
   // sides and only the side it belongs to advances (goLeft holds only 0 or 1; rows[nl] with
-  // nl <= i was already read). Measured faster end to end on flights (see the commit message).
+  // nl <= i was already read). Eight rows at a time, every load issued before the first store:
+  // the store addresses depend on the previous row's side, and with loads and stores
+  // interleaved row by row V8's code waited on that chain; batching the loads measured 2.1×
+  // faster (4.7 → 2.2 ns per row on 2 M rows, unrolling by 2: 3.6, by 4: 2.7, by 16: 2.1).
   let nl = start;
   let nr = start;
-  for (let i = start; i < end; i++) {
+  let i = start;
+  for (; i + 7 < end; i += 8) {
+    const r0 = rows[i];
+    const r1 = rows[i + 1];
+    const r2 = rows[i + 2];
+    const r3 = rows[i + 3];
+    const r4 = rows[i + 4];
+    const r5 = rows[i + 5];
+    const r6 = rows[i + 6];
+    const r7 = rows[i + 7];
+    const l0 = goLeft[column[r0]];
+    const l1 = goLeft[column[r1]];
+    const l2 = goLeft[column[r2]];
+    const l3 = goLeft[column[r3]];
+    const l4 = goLeft[column[r4]];
+    const l5 = goLeft[column[r5]];
+    const l6 = goLeft[column[r6]];
+    const l7 = goLeft[column[r7]];
+    rows[nl] = r0;
+    outRight[nr] = r0;
+    nl += l0;
+    nr += 1 - l0;
+    rows[nl] = r1;
+    outRight[nr] = r1;
+    nl += l1;
+    nr += 1 - l1;
+    rows[nl] = r2;
+    outRight[nr] = r2;
+    nl += l2;
+    nr += 1 - l2;
+    rows[nl] = r3;
+    outRight[nr] = r3;
+    nl += l3;
+    nr += 1 - l3;
+    rows[nl] = r4;
+    outRight[nr] = r4;
+    nl += l4;
+    nr += 1 - l4;
+    rows[nl] = r5;
+    outRight[nr] = r5;
+    nl += l5;
+    nr += 1 - l5;
+    rows[nl] = r6;
+    outRight[nr] = r6;
+    nl += l6;
+    nr += 1 - l6;
+    rows[nl] = r7;
+    outRight[nr] = r7;
+    nl += l7;
+    nr += 1 - l7;
+  }
+  for (; i < end; i++) {
     const row = rows[i];
     const left = goLeft[column[row]];
     rows[nl] = row;
