@@ -10,37 +10,49 @@ export const CTRL_CMD = 2;
 export const CTRL_ARG0 = 3;
 export const CTRL_RESULT0 = 10;
 
-export const CMD_HIST = 1;
 export const CMD_PARTITION = 2;
 export const CMD_GRADIENTS = 3;
 export const CMD_ADD_LEAVES = 4;
 export const CMD_STOP = 5;
 export const CMD_HIST_ROWS = 6;
 
-/**
- * Segments of at least this many rows have their histogram built by row blocks (see
- * histogramBlocks); smaller ones are split among threads by features.
- */
-export const ROW_BLOCK_MIN_ROWS = 32768;
-const ROWS_PER_BLOCK = 16384;
+/** A histogram's rows are summed in blocks of at least this many rows (see histogramBlocks). */
+const MIN_ROWS_PER_BLOCK = 4096;
 const MAX_BLOCKS = 32;
 /** Partial histograms kept for row blocks are capped at this many doubles in all (32 MB). */
 const PARTIAL_BUDGET_DOUBLES = 1 << 22;
 
-/** How many partial histograms a pool keeps for a histogram of histSize doubles. */
+/** How many row blocks a pool sums a histogram of histSize doubles in, at most (a power of two). */
 export function maxHistogramBlocks(histSize: number): number {
-  return Math.max(1, Math.min(MAX_BLOCKS, Math.floor(PARTIAL_BUDGET_DOUBLES / histSize)));
+  let n = 1;
+  while (2 * n <= MAX_BLOCKS && (2 * n - 1) * histSize <= PARTIAL_BUDGET_DOUBLES) n *= 2;
+  return n;
 }
 
 /**
- * How many row blocks a segment of `count` rows is summed in. It depends on the segment and
+ * How many row blocks a segment of `count` rows is summed in: the largest power of two with at
+ * least MIN_ROWS_PER_BLOCK rows per block, at most maxBlocks. It depends on the segment and
  * the histogram size only, never on the thread count: block j covers chunkOf(count, j, n),
  * and the blocks' partial sums are added in block order, so the bits are the same whichever
- * thread built which block.
+ * thread built which block. A power of two splits evenly over 2, 4 or 8 threads.
  */
 export function histogramBlocks(count: number, maxBlocks: number): number {
-  if (count < ROW_BLOCK_MIN_ROWS) return 1;
-  return Math.max(1, Math.min(maxBlocks, Math.floor(count / ROWS_PER_BLOCK)));
+  let n = 1;
+  while (2 * n <= maxBlocks && count >= 2 * n * MIN_ROWS_PER_BLOCK) n *= 2;
+  return n;
+}
+
+/**
+ * Polls before a waiting thread sleeps in Atomics.wait. Commands come every few microseconds
+ * while a tree grows, and waking a sleeping thread takes tens of microseconds, so each thread
+ * first spins (about 20–50 µs here) the way OpenMP runtimes do; an idle pool still sleeps.
+ */
+const SPIN_POLLS = 10_000;
+
+/** Returns once ctrl[index] is no longer `value`: spinning first, then sleeping. */
+export function awaitChange(ctrl: Int32Array, index: number, value: number): void {
+  for (let i = 0; i < SPIN_POLLS; i++) if (Atomics.load(ctrl, index) !== value) return;
+  Atomics.wait(ctrl, index, value);
 }
 
 export interface PoolInit {
@@ -50,9 +62,6 @@ export interface PoolInit {
   nRows: number;
   nFeatures: number;
   binOffset: Int32Array;
-  /** Features [featureStart, featureEnd) are this thread's share of every histogram. */
-  featureStart: number;
-  featureEnd: number;
   /** Partial histograms of row blocks, histSize doubles each (block 0 goes straight to hist). */
   partial: SharedArrayBuffer;
   histSize: number;

@@ -5,7 +5,6 @@ import { partitionChunk } from './partition.js';
 import {
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
-  CMD_HIST,
   CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_STOP,
@@ -14,6 +13,7 @@ import {
   CTRL_DONE,
   CTRL_RESULT0,
   CTRL_SEQ,
+  awaitChange,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
@@ -23,7 +23,7 @@ import {
 
 /**
  * One training thread: waits on the shared control word, does its share of the command
- * (its row blocks or features of a histogram, its chunk of a partition or of the gradients) straight in
+ * (its row blocks of a histogram, its chunk of a partition or of the gradients) straight in
  * shared memory, and counts itself done.
  */
 const init = workerData as PoolInit;
@@ -48,27 +48,22 @@ const columns = Array.from(
   { length: init.nFeatures },
   (_, f) => new Uint8Array(init.columns, f * init.nRows, init.nRows),
 );
-const f0 = init.featureStart;
-const f1 = init.featureEnd;
 const fullKernel = compileHistogramKernel(init.nFeatures, binOffset, 0, init.nFeatures);
 const partial = new Float64Array(init.partial);
 const histSize = init.histSize;
 const maxBlocks = maxHistogramBlocks(histSize);
-const kernel = f1 > f0 ? compileHistogramKernel(init.nFeatures, binOffset, f0, f1) : null;
 
 let seen = 0;
 parentPort!.postMessage('ready');
 for (;;) {
-  Atomics.wait(ctrl, CTRL_SEQ, seen);
+  awaitChange(ctrl, CTRL_SEQ, seen);
   seen = Atomics.load(ctrl, CTRL_SEQ);
   const cmd = ctrl[CTRL_CMD];
   if (cmd === CMD_STOP) break;
   const a0 = ctrl[CTRL_ARG0];
   const a1 = ctrl[CTRL_ARG0 + 1];
   const a2 = ctrl[CTRL_ARG0 + 2];
-  if (cmd === CMD_HIST) {
-    kernel?.(rowMajor, gradHess, rows, a0, a1, hist, a2);
-  } else if (cmd === CMD_HIST_ROWS) {
+  if (cmd === CMD_HIST_ROWS) {
     const nBlocks = histogramBlocks(a1, maxBlocks);
     histogramBlocksOf(
       fullKernel,

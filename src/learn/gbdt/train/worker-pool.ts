@@ -10,7 +10,6 @@ import { partitionChunk } from './partition.js';
 import {
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
-  CMD_HIST,
   CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_STOP,
@@ -19,6 +18,7 @@ import {
   CTRL_DONE,
   CTRL_RESULT0,
   CTRL_SEQ,
+  awaitChange,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
@@ -29,19 +29,18 @@ import {
 /**
  * The trainer's threads, the calling thread being one of them. They share (SharedArrayBuffer)
  * the bins, gradients, row partition and histograms, and split three jobs:
- * - histograms of large segments (≥ ROW_BLOCK_MIN_ROWS) by row blocks: the block layout
- *   depends on the segment length only and the partial sums are added in block order, so the
- *   bits do not depend on the thread count; splitting by rows reads each row's index and
- *   gradients once instead of once per thread and balances exactly, where a feature split
- *   gave one thread 4 of flights' 7 features and the other 3;
- * - histograms of smaller segments by features: each thread writes its own features' bins,
- *   so no cross-thread reduction happens (a row block there would cost more to add up);
+ * - histograms by row blocks: the block layout depends on the segment length only and the
+ *   partial sums are added in block order, so the bits do not depend on the thread count;
+ *   splitting by rows reads each row's index and gradients once instead of once per thread
+ *   and balances exactly, where a feature split gave one thread 4 of flights' 7 features and
+ *   the other 3;
  * - leaf partitions by row chunks, laid back chunk by chunk: the same stable partition;
  * - gradients by row ranges (rows are independent).
  * Hence a seed gives the same model whatever `threads` is.
  *
- * The calling thread blocks in Atomics.wait while the others finish (fit runs to completion
- * anyway); workers block in Atomics.wait between commands, so an idle pool costs no CPU.
+ * The calling thread waits (spinning, then in Atomics.wait) while the others finish: fit runs
+ * to completion anyway. Workers wait the same way between commands, so an idle pool costs no
+ * CPU once their short spin is over.
  */
 export interface TrainingBuffers {
   nRows: number;
@@ -60,16 +59,14 @@ export interface TrainingBuffers {
   numLeaves: number;
 }
 
-/** Below this many rows a job runs on the calling thread alone (waking threads costs more). */
-const MIN_ROWS_FOR_THREADS = 8192;
+/** Below this many rows a job runs on the calling thread alone (handing it over costs more). */
+const MIN_ROWS_FOR_THREADS = 4096;
 
 export class TrainingPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   private readonly nThreads: number;
-  private readonly featureStart: Int32Array;
-  private readonly fullKernel: HistogramKernel;
-  private readonly ownKernel: HistogramKernel;
+  private readonly kernel: HistogramKernel;
   private readonly histSize: number;
   private readonly maxBlocks: number;
   private readonly partial: Float64Array;
@@ -88,12 +85,7 @@ export class TrainingPool {
     const shared = this.nThreads > 1;
     const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_RESULT0 + this.nThreads)));
-    const th = Math.min(this.nThreads, buf.nFeatures);
-    this.featureStart = new Int32Array(this.nThreads + 1);
-    for (let i = 0; i <= this.nThreads; i++)
-      this.featureStart[i] = Math.round((Math.min(i, th) * buf.nFeatures) / th);
-    this.fullKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
-    this.ownKernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, this.featureStart[1]);
+    this.kernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
     this.histSize = 3 * buf.binOffset[buf.nFeatures];
     this.maxBlocks = maxHistogramBlocks(this.histSize);
     this.partial = new Float64Array(alloc(8 * (this.maxBlocks - 1) * this.histSize));
@@ -134,8 +126,6 @@ export class TrainingPool {
         nRows: b.nRows,
         nFeatures: b.nFeatures,
         binOffset: b.binOffset,
-        featureStart: this.featureStart[t],
-        featureEnd: this.featureStart[t + 1],
         partial: this.partial.length > 0 ? sab(this.partial, 'partial') : new SharedArrayBuffer(0),
         histSize: this.histSize,
         rowMajor: sab(b.rowMajor, 'rowMajor'),
@@ -197,34 +187,25 @@ export class TrainingPool {
     for (;;) {
       const done = Atomics.load(c, CTRL_DONE);
       if (done >= nW) break;
-      Atomics.wait(c, CTRL_DONE, done);
+      awaitChange(c, CTRL_DONE, done);
     }
   }
 
   /** Histogram of rows[start, end) into hist at histBase, all features. */
   buildHistogram(start: number, end: number, histBase: number): void {
     const b = this.buf;
-    const nBlocks = histogramBlocks(end - start, this.maxBlocks);
-    if (nBlocks > 1) {
-      this.buildHistogramByRowBlocks(start, end - start, nBlocks, histBase);
+    const count = end - start;
+    const nBlocks = histogramBlocks(count, this.maxBlocks);
+    if (nBlocks === 1) {
+      this.kernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
       return;
     }
-    if (this.workers.length === 0 || end - start < MIN_ROWS_FOR_THREADS) {
-      this.fullKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
-      return;
-    }
-    this.dispatch(CMD_HIST, start, end, histBase);
-    this.ownKernel(b.rowMajor, b.gradHess, b.rows, start, end, b.hist, histBase);
-    this.awaitWorkers();
-  }
-
-  private buildHistogramByRowBlocks(start: number, count: number, nBlocks: number, histBase: number): void {
-    const b = this.buf;
     const hs = this.histSize;
-    const T = this.workers.length + 1;
+    // The same blocks whether or not other threads take some of them (see histogramBlocks).
+    const T = this.workers.length > 0 && count >= MIN_ROWS_FOR_THREADS ? this.workers.length + 1 : 1;
     if (T > 1) this.dispatch(CMD_HIST_ROWS, start, count, histBase);
     histogramBlocksOf(
-      this.fullKernel,
+      this.kernel,
       b.rowMajor,
       b.gradHess,
       b.rows,
