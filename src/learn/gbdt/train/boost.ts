@@ -70,8 +70,9 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     gradHess: new Float32Array(alloc(8 * n)),
     rows: new Int32Array(alloc(4 * n)),
     hist: new Float64Array(alloc(histBytes)),
-    score: new Float64Array(alloc(8 * n * K)),
+    score: new Float64Array(alloc(obj.name === 'binary' ? 0 : 8 * n * K)),
     prob: obj.name === 'multiclass' ? new Float64Array(alloc(8 * n * K)) : null,
+    expNeg: obj.name === 'binary' ? new Float64Array(alloc(8 * n)) : null,
     y: toShared(input.y),
     weight: w ? toShared(w) : undefined,
     objective: obj,
@@ -93,7 +94,7 @@ function runRounds(
   pool: TrainingPool,
 ): BoostResult {
   const { objective: obj, params: p } = input;
-  const { y, weight: w, rows, score, prob } = buffers;
+  const { y, weight: w, rows, score, prob, expNeg } = buffers;
   const n = buffers.nRows;
   const K = obj.nOutputs;
   const grower = new TreeGrower(data, buffers.hist, pool, {
@@ -112,7 +113,8 @@ function runRounds(
     minDataPerGroup: p.min_data_per_group,
   });
   const base = p.boost_from_average ? initialScore(obj, y, w) : new Float64Array(K);
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) score[i * K + k] = base[k];
+  if (expNeg) expNeg.fill(Math.exp(-base[0]));
+  else for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) score[i * K + k] = base[k];
   // Absolute-error leaves are renewed from residuals; this buffer holds y − score.
   const residual = obj.name === 'regression_l1' ? new Float64Array(n) : null;
 
@@ -186,7 +188,10 @@ function runRounds(
       pool.addLeafValues(grower.nLeaves, k, nBag);
       if (nBag < n) {
         for (let r = 0; r < n; r++) {
-          if (!inBag[r]) score[r * K + k] += tree.leafValue[routeRow(tree, data.columns, r)];
+          if (inBag[r]) continue;
+          const v = tree.leafValue[routeRow(tree, data.columns, r)];
+          if (expNeg) expNeg[r] *= Math.exp(-v);
+          else score[r * K + k] += v;
         }
       }
       if (validCols && validScore) {
@@ -200,7 +205,7 @@ function runRounds(
     if (!wantMetrics) continue;
     const metrics: Record<string, number> = {};
     if (options.onIteration) {
-      const pred = applyLink(obj, score.slice());
+      const pred = expNeg ? expNeg.map((e) => 1 / (1 + e)) : applyLink(obj, score.slice());
       for (const m of metricSpecs) metrics[`train.${m.name}`] = m.fn(y, pred, w);
     }
     let stop = false;

@@ -77,6 +77,7 @@ export interface PoolInit {
   hist: SharedArrayBuffer;
   score: SharedArrayBuffer;
   prob: SharedArrayBuffer | null;
+  expNeg: SharedArrayBuffer | null;
   y: SharedArrayBuffer;
   weight: SharedArrayBuffer | null;
   objective: ObjectiveSpec;

@@ -42,6 +42,7 @@ const leafValue = new Float64Array(init.leafValue);
 const hist = new Float64Array(init.hist);
 const score = new Float64Array(init.score);
 const prob = init.prob ? new Float64Array(init.prob) : null;
+const expNeg = init.expNeg ? new Float64Array(init.expNeg) : null;
 const y = new Float64Array(init.y);
 const weight = init.weight ? new Float64Array(init.weight) : undefined;
 const columns = Array.from(
@@ -85,10 +86,10 @@ for (;;) {
     ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);
   } else if (cmd === CMD_ADD_LEAVES) {
     const [lo, hi] = chunkOf(a2, t, T);
-    addLeafValues(score, init.objective.nOutputs, a1, rows, leafStart, leafCount, leafValue, a0, lo, hi);
+    addLeafValues(score, expNeg, init.objective.nOutputs, a1, rows, leafStart, leafCount, leafValue, a0, lo, hi);
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
-    computeGradients(init.objective, score, prob, y, weight, a0, gradHess, lo, hi);
+    computeGradients(init.objective, score, prob, expNeg, y, weight, a0, gradHess, lo, hi);
   }
   Atomics.add(ctrl, CTRL_DONE, 1);
   Atomics.notify(ctrl, CTRL_DONE);

@@ -53,6 +53,11 @@ export interface TrainingBuffers {
   hist: Float64Array;
   score: Float64Array;
   prob: Float64Array | null;
+  /**
+   * binary: exp(−score) per row, kept instead of `score` (which is then empty): the gradient
+   * p − y needs only 1 / (1 + exp(−score)), so no round calls exp per row.
+   */
+  expNeg: Float64Array | null;
   y: Float64Array;
   weight: Float64Array | undefined;
   objective: ObjectiveSpec;
@@ -140,6 +145,7 @@ export class TrainingPool {
         hist: sab(b.hist, 'hist'),
         score: sab(b.score, 'score'),
         prob: b.prob ? sab(b.prob, 'prob') : null,
+        expNeg: b.expNeg ? sab(b.expNeg, 'expNeg') : null,
         y: sab(b.y, 'y'),
         weight: b.weight ? sab(b.weight, 'weight') : null,
         objective: b.objective,
@@ -271,12 +277,12 @@ export class TrainingPool {
   gradients(k: number): void {
     const b = this.buf;
     if (this.workers.length === 0 || b.nRows < MIN_ROWS_FOR_THREADS) {
-      computeGradients(b.objective, b.score, b.prob, b.y, b.weight, k, b.gradHess, 0, b.nRows);
+      computeGradients(b.objective, b.score, b.prob, b.expNeg, b.y, b.weight, k, b.gradHess, 0, b.nRows);
       return;
     }
     this.dispatch(CMD_GRADIENTS, k, 0, 0);
     const [lo, hi] = chunkOf(b.nRows, 0, this.nThreads);
-    computeGradients(b.objective, b.score, b.prob, b.y, b.weight, k, b.gradHess, lo, hi);
+    computeGradients(b.objective, b.score, b.prob, b.expNeg, b.y, b.weight, k, b.gradHess, lo, hi);
     this.awaitWorkers();
   }
 
@@ -288,12 +294,12 @@ export class TrainingPool {
     const b = this.buf;
     const K = b.objective.nOutputs;
     if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
-      addLeafValues(b.score, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, 0, nRows);
+      addLeafValues(b.score, b.expNeg, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, 0, nRows);
       return;
     }
     this.dispatch(CMD_ADD_LEAVES, nLeaves, k, nRows);
     const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
-    addLeafValues(b.score, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, lo, hi);
+    addLeafValues(b.score, b.expNeg, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, lo, hi);
     this.awaitWorkers();
   }
 
