@@ -3,6 +3,7 @@ import { compileHistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
+  awaitChange,
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
@@ -13,7 +14,6 @@ import {
   CTRL_DONE,
   CTRL_RESULT0,
   CTRL_SEQ,
-  awaitChange,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
@@ -86,7 +86,19 @@ for (;;) {
     ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);
   } else if (cmd === CMD_ADD_LEAVES) {
     const [lo, hi] = chunkOf(a2, t, T);
-    addLeafValues(score, expNeg, init.objective.nOutputs, a1, rows, leafStart, leafCount, leafValue, a0, lo, hi);
+    addLeafValues(
+      score,
+      expNeg,
+      init.objective.nOutputs,
+      a1,
+      rows,
+      leafStart,
+      leafCount,
+      leafValue,
+      a0,
+      lo,
+      hi,
+    );
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
     computeGradients(init.objective, score, prob, expNeg, y, weight, a0, gradHess, lo, hi);

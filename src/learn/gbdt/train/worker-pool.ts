@@ -8,6 +8,7 @@ import { compileHistogramKernel, type HistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
+  awaitChange,
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
@@ -18,7 +19,6 @@ import {
   CTRL_DONE,
   CTRL_RESULT0,
   CTRL_SEQ,
-  awaitChange,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
@@ -294,12 +294,36 @@ export class TrainingPool {
     const b = this.buf;
     const K = b.objective.nOutputs;
     if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
-      addLeafValues(b.score, b.expNeg, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, 0, nRows);
+      addLeafValues(
+        b.score,
+        b.expNeg,
+        K,
+        k,
+        b.rows,
+        this.leafStart,
+        this.leafCount,
+        this.leafValue,
+        nLeaves,
+        0,
+        nRows,
+      );
       return;
     }
     this.dispatch(CMD_ADD_LEAVES, nLeaves, k, nRows);
     const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
-    addLeafValues(b.score, b.expNeg, K, k, b.rows, this.leafStart, this.leafCount, this.leafValue, nLeaves, lo, hi);
+    addLeafValues(
+      b.score,
+      b.expNeg,
+      K,
+      k,
+      b.rows,
+      this.leafStart,
+      this.leafCount,
+      this.leafValue,
+      nLeaves,
+      lo,
+      hi,
+    );
     this.awaitWorkers();
   }
 
