@@ -17,7 +17,9 @@ export const CMD_STOP = 5;
 export const CMD_HIST_ROWS = 6;
 
 /** A histogram's rows are summed in blocks of at least this many rows (see histogramBlocks). */
-const MIN_ROWS_PER_BLOCK = 4096;
+const MIN_ROWS_PER_BLOCK = 1024;
+/** Segments up to 4·ROWS_PER_BLOCK rows get up to 4 blocks; larger ones one per this many rows. */
+const ROWS_PER_BLOCK = 8192;
 const MAX_BLOCKS = 32;
 /** Partial histograms kept for row blocks are capped at this many doubles in all (32 MB). */
 const PARTIAL_BUDGET_DOUBLES = 1 << 22;
@@ -30,15 +32,19 @@ export function maxHistogramBlocks(histSize: number): number {
 }
 
 /**
- * How many row blocks a segment of `count` rows is summed in: the largest power of two with at
- * least MIN_ROWS_PER_BLOCK rows per block, at most maxBlocks. It depends on the segment and
- * the histogram size only, never on the thread count: block j covers chunkOf(count, j, n),
- * and the blocks' partial sums are added in block order, so the bits are the same whichever
- * thread built which block. A power of two splits evenly over 2, 4 or 8 threads.
+ * How many row blocks a segment of `count` rows is summed in: a power of two, at most
+ * maxBlocks; up to 4 for small segments (at least MIN_ROWS_PER_BLOCK rows each), so that the
+ * many small leaves deep in a tree use every thread too, and one per ROWS_PER_BLOCK rows for
+ * large ones, where adding up partial histograms costs little next to the rows. It depends on
+ * the segment and the histogram size only, never on the thread count: block j covers
+ * chunkOf(count, j, n), and the blocks' partial sums are added in block order, so the bits are
+ * the same whichever thread built which block. A power of two splits evenly over 2 or 4
+ * threads.
  */
 export function histogramBlocks(count: number, maxBlocks: number): number {
+  const want = Math.min(maxBlocks, Math.max(Math.min(4, count / MIN_ROWS_PER_BLOCK), count / ROWS_PER_BLOCK));
   let n = 1;
-  while (2 * n <= maxBlocks && count >= 2 * n * MIN_ROWS_PER_BLOCK) n *= 2;
+  while (2 * n <= want) n *= 2;
   return n;
 }
 
@@ -47,7 +53,7 @@ export function histogramBlocks(count: number, maxBlocks: number): number {
  * while a tree grows, and waking a sleeping thread takes tens of microseconds, so each thread
  * first spins (about 20–50 µs here) the way OpenMP runtimes do; an idle pool still sleeps.
  */
-const SPIN_POLLS = 10_000;
+const SPIN_POLLS = 50_000;
 
 /** Returns once ctrl[index] is no longer `value`: spinning first, then sleeping. */
 export function awaitChange(ctrl: Int32Array, index: number, value: number): void {

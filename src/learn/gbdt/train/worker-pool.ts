@@ -65,7 +65,7 @@ export interface TrainingBuffers {
 }
 
 /** Below this many rows a job runs on the calling thread alone (handing it over costs more). */
-const MIN_ROWS_FOR_THREADS = 4096;
+const MIN_ROWS_FOR_THREADS = 2048;
 
 export class TrainingPool {
   private readonly workers: Worker[] = [];
