@@ -1,13 +1,17 @@
 import type { ObjectiveSpec } from './objectives.js';
+import { partitionChunk } from './partition.js';
 
 /**
  * The shared-memory handshake between the trainer and its worker threads: one Int32 control
- * block (sequence number, done counter, command, arguments, one result word per thread).
+ * block (sequence number, done counter, command, arguments, a barrier counter, one result word
+ * per thread).
  */
 export const CTRL_SEQ = 0;
 export const CTRL_DONE = 1;
 export const CTRL_CMD = 2;
 export const CTRL_ARG0 = 3;
+/** Threads that finished the first phase of a partition (see partitionShare). */
+export const CTRL_BARRIER = 6;
 export const CTRL_RESULT0 = 10;
 
 export const CMD_PARTITION = 2;
@@ -75,6 +79,7 @@ export interface PoolInit {
   columns: SharedArrayBuffer;
   gradHess: SharedArrayBuffer;
   rows: SharedArrayBuffer;
+  scratchLeft: SharedArrayBuffer;
   scratchRight: SharedArrayBuffer;
   goLeft: SharedArrayBuffer;
   leafStart: SharedArrayBuffer;
@@ -128,4 +133,50 @@ export function histogramBlocksOf(
     if (j === 0) kernel(rowMajor, gradHess, rows, start + lo, start + hi, hist, histBase);
     else kernel(rowMajor, gradHess, rows, start + lo, start + hi, partial, (j - 1) * histSize);
   }
+}
+
+/**
+ * Thread t's share of a stable partition of rows[start, start+count) by goLeft[bin of
+ * column], in two phases around a barrier of all T threads (ctrl[CTRL_BARRIER] must be 0
+ * before): first its chunk's left and right rows go to outLeft / outRight at the chunk's own
+ * positions and its left count to its result word; then, once every count is known, it copies
+ * its two runs to their final places in `rows`. Nothing reads `rows` in the second phase, so
+ * the copies cannot collide, and each thread lays back its own share instead of the calling
+ * thread laying back all of them.
+ */
+export function partitionShare(
+  ctrl: Int32Array,
+  t: number,
+  T: number,
+  rows: Int32Array,
+  start: number,
+  count: number,
+  column: Uint8Array,
+  goLeft: Uint8Array,
+  outLeft: Int32Array,
+  outRight: Int32Array,
+): void {
+  const [lo, hi] = chunkOf(count, t, T);
+  const nl = partitionChunk(rows, start + lo, start + hi, column, goLeft, outLeft, outRight);
+  Atomics.store(ctrl, CTRL_RESULT0 + t, nl);
+  if (Atomics.add(ctrl, CTRL_BARRIER, 1) + 1 === T) Atomics.notify(ctrl, CTRL_BARRIER);
+  for (;;) {
+    const arrived = Atomics.load(ctrl, CTRL_BARRIER);
+    if (arrived >= T) break;
+    awaitChange(ctrl, CTRL_BARRIER, arrived);
+  }
+  let nLeft = 0;
+  let leftBefore = 0;
+  let rightBefore = 0;
+  for (let u = 0; u < T; u++) {
+    const [ulo, uhi] = chunkOf(count, u, T);
+    const unl = Atomics.load(ctrl, CTRL_RESULT0 + u);
+    nLeft += unl;
+    if (u < t) {
+      leftBefore += unl;
+      rightBefore += uhi - ulo - unl;
+    }
+  }
+  rows.set(outLeft.subarray(start + lo, start + lo + nl), start + leftBefore);
+  rows.set(outRight.subarray(start + lo, start + hi - nl), start + nLeft + rightBefore);
 }

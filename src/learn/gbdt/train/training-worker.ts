@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compileHistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients } from './objectives.js';
-import { partitionChunk } from './partition.js';
 import {
   awaitChange,
   CMD_ADD_LEAVES,
@@ -12,13 +11,13 @@ import {
   CTRL_ARG0,
   CTRL_CMD,
   CTRL_DONE,
-  CTRL_RESULT0,
   CTRL_SEQ,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
   maxHistogramBlocks,
   type PoolInit,
+  partitionShare,
 } from './pool-protocol.js';
 
 /**
@@ -34,6 +33,7 @@ const rowMajor = new Uint8Array(init.rowMajor);
 const binOffset = Int32Array.from(init.binOffset);
 const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
+const scratchLeft = new Int32Array(init.scratchLeft);
 const scratchRight = new Int32Array(init.scratchRight);
 const goLeft = new Uint8Array(init.goLeft);
 const leafStart = new Int32Array(init.leafStart);
@@ -82,8 +82,7 @@ for (;;) {
       T,
     );
   } else if (cmd === CMD_PARTITION) {
-    const [lo, hi] = chunkOf(a1, t, T);
-    ctrl[CTRL_RESULT0 + t] = partitionChunk(rows, a0 + lo, a0 + hi, columns[a2], goLeft, scratchRight);
+    partitionShare(ctrl, t, T, rows, a0, a1, columns[a2], goLeft, scratchLeft, scratchRight);
   } else if (cmd === CMD_ADD_LEAVES) {
     const [lo, hi] = chunkOf(a2, t, T);
     addLeafValues(

@@ -15,6 +15,7 @@ import {
   CMD_PARTITION,
   CMD_STOP,
   CTRL_ARG0,
+  CTRL_BARRIER,
   CTRL_CMD,
   CTRL_DONE,
   CTRL_RESULT0,
@@ -24,6 +25,7 @@ import {
   histogramBlocksOf,
   maxHistogramBlocks,
   type PoolInit,
+  partitionShare,
 } from './pool-protocol.js';
 
 /**
@@ -34,7 +36,8 @@ import {
  *   splitting by rows reads each row's index and gradients once instead of once per thread
  *   and balances exactly, where a feature split gave one thread 4 of flights' 7 features and
  *   the other 3;
- * - leaf partitions by row chunks, laid back chunk by chunk: the same stable partition;
+ * - leaf partitions by row chunks, each thread laying back its own chunk's runs (see
+ *   partitionShare): the same stable partition;
  * - gradients by row ranges (rows are independent).
  * Hence a seed gives the same model whatever `threads` is.
  *
@@ -75,6 +78,7 @@ export class TrainingPool {
   private readonly histSize: number;
   private readonly maxBlocks: number;
   private readonly partial: Float64Array;
+  private readonly scratchLeft: Int32Array;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
   /** Each leaf's segment of the row partition and its value, shared with the workers. */
@@ -94,6 +98,7 @@ export class TrainingPool {
     this.histSize = 3 * buf.binOffset[buf.nFeatures];
     this.maxBlocks = maxHistogramBlocks(this.histSize);
     this.partial = new Float64Array(alloc(8 * (this.maxBlocks - 1) * this.histSize));
+    this.scratchLeft = new Int32Array(alloc(shared ? 4 * buf.nRows : 0));
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
     this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
@@ -137,6 +142,7 @@ export class TrainingPool {
         columns: sab(b.columns[0], 'columns'),
         gradHess: sab(b.gradHess, 'gradHess'),
         rows: sab(b.rows, 'rows'),
+        scratchLeft: sab(this.scratchLeft, 'scratchLeft'),
         scratchRight: sab(this.scratchRight, 'scratchRight'),
         goLeft: sab(this.goLeft, 'goLeft'),
         leafStart: sab(this.leafStart, 'leafStart'),
@@ -245,31 +251,18 @@ export class TrainingPool {
     const R = this.scratchRight;
     const rows = b.rows;
     if (this.workers.length === 0 || count < MIN_ROWS_FOR_THREADS) {
-      const nl = partitionChunk(rows, start, start + count, col, table, R);
+      const nl = partitionChunk(rows, start, start + count, col, table, rows, R);
       rows.set(R.subarray(start, start + count - nl), start + nl);
       return nl;
     }
     this.goLeft.set(table);
+    Atomics.store(this.ctrl, CTRL_BARRIER, 0);
     this.dispatch(CMD_PARTITION, start, count, feature);
     const T = this.nThreads;
-    const [lo0, hi0] = chunkOf(count, 0, T);
-    this.ctrl[CTRL_RESULT0] = partitionChunk(rows, start + lo0, start + hi0, col, this.goLeft, R);
+    partitionShare(this.ctrl, 0, T, rows, start, count, col, this.goLeft, this.scratchLeft, R);
     this.awaitWorkers();
-    // Each chunk's left rows sit at its front: slide them down behind the previous chunks'.
-    let w = start;
-    for (let t = 0; t < T; t++) {
-      const lo = start + chunkOf(count, t, T)[0];
-      const nl = this.ctrl[CTRL_RESULT0 + t];
-      if (lo !== w) rows.copyWithin(w, lo, lo + nl);
-      w += nl;
-    }
-    const nLeft = w - start;
-    for (let t = 0; t < T; t++) {
-      const [lo, hi] = chunkOf(count, t, T);
-      const nr = hi - lo - this.ctrl[CTRL_RESULT0 + t];
-      rows.set(R.subarray(start + lo, start + lo + nr), w);
-      w += nr;
-    }
+    let nLeft = 0;
+    for (let t = 0; t < T; t++) nLeft += this.ctrl[CTRL_RESULT0 + t];
     return nLeft;
   }
 
