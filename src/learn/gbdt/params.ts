@@ -14,7 +14,7 @@ import { KilnError } from '../../errors.js';
  * | learning_rate            | 0.1            | shrinkage applied to every leaf value |
  * | num_leaves               | 31             | most leaves per tree (leaf-wise, best-first growth) |
  * | max_depth                | -1             | deepest a leaf may be (root = depth 0); -1 = no limit |
- * | min_data_in_leaf         | 20             | fewest training rows in a leaf |
+ * | min_data_in_leaf         | 20             | fewest training rows in a leaf, counted as LightGBM does from the hessians (exact for squared error; may be a few rows off for logistic losses) |
  * | min_sum_hessian_in_leaf  | 1e-3           | smallest hessian sum in a leaf |
  * | lambda_l1                | 0              | L1 penalty on leaf values |
  * | lambda_l2                | 0              | L2 penalty on leaf values |

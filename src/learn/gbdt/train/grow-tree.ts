@@ -1,5 +1,5 @@
 import type { BinnedMatrix } from './binning.js';
-import { subtractHistogram } from './histogram.js';
+import { BIN_DOUBLES, subtractHistogram } from './histogram.js';
 import { findBestSplitForFeature, leafOutput, SplitCandidate, type SplitRules } from './split.js';
 import type { TrainingPool } from './worker-pool.js';
 
@@ -69,12 +69,12 @@ export class TreeGrower {
     this.leafG = new Float64Array(L);
     this.leafH = new Float64Array(L);
     this.best = Array.from({ length: L }, () => new SplitCandidate());
-    this.histSize = 3 * data.binOffset[data.nFeatures];
+    this.histSize = BIN_DOUBLES * data.binOffset[data.nFeatures];
   }
 
   /** Histogram doubles needed for `numLeaves` leaves of this data. */
   static histDoubles(data: BinnedMatrix, numLeaves: number): number {
-    return 3 * data.binOffset[data.nFeatures] * numLeaves;
+    return BIN_DOUBLES * data.binOffset[data.nFeatures] * numLeaves;
   }
 
   /**
@@ -109,7 +109,7 @@ export class TreeGrower {
     // The root's totals are any one feature's bin sums (every row sits in one bin of feature 0).
     let sumG = 0;
     let sumH = 0;
-    for (let i = 0, e = 3 * this.data.binOffset[1]; i < e; i += 3) {
+    for (let i = 0, e = BIN_DOUBLES * this.data.binOffset[1]; i < e; i += BIN_DOUBLES) {
       sumG += this.hist[i];
       sumH += this.hist[i + 1];
     }
@@ -158,7 +158,7 @@ export class TreeGrower {
       if (!featureAllowed[f]) continue;
       findBestSplitForFeature(
         this.hist,
-        base + 3 * d.binOffset[f],
+        base + BIN_DOUBLES * d.binOffset[f],
         f,
         d.mappers[f],
         G,

@@ -1,4 +1,5 @@
 import type { FeatureBinMapper } from './binning.js';
+import { BIN_DOUBLES } from './histogram.js';
 
 /** The regularisation and size limits a split must respect (LightGBM's meanings). */
 export interface SplitRules {
@@ -26,6 +27,7 @@ export class SplitCandidate {
   catBins: number[] = [];
   leftG = 0;
   leftH = 0;
+  /** Rows on each side, estimated from the hessians (see findBestSplitForFeature). */
   leftC = 0;
   rightG = 0;
   rightH = 0;
@@ -55,9 +57,16 @@ export function leafOutput(g: number, h: number, l1: number, l2: number): number
 }
 
 /**
- * Scans feature f's histogram (3 doubles per bin at `base`) for the best split of a leaf with
- * totals (G, H, C) and writes it into `best` when it beats best.gain. Ties keep the earlier
- * candidate, so the scan order (features ascending, bins ascending) makes results unique.
+ * Scans feature f's histogram (BIN_DOUBLES doubles per bin at `base`) for the best split of a
+ * leaf with totals (G, H) and C rows, and writes it into `best` when it beats best.gain. Ties
+ * keep the earlier candidate, so the scan order (features ascending, bins ascending) makes
+ * results unique.
+ *
+ * Histograms hold no row counts, so the rows on a side are estimated from its hessian share,
+ * round(h · C / H), as LightGBM does: min_data_in_leaf, cat_smooth and min_data_per_group
+ * compare against that estimate. It is exact when every row has the same hessian (squared
+ * error, Huber and absolute error without weights); for logistic losses a leaf can end up a
+ * few rows under min_data_in_leaf, never under min_sum_hessian_in_leaf.
  */
 export function findBestSplitForFeature(
   hist: Float64Array,
@@ -87,12 +96,12 @@ function numericSplit(
 ): void {
   const { lambdaL1: l1, lambdaL2: l2, minDataInLeaf: minData, minSumHessianInLeaf: minHess } = rules;
   const nv = mapper.missingBin;
-  const mb = base + 3 * nv;
+  const mb = base + BIN_DOUBLES * nv;
   const mG = hist[mb];
   const mH = hist[mb + 1];
-  const mC = hist[mb + 2];
   const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
-  const hasMissing = mC > 0;
+  const hasMissing = mH > 0;
+  const perHessian = C / H;
   // Pass 1: missing goes right. Without missing rows the last value bin would leave the right empty.
   scanThresholds(0, hasMissing ? nv - 1 : nv - 2, false);
   // Pass 2: missing goes left (t = -1: only missing goes left).
@@ -102,16 +111,15 @@ function numericSplit(
   function scanThresholds(first: number, last: number, missingLeft: boolean): void {
     let lG = missingLeft ? mG : 0;
     let lH = missingLeft ? mH : 0;
-    let lC = missingLeft ? mC : 0;
     for (let t = first; t <= last; t++) {
       if (t >= 0) {
-        const b = base + 3 * t;
-        const c = hist[b + 2];
-        if (c === 0) continue;
+        const b = base + BIN_DOUBLES * t;
+        const h = hist[b + 1];
+        if (h === 0) continue;
         lG += hist[b];
-        lH += hist[b + 1];
-        lC += c;
+        lH += h;
       }
+      const lC = Math.round(lH * perHessian);
       if (lC < minData || lH < minHess) continue;
       const rC = C - lC;
       const rH = H - lH;
@@ -171,13 +179,14 @@ function categoricalSplit(
 ): void {
   const { lambdaL1: l1, minDataInLeaf: minData, minSumHessianInLeaf: minHess } = rules;
   const nv = mapper.missingBin;
+  const perHessian = C / H;
   if (nv <= rules.maxCatToOnehot) {
     const l2 = rules.lambdaL2;
     const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
     for (let t = 0; t < nv; t++) {
-      const b = base + 3 * t;
-      const lC = hist[b + 2];
+      const b = base + BIN_DOUBLES * t;
       const lH = hist[b + 1];
+      const lC = Math.round(lH * perHessian);
       if (lC < minData || lH < minHess) continue;
       const rC = C - lC;
       const rH = H - lH;
@@ -205,11 +214,13 @@ function categoricalSplit(
   const l2 = rules.lambdaL2 + rules.catL2;
   const minGainShift = leafGain(G, H, l1, l2) + rules.minGainToSplit;
   const used: number[] = [];
-  for (let t = 0; t < nv; t++)
-    if (hist[base + 3 * t + 2] >= rules.catSmooth && hist[base + 3 * t + 2] > 0) used.push(t);
+  for (let t = 0; t < nv; t++) {
+    const h = hist[base + BIN_DOUBLES * t + 1];
+    if (h > 0 && Math.round(h * perHessian) >= rules.catSmooth) used.push(t);
+  }
   if (used.length === 0) return;
   const smooth = rules.catSmooth;
-  const ratio = (t: number) => hist[base + 3 * t] / (hist[base + 3 * t + 1] + smooth);
+  const ratio = (t: number) => hist[base + BIN_DOUBLES * t] / (hist[base + BIN_DOUBLES * t + 1] + smooth);
   // Stable sort (ties by bin) keeps the order, hence the split, deterministic.
   used.sort((a, b) => ratio(a) - ratio(b) || a - b);
   const maxNumCat = Math.min(rules.maxCatThreshold, Math.floor((used.length + 1) / 2));
@@ -227,11 +238,12 @@ function categoricalSplit(
     for (let i = 0; i < used.length && i < maxNumCat; i++) {
       const t = used[pos];
       pos += dir;
-      const b = base + 3 * t;
+      const b = base + BIN_DOUBLES * t;
+      const h = hist[b + 1];
       lG += hist[b];
-      lH += hist[b + 1];
-      lC += hist[b + 2];
-      group += hist[b + 2];
+      lH += h;
+      lC = Math.round(lH * perHessian);
+      group += h * perHessian;
       if (lC < minData || lH < minHess) continue;
       const rC = C - lC;
       if (rC < minData || rC < rules.minDataPerGroup) break;

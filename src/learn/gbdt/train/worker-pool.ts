@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
-import { compileHistogramKernel, type HistogramKernel } from './histogram.js';
+import { BIN_DOUBLES, compileHistogramKernel, type HistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
@@ -95,7 +95,7 @@ export class TrainingPool {
     const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_RESULT0 + this.nThreads)));
     this.kernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
-    this.histSize = 3 * buf.binOffset[buf.nFeatures];
+    this.histSize = BIN_DOUBLES * buf.binOffset[buf.nFeatures];
     this.maxBlocks = maxHistogramBlocks(this.histSize);
     this.partial = new Float64Array(alloc(8 * (this.maxBlocks - 1) * this.histSize));
     this.scratchLeft = new Int32Array(alloc(shared ? 4 * buf.nRows : 0));
