@@ -3,8 +3,8 @@ import { partitionChunk } from './partition.js';
 
 /**
  * The shared-memory handshake between the trainer and its worker threads: one Int32 control
- * block (sequence number, done counter, command, arguments, a barrier counter, one result word
- * per thread).
+ * block (sequence number, done counter, command, arguments, a barrier counter, a work counter,
+ * one result word per thread).
  */
 export const CTRL_SEQ = 0;
 export const CTRL_DONE = 1;
@@ -12,6 +12,8 @@ export const CTRL_CMD = 2;
 export const CTRL_ARG0 = 3;
 /** Threads that finished the first phase of a partition (see partitionShare). */
 export const CTRL_BARRIER = 6;
+/** The next histogram row block to claim (see histogramBlocksOf). */
+export const CTRL_NEXT_BLOCK = 7;
 export const CTRL_RESULT0 = 10;
 
 export const CMD_PARTITION = 2;
@@ -101,9 +103,12 @@ export function chunkOf(n: number, t: number, T: number): [number, number] {
 }
 
 /**
- * Thread t's share of a row-block histogram of rows[start, start+count): blocks
- * chunkOf(nBlocks, t, T), block 0 summed straight into hist at histBase, block j > 0 into
- * partial at (j − 1)·histSize.
+ * One thread's part of a row-block histogram of rows[start, start+count): it claims blocks
+ * from ctrl[CTRL_NEXT_BLOCK] (0 before the job) until none are left, summing block 0 straight
+ * into hist at histBase and block j > 0 into partial at (j − 1)·histSize. Claiming instead of
+ * a fixed share keeps both threads busy when one runs slower (measured: the calling thread's
+ * blocks took 20 % longer than the worker's), and which thread sums a block does not change
+ * its bits.
  */
 export function histogramBlocksOf(
   kernel: (
@@ -125,11 +130,11 @@ export function histogramBlocksOf(
   histBase: number,
   partial: Float64Array,
   histSize: number,
-  t: number,
-  T: number,
+  ctrl: Int32Array,
 ): void {
-  const [jLo, jHi] = chunkOf(nBlocks, t, T);
-  for (let j = jLo; j < jHi; j++) {
+  for (;;) {
+    const j = Atomics.add(ctrl, CTRL_NEXT_BLOCK, 1);
+    if (j >= nBlocks) break;
     const [lo, hi] = chunkOf(count, j, nBlocks);
     if (j === 0) kernel(rowMajor, gradHess, rows, start + lo, start + hi, hist, histBase);
     else kernel(rowMajor, gradHess, rows, start + lo, start + hi, partial, (j - 1) * histSize);

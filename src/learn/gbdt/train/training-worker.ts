@@ -78,8 +78,7 @@ for (;;) {
       a2,
       partial,
       histSize,
-      t,
-      T,
+      ctrl,
     );
   } else if (cmd === CMD_PARTITION) {
     partitionShare(ctrl, t, T, rows, a0, a1, columns[a2], goLeft, scratchLeft, scratchRight);

@@ -18,6 +18,7 @@ import {
   CTRL_BARRIER,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_NEXT_BLOCK,
   CTRL_RESULT0,
   CTRL_SEQ,
   chunkOf,
@@ -215,6 +216,7 @@ export class TrainingPool {
     const hs = this.histSize;
     // The same blocks whether or not other threads take some of them (see histogramBlocks).
     const T = this.workers.length > 0 && count >= MIN_ROWS_FOR_THREADS ? this.workers.length + 1 : 1;
+    Atomics.store(this.ctrl, CTRL_NEXT_BLOCK, 0);
     if (T > 1) this.dispatch(CMD_HIST_ROWS, start, count, histBase);
     histogramBlocksOf(
       this.kernel,
@@ -228,8 +230,7 @@ export class TrainingPool {
       histBase,
       this.partial,
       hs,
-      0,
-      T,
+      this.ctrl,
     );
     if (T > 1) this.awaitWorkers();
     // Block order, element by element: the same sums whichever thread built which block.
