@@ -14,6 +14,12 @@ export const CTRL_ARG0 = 3;
 export const CTRL_BARRIER = 6;
 /** The next histogram row block to claim (see histogramBlocksOf). */
 export const CTRL_NEXT_BLOCK = 7;
+/** Non-zero once a worker's job threw: the byte length + 1 of its message in the failure buffer. */
+export const CTRL_FAILED = 8;
+/** Barrier value that releases every waiter at once (a failed or stopping pool). */
+export const BARRIER_RELEASED = 1 << 30;
+/** Bytes kept of a failed worker's error message. */
+export const FAILURE_BYTES = 2048;
 export const CTRL_RESULT0 = 10;
 
 export const CMD_PARTITION = 2;
@@ -95,6 +101,8 @@ export interface PoolInit {
   y: SharedArrayBuffer;
   weight: SharedArrayBuffer | null;
   objective: ObjectiveSpec;
+  /** A failed job's error message, UTF-8 (see CTRL_FAILED). */
+  failure: SharedArrayBuffer;
 }
 
 /** Thread t's share [lo, hi) of n items split over T threads (the same split on every thread). */
@@ -171,6 +179,8 @@ export function partitionShare(
     if (arrived >= T) break;
     awaitChange(ctrl, CTRL_BARRIER, arrived);
   }
+  // Another thread's share threw: its rows are not all out, so lay nothing back.
+  if (Atomics.load(ctrl, CTRL_FAILED) !== 0) return;
   let nLeft = 0;
   let leftBefore = 0;
   let rightBefore = 0;
@@ -185,4 +195,16 @@ export function partitionShare(
   }
   rows.set(outLeft.subarray(start + lo, start + lo + nl), start + leftBefore);
   rows.set(outRight.subarray(start + lo, start + hi - nl), start + nLeft + rightBefore);
+}
+
+/**
+ * Records that this thread's job threw, for the calling thread to report (the first failure
+ * wins), and releases any thread waiting at a partition barrier so nobody waits forever.
+ */
+export function recordFailure(ctrl: Int32Array, failure: Uint8Array, error: unknown): void {
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const bytes = new TextEncoder().encode(text).subarray(0, failure.length);
+  if (Atomics.compareExchange(ctrl, CTRL_FAILED, 0, bytes.length + 1) === 0) failure.set(bytes);
+  Atomics.store(ctrl, CTRL_BARRIER, BARRIER_RELEASED);
+  Atomics.notify(ctrl, CTRL_BARRIER);
 }

@@ -18,6 +18,7 @@ import {
   maxHistogramBlocks,
   type PoolInit,
   partitionShare,
+  recordFailure,
 } from './pool-protocol.js';
 
 /**
@@ -34,6 +35,7 @@ const binOffset = Int32Array.from(init.binOffset);
 const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
 const scratchLeft = new Int32Array(init.scratchLeft);
+const failure = new Uint8Array(init.failure);
 const scratchRight = new Int32Array(init.scratchRight);
 const goLeft = new Uint8Array(init.goLeft);
 const leafStart = new Int32Array(init.leafStart);
@@ -61,9 +63,17 @@ for (;;) {
   seen = Atomics.load(ctrl, CTRL_SEQ);
   const cmd = ctrl[CTRL_CMD];
   if (cmd === CMD_STOP) break;
-  const a0 = ctrl[CTRL_ARG0];
-  const a1 = ctrl[CTRL_ARG0 + 1];
-  const a2 = ctrl[CTRL_ARG0 + 2];
+  try {
+    runCommand(cmd, ctrl[CTRL_ARG0], ctrl[CTRL_ARG0 + 1], ctrl[CTRL_ARG0 + 2]);
+  } catch (e) {
+    // A thrown job must still count as done, or the calling thread would wait forever.
+    recordFailure(ctrl, failure, e);
+  }
+  Atomics.add(ctrl, CTRL_DONE, 1);
+  Atomics.notify(ctrl, CTRL_DONE);
+}
+
+function runCommand(cmd: number, a0: number, a1: number, a2: number): void {
   if (cmd === CMD_HIST_ROWS) {
     const nBlocks = histogramBlocks(a1, maxBlocks);
     histogramBlocksOf(
@@ -100,7 +110,7 @@ for (;;) {
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
     computeGradients(init.objective, score, prob, expNeg, y, weight, a0, gradHess, lo, hi);
+  } else {
+    throw new Error(`gbdt training worker: unknown command ${cmd}`);
   }
-  Atomics.add(ctrl, CTRL_DONE, 1);
-  Atomics.notify(ctrl, CTRL_DONE);
 }

@@ -9,6 +9,7 @@ import { addLeafValues, computeGradients, type ObjectiveSpec } from './objective
 import { partitionChunk } from './partition.js';
 import {
   awaitChange,
+  BARRIER_RELEASED,
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
@@ -18,10 +19,12 @@ import {
   CTRL_BARRIER,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_FAILED,
   CTRL_NEXT_BLOCK,
   CTRL_RESULT0,
   CTRL_SEQ,
   chunkOf,
+  FAILURE_BYTES,
   histogramBlocks,
   histogramBlocksOf,
   maxHistogramBlocks,
@@ -82,6 +85,7 @@ export class TrainingPool {
   private readonly scratchLeft: Int32Array;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
+  private readonly failure: Uint8Array;
   /** Each leaf's segment of the row partition and its value, shared with the workers. */
   readonly leafStart: Int32Array;
   readonly leafCount: Int32Array;
@@ -102,6 +106,7 @@ export class TrainingPool {
     this.scratchLeft = new Int32Array(alloc(shared ? 4 * buf.nRows : 0));
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
+    this.failure = new Uint8Array(new SharedArrayBuffer(FAILURE_BYTES));
     this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
     this.leafCount = new Int32Array(alloc(4 * buf.numLeaves));
     this.leafValue = new Float64Array(alloc(8 * buf.numLeaves));
@@ -156,6 +161,7 @@ export class TrainingPool {
         y: sab(b.y, 'y'),
         weight: b.weight ? sab(b.weight, 'weight') : null,
         objective: b.objective,
+        failure: sab(this.failure, 'failure'),
       };
       const w =
         entry.kind === 'js'
@@ -201,6 +207,11 @@ export class TrainingPool {
       const done = Atomics.load(c, CTRL_DONE);
       if (done >= nW) break;
       awaitChange(c, CTRL_DONE, done);
+    }
+    const failed = Atomics.load(c, CTRL_FAILED);
+    if (failed !== 0) {
+      const message = new TextDecoder().decode(this.failure.slice(0, failed - 1));
+      throw new KilnError('INTERNAL_ERROR', `gbdt training worker failed: ${message}`);
     }
   }
 
@@ -324,6 +335,9 @@ export class TrainingPool {
   async close(): Promise<void> {
     if (this.workers.length === 0) return;
     const c = this.ctrl;
+    // Release anyone still at a partition barrier (the calling thread's share threw).
+    Atomics.store(c, CTRL_BARRIER, BARRIER_RELEASED);
+    Atomics.notify(c, CTRL_BARRIER);
     c[CTRL_CMD] = CMD_STOP;
     Atomics.add(c, CTRL_SEQ, 1);
     Atomics.notify(c, CTRL_SEQ);
