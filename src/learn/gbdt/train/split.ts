@@ -160,6 +160,9 @@ function setNumeric(
   best.rightC = rC;
 }
 
+/** Each category's sort key, computed once per scan rather than in every comparison (bins < 256). */
+const sortKeys = new Float64Array(256);
+
 /**
  * LightGBM's categorical split: one-vs-rest when the feature has few levels; otherwise the
  * levels seen at least cat_smooth times are sorted by G / (H + cat_smooth) and the best prefix
@@ -220,9 +223,10 @@ function categoricalSplit(
   }
   if (used.length === 0) return;
   const smooth = rules.catSmooth;
-  const ratio = (t: number) => hist[base + BIN_DOUBLES * t] / (hist[base + BIN_DOUBLES * t + 1] + smooth);
+  const ratio = sortKeys;
+  for (const t of used) ratio[t] = hist[base + BIN_DOUBLES * t] / (hist[base + BIN_DOUBLES * t + 1] + smooth);
   // Stable sort (ties by bin) keeps the order, hence the split, deterministic.
-  used.sort((a, b) => ratio(a) - ratio(b) || a - b);
+  used.sort((a, b) => ratio[a] - ratio[b] || a - b);
   const maxNumCat = Math.min(rules.maxCatThreshold, Math.floor((used.length + 1) / 2));
   let bestDir = 0;
   let bestCount = 0;
