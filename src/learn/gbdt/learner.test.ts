@@ -397,6 +397,34 @@ describe('GbdtLearner determinism, stopping and validation', () => {
     expect(ll / p.length).toBeCloseTo(losses[best], 9);
   });
 
+  it('reports training metrics on a 100k-row sample past 100k rows, without changing the model', async () => {
+    const { x, y } = synthetic(160_000, 5);
+    const params = {
+      objective: 'binary',
+      num_iterations: 5,
+      num_leaves: 15,
+      metric: ['auc'],
+      threads: 2,
+    } as const;
+    const seen: IterationInfo[] = [];
+    const watched = (await new GbdtLearner(params).fit(
+      { x, y },
+      {
+        onIteration: (info) => {
+          seen.push(info);
+          return true;
+        },
+      },
+    )) as GbdtModel;
+    const plain = (await new GbdtLearner(params).fit({ x, y })) as GbdtModel;
+    expect(Array.from(watched.predict(x))).toEqual(Array.from(plain.predict(x)));
+    expect(seen).toHaveLength(5);
+    // The sample's AUC tracks the full training AUC closely (100k of 160k rows).
+    const full = rocAuc(y, watched.predict(x));
+    expect(Math.abs(seen[4]!.metrics['train.auc']! - full)).toBeLessThan(0.005);
+    expect(seen[4]!.metrics['train.auc']).not.toBe(full);
+  });
+
   it('stops when onIteration returns false', async () => {
     const { x, y } = synthetic(2000, 3);
     const model = (await new GbdtLearner({ objective: 'binary', num_iterations: 50, threads: 1 }).fit(

@@ -90,9 +90,12 @@ function binaryClfCurve(
   const m = score.length;
   if (m === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: no rows with non-zero weight`);
   const order = orderByScoreDescending(score, where);
-  const fps: number[] = [];
-  const tps: number[] = [];
-  const thresholds: number[] = [];
+  // Typed arrays sized for the worst case (every score distinct), trimmed at the end: GBDT
+  // early stopping builds this curve for the validation set every round.
+  const fps = new Float64Array(m);
+  const tps = new Float64Array(m);
+  const thresholds = new Float64Array(m);
+  let nPoints = 0;
   let tp = 0;
   let fp = 0;
   for (let k = 0; k < m; k++) {
@@ -102,15 +105,15 @@ function binaryClfCurve(
     else fp += w;
     const s = score[r];
     if (k === m - 1 || score[order[k + 1]] !== s) {
-      fps.push(fp);
-      tps.push(tp);
-      thresholds.push(s);
+      fps[nPoints] = fp;
+      tps[nPoints] = tp;
+      thresholds[nPoints++] = s;
     }
   }
   return {
-    fps: Float64Array.from(fps),
-    tps: Float64Array.from(tps),
-    thresholds: Float64Array.from(thresholds),
+    fps: fps.subarray(0, nPoints),
+    tps: tps.subarray(0, nPoints),
+    thresholds: thresholds.subarray(0, nPoints),
   };
 }
 
@@ -180,14 +183,27 @@ export function rocAuc(
   score: ArrayLike<number>,
   weight?: ArrayLike<number>,
 ): number {
-  const { fpr, tpr } = rocCurve(yTrue, score, weight);
-  if (Number.isNaN(fpr[1]) || Number.isNaN(tpr[1])) {
+  const { fps, tps } = binaryClfCurve(yTrue, score, weight, 'rocAuc');
+  const fpTotal = fps[fps.length - 1];
+  const tpTotal = tps[tps.length - 1];
+  if (!(fpTotal > 0) || !(tpTotal > 0)) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
       'rocAuc: only one class is present in the labels; ROC AUC is not defined',
     );
   }
-  return trapezoidArea(fpr, tpr);
+  // The trapezoids under the ROC curve's points straight from the counts: sklearn's
+  // roc_curve + auc without materialising the curve (dropping collinear points, as sklearn
+  // does, leaves the area unchanged).
+  let area = 0;
+  let fpPrev = 0;
+  let tpPrev = 0;
+  for (let i = 0; i < fps.length; i++) {
+    area += (fps[i] - fpPrev) * (tps[i] + tpPrev);
+    fpPrev = fps[i];
+    tpPrev = tps[i];
+  }
+  return area / (2 * fpTotal * tpTotal);
 }
 
 /**
