@@ -3,8 +3,8 @@ import { partitionChunk } from './partition.js';
 
 /**
  * The shared-memory handshake between the trainer and its worker threads: one Int32 control
- * block (sequence number, done counter, command, arguments, a barrier counter, a work counter,
- * one result word per thread).
+ * block (sequence number, done counter, command, arguments, a barrier counter, a block
+ * counter, a failure word, one result word per thread).
  */
 export const CTRL_SEQ = 0;
 export const CTRL_DONE = 1;
