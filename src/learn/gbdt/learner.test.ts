@@ -400,12 +400,12 @@ describe('GbdtLearner determinism, stopping and validation', () => {
   it('reports training metrics on a 100k-row sample past 100k rows, without changing the model', async () => {
     const { x, y } = synthetic(160_000, 5);
     const params = {
-      objective: 'binary',
+      objective: 'binary' as const,
       num_iterations: 5,
       num_leaves: 15,
       metric: ['auc'],
       threads: 2,
-    } as const;
+    };
     const seen: IterationInfo[] = [];
     const watched = (await new GbdtLearner(params).fit(
       { x, y },
