@@ -143,7 +143,7 @@ async function runKilnChild(dir: string, s: Settings): Promise<void> {
   const cpu = process.cpuUsage(c0);
 
   const auc = rocAuc(test.y, model.predict(test.x));
-  const peakMb = process.resourceUsage().maxRSS / 1024;
+  const peakMb = peakRssMb();
   const out: RunResult = {
     peer: 'kiln',
     version: '0.1.0',
@@ -153,6 +153,21 @@ async function runKilnChild(dir: string, s: Settings): Promise<void> {
     auc,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/**
+ * This process's peak resident memory. Linux's VmHWM belongs to the address space, so it
+ * starts afresh at exec; getrusage's maxRSS carries over from the parent, which made every
+ * contender report the parent's 920 MB after it prepared the data itself (no --data-dir).
+ */
+function peakRssMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 function lastJsonLine(stdout: string, who: string): RunResult {
