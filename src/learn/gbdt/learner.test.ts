@@ -341,7 +341,7 @@ function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Float64Array
 
 describe('GbdtLearner determinism, stopping and validation', () => {
   it('builds the identical ensemble for one seed whatever the thread count', async () => {
-    // 120k rows × bagging 0.7 puts the root past ROW_BLOCK_MIN_ROWS: row-block histograms run too.
+    // 120k rows × bagging 0.7: histograms in many row blocks, out-of-bag rows routed tree by tree.
     const { x, y } = synthetic(120_000, 7);
     const params = {
       objective: 'binary',

@@ -6,7 +6,7 @@ import type { FitOptions, IterationInfo } from '../../types.js';
 import type { Ensemble } from '../ensemble.js';
 import type { GbdtParams } from '../params.js';
 import { type BinnedMatrix, binColumn, binMatrix, findBinMappers } from './binning.js';
-import { type BinTree, routeRow, TreeGrower } from './grow-tree.js';
+import { addTreeToScores, type BinTree, TreeGrower } from './grow-tree.js';
 import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
 import { toEnsemble } from './to-ensemble.js';
 import { type TrainingBuffers, TrainingPool } from './worker-pool.js';
@@ -119,7 +119,7 @@ function runRounds(
   const residual = obj.name === 'regression_l1' ? new Float64Array(n) : null;
 
   const valid = options.valid;
-  let validCols: Uint8Array[] | null = null;
+  let validBins: Uint8Array | null = null;
   let validScore: Float64Array | null = null;
   if (valid) {
     if (!valid.y || valid.y.length !== valid.x.nRows) {
@@ -134,10 +134,14 @@ function runRounds(
         `gbdt fit: options.valid has ${valid.x.columns.length} columns, training data has ${data.nFeatures}`,
       );
     }
-    validCols = data.mappers.map((m, f) => {
-      const out = new Uint8Array(valid.x.nRows);
-      binColumn(valid.x, f, m, out);
-      return out;
+    // Row-major, so that routing a row through a tree reads one run of bytes.
+    const nv = valid.x.nRows;
+    const F = data.nFeatures;
+    validBins = new Uint8Array(nv * F);
+    const column = new Uint8Array(nv);
+    data.mappers.forEach((m, f) => {
+      binColumn(valid.x, f, m, column);
+      for (let r = 0, j = f; r < nv; r++, j += F) validBins![j] = column[r];
     });
     validScore = new Float64Array(valid.x.nRows * K);
     for (let i = 0; i < valid.x.nRows; i++) for (let k = 0; k < K; k++) validScore[i * K + k] = base[k];
@@ -187,17 +191,9 @@ function runRounds(
         if (leaf >= 0) pool.leafValue[leaf] = tree.leafValue[node];
       }
       pool.addLeafValues(grower.nLeaves, k, nBag);
-      if (nBag < n) {
-        for (let r = 0; r < n; r++) {
-          if (inBag[r]) continue;
-          const v = tree.leafValue[routeRow(tree, data.columns, r)];
-          if (expNeg) expNeg[r] *= Math.exp(-v);
-          else score[r * K + k] += v;
-        }
-      }
-      if (validCols && validScore) {
-        const nv = validScore.length / K;
-        for (let r = 0; r < nv; r++) validScore[r * K + k] += tree.leafValue[routeRow(tree, validCols, r)];
+      if (nBag < n) addTreeToScores(tree, data.rowMajor, data.nFeatures, n, score, K, k, inBag, expNeg);
+      if (validBins && validScore) {
+        addTreeToScores(tree, validBins, data.nFeatures, validScore.length / K, validScore, K, k, null, null);
       }
       trees.push(tree);
     }
