@@ -6,7 +6,7 @@ import type { FitOptions, IterationInfo } from '../../types.js';
 import type { Ensemble } from '../ensemble.js';
 import type { GbdtParams } from '../params.js';
 import { type BinnedMatrix, binColumn, binMatrix, findBinMappers } from './binning.js';
-import { addTreeToScores, type BinTree, TreeGrower } from './grow-tree.js';
+import { type BinTree, TreeGrower } from './grow-tree.js';
 import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
 import { toEnsemble } from './to-ensemble.js';
 import { type TrainingBuffers, TrainingPool } from './worker-pool.js';
@@ -61,6 +61,31 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
       `gbdt fit: num_leaves ${p.num_leaves} × ${data.binOffset[data.nFeatures]} bins needs ${(histBytes / 2 ** 30).toFixed(1)} GiB of histograms; lower num_leaves or max_bin`,
     );
   }
+  const valid = options.valid;
+  let validBins: Uint8Array | null = null;
+  if (valid) {
+    if (!valid.y || valid.y.length !== valid.x.nRows) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        'gbdt fit: options.valid needs y with one label per row',
+      );
+    }
+    if (valid.x.columns.length !== data.nFeatures) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt fit: options.valid has ${valid.x.columns.length} columns, training data has ${data.nFeatures}`,
+      );
+    }
+    // Row-major, so that routing a row through a tree reads one run of bytes.
+    const nv = valid.x.nRows;
+    const F = data.nFeatures;
+    validBins = new Uint8Array(alloc(Math.max(1, nv * F)));
+    const column = new Uint8Array(nv);
+    data.mappers.forEach((m, f) => {
+      binColumn(valid.x, f, m, column);
+      for (let r = 0, j = f; r < nv; r++, j += F) validBins![j] = column[r];
+    });
+  }
   const buffers: TrainingBuffers = {
     nRows: n,
     nFeatures: data.nFeatures,
@@ -77,6 +102,9 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     weight: w ? toShared(w) : undefined,
     objective: obj,
     numLeaves: p.num_leaves,
+    inBag: new Uint8Array(alloc(n)).fill(1),
+    validBins,
+    validScore: valid ? new Float64Array(alloc(8 * valid.x.nRows * K)) : null,
   };
   const pool = await TrainingPool.create(buffers, threads);
   try {
@@ -119,33 +147,8 @@ function runRounds(
   const residual = obj.name === 'regression_l1' ? new Float64Array(n) : null;
 
   const valid = options.valid;
-  let validBins: Uint8Array | null = null;
-  let validScore: Float64Array | null = null;
-  if (valid) {
-    if (!valid.y || valid.y.length !== valid.x.nRows) {
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        'gbdt fit: options.valid needs y with one label per row',
-      );
-    }
-    if (valid.x.columns.length !== data.nFeatures) {
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        `gbdt fit: options.valid has ${valid.x.columns.length} columns, training data has ${data.nFeatures}`,
-      );
-    }
-    // Row-major, so that routing a row through a tree reads one run of bytes.
-    const nv = valid.x.nRows;
-    const F = data.nFeatures;
-    validBins = new Uint8Array(nv * F);
-    const column = new Uint8Array(nv);
-    data.mappers.forEach((m, f) => {
-      binColumn(valid.x, f, m, column);
-      for (let r = 0, j = f; r < nv; r++, j += F) validBins![j] = column[r];
-    });
-    validScore = new Float64Array(valid.x.nRows * K);
-    for (let i = 0; i < valid.x.nRows; i++) for (let k = 0; k < K; k++) validScore[i * K + k] = base[k];
-  }
+  const { validScore } = buffers;
+  if (validScore) for (let i = 0; i < validScore.length; i++) validScore[i] = base[i % K];
   const metricSpecs: MetricSpec[] = input.metrics.map((m) => getMetric(m));
   const wantMetrics =
     options.onIteration !== undefined || (valid !== undefined && p.early_stopping_round > 0);
@@ -155,7 +158,7 @@ function runRounds(
   const bag = new Int32Array(n);
   let nBag = n;
   for (let i = 0; i < n; i++) bag[i] = i;
-  const inBag = new Uint8Array(n).fill(1);
+  const inBag = buffers.inBag;
   const featureAllowed = new Uint8Array(data.nFeatures).fill(1);
   const trees: BinTree[] = [];
   let bestIter = -1;
@@ -191,10 +194,8 @@ function runRounds(
         if (leaf >= 0) pool.leafValue[leaf] = tree.leafValue[node];
       }
       pool.addLeafValues(grower.nLeaves, k, nBag);
-      if (nBag < n) addTreeToScores(tree, data.rowMajor, data.nFeatures, n, score, K, k, inBag, expNeg);
-      if (validBins && validScore) {
-        addTreeToScores(tree, validBins, data.nFeatures, validScore.length / K, validScore, K, k, null, null);
-      }
+      if (nBag < n) pool.scoreTree(tree, 'outOfBag', k);
+      if (validScore) pool.scoreTree(tree, 'valid', k);
       trees.push(tree);
     }
     rounds = it + 1;

@@ -1,5 +1,6 @@
 import type { ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
+import type { RoutingTree } from './score-tree.js';
 
 /**
  * The shared-memory handshake between the trainer and its worker threads: one Int32 control
@@ -27,6 +28,7 @@ export const CMD_GRADIENTS = 3;
 export const CMD_ADD_LEAVES = 4;
 export const CMD_STOP = 5;
 export const CMD_HIST_ROWS = 6;
+export const CMD_SCORE_TREE = 7;
 
 /** A histogram's rows are summed in blocks of at least this many rows (see histogramBlocks). */
 const MIN_ROWS_PER_BLOCK = 1024;
@@ -103,6 +105,22 @@ export interface PoolInit {
   objective: ObjectiveSpec;
   /** A failed job's error message, UTF-8 (see CTRL_FAILED). */
   failure: SharedArrayBuffer;
+  inBag: SharedArrayBuffer;
+  validBins: SharedArrayBuffer | null;
+  validScore: SharedArrayBuffer | null;
+  /** The tree being scored (see TrainingPool.scoreTree). */
+  tree: Record<keyof RoutingTree, SharedArrayBuffer>;
+}
+
+/** Shared arrays for a tree of up to maxNodes nodes (see TrainingPool.scoreTree). */
+export function routingTreeBuffers(maxNodes: number, alloc: (bytes: number) => ArrayBufferLike): RoutingTree {
+  return {
+    featureIndex: new Int32Array(alloc(4 * maxNodes)),
+    goLeft: new Uint8Array(alloc(256 * maxNodes)),
+    left: new Int32Array(alloc(4 * maxNodes)),
+    right: new Int32Array(alloc(4 * maxNodes)),
+    leafValue: new Float64Array(alloc(8 * maxNodes)),
+  };
 }
 
 /** Thread t's share [lo, hi) of n items split over T threads (the same split on every thread). */

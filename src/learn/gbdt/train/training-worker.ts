@@ -7,6 +7,7 @@ import {
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
   CMD_PARTITION,
+  CMD_SCORE_TREE,
   CMD_STOP,
   CTRL_ARG0,
   CTRL_CMD,
@@ -20,6 +21,7 @@ import {
   partitionShare,
   recordFailure,
 } from './pool-protocol.js';
+import { addTreeToScores, type RoutingTree } from './score-tree.js';
 
 /**
  * One training thread: waits on the shared control word, does its share of the command
@@ -36,6 +38,16 @@ const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
 const scratchLeft = new Int32Array(init.scratchLeft);
 const failure = new Uint8Array(init.failure);
+const inBag = new Uint8Array(init.inBag);
+const validBins = init.validBins ? new Uint8Array(init.validBins) : null;
+const validScore = init.validScore ? new Float64Array(init.validScore) : null;
+const tree: RoutingTree = {
+  featureIndex: new Int32Array(init.tree.featureIndex),
+  goLeft: new Uint8Array(init.tree.goLeft),
+  left: new Int32Array(init.tree.left),
+  right: new Int32Array(init.tree.right),
+  leafValue: new Float64Array(init.tree.leafValue),
+};
 const scratchRight = new Int32Array(init.scratchRight);
 const goLeft = new Uint8Array(init.goLeft);
 const leafStart = new Int32Array(init.leafStart);
@@ -110,6 +122,11 @@ function runCommand(cmd: number, a0: number, a1: number, a2: number): void {
   } else if (cmd === CMD_GRADIENTS) {
     const [lo, hi] = chunkOf(init.nRows, t, T);
     computeGradients(init.objective, score, prob, expNeg, y, weight, a0, gradHess, lo, hi);
+  } else if (cmd === CMD_SCORE_TREE) {
+    const [lo, hi] = chunkOf(a2, t, T);
+    const K = init.objective.nOutputs;
+    if (a0 === 1) addTreeToScores(tree, validBins!, init.nFeatures, lo, hi, validScore!, K, a1, null, null);
+    else addTreeToScores(tree, rowMajor, init.nFeatures, lo, hi, score, K, a1, inBag, expNeg);
   } else {
     throw new Error(`gbdt training worker: unknown command ${cmd}`);
   }

@@ -36,6 +36,9 @@ async function pool(n: number): Promise<{ pool: TrainingPool; buffers: TrainingB
     weight: undefined,
     objective: { name: 'regression', nOutputs: 1, huberDelta: 1 },
     numLeaves: 4,
+    inBag: new Uint8Array(sab(n)).fill(1),
+    validBins: null,
+    validScore: null,
   };
   return { pool: await TrainingPool.create(buffers, 2), buffers };
 }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
+import type { BinTree } from './grow-tree.js';
 import { BIN_DOUBLES, compileHistogramKernel, type HistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
@@ -14,6 +15,7 @@ import {
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
   CMD_PARTITION,
+  CMD_SCORE_TREE,
   CMD_STOP,
   CTRL_ARG0,
   CTRL_BARRIER,
@@ -30,7 +32,9 @@ import {
   maxHistogramBlocks,
   type PoolInit,
   partitionShare,
+  routingTreeBuffers,
 } from './pool-protocol.js';
+import { addTreeToScores, type RoutingTree } from './score-tree.js';
 
 /**
  * The trainer's threads, the calling thread being one of them. They share (SharedArrayBuffer)
@@ -69,6 +73,11 @@ export interface TrainingBuffers {
   weight: Float64Array | undefined;
   objective: ObjectiveSpec;
   numLeaves: number;
+  /** 1 for the rows in the current bag (all of them without bagging). */
+  inBag: Uint8Array;
+  /** Validation rows' bins, row-major, and their raw scores (nValid × outputs). */
+  validBins: Uint8Array | null;
+  validScore: Float64Array | null;
 }
 
 /** Below this many rows a job runs on the calling thread alone (handing it over costs more). */
@@ -86,6 +95,8 @@ export class TrainingPool {
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
   private readonly failure: Uint8Array;
+  /** The tree being scored onto validation or out-of-bag rows (see scoreTree). */
+  private readonly tree: RoutingTree;
   /** Each leaf's segment of the row partition and its value, shared with the workers. */
   readonly leafStart: Int32Array;
   readonly leafCount: Int32Array;
@@ -107,6 +118,7 @@ export class TrainingPool {
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
     this.failure = new Uint8Array(new SharedArrayBuffer(FAILURE_BYTES));
+    this.tree = routingTreeBuffers(2 * buf.numLeaves - 1, alloc);
     this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
     this.leafCount = new Int32Array(alloc(4 * buf.numLeaves));
     this.leafValue = new Float64Array(alloc(8 * buf.numLeaves));
@@ -162,6 +174,16 @@ export class TrainingPool {
         weight: b.weight ? sab(b.weight, 'weight') : null,
         objective: b.objective,
         failure: sab(this.failure, 'failure'),
+        inBag: sab(b.inBag, 'inBag'),
+        validBins: b.validBins ? sab(b.validBins, 'validBins') : null,
+        validScore: b.validScore ? sab(b.validScore, 'validScore') : null,
+        tree: {
+          featureIndex: sab(this.tree.featureIndex, 'tree.featureIndex'),
+          goLeft: sab(this.tree.goLeft, 'tree.goLeft'),
+          left: sab(this.tree.left, 'tree.left'),
+          right: sab(this.tree.right, 'tree.right'),
+          leafValue: sab(this.tree.leafValue, 'tree.leafValue'),
+        },
       };
       const w =
         entry.kind === 'js'
@@ -276,6 +298,34 @@ export class TrainingPool {
     let nLeft = 0;
     for (let t = 0; t < T; t++) nLeft += this.ctrl[CTRL_RESULT0 + t];
     return nLeft;
+  }
+
+  /**
+   * Adds `tree`'s leaf values to output k of the validation rows' scores, or of the training
+   * rows outside the current bag (binary: to their exp(−score)), the threads taking row ranges.
+   */
+  scoreTree(tree: BinTree, rowsOf: 'valid' | 'outOfBag', k: number): void {
+    const b = this.buf;
+    const K = b.objective.nOutputs;
+    const valid = rowsOf === 'valid';
+    const nRows = valid ? b.validScore!.length / K : b.nRows;
+    if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
+      if (valid) addTreeToScores(tree, b.validBins!, b.nFeatures, 0, nRows, b.validScore!, K, k, null, null);
+      else addTreeToScores(tree, b.rowMajor, b.nFeatures, 0, nRows, b.score, K, k, b.inBag, b.expNeg);
+      return;
+    }
+    const t = this.tree;
+    const nodes = tree.nNodes;
+    t.featureIndex.set(tree.featureIndex.subarray(0, nodes));
+    t.goLeft.set(tree.goLeft.subarray(0, nodes * 256));
+    t.left.set(tree.left.subarray(0, nodes));
+    t.right.set(tree.right.subarray(0, nodes));
+    t.leafValue.set(tree.leafValue.subarray(0, nodes));
+    this.dispatch(CMD_SCORE_TREE, valid ? 1 : 0, k, nRows);
+    const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
+    if (valid) addTreeToScores(t, b.validBins!, b.nFeatures, lo, hi, b.validScore!, K, k, null, null);
+    else addTreeToScores(t, b.rowMajor, b.nFeatures, lo, hi, b.score, K, k, b.inBag, b.expNeg);
+    this.awaitWorkers();
   }
 
   /** Gradients of every row for output k into gradHess (multiclass: prob must be current). */
