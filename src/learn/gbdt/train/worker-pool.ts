@@ -309,36 +309,33 @@ export class TrainingPool {
     const K = b.objective.nOutputs;
     const valid = rowsOf === 'valid';
     const nRows = valid ? b.validScore!.length / K : b.nRows;
-    if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
-      if (valid) addTreeToScores(tree, b.validBins!, b.nFeatures, 0, nRows, b.validScore!, K, k, null, null);
-      else addTreeToScores(tree, b.rowMajor, b.nFeatures, 0, nRows, b.score, K, k, b.inBag, b.expNeg);
-      return;
+    const shared = this.sharesRows(nRows);
+    let t: RoutingTree = tree;
+    if (shared) {
+      // Workers read the tree from shared arrays.
+      t = this.tree;
+      const nodes = tree.nNodes;
+      t.featureIndex.set(tree.featureIndex.subarray(0, nodes));
+      t.goLeft.set(tree.goLeft.subarray(0, nodes * 256));
+      t.left.set(tree.left.subarray(0, nodes));
+      t.right.set(tree.right.subarray(0, nodes));
+      t.leafValue.set(tree.leafValue.subarray(0, nodes));
+      this.dispatch(CMD_SCORE_TREE, valid ? 1 : 0, k, nRows);
     }
-    const t = this.tree;
-    const nodes = tree.nNodes;
-    t.featureIndex.set(tree.featureIndex.subarray(0, nodes));
-    t.goLeft.set(tree.goLeft.subarray(0, nodes * 256));
-    t.left.set(tree.left.subarray(0, nodes));
-    t.right.set(tree.right.subarray(0, nodes));
-    t.leafValue.set(tree.leafValue.subarray(0, nodes));
-    this.dispatch(CMD_SCORE_TREE, valid ? 1 : 0, k, nRows);
-    const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
+    const [lo, hi] = shared ? chunkOf(nRows, 0, this.nThreads) : [0, nRows];
     if (valid) addTreeToScores(t, b.validBins!, b.nFeatures, lo, hi, b.validScore!, K, k, null, null);
     else addTreeToScores(t, b.rowMajor, b.nFeatures, lo, hi, b.score, K, k, b.inBag, b.expNeg);
-    this.awaitWorkers();
+    if (shared) this.awaitWorkers();
   }
 
   /** Gradients of every row for output k into gradHess (multiclass: prob must be current). */
   gradients(k: number): void {
     const b = this.buf;
-    if (this.workers.length === 0 || b.nRows < MIN_ROWS_FOR_THREADS) {
-      computeGradients(b.objective, b.score, b.prob, b.expNeg, b.y, b.weight, k, b.gradHess, 0, b.nRows);
-      return;
-    }
-    this.dispatch(CMD_GRADIENTS, k, 0, 0);
-    const [lo, hi] = chunkOf(b.nRows, 0, this.nThreads);
+    const shared = this.sharesRows(b.nRows);
+    if (shared) this.dispatch(CMD_GRADIENTS, k, 0, 0);
+    const [lo, hi] = shared ? chunkOf(b.nRows, 0, this.nThreads) : [0, b.nRows];
     computeGradients(b.objective, b.score, b.prob, b.expNeg, b.y, b.weight, k, b.gradHess, lo, hi);
-    this.awaitWorkers();
+    if (shared) this.awaitWorkers();
   }
 
   /**
@@ -347,29 +344,13 @@ export class TrainingPool {
    */
   addLeafValues(nLeaves: number, k: number, nRows: number): void {
     const b = this.buf;
-    const K = b.objective.nOutputs;
-    if (this.workers.length === 0 || nRows < MIN_ROWS_FOR_THREADS) {
-      addLeafValues(
-        b.score,
-        b.expNeg,
-        K,
-        k,
-        b.rows,
-        this.leafStart,
-        this.leafCount,
-        this.leafValue,
-        nLeaves,
-        0,
-        nRows,
-      );
-      return;
-    }
-    this.dispatch(CMD_ADD_LEAVES, nLeaves, k, nRows);
-    const [lo, hi] = chunkOf(nRows, 0, this.nThreads);
+    const shared = this.sharesRows(nRows);
+    if (shared) this.dispatch(CMD_ADD_LEAVES, nLeaves, k, nRows);
+    const [lo, hi] = shared ? chunkOf(nRows, 0, this.nThreads) : [0, nRows];
     addLeafValues(
       b.score,
       b.expNeg,
-      K,
+      b.objective.nOutputs,
       k,
       b.rows,
       this.leafStart,
@@ -379,7 +360,12 @@ export class TrainingPool {
       lo,
       hi,
     );
-    this.awaitWorkers();
+    if (shared) this.awaitWorkers();
+  }
+
+  /** Whether a job over nRows independent rows is worth handing to the workers too. */
+  private sharesRows(nRows: number): boolean {
+    return this.workers.length > 0 && nRows >= MIN_ROWS_FOR_THREADS;
   }
 
   async close(): Promise<void> {
