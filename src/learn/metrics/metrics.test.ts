@@ -182,6 +182,33 @@ describe('ranking internals and the registry', () => {
     for (let k = 1; k < n; k++) expect(s[order[k - 1]] >= s[order[k]]).toBe(true);
     expect(new Set(order).size).toBe(n);
   });
+  it('unweighted AUC on large inputs (labels sorted with their keys) equals the curve path, ties and −0 included', () => {
+    const n = 20000;
+    const s = new Float64Array(n);
+    const y = new Float64Array(n);
+    let seed = 11;
+    for (let i = 0; i < n; i++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      const u = seed / 2147483648;
+      // Rounded to 2 decimals: many tied scores, each run holding both labels.
+      s[i] = Math.round((u * 2 - 1) * 100) / 100;
+      y[i] = (seed >> 7) % 3 === 0 || u > 0.7 ? 1 : 0;
+    }
+    s[3] = -0;
+    s[4] = 0;
+    s[5] = Number.POSITIVE_INFINITY;
+    s[6] = Number.NEGATIVE_INFINITY;
+    // Unit weights send rocAuc down the curve path (orderByScoreDescending, then the walk).
+    const viaCurve = rocAuc(y, s, new Float64Array(n).fill(1));
+    expect(rocAuc(y, s)).toBeCloseTo(viaCurve, 14);
+    expect(() => rocAuc(new Float64Array(n), s)).toThrow(/only one class/);
+    expect(() =>
+      rocAuc(
+        y,
+        s.map((v, i) => (i === 9 ? Number.NaN : v)),
+      ),
+    ).toThrow(/row 9 is NaN/);
+  });
   it('rejects NaN scores and non-binary labels with a message naming the row', () => {
     expect(() => rocAuc([0, 1, 1], [0.1, Number.NaN, 0.3])).toThrow(/row 1 is NaN/);
     expect(() => rocAuc([0, 2, 1], [0.1, 0.2, 0.3])).toThrow(/row 1 is 2/);
