@@ -182,7 +182,7 @@ describe('ranking internals and the registry', () => {
     for (let k = 1; k < n; k++) expect(s[order[k - 1]] >= s[order[k]]).toBe(true);
     expect(new Set(order).size).toBe(n);
   });
-  it('unweighted AUC on large inputs (labels sorted with their keys) equals the curve path, ties and −0 included', () => {
+  it('unweighted AUC and average precision on large inputs (labels sorted with their keys) equals the curve path, ties and −0 included', () => {
     const n = 20000;
     const s = new Float64Array(n);
     const y = new Float64Array(n);
@@ -201,6 +201,7 @@ describe('ranking internals and the registry', () => {
     // Unit weights send rocAuc down the curve path (orderByScoreDescending, then the walk).
     const viaCurve = rocAuc(y, s, new Float64Array(n).fill(1));
     expect(rocAuc(y, s)).toBeCloseTo(viaCurve, 14);
+    expect(averagePrecision(y, s)).toBeCloseTo(averagePrecision(y, s, new Float64Array(n).fill(1)), 14);
     expect(() => rocAuc(new Float64Array(n), s)).toThrow(/only one class/);
     expect(() =>
       rocAuc(

@@ -299,9 +299,41 @@ export function averagePrecision(
   score: ArrayLike<number>,
   weight?: ArrayLike<number>,
 ): number {
+  if (!weight && score.length >= 4096) {
+    const ap = averagePrecisionUnweighted(yTrue, score);
+    if (ap !== null) return ap;
+  }
   const { precision, recall } = prCurve(yTrue, score, weight);
   let ap = 0;
   for (let i = 0; i < recall.length - 1; i++) ap -= (recall[i + 1] - recall[i]) * precision[i];
+  return ap;
+}
+
+/**
+ * averagePrecision without weights on large inputs: Σ (recall_k − recall_k−1) · precision_k
+ * over the distinct scores, highest first, from labels sorted with their keys. Null when no
+ * label is positive (the curve path handles that case as sklearn does).
+ */
+function averagePrecisionUnweighted(yTrue: ArrayLike<number>, score: ArrayLike<number>): number | null {
+  const n = score.length;
+  checkBinaryLabels(yTrue, n, 'prCurve');
+  const { labels, hi, lo } = labelsByScoreDescending(yTrue, score, 'prCurve');
+  let positives = 0;
+  for (let k = 0; k < n; k++) positives += labels[k];
+  if (positives === 0) return null;
+  let tp = 0;
+  let fp = 0;
+  let ap = 0;
+  let recallPrev = 0;
+  for (let k = 0; k < n; k++) {
+    if (labels[k] === 1) tp++;
+    else fp++;
+    if (k === n - 1 || hi[k + 1] !== hi[k] || lo[k + 1] !== lo[k]) {
+      const recall = tp / positives;
+      ap += (recall - recallPrev) * (tp / (tp + fp));
+      recallPrev = recall;
+    }
+  }
   return ap;
 }
 
