@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { FeatureMatrix } from '../../data/index.js';
@@ -8,6 +9,7 @@ import { rmse, rocAuc } from '../metrics/index.js';
 import type { IterationInfo } from '../types.js';
 import { GbdtLearner } from './learner.js';
 import type { GbdtModel } from './model.js';
+import { parseGbdtParams, trainingThreads } from './params.js';
 
 const SK_DATA = '/usr/lib/python3/dist-packages/sklearn/datasets/data';
 const PYTHON = '/usr/bin/python3';
@@ -489,5 +491,16 @@ describe('GbdtLearner determinism, stopping and validation', () => {
     await expect(
       new GbdtLearner({ objective: 'binary', metric: ['nope'] }).fit({ x, y: Float64Array.of(0, 1, 1) }),
     ).rejects.toThrow(/nope/);
+  });
+});
+
+describe('GBDT thread count', () => {
+  it('honours threads when given and otherwise uses one thread per 100k rows, at most the cores', () => {
+    const cores = availableParallelism();
+    expect(trainingThreads(parseGbdtParams({ threads: 3 }), 10)).toBe(3);
+    expect(trainingThreads(parseGbdtParams({}), 50_000)).toBe(1);
+    expect(trainingThreads(parseGbdtParams({}), 250_000)).toBe(Math.min(cores, 2));
+    expect(trainingThreads(parseGbdtParams({}), 100_000_000)).toBe(cores);
+    expect(() => parseGbdtParams({ threads: 0 })).toThrow(/gbdt parameter 'threads'/);
   });
 });

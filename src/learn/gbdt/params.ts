@@ -35,7 +35,7 @@ import { KilnError } from '../../errors.js';
  * | early_stopping_round     | 0              | stop when the validation metric has not improved this many rounds; 0 = off |
  * | metric                   | from the task  | names from learn/metrics' registry ('auc', 'logloss', 'error', 'rmse', 'mae', …) reported per round; the first drives early stopping. Default: auc (binary), logloss (multiclass), rmse (regression) |
  * | seed                     | 0              | seed for bagging and feature subsampling |
- * | threads                  | core count     | training threads (the calling thread counts as one): histograms, partitions, gradients; results do not depend on it |
+ * | threads                  | auto           | training threads (the calling thread counts as one): histograms, partitions, gradients; results do not depend on it. Auto: one per 100,000 training rows, at most the core count (on fewer rows, starting worker threads costs more than they save: 100k rows, 255 leaves, 20 trees took 424 ms on one thread, 476 ms on two) |
  *
  * The categorical defaults are scikit-learn's HistGradientBoosting choices (smoothing 10, no
  * extra L2, no group minimum, up to half the levels) rather than LightGBM's (max_cat_threshold
@@ -71,11 +71,7 @@ export const gbdtParamsSchema = z
     early_stopping_round: z.number().int().min(0).default(0),
     metric: z.array(z.string().min(1)).optional(),
     seed: z.number().int().default(0),
-    threads: z
-      .number()
-      .int()
-      .min(1)
-      .default(() => availableParallelism()),
+    threads: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -92,4 +88,13 @@ export function parseGbdtParams(input: unknown): GbdtParams {
     throw new KilnError('INVALID_PARAMETER_VALUE', `gbdt parameter '${field}': ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** Training rows per thread when `threads` is not given (see the table above). */
+const ROWS_PER_AUTO_THREAD = 100_000;
+
+/** The thread count a fit on nRows rows uses: `threads` when given, else the automatic choice. */
+export function trainingThreads(params: GbdtParams, nRows: number): number {
+  if (params.threads !== undefined) return params.threads;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(nRows / ROWS_PER_AUTO_THREAD)));
 }

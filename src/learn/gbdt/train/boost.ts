@@ -4,7 +4,7 @@ import { getMetric, isBetter, type MetricSpec } from '../../metrics/index.js';
 import { mulberry32 } from '../../seeded-random.js';
 import type { FitOptions, IterationInfo } from '../../types.js';
 import type { Ensemble } from '../ensemble.js';
-import type { GbdtParams } from '../params.js';
+import { type GbdtParams, trainingThreads } from '../params.js';
 import { type BinnedMatrix, binColumn, binMatrix, findBinMappers } from './binning.js';
 import { type BinTree, TreeGrower } from './grow-tree.js';
 import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
@@ -43,7 +43,7 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     sampleCount: p.bin_construct_sample_cnt,
     seed: p.seed,
   });
-  const threads = Math.max(1, p.threads);
+  const threads = trainingThreads(p, n);
   const shared = threads > 1;
   const data = binMatrix(x, mappers, shared);
   const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
