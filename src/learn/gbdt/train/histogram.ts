@@ -25,22 +25,15 @@ export type HistogramKernel = (
 ) => void;
 
 /**
- * Compiles the kernel for features [f0, f1) of a matrix with nFeatures columns: one pass over
- * the rows, the feature loop unrolled and every bin offset a literal. Generating the source
+ * Compiles the kernel for a matrix with nFeatures columns: one pass over the rows, the
+ * feature loop unrolled and every bin offset a literal. Generating the source
  * (rather than looping over features with offsets read from an array) measured 2× faster on
  * flights-3m (30 ms vs 58 ms for 2 M rows × 7 features), since V8 then keeps the whole row in
  * registers and needs no per-feature bounds checks on the offset table.
  */
-export function compileHistogramKernel(
-  nFeatures: number,
-  binOffset: ArrayLike<number>,
-  f0: number,
-  f1: number,
-): HistogramKernel {
-  const lo = BIN_DOUBLES * binOffset[f0];
-  const hi = BIN_DOUBLES * binOffset[f1];
+export function compileHistogramKernel(nFeatures: number, binOffset: ArrayLike<number>): HistogramKernel {
   const lines: string[] = [
-    `hist.fill(0, histBase + ${lo}, histBase + ${hi});`,
+    `hist.fill(0, histBase, histBase + ${BIN_DOUBLES * binOffset[nFeatures]});`,
     'for (let i = start; i < end; i++) {',
     '  const r = rows[i];',
     '  const g = gradHess[2 * r];',
@@ -48,7 +41,7 @@ export function compileHistogramKernel(
     `  const p = r * ${nFeatures};`,
     '  let b = 0;',
   ];
-  for (let f = f0; f < f1; f++) {
+  for (let f = 0; f < nFeatures; f++) {
     lines.push(`  b = histBase + ${BIN_DOUBLES * binOffset[f]} + ${BIN_DOUBLES} * rowMajor[p + ${f}];`);
     lines.push('  hist[b] += g; hist[b + 1] += h;');
   }

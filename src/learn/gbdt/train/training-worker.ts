@@ -63,7 +63,7 @@ const columns = Array.from(
   { length: init.nFeatures },
   (_, f) => new Uint8Array(init.columns, f * init.nRows, init.nRows),
 );
-const fullKernel = compileHistogramKernel(init.nFeatures, binOffset, 0, init.nFeatures);
+const kernel = compileHistogramKernel(init.nFeatures, binOffset);
 const partial = new Float64Array(init.partial);
 const histSize = init.histSize;
 const maxBlocks = maxHistogramBlocks(histSize);
@@ -88,20 +88,7 @@ for (;;) {
 function runCommand(cmd: number, a0: number, a1: number, a2: number): void {
   if (cmd === CMD_HIST_ROWS) {
     const nBlocks = histogramBlocks(a1, maxBlocks);
-    histogramBlocksOf(
-      fullKernel,
-      rowMajor,
-      gradHess,
-      rows,
-      a0,
-      a1,
-      nBlocks,
-      hist,
-      a2,
-      partial,
-      histSize,
-      ctrl,
-    );
+    histogramBlocksOf(kernel, rowMajor, gradHess, rows, a0, a1, nBlocks, hist, a2, partial, histSize, ctrl);
   } else if (cmd === CMD_PARTITION) {
     partitionShare(ctrl, t, T, rows, a0, a1, columns[a2], goLeft, scratchLeft, scratchRight);
   } else if (cmd === CMD_ADD_LEAVES) {

@@ -110,7 +110,7 @@ export class TrainingPool {
     const shared = this.nThreads > 1;
     const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_RESULT0 + this.nThreads)));
-    this.kernel = compileHistogramKernel(buf.nFeatures, buf.binOffset, 0, buf.nFeatures);
+    this.kernel = compileHistogramKernel(buf.nFeatures, buf.binOffset);
     this.histSize = BIN_DOUBLES * buf.binOffset[buf.nFeatures];
     this.maxBlocks = maxHistogramBlocks(this.histSize);
     this.partial = new Float64Array(alloc(8 * (this.maxBlocks - 1) * this.histSize));
