@@ -29,12 +29,7 @@ export function orderByScoreDescending(score: ArrayLike<number>, where: string):
     for (let i = 0; i < n; i++) count[(keys[idx[i]] >>> shift) & 0xffff]++;
     // A pass where every key shares the digit leaves the order unchanged.
     if (count[(keys[idx[0]] >>> shift) & 0xffff] === n) continue;
-    let sum = 0;
-    for (let d = 0; d < 65536; d++) {
-      const c = count[d];
-      count[d] = sum;
-      sum += c;
-    }
+    countsToOffsets(count);
     for (let i = 0; i < n; i++) {
       const r = idx[i];
       tmp[count[(keys[r] >>> shift) & 0xffff]++] = r;
@@ -75,12 +70,7 @@ export function labelsByScoreDescending(
     count.fill(0);
     for (let i = 0; i < n; i++) count[(keys[i] >>> shift) & 0xffff]++;
     if (n === 0 || count[(keys[0] >>> shift) & 0xffff] === n) continue;
-    let sum = 0;
-    for (let d = 0; d < 65536; d++) {
-      const c = count[d];
-      count[d] = sum;
-      sum += c;
-    }
+    countsToOffsets(count);
     for (let i = 0; i < n; i++) {
       const at = count[(keys[i] >>> shift) & 0xffff]++;
       tmpHi[at] = hi[i];
@@ -122,5 +112,15 @@ function descendingKeys(score: ArrayLike<number>, hi: Uint32Array, lo: Uint32Arr
     // Invert so that larger scores come first in ascending key order.
     hi[i] = ~h >>> 0;
     lo[i] = ~l >>> 0;
+  }
+}
+
+/** Turns digit counts into each digit's first output position (an exclusive prefix sum). */
+function countsToOffsets(count: Uint32Array): void {
+  let sum = 0;
+  for (let d = 0; d < count.length; d++) {
+    const c = count[d];
+    count[d] = sum;
+    sum += c;
   }
 }

@@ -1,3 +1,4 @@
+import type { HistogramKernel } from './histogram.js';
 import type { ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import type { RoutingTree } from './score-tree.js';
@@ -137,15 +138,7 @@ export function chunkOf(n: number, t: number, T: number): [number, number] {
  * its bits.
  */
 export function histogramBlocksOf(
-  kernel: (
-    rowMajor: Uint8Array,
-    gradHess: Float32Array,
-    rows: Int32Array,
-    start: number,
-    end: number,
-    hist: Float64Array,
-    histBase: number,
-  ) => void,
+  kernel: HistogramKernel,
   rowMajor: Uint8Array,
   gradHess: Float32Array,
   rows: Int32Array,
