@@ -1,8 +1,19 @@
+import { availableParallelism } from 'node:os';
 import type { CategoricalColumn, FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { decodeModel, encodeModel, type ModelContainer, type TypedArray } from '../model-format.js';
 import type { Model, Task } from '../types.js';
 import type { Ensemble } from './ensemble.js';
+import { binEnsemble } from './predict/binned.js';
+import {
+  compileKernel,
+  type KernelColumn,
+  type KernelData,
+  kernelData,
+  kernelSource,
+  type ScoringKernel,
+} from './predict/kernel.js';
+import { ScoringThreads } from './predict/parallel.js';
 import {
   applyLink,
   type CompiledEnsemble,
@@ -99,6 +110,13 @@ export class GbdtModel implements Model {
   private readonly remapCache = new WeakMap<string[], Int32Array | null>();
   private readonly levelIndex: (Map<string, number> | null)[];
   private readonly rowScratch: Float64Array;
+  /**
+   * The fast scorer (predict/kernel.ts) with its source and data for worker threads; null
+   * when the ensemble does not fit the binned form (deeper than MAX_BINNED_DEPTH), which then
+   * scores by walking nodes.
+   */
+  private readonly fast: { kernel: ScoringKernel; source: string; data: KernelData } | null;
+  private scoringThreads?: ScoringThreads;
 
   constructor(ensemble: Ensemble, info: GbdtModelInfo) {
     validateInfo(info, ensemble);
@@ -115,18 +133,64 @@ export class GbdtModel implements Model {
       f.kind === 'categorical' ? new Map(f.levels!.map((level, i) => [level, i])) : null,
     );
     this.rowScratch = new Float64Array(info.features.length);
+    const binned = binEnsemble(ensemble, levelCounts);
+    if (binned) {
+      const source = kernelSource(binned);
+      const data = kernelData(binned);
+      this.fast = { kernel: compileKernel(source, data), source, data };
+    } else {
+      this.fast = null;
+    }
   }
 
   get nTrees(): number {
     return this.ensemble.treeRoot.length;
   }
 
-  predictRaw(x: FeatureMatrix): Float64Array {
-    return predictRawColumns(this.compiled, this.scoringColumns(x), x.nRows);
+  /**
+   * Raw scores (log-odds for binary), row-major nRows × nOutputs. Large batches are split over
+   * `threads` threads (default: one per SCORING_ROWS_PER_THREAD rows, at most the core
+   * count); the calling thread scores a share and waits for the rest.
+   */
+  predictRaw(x: FeatureMatrix, options: ScoringOptions = {}): Float64Array {
+    const columns = this.scoringColumns(x);
+    if (!this.fast) return predictRawColumns(this.compiled, columns, x.nRows);
+    const kernelColumns: KernelColumn[] = columns.map((col) => {
+      if (col.kind === 'numeric') return col.values;
+      if (!col.remap) return col.codes;
+      const { codes, remap } = col;
+      return Int32Array.from(codes.subarray(0, x.nRows), (c) =>
+        c >= 0 && c < remap.length ? remap[c]! : -1,
+      );
+    });
+    const out = new Float64Array(x.nRows * this.nOutputs);
+    const threads = scoringThreadCount(x.nRows, options.threads);
+    if (threads <= 1) {
+      this.fast.kernel.predictRange(kernelColumns, 0, x.nRows, out);
+    } else {
+      if (this.scoringThreads?.nWorkers !== threads - 1) {
+        void this.scoringThreads?.close();
+        this.scoringThreads = new ScoringThreads(
+          this.fast.kernel,
+          this.fast.source,
+          this.fast.data,
+          threads - 1,
+        );
+      }
+      this.scoringThreads.predict(kernelColumns, x.nRows, this.nOutputs, out);
+    }
+    return out;
   }
 
-  predict(x: FeatureMatrix): Float64Array {
-    return applyLink(this.predictRaw(x), this.link, this.nOutputs);
+  /** Probabilities (binary: P(class 1); multiclass: nRows × K) or values; see predictRaw. */
+  predict(x: FeatureMatrix, options: ScoringOptions = {}): Float64Array {
+    return applyLink(this.predictRaw(x, options), this.link, this.nOutputs);
+  }
+
+  /** Stops the scoring worker threads, if a large batch started any (they never keep a process alive). */
+  async releaseThreads(): Promise<void> {
+    await this.scoringThreads?.close();
+    this.scoringThreads = undefined;
   }
 
   /**
@@ -144,7 +208,12 @@ export class GbdtModel implements Model {
   /** As predictRow, before the link function. */
   predictRawRow(row: ArrayLike<number>, out?: Float64Array): Float64Array {
     const target = out ?? new Float64Array(this.nOutputs);
-    predictRawRow(this.compiled, this.denseRow(row), target);
+    if (this.fast) {
+      this.checkRowLength(row);
+      this.fast.kernel.predictRow(row, target);
+    } else {
+      predictRawRow(this.compiled, this.denseRow(row), target);
+    }
     return target;
   }
 
@@ -297,15 +366,19 @@ export class GbdtModel implements Model {
     return remap;
   }
 
+  private checkRowLength(row: ArrayLike<number>): void {
+    if (row.length !== this.featureNames.length) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt model: row has ${row.length} values but the model has ${this.featureNames.length} features (${this.featureNames.join(', ')})`,
+      );
+    }
+  }
+
   /** Copies a caller's row into scratch, turning NaN / out-of-range category codes into -1. */
   private denseRow(row: ArrayLike<number>): Float64Array {
     const features = this.info.features;
-    if (row.length !== features.length) {
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        `gbdt model: row has ${row.length} values but the model has ${features.length} features (${this.featureNames.join(', ')})`,
-      );
-    }
+    this.checkRowLength(row);
     const dense = this.rowScratch;
     for (let j = 0; j < features.length; j++) {
       const v = row[j]!;
@@ -318,6 +391,27 @@ export class GbdtModel implements Model {
     }
     return dense;
   }
+}
+
+export interface ScoringOptions {
+  /** Threads for a batch call, the calling thread included (default: see predictRaw). */
+  threads?: number;
+}
+
+/** Below this many rows per thread, handing rows to a worker costs more than it saves. */
+export const SCORING_ROWS_PER_THREAD = 25_000;
+
+function scoringThreadCount(nRows: number, requested: number | undefined): number {
+  if (requested !== undefined) {
+    if (!Number.isInteger(requested) || requested < 1) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt predict: threads must be a positive integer, got ${requested}`,
+      );
+    }
+    return Math.min(requested, Math.max(1, nRows));
+  }
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(nRows / SCORING_ROWS_PER_THREAD)));
 }
 
 /** The loader registered in load-model.ts. */

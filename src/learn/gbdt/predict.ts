@@ -3,7 +3,8 @@ import type { Ensemble } from './ensemble.js';
 /**
  * Tight scoring loops over the flat `Ensemble` arrays (see ensemble.ts for the split rules).
  *
- * Batch scoring copies a block of rows into one dense row-major Float64Array (categorical
+ * These are the reference scorers; GbdtModel scores through the faster kernel in predict/
+ * whenever the ensemble fits it. Batch scoring here copies a block of rows into one dense row-major Float64Array (categorical
  * codes as numbers, missing code = -1) and walks every tree over the whole block before
  * moving to the next tree: a tree's nodes then stay in cache while the block's rows are
  * scored, and the inner loop reads a single monomorphic array whatever the column types.
@@ -57,31 +58,12 @@ export function compileEnsemble(ensemble: Ensemble, levelCounts: ArrayLike<numbe
 }
 
 /**
- * The leaf a row reaches in the tree rooted at `node`. `x` holds the row's feature values
- * starting at `base` (row-major, one entry per feature, categorical codes as numbers).
+ * THE split rule: whether a row whose value for node `node`'s feature is `v` goes left.
+ * Numeric: v <= threshold, NaN follows defaultLeft. Categorical: the code's bit in the node's
+ * set; -1 (missing or unseen level) and NaN follow defaultLeft. Every other scorer is this
+ * rule: findLeaf and TreeSHAP call it, and the fast kernel (predict/binned.ts, kernel.ts) is
+ * an encoding of it that predict/binned.test.ts checks node by node against it.
  */
-export function findLeaf(c: CompiledEnsemble, node: number, x: Float64Array, base: number): number {
-  const { featureIndex, threshold, defaultLeft, isCategorical, left, right } = c.ensemble;
-  const { catBitStart, catBits } = c;
-  for (;;) {
-    const f = featureIndex[node]!;
-    if (f < 0) return node;
-    const v = x[base + f]!;
-    let goLeft: boolean;
-    if (isCategorical[node] === 0) {
-      goLeft = v <= threshold[node]! || (v !== v && defaultLeft[node] === 1);
-    } else if (v >= 0) {
-      const code = v | 0;
-      goLeft = ((catBits[catBitStart[node]! + (code >>> 5)]! >>> (code & 31)) & 1) === 1;
-    } else {
-      // -1 (missing or unseen level) and NaN both follow the learned default direction.
-      goLeft = defaultLeft[node] === 1;
-    }
-    node = goLeft ? left[node]! : right[node]!;
-  }
-}
-
-/** Whether a row at node `node` (an internal node) goes left; the same rule as findLeaf. */
 export function goesLeft(c: CompiledEnsemble, node: number, v: number): boolean {
   const e = c.ensemble;
   if (e.isCategorical[node] === 0) return v <= e.threshold[node]! || (v !== v && e.defaultLeft[node] === 1);
@@ -90,6 +72,19 @@ export function goesLeft(c: CompiledEnsemble, node: number, v: number): boolean 
     return ((c.catBits[c.catBitStart[node]! + (code >>> 5)]! >>> (code & 31)) & 1) === 1;
   }
   return e.defaultLeft[node] === 1;
+}
+
+/**
+ * The leaf a row reaches in the tree rooted at `node`. `x` holds the row's feature values
+ * starting at `base` (row-major, one entry per feature, categorical codes as numbers).
+ */
+export function findLeaf(c: CompiledEnsemble, node: number, x: Float64Array, base: number): number {
+  const { featureIndex, left, right } = c.ensemble;
+  for (;;) {
+    const f = featureIndex[node]!;
+    if (f < 0) return node;
+    node = goesLeft(c, node, x[base + f]!) ? left[node]! : right[node]!;
+  }
 }
 
 /**
@@ -131,8 +126,9 @@ export function fillBlock(
 }
 
 /**
- * Raw scores for every row: row-major nRows × nOutputs. `columns` are in the model's feature
- * order.
+ * Raw scores for every row by walking nodes: row-major nRows × nOutputs. `columns` are in the
+ * model's feature order. The reference the fast kernel is tested against, and the scorer of
+ * ensembles too deep for the binned form.
  */
 export function predictRawColumns(
   c: CompiledEnsemble,
@@ -144,18 +140,7 @@ export function predictRawColumns(
   const nf = c.nFeatures;
   const out = new Float64Array(nRows * k);
   const block = new Float64Array(Math.min(BLOCK_ROWS, Math.max(nRows, 1)) * nf);
-  const {
-    treeRoot,
-    treeOutput,
-    leafValue,
-    featureIndex,
-    threshold,
-    defaultLeft,
-    isCategorical,
-    left,
-    right,
-  } = e;
-  const { catBitStart, catBits } = c;
+  const { treeRoot, treeOutput, leafValue } = e;
   for (let r0 = 0; r0 < nRows; r0 += BLOCK_ROWS) {
     const r1 = Math.min(nRows, r0 + BLOCK_ROWS);
     fillBlock(columns, r0, r1, block);
@@ -166,23 +151,7 @@ export function predictRawColumns(
       const root = treeRoot[t]!;
       const o = treeOutput[t]!;
       for (let r = r0, base = 0; r < r1; r++, base += nf) {
-        // findLeaf inlined: the array references stay in registers across the whole block.
-        let node = root;
-        let f = featureIndex[node]!;
-        while (f >= 0) {
-          const v = block[base + f]!;
-          let goLeft: boolean;
-          if (isCategorical[node] === 0) {
-            goLeft = v <= threshold[node]! || (v !== v && defaultLeft[node] === 1);
-          } else if (v >= 0) {
-            const code = v | 0;
-            goLeft = ((catBits[catBitStart[node]! + (code >>> 5)]! >>> (code & 31)) & 1) === 1;
-          } else {
-            goLeft = defaultLeft[node] === 1;
-          }
-          node = goLeft ? left[node]! : right[node]!;
-          f = featureIndex[node]!;
-        }
+        const node = findLeaf(c, root, block, base);
         out[r * k + o]! += leafValue[node]!;
       }
     }
