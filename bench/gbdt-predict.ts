@@ -10,12 +10,15 @@
  * Batch: rows/s for one call on the whole batch (median of --repeats calls after a warm-up).
  * Single row: latency of one-row calls (p50 / p99 over --single-rows calls), each contender
  * through its own public API: kiln `predictRow`, ort `session.run` on a [1, F] tensor, XGBoost
- * `inplace_predict` on a one-row DataFrame (timed inside Python). kiln scores on one thread;
- * the peers get --peer-threads (default 1, so all three are compared per core).
+ * `inplace_predict` on a one-row DataFrame (timed inside Python). Every contender's batch is
+ * run at each of --thread-counts (default 1 and 2: kiln `predict(x, { threads })`, ort
+ * intraOpNumThreads, XGBoost nthread) and the ratios compare equal thread counts. The date and
+ * the machine's load average are printed with the figures: on a shared box only the ratios
+ * of one run are comparable.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -33,6 +36,7 @@ const CATEGORICAL = ['origin', 'destination'];
 
 interface Result {
   contender: string;
+  threads: number;
   rows_per_second: number;
   single_p50_us: number;
   single_p99_us: number;
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
     .option('--leaves <n>', 'max leaves per tree', (v) => Number(v), 255)
     .option('--depth <n>', 'max depth', (v) => Number(v), 8)
     .option('--threads <n>', 'training threads', (v) => Number(v), 2)
-    .option('--peer-threads <n>', 'threads onnxruntime and XGBoost may use to predict', (v) => Number(v), 1)
+    .option('--thread-counts <list>', 'comma-separated scoring thread counts, every contender', '1,2')
     .option('--repeats <n>', 'timed batch calls per contender (median reported)', (v) => Number(v), 5)
     .option('--single-rows <n>', 'timed single-row calls per contender', (v) => Number(v), 5000)
     .option('--synthetic', 'score a random ensemble instead of training one on flights')
@@ -122,6 +126,9 @@ async function main(): Promise<void> {
     if (!o.json) console.log(s);
   };
   const skip = new Set(String(o.skip).split(',').filter(Boolean));
+  const threadCounts = String(o.threadCounts).split(',').map(Number);
+  const startedAt = new Date().toISOString();
+  const loadBefore = loadavg();
 
   let model: GbdtModel;
   let test: FeatureMatrix;
@@ -163,14 +170,18 @@ async function main(): Promise<void> {
   const dense = model.toDenseRows(test);
   const results: Result[] = [];
 
-  // kiln: batch
+  // kiln: batch, at every thread count
   const kilnPred = model.predict(test);
-  const batchTimes: number[] = [];
-  for (let i = 0; i < o.repeats; i++) {
-    const t0 = performance.now();
-    model.predict(test);
-    batchTimes.push((performance.now() - t0) / 1000);
-  }
+  const kilnBatch = threadCounts.map((threads) => {
+    model.predict(test, { threads });
+    const times: number[] = [];
+    for (let i = 0; i < o.repeats; i++) {
+      const t0 = performance.now();
+      model.predict(test, { threads });
+      times.push((performance.now() - t0) / 1000);
+    }
+    return test.nRows / median(times);
+  });
   // kiln: single rows (dense rows in model order, as a server would hold them)
   const nSingle = Math.min(o.singleRows, test.nRows);
   const out = new Float64Array(model.nOutputs);
@@ -184,53 +195,59 @@ async function main(): Promise<void> {
     lat[i] = Number(process.hrtime.bigint() - t0) / 1000;
   }
   lat.sort();
-  results.push({
-    contender: 'kiln',
-    rows_per_second: test.nRows / median(batchTimes),
-    single_p50_us: percentile(lat, 0.5),
-    single_p99_us: percentile(lat, 0.99),
-    max_abs_diff_vs_kiln: 0,
+  threadCounts.forEach((threads, i) => {
+    results.push({
+      contender: 'kiln',
+      threads,
+      rows_per_second: kilnBatch[i]!,
+      single_p50_us: percentile(lat, 0.5),
+      single_p99_us: percentile(lat, 0.99),
+      max_abs_diff_vs_kiln: 0,
+    });
   });
 
   // onnxruntime-node on the exported model, both encodings of categorical splits.
   const input = Float32Array.from(dense);
   for (const mlOpset of [3, 5] as const) {
-    if (skip.has(`onnx${mlOpset}`)) continue;
-    const session = await ort.InferenceSession.create(exportGbdtToOnnx(model, { mlOpset }), {
-      intraOpNumThreads: o.peerThreads,
-      interOpNumThreads: 1,
-    });
-    const batch = new ort.Tensor('float32', input, [test.nRows, nf]);
-    const first = await session.run({ input: batch });
-    const probs = first.probabilities!.data as Float32Array;
-    let diff = 0;
-    for (let r = 0; r < test.nRows; r++) diff = Math.max(diff, Math.abs(probs[r * 2 + 1]! - kilnPred[r]!));
-    const times: number[] = [];
-    for (let i = 0; i < o.repeats; i++) {
-      const t0 = performance.now();
-      await session.run({ input: batch });
-      times.push((performance.now() - t0) / 1000);
+    for (const threads of threadCounts) {
+      if (skip.has(`onnx${mlOpset}`)) continue;
+      const session = await ort.InferenceSession.create(exportGbdtToOnnx(model, { mlOpset }), {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+      });
+      const batch = new ort.Tensor('float32', input, [test.nRows, nf]);
+      const first = await session.run({ input: batch });
+      const probs = first.probabilities!.data as Float32Array;
+      let diff = 0;
+      for (let r = 0; r < test.nRows; r++) diff = Math.max(diff, Math.abs(probs[r * 2 + 1]! - kilnPred[r]!));
+      const times: number[] = [];
+      for (let i = 0; i < o.repeats; i++) {
+        const t0 = performance.now();
+        await session.run({ input: batch });
+        times.push((performance.now() - t0) / 1000);
+      }
+      const single = new Float64Array(nSingle);
+      const tensors = Array.from(
+        { length: nSingle },
+        (_, i) => new ort.Tensor('float32', input.subarray(i * nf, (i + 1) * nf), [1, nf]),
+      );
+      for (let i = 0; i < Math.min(500, nSingle); i++) await session.run({ input: tensors[i]! });
+      for (let i = 0; i < nSingle; i++) {
+        const t0 = process.hrtime.bigint();
+        await session.run({ input: tensors[i]! });
+        single[i] = Number(process.hrtime.bigint() - t0) / 1000;
+      }
+      single.sort();
+      results.push({
+        contender: `onnxruntime-node ${ort.env.versions.common} (ai.onnx.ml ${mlOpset})`,
+        threads,
+        rows_per_second: test.nRows / median(times),
+        single_p50_us: percentile(single, 0.5),
+        single_p99_us: percentile(single, 0.99),
+        max_abs_diff_vs_kiln: diff,
+      });
+      await session.release();
     }
-    const single = new Float64Array(nSingle);
-    const tensors = Array.from(
-      { length: nSingle },
-      (_, i) => new ort.Tensor('float32', input.subarray(i * nf, (i + 1) * nf), [1, nf]),
-    );
-    for (let i = 0; i < Math.min(500, nSingle); i++) await session.run({ input: tensors[i]! });
-    for (let i = 0; i < nSingle; i++) {
-      const t0 = process.hrtime.bigint();
-      await session.run({ input: tensors[i]! });
-      single[i] = Number(process.hrtime.bigint() - t0) / 1000;
-    }
-    single.sort();
-    results.push({
-      contender: `onnxruntime-node ${ort.env.versions.common} (ai.onnx.ml ${mlOpset})`,
-      rows_per_second: test.nRows / median(times),
-      single_p50_us: percentile(single, 0.5),
-      single_p99_us: percentile(single, 0.99),
-      max_abs_diff_vs_kiln: diff,
-    });
-    await session.release();
   }
 
   // XGBoost on the same trees.
@@ -250,45 +267,58 @@ async function main(): Promise<void> {
           levels: model.info.features.map((f) => f.levels?.length ?? 0),
         }),
       );
-      const stdout = execFileSync(
-        '/usr/bin/python3',
-        [
-          join(here, 'peers', 'gbdt_predict_peer.py'),
-          dir,
-          String(o.peerThreads),
-          String(o.repeats),
-          String(nSingle),
-        ],
-        {
-          encoding: 'utf8',
-          maxBuffer: 1 << 26,
-          env: { ...process.env, OMP_NUM_THREADS: String(o.peerThreads) },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      const peer = JSON.parse(stdout.trim().split('\n').pop()!);
-      const b = readFileSync(join(dir, 'xgb_pred.f64'));
-      const xgbPred = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      let diff = 0;
-      for (let r = 0; r < test.nRows; r++) diff = Math.max(diff, Math.abs(xgbPred[r]! - kilnPred[r]!));
-      results.push({
-        contender: `xgboost ${peer.version}`,
-        rows_per_second: peer.rows_per_second,
-        single_p50_us: peer.single_p50_us,
-        single_p99_us: peer.single_p99_us,
-        max_abs_diff_vs_kiln: diff,
-      });
+      for (const threads of threadCounts) {
+        const stdout = execFileSync(
+          '/usr/bin/python3',
+          [
+            join(here, 'peers', 'gbdt_predict_peer.py'),
+            dir,
+            String(threads),
+            String(o.repeats),
+            String(nSingle),
+          ],
+          {
+            encoding: 'utf8',
+            maxBuffer: 1 << 26,
+            env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        const peer = JSON.parse(stdout.trim().split('\n').pop()!);
+        const b = readFileSync(join(dir, 'xgb_pred.f64'));
+        const xgbPred = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        let diff = 0;
+        for (let r = 0; r < test.nRows; r++) diff = Math.max(diff, Math.abs(xgbPred[r]! - kilnPred[r]!));
+        results.push({
+          contender: `xgboost ${peer.version} inplace_predict`,
+          threads,
+          rows_per_second: peer.rows_per_second,
+          single_p50_us: peer.single_p50_us,
+          single_p99_us: peer.single_p99_us,
+          max_abs_diff_vs_kiln: diff,
+        });
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  const kiln = results[0]!;
-  const ratios = results.slice(1).map((r) => ({
-    peer: r.contender,
-    throughput_kiln_over_peer: kiln.rows_per_second / r.rows_per_second,
-    p50_latency_kiln_over_peer: kiln.single_p50_us / r.single_p50_us,
-  }));
+  const ratios = results
+    .filter((r) => r.contender !== 'kiln')
+    .map((r) => {
+      const kiln = results.find((k) => k.contender === 'kiln' && k.threads === r.threads)!;
+      return {
+        peer: r.contender,
+        threads: r.threads,
+        throughput_kiln_over_peer: kiln.rows_per_second / r.rows_per_second,
+        p50_latency_kiln_over_peer: kiln.single_p50_us / r.single_p50_us,
+      };
+    });
+  const machine = {
+    started_at: startedAt,
+    load_average_before: loadBefore.map((v) => Number(v.toFixed(2))),
+    load_average_after: loadavg().map((v) => Number(v.toFixed(2))),
+  };
   if (o.json) {
     console.log(
       JSON.stringify({
@@ -296,7 +326,7 @@ async function main(): Promise<void> {
         trees: model.nTrees,
         nodes: nNodes,
         batchRows: test.nRows,
-        peerThreads: o.peerThreads,
+        machine,
         results,
         ratios,
       }),
@@ -304,16 +334,19 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `${'contender'.padEnd(44)} ${'batch rows/s'.padStart(13)} ${'1-row p50 µs'.padStart(13)} ${'1-row p99 µs'.padStart(13)}  max |Δp| vs kiln`,
+    `${machine.started_at}, load average ${machine.load_average_before.join(' ')} before, ${machine.load_average_after.join(' ')} after`,
+  );
+  console.log(
+    `${'contender'.padEnd(50)} ${'threads'.padStart(7)} ${'batch rows/s'.padStart(13)} ${'1-row p50 µs'.padStart(13)} ${'1-row p99 µs'.padStart(13)}  max |Δp| vs kiln`,
   );
   for (const r of results) {
     console.log(
-      `${r.contender.padEnd(44)} ${r.rows_per_second.toFixed(0).padStart(13)} ${r.single_p50_us.toFixed(1).padStart(13)} ${r.single_p99_us.toFixed(1).padStart(13)}  ${r.max_abs_diff_vs_kiln.toExponential(2)}`,
+      `${r.contender.padEnd(50)} ${String(r.threads).padStart(7)} ${r.rows_per_second.toFixed(0).padStart(13)} ${r.single_p50_us.toFixed(1).padStart(13)} ${r.single_p99_us.toFixed(1).padStart(13)}  ${r.max_abs_diff_vs_kiln.toExponential(2)}`,
     );
   }
   for (const r of ratios) {
     console.log(
-      `kiln / ${r.peer}: throughput ×${r.throughput_kiln_over_peer.toFixed(2)}, single-row p50 latency ×${r.p50_latency_kiln_over_peer.toFixed(2)} (lower is faster)`,
+      `kiln / ${r.peer}, ${r.threads} thread(s): throughput ×${r.throughput_kiln_over_peer.toFixed(2)}, single-row p50 latency ×${r.p50_latency_kiln_over_peer.toFixed(2)} (lower is faster)`,
     );
   }
 }

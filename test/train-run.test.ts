@@ -54,13 +54,17 @@ async function readArtifact(runId: string, p: string): Promise<Buffer> {
 describe('kiln train: a tracked training run', () => {
   it('records params, metric history, final metrics, artifacts, lineage and environment', async () => {
     const seen: number[] = [];
+    const evaluated: string[] = [];
     const result = await runTraining(defineTrainSpec(spec), {
       tracking: client,
       onProgress: (p) => {
         if (p.phase === 'fit' && p.iteration !== undefined && p.iteration >= 0) seen.push(p.iteration);
+        if (p.phase === 'evaluate' && p.total !== undefined) evaluated.push(`${p.iteration! + 1}/${p.total}`);
       },
     });
     expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    // The evaluate phase reports each labelled part as it finishes (the CLI's progress bar).
+    expect(evaluated).toEqual(['1/3', '2/3', '3/3']);
     const run = await client.getRun(result.runId);
     expect(run.info.status).toBe('FINISHED');
     expect(run.info.run_name).toBe('flights-small');
@@ -99,9 +103,19 @@ describe('kiln train: a tracked training run', () => {
       'wall_seconds',
       'cpu_seconds',
       'train_seconds',
+      'load_seconds',
+      'fit_seconds',
+      'evaluate_seconds',
+      'measure_seconds',
+      'log_seconds',
     ]) {
       expect(metrics[key], key).toBeTypeOf('number');
     }
+    // The phases are consecutive parts of the run's wall time.
+    const phases = ['load', 'fit', 'evaluate', 'measure', 'log'].map((p) => metrics[`${p}_seconds`]!);
+    for (const s of phases) expect(s).toBeGreaterThanOrEqual(0);
+    expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(metrics.wall_seconds!);
+    expect(metrics.fit_seconds).toBe(metrics.train_seconds);
     expect(metrics['test.auc']).toBeGreaterThan(0.5);
     expect(metrics['test.auc']).toBeLessThan(1);
     expect(metrics.p99_latency_us).toBeGreaterThanOrEqual(metrics.p50_latency_us!);

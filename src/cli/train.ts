@@ -101,19 +101,21 @@ function progressBar(): { update(p: TrainingProgress): void; stop(): void } {
     },
     cliProgress.Presets.shades_classic,
   );
-  let started = false;
+  let started: false | 'fit' | 'evaluate' = false;
   return {
     update(p) {
-      if (p.phase === 'fit' && p.total !== undefined) {
+      if ((p.phase === 'fit' || p.phase === 'evaluate') && p.total !== undefined) {
         const metric = Object.entries(p.metrics ?? {})
           .filter(([k]) => k.startsWith('valid.'))
           .map(([k, v]) => `${k} ${v.toFixed(4)}`)
           .join(' ');
-        if (!started) {
-          bar.start(p.total, 0, { phase: 'fit', metric: '' });
-          started = true;
+        // The bar restarts for each counted phase: fit counts rounds, evaluate data parts.
+        if (started !== p.phase) {
+          if (started) bar.stop();
+          bar.start(p.total, 0, { phase: p.phase, metric: '' });
+          started = p.phase;
         }
-        bar.update((p.iteration ?? -1) + 1, { phase: 'fit', metric });
+        bar.update((p.iteration ?? -1) + 1, { phase: p.phase, metric });
       } else if (started) {
         bar.update({ phase: p.phase });
       } else {
@@ -169,6 +171,13 @@ function summaryText(spec: TrainSpec, r: TrainingResult): string {
     [
       'time',
       `${m.wall_seconds!.toFixed(1)} s wall (fit ${m.train_seconds!.toFixed(1)} s), ${m.cpu_seconds!.toFixed(1)} s CPU`,
+    ],
+    [
+      'phases',
+      (['load', 'fit', 'evaluate', 'measure', 'log'] as const)
+        .filter((phase) => m[`${phase}_seconds`] !== undefined)
+        .map((phase) => `${phase} ${m[`${phase}_seconds`]!.toFixed(1)} s`)
+        .join(', '),
     ],
   ];
   return renderKeyValues(pairs);

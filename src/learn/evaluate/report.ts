@@ -1,7 +1,9 @@
 import { KilnError } from '../../errors.js';
 import {
   accuracy,
-  averagePrecision,
+  averagePrecisionFromCounts,
+  type BinaryCurveCounts,
+  binaryCurveCounts,
   brierScore,
   calibrationCurve,
   confusionMatrix,
@@ -10,14 +12,14 @@ import {
   logLoss,
   mae,
   mape,
-  prCurve,
+  prCurveFromCounts,
   precisionRecallFscore,
   predictedClasses,
   r2,
   rmse,
-  rocAuc,
+  rocAucFromCounts,
   rocAucOvr,
-  rocCurve,
+  rocCurveFromCounts,
 } from '../metrics/index.js';
 import { PipelineModel } from '../preprocess/index.js';
 import type { Model, Task, TrainingData } from '../types.js';
@@ -156,16 +158,19 @@ export function evaluateModel(
     for (let i = 0; i < y.length; i++) pos += y[i];
     report.data.positiveRate = pos / y.length;
     const m = report.metrics;
-    m.auc = rocAuc(y, pred, w);
-    m.average_precision = averagePrecision(y, pred, w);
-    const roc = rocCurve(y, pred, w);
+    // One sort of the scores: every curve, AUC, average precision and the threshold table
+    // below read the same cumulative counts.
+    const counts = binaryCurveCounts(y, pred, w, 'evaluateModel');
+    m.auc = rocAucFromCounts(counts);
+    m.average_precision = averagePrecisionFromCounts(counts);
+    const roc = rocCurveFromCounts(counts);
     const rocIdx = thin(roc.fpr.length, maxPts);
     report.curves.roc = {
       fpr: rocIdx.map((i) => round(roc.fpr[i])),
       tpr: rocIdx.map((i) => round(roc.tpr[i])),
       thresholds: rocIdx.map((i) => round(roc.thresholds[i])),
     };
-    const pr = prCurve(y, pred, w);
+    const pr = prCurveFromCounts(counts);
     const prIdx = thin(pr.precision.length, maxPts);
     report.curves.pr = {
       precision: prIdx.map((i) => round(pr.precision[i])),
@@ -222,7 +227,7 @@ export function evaluateModel(
       options.costFalseNegative !== undefined ||
       options.costPer1kPredictions !== undefined;
     if (statedCostModel) m.cost_per_1k = report.cost.per1k;
-    const table = thresholdTable(y, pred, w, cFP, cFN, options.thresholdSteps ?? 21, probabilities);
+    const table = thresholdTable(counts, y, pred, w, cFP, cFN, options.thresholdSteps ?? 21, probabilities);
     report.thresholdTable = table.rows;
     report.bestThreshold = table.best;
   } else if (task === 'multiclass') {
@@ -300,6 +305,7 @@ export function evaluateModel(
  * plus the exact cost-minimising threshold over every distinct score.
  */
 function thresholdTable(
+  counts: BinaryCurveCounts,
   y: Float64Array,
   score: Float64Array,
   weight: Float64Array | undefined,
@@ -308,7 +314,7 @@ function thresholdTable(
   steps: number,
   probabilities: boolean,
 ): { rows: ThresholdRow[]; best: ThresholdRow } {
-  const roc = rocCurve(y, score, weight, { dropIntermediate: false });
+  const roc = rocCurveFromCounts(counts, { dropIntermediate: false });
   let P = 0;
   let N = 0;
   for (let i = 0; i < y.length; i++) {

@@ -21,13 +21,19 @@ export {
 } from './classification.js';
 export {
   averagePrecision,
+  averagePrecisionFromCounts,
+  type BinaryCurveCounts,
+  binaryCurveCounts,
   type PrCurve,
   prAuc,
   prCurve,
+  prCurveFromCounts,
   type RocCurve,
   rocAuc,
+  rocAucFromCounts,
   rocAucOvr,
   rocCurve,
+  rocCurveFromCounts,
   trapezoidArea,
 } from './ranking.js';
 export { defaultMetric, getMetric, isBetter, METRICS, type MetricFn, type MetricSpec } from './registry.js';

@@ -124,7 +124,31 @@ export function rocCurve(
   weight?: ArrayLike<number>,
   options: { dropIntermediate?: boolean } = {},
 ): RocCurve {
-  let { fps, tps, thresholds } = binaryClfCurve(yTrue, score, weight, 'rocCurve');
+  return rocCurveFromCounts(binaryClfCurve(yTrue, score, weight, 'rocCurve'), options);
+}
+
+/**
+ * The cumulative counts every ranking curve and metric of one scored data set derives from:
+ * build them once (one sort) and read the ROC curve, PR curve, AUC and average precision
+ * from them, instead of sorting the scores once per curve (learn/evaluate's report does).
+ */
+export type BinaryCurveCounts = ClfCurve;
+
+export function binaryCurveCounts(
+  yTrue: ArrayLike<number>,
+  score: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+  where = 'binaryCurveCounts',
+): BinaryCurveCounts {
+  return binaryClfCurve(yTrue, score, weight, where);
+}
+
+/** rocCurve from counts built once (binaryCurveCounts). */
+export function rocCurveFromCounts(
+  counts: BinaryCurveCounts,
+  options: { dropIntermediate?: boolean } = {},
+): RocCurve {
+  let { fps, tps, thresholds } = counts;
   if ((options.dropIntermediate ?? true) && fps.length > 2) {
     const keep: number[] = [0];
     for (let i = 1; i < fps.length - 1; i++) {
@@ -184,7 +208,12 @@ export function rocAuc(
   weight?: ArrayLike<number>,
 ): number {
   if (!weight && score.length >= 4096) return rocAucUnweighted(yTrue, score);
-  const { fps, tps } = binaryClfCurve(yTrue, score, weight, 'rocAuc');
+  return rocAucFromCounts(binaryClfCurve(yTrue, score, weight, 'rocAuc'));
+}
+
+/** rocAuc from counts built once (binaryCurveCounts). */
+export function rocAucFromCounts(counts: BinaryCurveCounts): number {
+  const { fps, tps } = counts;
   const fpTotal = fps[fps.length - 1];
   const tpTotal = tps[tps.length - 1];
   if (!(fpTotal > 0) || !(tpTotal > 0)) {
@@ -275,7 +304,12 @@ export function prCurve(
   score: ArrayLike<number>,
   weight?: ArrayLike<number>,
 ): PrCurve {
-  const { fps, tps, thresholds } = binaryClfCurve(yTrue, score, weight, 'prCurve');
+  return prCurveFromCounts(binaryClfCurve(yTrue, score, weight, 'prCurve'));
+}
+
+/** prCurve from counts built once (binaryCurveCounts). */
+export function prCurveFromCounts(counts: BinaryCurveCounts): PrCurve {
+  const { fps, tps, thresholds } = counts;
   const m = tps.length;
   const tpTotal = tps[m - 1];
   const precision = new Float64Array(m + 1);
@@ -303,7 +337,12 @@ export function averagePrecision(
     const ap = averagePrecisionUnweighted(yTrue, score);
     if (ap !== null) return ap;
   }
-  const { precision, recall } = prCurve(yTrue, score, weight);
+  return averagePrecisionFromCounts(binaryClfCurve(yTrue, score, weight, 'prCurve'));
+}
+
+/** averagePrecision from counts built once (binaryCurveCounts). */
+export function averagePrecisionFromCounts(counts: BinaryCurveCounts): number {
+  const { precision, recall } = prCurveFromCounts(counts);
   let ap = 0;
   for (let i = 0; i < recall.length - 1; i++) ap -= (recall[i + 1] - recall[i]) * precision[i];
   return ap;

@@ -120,6 +120,7 @@ export async function runTraining(
 
   progress({ phase: 'load' });
   const data = options.matrices ?? (await loadTrainingData(spec, options.data));
+  const loadSeconds = secondsSince(wallStart);
   const task = inferTask(spec, data.train);
   const metricNames = (spec.metrics ?? [defaultMetric(task).name]).map((m) => getMetric(m).name);
   for (const m of metricNames) {
@@ -187,11 +188,16 @@ export async function runTraining(
         },
       },
     );
-    const trainSeconds = Number(process.hrtime.bigint() - fitStart) / 1e9;
+    const trainSeconds = secondsSince(fitStart);
 
+    const evaluateStart = process.hrtime.bigint();
     progress({ phase: 'evaluate', runId: active.id });
-    const { report, metrics } = evaluateParts(model, data, spec, metricNames);
+    const { report, metrics } = evaluateParts(model, data, spec, metricNames, (done, total) =>
+      progress({ phase: 'evaluate', iteration: done - 1, total, runId: active.id }),
+    );
+    const evaluateSeconds = secondsSince(evaluateStart);
 
+    const measureStart = process.hrtime.bigint();
     progress({ phase: 'measure', runId: active.id });
     const bytes = model.serialize();
     const measuredOn = data.test ?? data.valid ?? data.train;
@@ -201,7 +207,9 @@ export async function runTraining(
       bytes,
     });
     Object.assign(metrics, measurements, { train_seconds: trainSeconds, iterations });
+    const measureSeconds = secondsSince(measureStart);
 
+    const logStart = process.hrtime.bigint();
     progress({ phase: 'log', runId: active.id });
     const signature = buildSignature(spec, data, model, task);
     await uploadBinary(client, active.id, 'model/model.kiln', bytes);
@@ -230,7 +238,15 @@ export async function runTraining(
 
     const cpu = process.cpuUsage(cpuStart);
     metrics.cpu_seconds = (cpu.user + cpu.system) / 1e6;
-    metrics.wall_seconds = Number(process.hrtime.bigint() - wallStart) / 1e9;
+    // Where the wall time went: every phase but the final metric batch and run end below.
+    Object.assign(metrics, {
+      load_seconds: loadSeconds,
+      fit_seconds: trainSeconds,
+      evaluate_seconds: evaluateSeconds,
+      measure_seconds: measureSeconds,
+      log_seconds: secondsSince(logStart),
+    });
+    metrics.wall_seconds = secondsSince(wallStart);
     active.logMetrics(finite(metrics), iterations);
     await active.setTags({ 'kiln.stopped_early': String(stopped) });
     await active.end('FINISHED');
@@ -278,6 +294,7 @@ function evaluateParts(
   data: TrainingMatrices,
   spec: TrainSpec,
   metricNames: readonly string[],
+  onPartDone: (done: number, total: number) => void,
 ): { report: TrainingEvaluation; metrics: Record<string, number> } {
   const labelled = (['train', 'valid', 'test'] as const).filter((name) => {
     const part = data[name];
@@ -310,6 +327,7 @@ function evaluateParts(
     );
     report.parts[name] = evaluation;
     for (const [k, v] of Object.entries(evaluation.metrics)) metrics[`${name}.${k}`] = v;
+    onPartDone(Object.keys(report.parts).length, labelled.length);
   }
   const judged = metrics['valid.cost_per_1k'] ?? metrics['test.cost_per_1k'];
   if (judged !== undefined) metrics.cost_per_1k = judged;
@@ -372,6 +390,10 @@ function paramsToLog(spec: TrainSpec, resolved: Record<string, unknown>, task: T
     out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
   return out;
+}
+
+function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function finite(metrics: Record<string, number>): Record<string, number> {
