@@ -118,6 +118,11 @@ async function main(): Promise<void> {
     .option('--repeats <n>', 'timed batch calls per contender (median reported)', (v) => Number(v), 5)
     .option('--single-rows <n>', 'timed single-row calls per contender', (v) => Number(v), 5000)
     .option('--synthetic', 'score a random ensemble instead of training one on flights')
+    .option(
+      '--model <file>',
+      'score this saved kiln model (GbdtModel.serialize bytes) instead of training one',
+    )
+    .option('--save-model <file>', 'write the trained model here (for later --model runs on the same trees)')
     .option('--skip <peers>', 'comma-separated peers to skip (onnx3,onnx5,xgboost)', '')
     .option('--json', 'print one JSON object instead of a table');
   program.parse();
@@ -147,21 +152,28 @@ async function main(): Promise<void> {
     source = `synthetic ensemble (${o.trees} random trees of depth ≤ ${o.depth}, 5 numeric + 2 categorical features of 230 levels)`;
   } else {
     const t0 = performance.now();
-    const data = await loadFlights(o.trainRows, o.batch);
+    const data = await loadFlights(o.model ? 1 : o.trainRows, o.batch);
     const t1 = performance.now();
-    const learner = new GbdtLearner({
-      objective: 'binary',
-      num_iterations: o.trees,
-      num_leaves: o.leaves,
-      max_depth: o.depth,
-      learning_rate: 0.1,
-      threads: o.threads,
-    });
-    model = (await learner.fit({ x: data.train, y: data.y })) as GbdtModel;
-    test = data.test;
-    source =
-      `kiln GbdtLearner on flights-3m: ${data.train.nRows} Jan–Apr rows, ${o.trees} trees, ${o.leaves} leaves, depth ${o.depth} ` +
-      `(data ${((t1 - t0) / 1000).toFixed(1)} s, training ${((performance.now() - t1) / 1000).toFixed(1)} s)`;
+    if (o.model) {
+      model = GbdtModel.deserialize(readFileSync(o.model));
+      test = data.test;
+      source = `saved kiln model ${o.model} on ${test.nRows} flights-3m May–Jun rows (data ${((t1 - t0) / 1000).toFixed(1)} s)`;
+    } else {
+      const learner = new GbdtLearner({
+        objective: 'binary',
+        num_iterations: o.trees,
+        num_leaves: o.leaves,
+        max_depth: o.depth,
+        learning_rate: 0.1,
+        threads: o.threads,
+      });
+      model = (await learner.fit({ x: data.train, y: data.y })) as GbdtModel;
+      test = data.test;
+      source =
+        `kiln GbdtLearner on flights-3m: ${data.train.nRows} Jan–Apr rows, ${o.trees} trees, ${o.leaves} leaves, depth ${o.depth} ` +
+        `(data ${((t1 - t0) / 1000).toFixed(1)} s, training ${((performance.now() - t1) / 1000).toFixed(1)} s)`;
+      if (o.saveModel) writeFileSync(o.saveModel, model.serialize());
+    }
   }
   const nNodes = model.ensemble.featureIndex.length;
   log(`${source}; model: ${model.nTrees} trees, ${nNodes} nodes; batch of ${test.nRows} rows`);

@@ -48,6 +48,8 @@ async function prepare(dir: string, rows: number | undefined): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
+  // The sample is drawn after the month filter (a SAMPLE clause on the filtering SELECT itself
+  // samples before WHERE: --rows 200000 gave 131 875 training rows).
   const limit = rows ? `USING SAMPLE ${Math.floor(rows)} ROWS (reservoir, 42)` : '';
   await conn.run(`
     CREATE TABLE f AS
@@ -74,7 +76,7 @@ async function prepare(dir: string, rows: number | undefined): Promise<void> {
     ['test', 'month BETWEEN 5 AND 6'],
   ] as const) {
     const sql = `SELECT ${NUMERIC.join(', ')}, coalesce(o.code, -1) AS origin, coalesce(d.code, -1) AS destination, label
-      FROM (SELECT * FROM f WHERE ${where} ${split === 'train' ? limit : rows ? `USING SAMPLE ${Math.floor(rows / 2)} ROWS (reservoir, 43)` : ''}) s
+      FROM (SELECT * FROM (SELECT * FROM f WHERE ${where}) ${split === 'train' ? limit : rows ? `USING SAMPLE ${Math.floor(rows / 2)} ROWS (reservoir, 43)` : ''}) s
       LEFT JOIN lv_origin o ON s.origin = o.v LEFT JOIN lv_destination d ON s.destination = d.v
       ORDER BY s.date, s.origin, s.destination, s.distance`;
     const r = await conn.runAndReadAll(sql);
