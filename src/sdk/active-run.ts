@@ -2,20 +2,25 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
-import type { KeyValue, Run, RunInfo, RunStatus, TrackingStore } from '../tracking/index.js';
+import {
+  checkKey,
+  checkMetricPoint,
+  type KeyValue,
+  LIMITS,
+  type Run,
+  type RunInfo,
+  type RunStatus,
+  type TrackingStore,
+} from '../tracking/index.js';
 import { MetricBatcher, type MetricBatcherOptions } from './metric-batcher.js';
 
 /** What a param or tag value may be; it is stored as its string form, as MLflow does. */
 export type LoggableValue = string | number | boolean | bigint;
 
-/** MLflow's log-batch limits for params and tags per call. */
-const MAX_PARAMS_PER_BATCH = 100;
-const MAX_TAGS_PER_BATCH = 100;
+/** MLflow's log-batch limit for params and tags per call. */
+const MAX_PARAMS_TAGS_PER_BATCH = LIMITS.paramsTagsPerBatch;
 /** Files up to this size are read into memory before upload, so a failed upload can be retried. */
 const RETRYABLE_UPLOAD_BYTES = 8 * 1024 * 1024;
-const MAX_KEY_LENGTH = 250;
-/** MLflow's rule for metric, param and tag names. */
-const VALID_KEY = /^[/\w.\- :]*$/;
 
 /**
  * A run being recorded. Params and tags are written when you call (await them to see
@@ -90,8 +95,8 @@ export class ActiveRun {
   async logParams(params: Record<string, LoggableValue | undefined>): Promise<void> {
     this.assertOpen('log params');
     const kvs = toKeyValues(params, 'param');
-    for (let i = 0; i < kvs.length; i += MAX_PARAMS_PER_BATCH) {
-      await this.store.logBatch({ run_id: this.id, params: kvs.slice(i, i + MAX_PARAMS_PER_BATCH) });
+    for (let i = 0; i < kvs.length; i += MAX_PARAMS_TAGS_PER_BATCH) {
+      await this.store.logBatch({ run_id: this.id, params: kvs.slice(i, i + MAX_PARAMS_TAGS_PER_BATCH) });
     }
   }
 
@@ -128,9 +133,20 @@ export class ActiveRun {
   async setTags(tags: Record<string, LoggableValue | undefined>): Promise<void> {
     this.assertOpen('set tags');
     const kvs = toKeyValues(tags, 'tag');
-    for (let i = 0; i < kvs.length; i += MAX_TAGS_PER_BATCH) {
-      await this.store.logBatch({ run_id: this.id, tags: kvs.slice(i, i + MAX_TAGS_PER_BATCH) });
+    for (let i = 0; i < kvs.length; i += MAX_PARAMS_TAGS_PER_BATCH) {
+      await this.store.logBatch({ run_id: this.id, tags: kvs.slice(i, i + MAX_PARAMS_TAGS_PER_BATCH) });
     }
+  }
+
+  /**
+   * Records a logged model in the run (MLflow's `mlflow.log-model.history` tag), for the
+   * embedded store and a server alike: `model` is the MLmodel as a JSON object, with at
+   * least `artifact_path` and `flavors`. Upload the model's files with `logArtifacts`.
+   * @example await run.logModel({ artifact_path: 'model', flavors: { kiln: { version: 1 } } });
+   */
+  async logModel(model: Record<string, unknown>): Promise<void> {
+    this.assertOpen('log a model');
+    await this.store.logModel(this.id, model);
   }
 
   async deleteTag(key: string): Promise<void> {
@@ -241,11 +257,12 @@ export class ActiveRun {
   }
 
   private checkMetric(key: string, value: number, step: number): void {
+    // Tracking's own checks, so a name the store would refuse fails here, at the call.
     if (!this.validMetricKeys.has(key)) {
-      validateKey(key, 'metric');
+      checkKey('metric', key, 'key');
       this.validMetricKeys.add(key);
     }
-    validateMetric(key, value, step);
+    checkMetricPoint(key, value, step);
   }
 
   private assertOpen(what: string): void {
@@ -267,41 +284,10 @@ function toKeyValues(record: Record<string, LoggableValue | undefined>, what: 'p
   for (const key of Object.keys(record)) {
     const value = record[key];
     if (value === undefined) continue;
-    validateKey(key, what);
+    checkKey(what, key, 'key');
     out.push({ key, value: String(value) });
   }
   return out;
-}
-
-function validateKey(key: string, what: 'metric' | 'param' | 'tag'): void {
-  if (typeof key !== 'string' || key === '') {
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${what} key must be a non-empty string`);
-  }
-  if (key.length > MAX_KEY_LENGTH) {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `${what} key '${key.slice(0, 40)}…' is ${key.length} characters; the limit is ${MAX_KEY_LENGTH}`,
-    );
-  }
-  if (!VALID_KEY.test(key) || key.startsWith('/') || key.split('/').includes('..')) {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `${what} key '${key}' may contain only letters, digits, '_', '-', '.', ' ', ':' and '/' ` +
-        "(not leading '/' or '..')",
-    );
-  }
-}
-
-function validateMetric(key: string, value: number, step: number): void {
-  if (typeof value !== 'number') {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `metric '${key}' value must be a number, got ${typeof value} ${JSON.stringify(value)}`,
-    );
-  }
-  if (!Number.isSafeInteger(step)) {
-    throw new KilnError('INVALID_PARAMETER_VALUE', `metric '${key}' step must be an integer, got ${step}`);
-  }
 }
 
 function joinRunPath(folder: string | undefined, rel: string): string {

@@ -1,8 +1,8 @@
 import { KilnError } from '../errors.js';
-import type { Metric } from '../tracking/index.js';
+import { LIMITS, type Metric } from '../tracking/index.js';
 
-/** MLflow's log-batch limit: at most 1000 metrics per call. */
-export const MAX_METRICS_PER_BATCH = 1000;
+/** MLflow's log-batch limit: at most 1000 metrics per call (tracking's LIMITS). */
+export const MAX_METRICS_PER_BATCH = LIMITS.metricsPerBatch;
 
 export interface MetricBatcherOptions {
   /** Points per log-batch call, at most 1000 (default 1000). */

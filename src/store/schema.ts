@@ -67,6 +67,33 @@ export interface LatestMetricsTable {
   is_nan: number;
 }
 
+/** A dataset an experiment's runs used (MLflow's Dataset entity, runs/log-inputs). */
+export interface InputDatasetsTable {
+  dataset_uuid: string;
+  experiment_id: number;
+  name: string;
+  digest: string;
+  source_type: string;
+  source: string;
+  schema: string | null;
+  profile: string | null;
+  /** The kiln dataset version the source names, if it names one. */
+  dataset_version_id: number | null;
+}
+
+/** Edge: this run used this dataset. */
+export interface RunInputsTable {
+  input_uuid: string;
+  dataset_uuid: string;
+  run_uuid: string;
+}
+
+export interface RunInputTagsTable {
+  input_uuid: string;
+  name: string;
+  value: string;
+}
+
 // ---- registry (used by the registry issue; created now so the schema is one line of history) ----
 export interface RegisteredModelsTable {
   name: string;
@@ -195,6 +222,9 @@ export interface Database {
   tags: TagsTable;
   metrics: MetricsTable;
   latest_metrics: LatestMetricsTable;
+  input_datasets: InputDatasetsTable;
+  run_inputs: RunInputsTable;
+  run_input_tags: RunInputTagsTable;
   registered_models: RegisteredModelsTable;
   registered_model_tags: RegisteredModelTagsTable;
   model_versions: ModelVersionsTable;

@@ -1,8 +1,9 @@
-export { experimentFilterCondition, likeToGlob, runFilterCondition } from './filter-sql.js';
-export { checkBatchSizes, checkKey, checkMaxResults, LIMITS } from './limits.js';
+export { LIMITS } from './limits.js';
+export { RUN_NAME_TAG } from './log-batch-rules.js';
 export { openTrackingStore, type TrackingTarget } from './open-tracking-store.js';
 export { parseExperimentOrderBy, parseRunOrderBy } from './order-by.js';
 export { RestTrackingStore, type RestTrackingStoreOptions } from './rest-store.js';
+export { EXPERIMENT_ATTRIBUTES, RUN_ATTRIBUTES } from './run-attributes.js';
 export {
   type Comparison,
   EXPERIMENT_FILTER_TARGET,
@@ -11,11 +12,8 @@ export {
   parseFilter,
   RUN_FILTER_TARGET,
 } from './search-filter.js';
-export {
-  DEFAULT_EXPERIMENT_ID,
-  DEFAULT_EXPERIMENT_NAME,
-  RUN_NAME_TAG,
-  SqlTrackingStore,
-  type SqlTrackingStoreOptions,
-} from './sql-store.js';
+export { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME } from './sql/experiments.js';
+export { LOGGED_MODELS_TAG } from './sql/logged-models.js';
+export { SqlTrackingStore, type SqlTrackingStoreOptions } from './sql/store.js';
 export * from './types.js';
+export { checkKey, checkKeyValue, checkMetricPoint, invalidValue } from './validation.js';

@@ -4,7 +4,7 @@ import { type KilnConfigInput, resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { openStore } from '../store/index.js';
 import { RestTrackingStore, type RestTrackingStoreOptions } from './rest-store.js';
-import { SqlTrackingStore } from './sql-store.js';
+import { SqlTrackingStore } from './sql/store.js';
 import type { TrackingStore } from './types.js';
 
 /**

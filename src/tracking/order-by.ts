@@ -1,4 +1,5 @@
 import { KilnError } from '../errors.js';
+import { EXPERIMENT_ATTRIBUTES, orderableNames, RUN_ATTRIBUTES } from './run-attributes.js';
 import {
   EXPERIMENT_FILTER_TARGET,
   type OrderClause,
@@ -12,16 +13,8 @@ import {
  * way MLflow's SQL store breaks them: runs by start_time DESC then run_id, experiments by
  * creation_time DESC then experiment_id (so pages never overlap or skip a row).
  */
-export const RUN_ORDERABLE_ATTRIBUTES = [
-  'start_time',
-  'end_time',
-  'status',
-  'run_name',
-  'run_id',
-  'user_id',
-  'artifact_uri',
-];
-export const EXPERIMENT_ORDERABLE_ATTRIBUTES = ['name', 'experiment_id', 'creation_time', 'last_update_time'];
+const RUN_ORDERABLE_ATTRIBUTES = orderableNames(RUN_ATTRIBUTES);
+const EXPERIMENT_ORDERABLE_ATTRIBUTES = orderableNames(EXPERIMENT_ATTRIBUTES);
 
 export function parseRunOrderBy(orderBy: readonly string[] | undefined): OrderClause[] {
   return parseList(orderBy, (clause, field) =>

@@ -6,13 +6,19 @@ import {
   ARTIFACT_URI_SCHEME,
   type CreateExperimentRequest,
   type CreateRunRequest,
+  type Dataset,
+  type DatasetInput,
+  type DatasetSummary,
   type Experiment,
   type FileInfo,
   type KeyValue,
   type ListArtifactsResult,
   type LogBatchRequest,
+  type LogInputsRequest,
   type Metric,
+  type MetricHistoryBulkIntervalRequest,
   type MetricHistoryRequest,
+  type MetricWithRunId,
   type Page,
   type Run,
   type RunInfo,
@@ -201,6 +207,40 @@ export class RestTrackingStore implements TrackingStore {
       req,
     );
     return pageOf((res.metrics ?? []).map(metricFromJson), res.next_page_token);
+  }
+
+  async getMetricHistoryBulkInterval(req: MetricHistoryBulkIntervalRequest): Promise<MetricWithRunId[]> {
+    const res = await this.call<{ metrics?: unknown[] }>('GET', '/metrics/get-history-bulk-interval', req);
+    return (res.metrics ?? []).map((raw) => ({
+      ...metricFromJson(raw),
+      run_id: String((raw as { run_id?: unknown })?.run_id ?? ''),
+    }));
+  }
+
+  async logModel(runId: string, model: Record<string, unknown>): Promise<void> {
+    // A replay would append the model twice: only retried when the server surely did not see it.
+    await this.call('POST', '/runs/log-model', { run_id: runId, model_json: JSON.stringify(model) }, 'once');
+  }
+
+  async logInputs(req: LogInputsRequest): Promise<void> {
+    // The server stores a (name, digest) once per run, so a replay changes nothing.
+    await this.call('POST', '/runs/log-inputs', { run_id: req.run_id, datasets: req.datasets ?? [] });
+  }
+
+  async searchDatasets(experimentIds: string[]): Promise<DatasetSummary[]> {
+    const res = await this.call<{ dataset_summaries?: unknown[] }>('POST', '/experiments/search-datasets', {
+      experiment_ids: experimentIds,
+    });
+    return (res.dataset_summaries ?? []).map((raw) => {
+      const d = (raw ?? {}) as Record<string, unknown>;
+      const summary: DatasetSummary = {
+        experiment_id: String(d.experiment_id ?? ''),
+        name: String(d.name ?? ''),
+        digest: String(d.digest ?? ''),
+      };
+      if (typeof d.context === 'string') summary.context = d.context;
+      return summary;
+    });
   }
 
   // ---- artifacts ----
@@ -498,8 +538,13 @@ function runInfoFromJson(raw: unknown): RunInfo {
 }
 
 function runFromJson(raw: unknown): Run {
-  const r = (raw ?? {}) as { info?: unknown; data?: Record<string, unknown> };
+  const r = (raw ?? {}) as {
+    info?: unknown;
+    data?: Record<string, unknown>;
+    inputs?: Record<string, unknown>;
+  };
   const data = r.data ?? {};
+  const inputs = r.inputs ?? {};
   return {
     info: runInfoFromJson(r.info),
     data: {
@@ -507,7 +552,26 @@ function runFromJson(raw: unknown): Run {
       params: kvs(data.params),
       tags: kvs(data.tags),
     },
+    inputs: {
+      dataset_inputs: Array.isArray(inputs.dataset_inputs)
+        ? inputs.dataset_inputs.map(datasetInputFromJson)
+        : [],
+    },
   };
+}
+
+function datasetInputFromJson(raw: unknown): DatasetInput {
+  const i = (raw ?? {}) as { tags?: unknown; dataset?: Record<string, unknown> };
+  const d = i.dataset ?? {};
+  const dataset: Dataset = {
+    name: String(d.name ?? ''),
+    digest: String(d.digest ?? ''),
+    source_type: String(d.source_type ?? ''),
+    source: String(d.source ?? ''),
+  };
+  if (typeof d.schema === 'string') dataset.schema = d.schema;
+  if (typeof d.profile === 'string') dataset.profile = d.profile;
+  return { tags: kvs(i.tags), dataset };
 }
 
 function fileInfoFromJson(raw: unknown): FileInfo {

@@ -1,5 +1,6 @@
 import { KilnError } from '../errors.js';
 import { LIMITS } from './limits.js';
+import { EXPERIMENT_ATTRIBUTES, filterableAttributes, RUN_ATTRIBUTES } from './run-attributes.js';
 
 /**
  * MLflow's search filter language, parsed for real: a tokenizer, a recursive-descent parser
@@ -63,28 +64,13 @@ export interface FilterTarget {
 export const RUN_FILTER_TARGET: FilterTarget = {
   name: 'runs',
   entities: ['metric', 'param', 'tag', 'attribute'],
-  attributes: {
-    run_id: { canonical: 'run_id', type: 'string' },
-    run_name: { canonical: 'run_name', type: 'string' },
-    status: { canonical: 'status', type: 'string' },
-    user_id: { canonical: 'user_id', type: 'string' },
-    artifact_uri: { canonical: 'artifact_uri', type: 'string' },
-    start_time: { canonical: 'start_time', type: 'number' },
-    end_time: { canonical: 'end_time', type: 'number' },
-    created: { canonical: 'start_time', type: 'number' },
-    Created: { canonical: 'start_time', type: 'number' },
-  },
+  attributes: filterableAttributes(RUN_ATTRIBUTES),
 };
 
 export const EXPERIMENT_FILTER_TARGET: FilterTarget = {
   name: 'experiments',
   entities: ['tag', 'attribute'],
-  attributes: {
-    name: { canonical: 'name', type: 'string' },
-    experiment_id: { canonical: 'experiment_id', type: 'string' },
-    creation_time: { canonical: 'creation_time', type: 'number' },
-    last_update_time: { canonical: 'last_update_time', type: 'number' },
-  },
+  attributes: filterableAttributes(EXPERIMENT_ATTRIBUTES),
 };
 
 const PREFIXES: Record<string, FilterEntity> = {
@@ -221,8 +207,9 @@ export function tokenize(input: string, field: string): Token[] {
         continue;
       }
     }
-    // Bare words: keywords, and identifiers such as metrics.val_loss or tags.a/b:c-d.
-    const word = /^[A-Za-z_][\w.\-/:]*/.exec(input.slice(i));
+    // Bare words: keywords, and identifiers such as metrics.val_loss, tags.a/b:c-d or
+    // metrics.précision (names may hold any Unicode letter or digit, as keys do).
+    const word = /^[\p{L}_][\p{L}\p{N}_.\-/:]*/u.exec(input.slice(i));
     if (word) {
       i += word[0].length;
       push('word', word[0]);

@@ -48,9 +48,65 @@ export interface RunData {
   tags: KeyValue[];
 }
 
+/** MLflow's Dataset entity: a reference to data a run used (not the data itself). */
+export interface Dataset {
+  name: string;
+  /** Identifies the content among datasets of the same name (at most 36 characters). */
+  digest: string;
+  /** e.g. 'local', 's3', 'http', 'code', or 'kiln' for a kiln dataset version. */
+  source_type: string;
+  /** JSON describing where the data came from, e.g. {"uri": "datasets:/flights/3"}. */
+  source: string;
+  /** JSON, e.g. MLflow's ColSpec schema. */
+  schema?: string;
+  /** JSON summary statistics. */
+  profile?: string;
+}
+
+export interface DatasetInput {
+  /** Input tags, e.g. {key: 'mlflow.data.context', value: 'training'}. */
+  tags: KeyValue[];
+  dataset: Dataset;
+}
+
+export interface RunInputs {
+  dataset_inputs: DatasetInput[];
+}
+
 export interface Run {
   info: RunInfo;
   data: RunData;
+  /** Datasets the run used (runs/log-inputs); empty when none were logged. */
+  inputs: RunInputs;
+}
+
+export interface LogInputsRequest {
+  run_id: string;
+  datasets?: DatasetInput[];
+}
+
+/** One row of experiments/search-datasets. */
+export interface DatasetSummary {
+  experiment_id: string;
+  name: string;
+  digest: string;
+  /** The value of the input's `mlflow.data.context` tag, when it has one. */
+  context?: string;
+}
+
+/** A metric point with the run it belongs to (get-history-bulk-interval). */
+export interface MetricWithRunId extends Metric {
+  run_id: string;
+}
+
+export interface MetricHistoryBulkIntervalRequest {
+  run_ids: string[];
+  metric_key: string;
+  /** Both or neither: the closed step range to sample. */
+  start_step?: number;
+  end_step?: number;
+  /** Sampled steps per run, 1..2500 (default 2500). */
+  max_results?: number;
 }
 
 export interface Page<T> {
@@ -132,7 +188,9 @@ export interface ListArtifactsResult {
  * - errors are KilnError with MLflow's codes (RESOURCE_DOES_NOT_EXIST, …).
  * - logBatch is atomic: all of it is stored or none; params are immutable (re-logging the
  *   same value is fine, a different value is INVALID_PARAMETER_VALUE).
- * - writes to a deleted run or experiment are INVALID_STATE errors, like MLflow.
+ * - writes to a deleted run or experiment are INVALID_PARAMETER_VALUE errors (400), as in
+ *   MLflow 2.x.
+ * - keys follow MLflow's name rule (validation.ts), Unicode letters and digits included.
  */
 export interface TrackingStore {
   createExperiment(req: CreateExperimentRequest): Promise<string>;
@@ -153,6 +211,22 @@ export interface TrackingStore {
   deleteTag(runId: string, key: string): Promise<void>;
   searchRuns(req: SearchRunsRequest): Promise<Page<Run>>;
   getMetricHistory(req: MetricHistoryRequest): Promise<Page<Metric>>;
+  /**
+   * MLflow's get-history-bulk-interval: at most `max_results` steps sampled evenly from the
+   * steps any of the runs logged (each run's first and last step always kept), every point at
+   * those steps, ordered by run then step.
+   */
+  getMetricHistoryBulkInterval(req: MetricHistoryBulkIntervalRequest): Promise<MetricWithRunId[]>;
+  /**
+   * Appends a model (MLflow's MLmodel as a JSON object, with at least artifact_path and
+   * flavors) to the run's `mlflow.log-model.history` tag, in one transaction: concurrent
+   * calls never lose an entry.
+   */
+  logModel(runId: string, model: Record<string, unknown>): Promise<void>;
+  /** Records datasets as inputs of the run; the same (name, digest) twice is stored once. */
+  logInputs(req: LogInputsRequest): Promise<void>;
+  /** Dataset summaries (name, digest, context) of the experiments' runs, at most 1000. */
+  searchDatasets(experimentIds: string[]): Promise<DatasetSummary[]>;
 
   /** Artifacts of a run, under its artifact_uri. */
   listArtifacts(runId: string, path?: string): Promise<ListArtifactsResult>;

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { normaliseArtifactPath } from '../../artifacts/index.js';
+import { artifactContentType, normaliseArtifactPath } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 
@@ -40,7 +40,8 @@ export async function artifactRoutes(app: FastifyInstance, context: ServerContex
         scope.get('/artifacts/*', async (req, reply) => {
           const artifactPath = wildcardPath(req);
           const stream = await artifacts.get(artifactPath);
-          reply.header('content-type', 'application/octet-stream');
+          reply.header('content-type', artifactContentType(artifactPath));
+          reply.header('x-content-type-options', 'nosniff');
           reply.header(
             'content-disposition',
             `attachment; filename="${encodeURIComponent(path.posix.basename(artifactPath))}"`,

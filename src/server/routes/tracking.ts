@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
-import { type Metric, type Run, SqlTrackingStore, type TrackingStore } from '../../tracking/index.js';
+import {
+  type DatasetInput,
+  invalidValue,
+  type Metric,
+  type MetricHistoryBulkIntervalRequest,
+  type Run,
+  SqlTrackingStore,
+  type TrackingStore,
+} from '../../tracking/index.js';
 import type { ServerContext } from '../context.js';
 
 /**
@@ -127,48 +135,28 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     return {};
   });
   app.post('/runs/log-model', async (req) => {
-    // MLflow clients record each logged model in the run's 'mlflow.log-model.history' tag (a
-    // JSON list); MLflow's own store appends to it the same way.
     const body = parse(RunRef.extend({ model_json: z.string() }), req);
-    const runId = runIdOf(body);
     let model: unknown;
     try {
       model = JSON.parse(body.model_json);
     } catch {
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        "Invalid value for parameter 'model_json': not valid JSON",
-      );
+      throw invalidValue('model_json', body.model_json, 'not valid JSON');
     }
-    if (typeof model !== 'object' || model === null || Array.isArray(model)) {
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        "Invalid value for parameter 'model_json': expected a JSON object",
-      );
-    }
-    for (const field of ['artifact_path', 'flavors']) {
-      if (!(field in model)) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `Invalid value for parameter 'model_json': missing '${field}'`,
-        );
-      }
-    }
-    const run = await tracking.getRun(runId);
-    const previous = run.data.tags.find((t) => t.key === LOGGED_MODELS_TAG)?.value;
-    let history: unknown[] = [];
-    try {
-      const parsed = previous === undefined ? [] : JSON.parse(previous);
-      if (Array.isArray(parsed)) history = parsed;
-    } catch {
-      history = [];
-    }
-    history.push(model);
-    await tracking.logBatch({
-      run_id: runId,
-      tags: [{ key: LOGGED_MODELS_TAG, value: JSON.stringify(history) }],
+    await tracking.logModel(runIdOf(body), model as Record<string, unknown>);
+    return {};
+  });
+  app.post('/runs/log-inputs', async (req) => {
+    // Dataset fields are checked by the store (MLflow's limits, naming the field).
+    const body = parse(RunRef.extend({ datasets: z.array(z.unknown()).optional() }), req);
+    await tracking.logInputs({
+      run_id: runIdOf(body),
+      datasets: body.datasets as DatasetInput[] | undefined,
     });
     return {};
+  });
+  app.post('/experiments/search-datasets', async (req) => {
+    const body = parse(z.object({ experiment_ids: stringList.optional() }), req);
+    return { dataset_summaries: await tracking.searchDatasets(body.experiment_ids ?? []) };
   });
   const searchRuns = async (req: FastifyRequest) => {
     const q = parse(SearchRuns, req);
@@ -189,6 +177,11 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return withToken({ metrics: page.items.map(metricJson) }, page.next_page_token);
   });
+  app.get('/metrics/get-history-bulk-interval', async (req) => {
+    const q = parse(MetricHistoryBulkInterval, req);
+    const metrics = await tracking.getMetricHistoryBulkInterval(q as MetricHistoryBulkIntervalRequest);
+    return { metrics: metrics.map(metricJson) };
+  });
   app.get('/artifacts/list', async (req) => {
     const q = parse(RunRef.extend({ path: z.string().optional(), page_token: z.string().optional() }), req);
     const result = await tracking.listArtifacts(runIdOf(q), q.path ?? '');
@@ -197,8 +190,6 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
 }
 
 // ------------------------------------------------------------------ request shapes
-
-const LOGGED_MODELS_TAG = 'mlflow.log-model.history';
 
 /** Query-string values arrive as strings: accept numbers in either form. */
 const intLike = z
@@ -266,6 +257,14 @@ const SearchRuns = z.object({
   page_token: z.string().optional(),
 });
 
+const MetricHistoryBulkInterval = z.object({
+  run_ids: stringList.optional(),
+  metric_key: z.string(),
+  start_step: intLike.optional(),
+  end_step: intLike.optional(),
+  max_results: intLike.optional(),
+});
+
 const MetricHistory = RunRef.extend({
   metric_key: z.string(),
   max_results: intLike.optional(),
@@ -293,10 +292,14 @@ function withToken<T extends object>(body: T, token: string | undefined): T & { 
 }
 
 /** JSON has no NaN: MLflow (protobuf JSON) writes it as the string "NaN". */
-function metricJson(m: Metric): Metric | (Omit<Metric, 'value'> & { value: string }) {
+function metricJson<M extends Metric>(m: M): M | (Omit<M, 'value'> & { value: string }) {
   return Number.isNaN(m.value) ? { ...m, value: 'NaN' } : m;
 }
 
 function runJson(run: Run) {
-  return { info: run.info, data: { ...run.data, metrics: run.data.metrics.map(metricJson) } };
+  return {
+    info: run.info,
+    data: { ...run.data, metrics: run.data.metrics.map(metricJson) },
+    inputs: run.inputs,
+  };
 }

@@ -3,6 +3,7 @@ import type { Dialect } from '../dialect.js';
 import * as tracking from './0001_tracking.js';
 import * as datasets from './0002_datasets.js';
 import * as tune from './0003_tune.js';
+import * as datasetInputs from './0004_dataset_inputs.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -18,4 +19,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0001_tracking', up: tracking.up },
   { name: '0002_datasets', up: datasets.up },
   { name: '0003_tune', up: tune.up },
+  { name: '0004_dataset_inputs', up: datasetInputs.up },
 ];

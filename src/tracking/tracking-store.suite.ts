@@ -1,14 +1,88 @@
+import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
-import type { Run, TrackingStore } from './types.js';
+import type { Dataset, Run, TrackingStore } from './types.js';
+
+/** An MLflow dataset entity with a local source. */
+export function dataset(name: string, digest: string, extra: Partial<Dataset> = {}): Dataset {
+  return {
+    name,
+    digest,
+    source_type: 'local',
+    source: JSON.stringify({ uri: `/data/${name}.parquet` }),
+    ...extra,
+  };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
 
 /**
- * The behaviours every TrackingStore keeps (MLflow's semantics). Each implementation's test
- * calls this with a factory for a fresh, empty store: SQL over SQLite and Postgres here, and
- * any other store (REST) by adding one call.
+ * MLflow's own sampling code (mlflow/server/handlers.py: `_get_sampled_steps_from_steps`
+ * verbatim, and the body of `_get_sampled_steps`), run by /usr/bin/python3: the reference
+ * the store's answers are compared with.
  */
-export function runMlflowSemanticsSuite(
+const MLFLOW_SAMPLING_PY = String.raw`
+import bisect, json, sys
+
+def _get_sampled_steps_from_steps(
+    start_step: int, end_step: int, max_results: int, all_steps: list[int]
+) -> set[int]:
+    # NOTE: all_steps should be sorted before
+    # being passed to this function
+    start_idx = bisect.bisect_left(all_steps, start_step)
+    end_idx = bisect.bisect_right(all_steps, end_step)
+    if end_idx - start_idx <= max_results:
+        return set(all_steps[start_idx:end_idx])
+
+    num_steps = end_idx - start_idx
+    interval = num_steps / max_results
+    sampled_steps = []
+
+    for i in range(0, max_results):
+        idx = start_idx + int(i * interval)
+        if idx < num_steps:
+            sampled_steps.append(all_steps[idx])
+
+    sampled_steps.append(all_steps[end_idx - 1])
+    return set(sampled_steps)
+
+out = []
+for case in json.load(sys.stdin):
+    all_runs = case["runs"]
+    max_results = case["max_results"]
+    start_step = case["start_step"]
+    end_step = case["end_step"]
+    all_mins_and_maxes = {step for run in all_runs if run for step in [min(run), max(run)]}
+    all_steps = sorted({step for sublist in all_runs for step in sublist})
+    if start_step is None and end_step is None:
+        start_step = 0
+        end_step = all_steps[-1] if all_steps else 0
+    all_mins_and_maxes = {step for step in all_mins_and_maxes if start_step <= step <= end_step}
+    sampled_steps = _get_sampled_steps_from_steps(start_step, end_step, max_results, all_steps)
+    out.append(sorted(sampled_steps.union(all_mins_and_maxes)))
+print(json.dumps(out))
+`;
+
+function mlflowSampledSteps(
+  runs: number[][],
+  queries: { start_step?: number; end_step?: number; max_results?: number }[],
+): number[][] {
+  const cases = queries.map((q) => ({
+    runs,
+    max_results: q.max_results ?? 2500,
+    start_step: q.start_step ?? null,
+    end_step: q.end_step ?? null,
+  }));
+  const out = execFileSync('/usr/bin/python3', ['-c', MLFLOW_SAMPLING_PY], { input: JSON.stringify(cases) });
+  return JSON.parse(out.toString()) as number[][];
+}
+
+export function runTrackingStoreSuite(
   name: string,
   makeStore: () => Promise<TrackingStore>,
   options: { checksArgumentTypes?: boolean } = {},
@@ -37,7 +111,7 @@ export function runMlflowSemanticsSuite(
     if (message) expect((error as KilnError).message).toMatch(message);
   }
 
-  describe(`MLflow semantics (${name})`, () => {
+  describe(`TrackingStore (${name})`, () => {
     it(
       'creates, reads, renames, tags, deletes and restores experiments',
       withStore(async (s) => {
@@ -77,9 +151,10 @@ export function runMlflowSemanticsSuite(
         await s.deleteExperiment(id);
         expect((await s.getExperiment(id)).lifecycle_stage).toBe('deleted');
         expect((await s.getRun(run.info.run_id)).info.lifecycle_stage).toBe('deleted');
-        await expectError(s.createRun({ experiment_id: id }), 'INVALID_STATE', /active/);
+        // MLflow 2.x: writes into a deleted experiment are INVALID_PARAMETER_VALUE (400).
+        await expectError(s.createRun({ experiment_id: id }), 'INVALID_PARAMETER_VALUE', /'active' state/);
         await expectError(s.updateExperiment(id, 'again'), 'INVALID_STATE');
-        await expectError(s.setExperimentTag(id, 'k', 'v'), 'INVALID_STATE');
+        await expectError(s.setExperimentTag(id, 'k', 'v'), 'INVALID_PARAMETER_VALUE', /'active' state/);
         await expectError(s.deleteExperiment('0'), 'INVALID_PARAMETER_VALUE', /default experiment/);
         await expectError(s.createExperiment({ name: 'exp-b' }), 'RESOURCE_ALREADY_EXISTS', /deleted/);
         await s.restoreExperiment(id);
@@ -203,12 +278,26 @@ export function runMlflowSemanticsSuite(
 
         await s.deleteRun(run.info.run_id);
         expect((await s.getRun(run.info.run_id)).info.lifecycle_stage).toBe('deleted');
-        await expectError(
-          s.logBatch({ run_id: run.info.run_id, params: [{ key: 'a', value: '1' }] }),
-          'INVALID_STATE',
-          /active/,
-        );
-        await expectError(s.updateRun({ run_id: run.info.run_id, status: 'FAILED' }), 'INVALID_STATE');
+        // MLflow 2.x answers writes to a deleted run with INVALID_PARAMETER_VALUE (400).
+        for (const write of [
+          () => s.logBatch({ run_id: run.info.run_id, params: [{ key: 'a', value: '1' }] }),
+          () =>
+            s.logBatch({ run_id: run.info.run_id, metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }] }),
+          () => s.logBatch({ run_id: run.info.run_id, tags: [{ key: 't', value: 'v' }] }),
+          () => s.logBatch({ run_id: run.info.run_id }),
+          () => s.updateRun({ run_id: run.info.run_id, status: 'FAILED' }),
+          () => s.deleteTag(run.info.run_id, 'mlflow.runName'),
+          () => s.logModel(run.info.run_id, { artifact_path: 'model', flavors: {} }),
+          () =>
+            s.logInputs({ run_id: run.info.run_id, datasets: [{ tags: [], dataset: dataset('d', 'x') }] }),
+        ]) {
+          await expectError(
+            write(),
+            'INVALID_PARAMETER_VALUE',
+            /must be in the 'active' state. Current state is deleted/,
+          );
+        }
+        expect((await s.getRun(run.info.run_id)).data.params).toEqual([]);
         await s.restoreRun(run.info.run_id);
         await s.logBatch({ run_id: run.info.run_id, params: [{ key: 'a', value: '1' }] });
         await expectError(s.deleteRun('f'.repeat(32)), 'RESOURCE_DOES_NOT_EXIST');
@@ -229,10 +318,7 @@ export function runMlflowSemanticsSuite(
             { key: 'loss', value: 0.7, timestamp: 5, step: 1 }, // same step, older: not latest
             { key: 'acc', value: 0.9, timestamp: 20, step: 3 },
           ],
-          params: [
-            { key: 'lr', value: '0.1' },
-            { key: 'lr', value: '0.1' },
-          ],
+          params: [{ key: 'lr', value: '0.1' }],
           tags: [{ key: 'team', value: 'a' }],
         });
         // The same value again is fine; a different value is refused and nothing of that batch is stored.
@@ -256,6 +342,18 @@ export function runMlflowSemanticsSuite(
             params: [
               { key: 'x', value: '1' },
               { key: 'x', value: '2' },
+            ],
+          }),
+          'INVALID_PARAMETER_VALUE',
+          /Duplicate parameter keys have been submitted: \["x"\]/,
+        );
+        // MLflow refuses a param named twice in one batch even with the same value.
+        await expectError(
+          s.logBatch({
+            run_id: id,
+            params: [
+              { key: 'y', value: '1' },
+              { key: 'y', value: '1' },
             ],
           }),
           'INVALID_PARAMETER_VALUE',
@@ -713,6 +811,338 @@ export function runMlflowSemanticsSuite(
         expect((await s.getRun(info.run_id)).data.metrics).toEqual([
           { key: 'c', value: 999, timestamp: 1, step: 999 },
         ]);
+      }),
+    );
+    it(
+      "accepts Unicode names as MLflow's \\w does and refuses what MLflow refuses",
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'unicode', tags: [{ key: 'équipe', value: 'a' }] });
+        const { info } = await s.createRun({ experiment_id: exp, tags: [{ key: '日本', value: 'タグ' }] });
+        const run_id = info.run_id;
+        const names = ['é', '日本', 'précision/val', 'Ωmega_2 a:b', '٣', 'x.y-z'];
+        await s.logBatch({
+          run_id,
+          metrics: names.map((key, i) => ({ key, value: i, timestamp: 1, step: 0 })),
+          params: names.map((key) => ({ key, value: key })),
+          tags: [{ key: 'überprüft', value: 'ja' }],
+        });
+        const run = await s.getRun(run_id);
+        expect(run.data.metrics.map((m) => m.key).sort()).toEqual([...names].sort());
+        expect(run.data.params.map((p) => p.key).sort()).toEqual([...names].sort());
+        expect(run.data.tags).toContainEqual({ key: '日本', value: 'タグ' });
+        expect(run.data.tags).toContainEqual({ key: 'überprüft', value: 'ja' });
+        expect((await s.getExperiment(exp)).tags).toEqual([{ key: 'équipe', value: 'a' }]);
+        const found = await s.searchRuns({
+          experiment_ids: [exp],
+          filter: "params.`日本` = '日本' and metrics.é = 0",
+        });
+        expect(found.items.map((r) => r.info.run_id)).toEqual([run_id]);
+        // The other side of the boundary: a combining mark is not a word character in Python,
+        // and names that a file system would resolve to another name are refused.
+        for (const bad of ['e\u0301', 'a;b', 'tab\there', 'a/', '/a', 'a//b', 'a/./b', '..x', '.', '']) {
+          await expectError(
+            s.logBatch({ run_id, metrics: [{ key: bad, value: 1, timestamp: 1, step: 0 }] }),
+            'INVALID_PARAMETER_VALUE',
+            /Invalid value .* for parameter 'metrics\[0\]\.key' supplied/,
+          );
+          await expectError(
+            s.logBatch({ run_id, params: [{ key: bad, value: '1' }] }),
+            'INVALID_PARAMETER_VALUE',
+            /params\[0\]\.key/,
+          );
+        }
+        await expectError(
+          s.logBatch({ run_id, params: [{ key: 'a;b', value: '1' }] }),
+          'INVALID_PARAMETER_VALUE',
+          /^Invalid value "a;b" for parameter 'params\[0\]\.key' supplied: Names may only contain/,
+        );
+      }),
+    );
+
+    it(
+      'refuses a key given twice in a create call, with nothing created',
+      withStore(async (s) => {
+        const twice = [
+          { key: 'team', value: 'a' },
+          { key: 'team', value: 'b' },
+        ];
+        await expectError(
+          s.createExperiment({ name: 'dup-tags', tags: twice }),
+          'INVALID_PARAMETER_VALUE',
+          /tags\[1\]\.key.*Duplicate tag keys/,
+        );
+        await expectError(s.getExperimentByName('dup-tags'), 'RESOURCE_DOES_NOT_EXIST');
+        const exp = await s.createExperiment({ name: 'dup-runs' });
+        for (const tags of [twice, [twice[0]!, twice[0]!]]) {
+          await expectError(
+            s.createRun({ experiment_id: exp, tags }),
+            'INVALID_PARAMETER_VALUE',
+            /tags\[1\]\.key.*Duplicate tag keys/,
+          );
+        }
+        await expectError(
+          s.createRun({
+            experiment_id: exp,
+            tags: [
+              { key: 'mlflow.runName', value: 'a' },
+              { key: 'mlflow.runName', value: 'a' },
+            ],
+          }),
+          'INVALID_PARAMETER_VALUE',
+          /Duplicate tag keys/,
+        );
+        expect((await s.searchRuns({ experiment_ids: [exp], run_view_type: 'ALL' })).items).toEqual([]);
+        // log-batch: a tag given twice keeps its last value (MLflow's _set_tags), a param twice is refused.
+        const { info } = await s.createRun({ experiment_id: exp });
+        await s.logBatch({
+          run_id: info.run_id,
+          tags: [
+            { key: 'k', value: '1' },
+            { key: 'mlflow.runName', value: 'first' },
+            { key: 'k', value: '2' },
+            { key: 'mlflow.runName', value: 'second' },
+          ],
+        });
+        const run = await s.getRun(info.run_id);
+        expect(run.data.tags.filter((t) => t.key === 'k')).toEqual([{ key: 'k', value: '2' }]);
+        expect(run.info.run_name).toBe('second');
+        expect(run.data.tags).toContainEqual({ key: 'mlflow.runName', value: 'second' });
+      }),
+    );
+
+    it(
+      'logs models into the run history tag, concurrent calls included',
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'models' });
+        const { info } = await s.createRun({ experiment_id: exp });
+        const model = (i: number) => ({
+          artifact_path: `model-${i}`,
+          flavors: { kiln: { format: 'kiln' } },
+          run_id: info.run_id,
+          utc_time_created: '2026-01-01 00:00:00.000000',
+        });
+        await s.logModel(info.run_id, model(0));
+        await Promise.all(Array.from({ length: 12 }, (_, i) => s.logModel(info.run_id, model(i + 1))));
+        const tag = (await s.getRun(info.run_id)).data.tags.find((t) => t.key === 'mlflow.log-model.history');
+        const history = JSON.parse(tag!.value) as { artifact_path: string }[];
+        expect(history[0]).toEqual(model(0));
+        expect(history.map((m) => m.artifact_path).sort()).toEqual(
+          Array.from({ length: 13 }, (_, i) => `model-${i}`).sort(),
+        );
+        await expectError(
+          s.logModel(info.run_id, { flavors: {} }),
+          'INVALID_PARAMETER_VALUE',
+          /model_json.*artifact_path/,
+        );
+        await expectError(s.logModel('f'.repeat(32), model(0)), 'RESOURCE_DOES_NOT_EXIST');
+      }),
+    );
+
+    it(
+      "logs dataset inputs with MLflow's entities and returns them with the run",
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'inputs' });
+        const other = await s.createExperiment({ name: 'inputs-other' });
+        const a = await s.createRun({ experiment_id: exp });
+        const b = await s.createRun({ experiment_id: exp });
+        const train = dataset('flights', 'd1', {
+          schema: '{"mlflow_colspec": [{"type": "double", "name": "delay"}]}',
+          profile: '{"num_rows": 100}',
+        });
+        const valid = dataset('flights', 'd2');
+        await s.logInputs({
+          run_id: a.info.run_id,
+          datasets: [
+            { tags: [{ key: 'mlflow.data.context', value: 'training' }], dataset: train },
+            { tags: [{ key: 'mlflow.data.context', value: 'validation' }], dataset: valid },
+            // The same (name, digest) again in one call: the first wins.
+            { tags: [{ key: 'mlflow.data.context', value: 'ignored' }], dataset: train },
+          ],
+        });
+        // Again in a later call: stored once, the first link's tags kept.
+        await s.logInputs({
+          run_id: a.info.run_id,
+          datasets: [{ tags: [{ key: 'mlflow.data.context', value: 'other' }], dataset: train }],
+        });
+        await s.logInputs({ run_id: b.info.run_id, datasets: [{ tags: [], dataset: train }] });
+        await s.logInputs({ run_id: b.info.run_id, datasets: [] });
+        const got = await s.getRun(a.info.run_id);
+        expect(got.inputs.dataset_inputs).toEqual([
+          { tags: [{ key: 'mlflow.data.context', value: 'training' }], dataset: train },
+          { tags: [{ key: 'mlflow.data.context', value: 'validation' }], dataset: valid },
+        ]);
+        expect((await s.getRun(b.info.run_id)).inputs.dataset_inputs).toEqual([{ tags: [], dataset: train }]);
+        const searched = await s.searchRuns({ experiment_ids: [exp], order_by: ['attributes.run_id'] });
+        expect(
+          searched.items.find((r) => r.info.run_id === a.info.run_id)!.inputs.dataset_inputs,
+        ).toHaveLength(2);
+        expect((await s.getRun((await s.createRun({ experiment_id: other })).info.run_id)).inputs).toEqual({
+          dataset_inputs: [],
+        });
+
+        const summaries = await s.searchDatasets([exp, other]);
+        const sorted = (xs: typeof summaries) =>
+          [...xs].sort((x, y) => `${x.digest}/${x.context}`.localeCompare(`${y.digest}/${y.context}`));
+        expect(sorted(summaries)).toEqual(
+          sorted([
+            { experiment_id: exp, name: 'flights', digest: 'd1' },
+            { experiment_id: exp, name: 'flights', digest: 'd1', context: 'training' },
+            { experiment_id: exp, name: 'flights', digest: 'd2', context: 'validation' },
+          ]),
+        );
+        expect(await s.searchDatasets([other])).toEqual([]);
+        await expectError(s.searchDatasets([]), 'INVALID_PARAMETER_VALUE', /at least one experiment_id/);
+        await expectError(
+          s.searchDatasets(Array.from({ length: 21 }, (_, i) => String(i))),
+          'INVALID_PARAMETER_VALUE',
+          /more than 20 experiment_ids/,
+        );
+
+        const run_id = b.info.run_id;
+        const bad = async (d: Record<string, unknown>, field: RegExp) =>
+          expectError(
+            s.logInputs({ run_id, datasets: [{ tags: [], dataset: d as never }] }),
+            'INVALID_PARAMETER_VALUE',
+            field,
+          );
+        await bad({ digest: 'x', source_type: 'local', source: '{}' }, /datasets\[0\]\.dataset\.name/);
+        await bad({ name: 'n', source_type: 'local', source: '{}' }, /datasets\[0\]\.dataset\.digest/);
+        await bad({ name: 'n', digest: 'x', source: '{}' }, /datasets\[0\]\.dataset\.source_type/);
+        await bad({ name: 'n', digest: 'x'.repeat(37), source_type: 'local', source: '{}' }, /digest.*36/);
+        await bad({ name: 'n'.repeat(501), digest: 'x', source_type: 'local', source: '{}' }, /name.*500/);
+        await expectError(
+          s.logInputs({
+            run_id,
+            datasets: [{ tags: [{ key: 'k', value: 'v'.repeat(501) }], dataset: valid }],
+          }),
+          'INVALID_PARAMETER_VALUE',
+          /datasets\[0\]\.tags\[0\]\.value.*500/,
+        );
+        await expectError(
+          s.logInputs({ run_id: 'f'.repeat(32), datasets: [{ tags: [], dataset: valid }] }),
+          'RESOURCE_DOES_NOT_EXIST',
+        );
+        // Nothing of the refused calls was stored.
+        expect((await s.getRun(run_id)).inputs.dataset_inputs).toHaveLength(1);
+      }),
+    );
+
+    it(
+      "samples long histories as MLflow's get-history-bulk-interval does",
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'bulk' });
+        const a = (await s.createRun({ experiment_id: exp })).info.run_id;
+        const b = (await s.createRun({ experiment_id: exp })).info.run_id;
+        // a: steps 0..299, two points at step 7; b: even steps 101..599 and a NaN at 333.
+        const aPoints = Array.from({ length: 300 }, (_, i) => ({
+          key: 'loss',
+          value: i / 2,
+          timestamp: 1000 + i,
+          step: i,
+        }));
+        aPoints.push({ key: 'loss', value: -1, timestamp: 999, step: 7 });
+        await s.logBatch({ run_id: a, metrics: aPoints });
+        const bPoints = Array.from({ length: 250 }, (_, i) => ({
+          key: 'loss',
+          value: i,
+          timestamp: 5,
+          step: 102 + 2 * i,
+        }));
+        bPoints.push({ key: 'loss', value: Number.NaN, timestamp: 5, step: 333 });
+        await s.logBatch({ run_id: b, metrics: bPoints });
+        const queries = [
+          { max_results: 10 },
+          { max_results: 37, start_step: 50, end_step: 400 },
+          { max_results: 2500 },
+          { start_step: 290, end_step: 310 },
+          { max_results: 1, start_step: 0, end_step: 0 },
+          { max_results: 3, start_step: 200, end_step: 599 },
+        ];
+        const reference = mlflowSampledSteps(
+          [aPoints.map((p) => p.step), bPoints.map((p) => p.step)],
+          queries,
+        );
+        for (const [qi, q] of queries.entries()) {
+          const got = await s.getMetricHistoryBulkInterval({
+            run_ids: [a, b, 'f'.repeat(32)],
+            metric_key: 'loss',
+            ...q,
+          });
+          const expected = reference[qi]!;
+          expect(expected.length, 'the reference picks some steps').toBeGreaterThan(0);
+          const pointsAt = (run: string, pts: typeof aPoints) =>
+            pts
+              .filter((p) => expected.includes(p.step))
+              .sort((x, y) => x.step - y.step || x.timestamp - y.timestamp || x.value - y.value)
+              .map((p) => [run, p.step, p.timestamp]);
+          expect(
+            got.map((m) => [m.run_id, m.step, m.timestamp]),
+            JSON.stringify(q),
+          ).toEqual([...pointsAt(a, aPoints), ...pointsAt(b, bPoints)]);
+          const nan = got.find((m) => m.run_id === b && m.step === 333);
+          if (nan) expect(nan.value).toBeNaN();
+        }
+        await expectError(
+          s.getMetricHistoryBulkInterval({ run_ids: [a], metric_key: 'loss', start_step: 5 }),
+          'INVALID_PARAMETER_VALUE',
+          /both must be specified/,
+        );
+        await expectError(
+          s.getMetricHistoryBulkInterval({ run_ids: [a], metric_key: 'loss', start_step: 9, end_step: 5 }),
+          'INVALID_PARAMETER_VALUE',
+          /end_step must be greater than start_step/,
+        );
+        await expectError(
+          s.getMetricHistoryBulkInterval({ run_ids: [a], metric_key: 'loss', max_results: 2501 }),
+          'INVALID_PARAMETER_VALUE',
+          /max_results must be between 1 and 2500/,
+        );
+        await expectError(
+          s.getMetricHistoryBulkInterval({
+            run_ids: Array.from({ length: 101 }, () => a),
+            metric_key: 'loss',
+          }),
+          'INVALID_PARAMETER_VALUE',
+          /at most 100 run_ids/,
+        );
+        await expectError(
+          s.getMetricHistoryBulkInterval({ run_ids: [], metric_key: 'loss' }),
+          'INVALID_PARAMETER_VALUE',
+          /run_ids/,
+        );
+        expect(await s.getMetricHistoryBulkInterval({ run_ids: [a], metric_key: 'nothing' })).toEqual([]);
+      }),
+    );
+
+    it(
+      'lists artifacts sorted by path, and stores bytes and large streams unchanged',
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'artifact-order' });
+        const { info } = await s.createRun({ experiment_id: exp });
+        for (const p of ['b.txt', 'a-dir/x.json', 'c-dir/y.txt', 'C.txt', 'a.txt'])
+          await s.uploadArtifact(info.run_id, p, p);
+        expect((await s.listArtifacts(info.run_id)).files.map((f) => f.path)).toEqual([
+          'C.txt',
+          'a-dir',
+          'a.txt',
+          'b.txt',
+          'c-dir',
+        ]);
+        await s.uploadArtifact(info.run_id, 'bin/weights.bin', new Uint8Array([0, 1, 2, 255]));
+        const big = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
+        await s.uploadArtifact(
+          info.run_id,
+          'bin/big.txt',
+          Readable.from([big.subarray(0, 1000), big.subarray(1000)]),
+        );
+        expect((await s.listArtifacts(info.run_id, 'bin')).files).toEqual([
+          { path: 'bin/big.txt', is_dir: false, file_size: big.length },
+          { path: 'bin/weights.bin', is_dir: false, file_size: 4 },
+        ]);
+        expect([...(await readAll(await s.downloadArtifact(info.run_id, 'bin/weights.bin')))]).toEqual([
+          0, 1, 2, 255,
+        ]);
+        expect((await readAll(await s.downloadArtifact(info.run_id, 'bin/big.txt'))).equals(big)).toBe(true);
       }),
     );
   });

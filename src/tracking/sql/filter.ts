@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { Dialect } from '../store/index.js';
-import type { Comparison, FilterNode } from './search-filter.js';
+import type { Dialect } from '../../store/index.js';
+import { attributeColumn, EXPERIMENT_ATTRIBUTES, RUN_ATTRIBUTES } from '../run-attributes.js';
+import type { Comparison, FilterNode } from '../search-filter.js';
 
 /**
  * Compiles a parsed filter to a parameterised SQL condition (kysely `sql` fragments, so the
@@ -10,28 +11,11 @@ import type { Comparison, FilterNode } from './search-filter.js';
  */
 export type Condition = RawBuilder<boolean>;
 
-const RUN_ATTRIBUTE_COLUMNS: Record<string, string> = {
-  run_id: 'run_uuid',
-  run_name: 'name',
-  status: 'status',
-  user_id: 'user_id',
-  artifact_uri: 'artifact_uri',
-  start_time: 'start_time',
-  end_time: 'end_time',
-};
-
-const EXPERIMENT_ATTRIBUTE_COLUMNS: Record<string, string> = {
-  name: 'name',
-  experiment_id: 'experiment_id',
-  creation_time: 'creation_time',
-  last_update_time: 'last_update_time',
-};
-
 export function runFilterCondition(node: FilterNode, dialect: Dialect, runAlias = 'r'): Condition {
   return compile(node, (cmp) => {
     const runId = sql.ref(`${runAlias}.run_uuid`);
     if (cmp.entity === 'attribute') {
-      return comparison(sql.ref(`${runAlias}.${RUN_ATTRIBUTE_COLUMNS[cmp.key]!}`), cmp, dialect);
+      return comparison(sql.ref(`${runAlias}.${attributeColumn(RUN_ATTRIBUTES, cmp.key)}`), cmp, dialect);
     }
     if (cmp.entity === 'metric') {
       return sql<boolean>`exists (select 1 from latest_metrics fm where fm.run_uuid = ${runId} and fm.key = ${cmp.key} and fm.is_nan = 0 and ${comparison(sql.ref('fm.value'), cmp, dialect)})`;
@@ -48,7 +32,7 @@ export function runFilterCondition(node: FilterNode, dialect: Dialect, runAlias 
 export function experimentFilterCondition(node: FilterNode, dialect: Dialect, expAlias = 'e'): Condition {
   return compile(node, (cmp) => {
     if (cmp.entity === 'attribute') {
-      const column = sql.ref(`${expAlias}.${EXPERIMENT_ATTRIBUTE_COLUMNS[cmp.key]!}`);
+      const column = sql.ref(`${expAlias}.${attributeColumn(EXPERIMENT_ATTRIBUTES, cmp.key)}`);
       if (cmp.key === 'experiment_id') {
         // Ids are strings in the API and integers in the table: compare as text.
         return comparison(sql`cast(${column} as text)`, cmp, dialect);
