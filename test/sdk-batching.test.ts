@@ -83,9 +83,24 @@ function sdkSuite(name: string, open: () => Promise<{ client: KilnClient; close:
     it('rejects a bad metric at the call site, not later in the background', async () => {
       const run = await client.startRun({ experiment: 'batching' });
       expect(() => run.logMetric('bad key!', 1)).toThrow(KilnError);
-      expect(() => run.logMetric('x', '1' as unknown as number)).toThrow(/must be a number/);
-      expect(() => run.logMetric('x', 1, 1.5)).toThrow(/step must be an integer/);
+      expect(() => run.logMetric('x', '1' as unknown as number)).toThrow(
+        /Invalid value "1" for parameter 'metric.value' supplied: .*valid double/,
+      );
+      expect(() => run.logMetric('x', 1, 1.5)).toThrow(/Step must be a valid long/);
+      // Tracking's own rule, at the call (the README's promise): names the store would refuse.
+      for (const bad of ['loss/', '/loss', 'a//b', '..x', 'e\u0301']) {
+        expect(() => run.logMetric(bad, 1), bad).toThrow(/Invalid value .* for parameter 'key' supplied/);
+      }
+      await expect(run.logParams({ 'p;q': 1 })).rejects.toThrow(/Invalid value "p;q" for parameter 'key'/);
+      await expect(run.setTag('t/', 'v')).rejects.toThrow(/resolve to 't'/);
+      // …and the Unicode names MLflow accepts.
+      run.logMetric('précision', 0.5);
+      run.logMetrics({ 日本: 1, 'val/é': 2 });
+      await run.logParam('学習率', 0.1);
       await run.end();
+      expect((await client.getRun(run.id)).data.metrics.map((m) => m.key).sort()).toEqual(
+        ['précision', 'val/é', '日本'].sort(),
+      );
       expect(() => run.logMetric('x', 1)).toThrow(/has ended/);
     });
 
@@ -104,7 +119,7 @@ function sdkSuite(name: string, open: () => Promise<{ client: KilnClient; close:
       const list = async (p?: string) =>
         (await client.store.listArtifacts(run.id, p)).files.map((f) => f.path);
       expect(await list()).toEqual(['config', 'model', 'plots', 'report.md']);
-      expect(await list('plots')).toEqual(['plots/roc', 'plots/a.csv']);
+      expect(await list('plots')).toEqual(['plots/a.csv', 'plots/roc']);
       expect(await list('plots/roc')).toEqual(['plots/roc/b.csv']);
       const read = async (p: string) => {
         const chunks: Buffer[] = [];
@@ -117,6 +132,23 @@ function sdkSuite(name: string, open: () => Promise<{ client: KilnClient; close:
       await expect(
         client.startRun({ experiment: 'batching' }).then((r) => r.logArtifact(scratch)),
       ).rejects.toThrow(/not a file/);
+    });
+
+    it('logs a model into the run history, embedded and remote alike', async () => {
+      const run = await client.startRun({ experiment: 'batching', name: 'model' });
+      const model = { artifact_path: 'model', flavors: { kiln: { learner: 'gbdt' } }, run_id: run.id };
+      await run.logModel(model);
+      await Promise.all([
+        run.logModel({ ...model, artifact_path: 'a' }),
+        run.logModel({ ...model, artifact_path: 'b' }),
+      ]);
+      await expect(run.logModel({ artifact_path: 'x' })).rejects.toThrow(/flavors/);
+      await run.end();
+      const tag = (await client.getRun(run.id)).data.tags.find((t) => t.key === 'mlflow.log-model.history');
+      const paths = (JSON.parse(tag!.value) as { artifact_path: string }[]).map((m) => m.artifact_path);
+      expect(paths[0]).toBe('model');
+      expect(paths.sort()).toEqual(['a', 'b', 'model']);
+      await expect(run.logModel(model)).rejects.toThrow(/has ended/);
     });
 
     it('searches runs by experiment name with a filter and order', async () => {

@@ -285,7 +285,15 @@ describe('runs endpoints', () => {
     expect(rest.metrics[0].timestamp).toBe(11);
     expect(await ok('POST', 'runs/delete', { run_id })).toEqual({});
     expect((await ok('GET', `runs/get?run_id=${run_id}`)).run.info.lifecycle_stage).toBe('deleted');
-    await err('POST', 'runs/set-tag', { run_id, key: 'k', value: 'v' }, 400, 'INVALID_STATE');
+    // MLflow 2.x: INVALID_PARAMETER_VALUE (400), not INVALID_STATE.
+    await err(
+      'POST',
+      'runs/set-tag',
+      { run_id, key: 'k', value: 'v' },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /must be in the 'active' state/,
+    );
     expect(await ok('POST', 'runs/restore', { run_id })).toEqual({});
   });
 
@@ -590,9 +598,10 @@ describe('artifacts', () => {
     const list = await ok('GET', `artifacts/list?run_id=${run_id}`);
     expect(list).toEqual({
       root_uri: run.info.artifact_uri,
+      // Sorted by path, folders and files mixed, as MLflow lists.
       files: [
-        { path: 'model', is_dir: true },
         { path: 'meta.json', is_dir: false, file_size: 17 },
+        { path: 'model', is_dir: true },
       ],
     });
     expect((await ok('GET', `artifacts/list?run_id=${run_id}&path=model`)).files).toEqual([
@@ -605,19 +614,36 @@ describe('artifacts', () => {
     expect(proxied.files).toEqual([{ path: 'weights.bin', is_dir: false, file_size: 48 * 64 * 1024 }]);
     const get = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/model/weights.bin`);
     expect(get.status).toBe(200);
+    expect(get.headers.get('content-type')).toBe('application/octet-stream');
+    expect(get.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(get.headers.get('content-disposition')).toMatch(/^attachment; filename="weights.bin"/);
     const bytes = Buffer.from(await get.arrayBuffer());
     expect(bytes.length).toBe(48 * 64 * 1024);
     expect(bytes.every((b) => b === 7)).toBe(true);
-    expect(await (await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/meta.json`)).text()).toBe(
-      '{"not": "parsed"}',
-    );
+    const meta = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/meta.json`);
+    // MLflow's type by extension: its text extensions are text/plain, known types by name.
+    expect(meta.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(meta.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await meta.text()).toBe('{"not": "parsed"}');
+    for (const [file, type] of [
+      ['MLmodel', 'text/plain'],
+      ['plot.png', 'image/png'],
+      ['report.html', 'text/html'],
+      ['data.parquet', 'application/octet-stream'],
+    ] as const) {
+      await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/${file}`, { method: 'PUT', body: 'x' });
+      const res = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/${file}`);
+      expect(res.headers.get('content-type')?.split(';')[0], file).toBe(type);
+      expect(res.headers.get('x-content-type-options'), file).toBe('nosniff');
+      await res.arrayBuffer();
+    }
     const del = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/meta.json`, {
       method: 'DELETE',
     });
     expect(del.status).toBe(200);
     expect(
       (await ok('GET', `artifacts/list?run_id=${run_id}`)).files.map((f: { path: string }) => f.path),
-    ).toEqual(['model']);
+    ).toEqual(['MLmodel', 'data.parquet', 'model', 'plot.png', 'report.html']);
   });
 
   it('refuses paths that leave the store and names missing files', async () => {
@@ -801,5 +827,166 @@ describe('robustness', () => {
     expect(huge.status).toBeGreaterThanOrEqual(400);
     expect(huge.status).toBeLessThan(500);
     expect(failures).toEqual([]);
+  });
+});
+
+describe('what the MLflow 2.12 client needs', () => {
+  it('logs inputs as mlflow.log_input sends them, returns them with the run, and searches datasets', async () => {
+    const { experiment_id, run_id } = await newRun('client-inputs');
+    const dataset = {
+      name: 'dataset',
+      digest: '4c2e1a9b',
+      source_type: 'local',
+      source: '{"uri": "/tmp/train.csv"}',
+      schema: '{"mlflow_colspec": [{"type": "long", "name": "x", "required": true}]}',
+      profile: '{"num_rows": 3, "num_elements": 6}',
+    };
+    const body = { run_id, datasets: [{ tags: [{ key: 'mlflow.data.context', value: 'train' }], dataset }] };
+    expect(await ok('POST', 'runs/log-inputs', body)).toEqual({});
+    const { run } = await ok('GET', `runs/get?run_id=${run_id}`);
+    expect(run.inputs).toEqual({ dataset_inputs: body.datasets });
+    const { runs } = await ok('POST', 'runs/search', { experiment_ids: [experiment_id] });
+    expect(runs[0].inputs.dataset_inputs[0].dataset.digest).toBe('4c2e1a9b');
+    expect(await ok('POST', 'experiments/search-datasets', { experiment_ids: [experiment_id] })).toEqual({
+      dataset_summaries: [{ experiment_id, name: 'dataset', digest: '4c2e1a9b', context: 'train' }],
+    });
+    await err('POST', 'experiments/search-datasets', {}, 400, 'INVALID_PARAMETER_VALUE', /at least one/);
+    await err('POST', 'runs/log-inputs', { datasets: [] }, 400, 'INVALID_PARAMETER_VALUE', /run_id/);
+    await err(
+      'POST',
+      'runs/log-inputs',
+      { run_id, datasets: [{ dataset: { ...dataset, digest: undefined } }] },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /datasets\[0\]\.dataset\.digest/,
+    );
+  });
+
+  it('samples histories through GET metrics/get-history-bulk-interval', async () => {
+    const a = await newRun('client-bulk');
+    const { run } = await ok('POST', 'runs/create', { experiment_id: a.experiment_id });
+    const b = run.info.run_id as string;
+    for (const [id, offset] of [
+      [a.run_id, 0],
+      [b, 1],
+    ] as const) {
+      await ok('POST', 'runs/log-batch', {
+        run_id: id,
+        metrics: Array.from({ length: 20 }, (_, step) => ({
+          key: 'loss',
+          value: step === 3 ? 'NaN' : step + offset,
+          timestamp: 100 + step,
+          step,
+        })),
+      });
+    }
+    const q = `run_ids=${a.run_id}&run_ids=${b}&metric_key=loss`;
+    const all = await ok('GET', `metrics/get-history-bulk-interval?${q}`);
+    expect(all.metrics).toHaveLength(40);
+    expect(all.metrics[0]).toEqual({ key: 'loss', value: 0, timestamp: 100, step: 0, run_id: a.run_id });
+    expect(all.metrics[3].value).toBe('NaN');
+    const ranged = await ok(
+      'GET',
+      `metrics/get-history-bulk-interval?${q}&start_step=0&end_step=9&max_results=2`,
+    );
+    // MLflow's sampling of [0, 9] with 2 picks: indexes 0 and 5 of ten steps, then the last.
+    expect(
+      ranged.metrics.map((m: { run_id: string; step: number }) => [m.run_id === a.run_id, m.step]),
+    ).toEqual([
+      [true, 0],
+      [true, 5],
+      [true, 9],
+      [false, 0],
+      [false, 5],
+      [false, 9],
+    ]);
+    await err(
+      'GET',
+      'metrics/get-history-bulk-interval?metric_key=loss',
+      undefined,
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /run_ids/,
+    );
+    await err(
+      'GET',
+      `metrics/get-history-bulk-interval?${q}&start_step=5`,
+      undefined,
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /both must be specified/,
+    );
+  });
+
+  it('answers duplicate keys in create and batch calls with 400, never 500', async () => {
+    const tags = [
+      { key: 'k', value: '1' },
+      { key: 'k', value: '2' },
+    ];
+    await err(
+      'POST',
+      'experiments/create',
+      { name: 'dup', tags },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /Duplicate tag keys/,
+    );
+    const { experiment_id, run_id } = await newRun('dups');
+    await err(
+      'POST',
+      'runs/create',
+      { experiment_id, tags },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /tags\[1\]\.key/,
+    );
+    await err(
+      'POST',
+      'runs/log-batch',
+      { run_id, params: [tags[0], tags[0]] },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /Duplicate parameter keys/,
+    );
+    expect(await ok('POST', 'runs/log-batch', { run_id, tags })).toEqual({});
+    await err(
+      'POST',
+      'runs/log-inputs',
+      {
+        run_id,
+        datasets: [
+          {
+            tags,
+            dataset: { name: 'd', digest: '1', source_type: 'local', source: '{}' },
+          },
+        ],
+      },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /Duplicate input tag keys/,
+    );
+  });
+
+  it("takes Unicode names and says what was wrong in MLflow's words", async () => {
+    const { run_id } = await newRun('unicode-rest');
+    expect(await ok('POST', 'runs/log-metric', { run_id, key: 'é', value: 1, timestamp: 1 })).toEqual({});
+    expect(await ok('POST', 'runs/log-parameter', { run_id, key: '日本', value: 'x' })).toEqual({});
+    expect(await ok('POST', 'runs/set-tag', { run_id, key: 'überprüft', value: 'ja' })).toEqual({});
+    await err(
+      'POST',
+      'runs/log-batch',
+      { run_id, metrics: [{ key: 'a;b', value: 1, timestamp: 1 }] },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /^Invalid value "a;b" for parameter 'metrics\[0\]\.key' supplied: Names may only contain/,
+    );
+    await err(
+      'POST',
+      'runs/log-batch',
+      { run_id, metrics: [{ key: 'm', value: 1, timestamp: 1, step: 1.5 }] },
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /^Invalid value 1.5 for parameter 'metrics\[0\]\.step' supplied/,
+    );
   });
 });
