@@ -147,7 +147,8 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
   });
   app.post('/runs/log-inputs', async (req) => {
     // Dataset fields are checked by the store (MLflow's limits, naming the field).
-    const body = parse(RunRef.extend({ datasets: z.array(z.unknown()).optional() }), req);
+    // `datasets` is required, as in MLflow's handler (an empty list is fine).
+    const body = parse(RunRef.extend({ datasets: z.array(z.unknown()) }), req);
     await tracking.logInputs({
       run_id: runIdOf(body),
       datasets: body.datasets as DatasetInput[] | undefined,
