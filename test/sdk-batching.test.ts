@@ -151,6 +151,28 @@ function sdkSuite(name: string, open: () => Promise<{ client: KilnClient; close:
       await expect(run.logModel(model)).rejects.toThrow(/has ended/);
     });
 
+    it('logs a dataset input with its context, as mlflow.log_input does', async () => {
+      const run = await client.startRun({ experiment: 'batching', name: 'input' });
+      const dataset = {
+        name: 'flights',
+        digest: 'abc123',
+        source_type: 'local',
+        source: '{"uri": "/data/f.parquet"}',
+      };
+      await run.logInput(dataset, 'training', { split: 'jan-apr' });
+      await expect(run.logInput({ ...dataset, digest: 'x'.repeat(37) })).rejects.toThrow(/digest/);
+      await run.end();
+      expect((await client.getRun(run.id)).inputs.dataset_inputs).toEqual([
+        {
+          dataset,
+          tags: [
+            { key: 'mlflow.data.context', value: 'training' },
+            { key: 'split', value: 'jan-apr' },
+          ],
+        },
+      ]);
+    });
+
     it('searches runs by experiment name with a filter and order', async () => {
       for (const [name, auc] of [
         ['a', 0.7],

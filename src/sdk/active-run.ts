@@ -5,6 +5,7 @@ import { KilnError } from '../errors.js';
 import {
   checkKey,
   checkMetricPoint,
+  type Dataset,
   type KeyValue,
   LIMITS,
   type Run,
@@ -147,6 +148,19 @@ export class ActiveRun {
   async logModel(model: Record<string, unknown>): Promise<void> {
     this.assertOpen('log a model');
     await this.store.logModel(this.id, model);
+  }
+
+  /**
+   * Records a dataset the run used, as MLflow's `log_input` does: `context` becomes the
+   * `mlflow.data.context` input tag ('training', 'validation', …). A source of
+   * `{"uri": "datasets:/<name>/<version>"}` links the input to that kiln dataset version.
+   * @example await run.logInput({ name: 'flights', digest: 'a1b2c3', source_type: 'kiln', source: '{"uri": "datasets:/flights/3"}' }, 'training');
+   */
+  async logInput(dataset: Dataset, context?: string, tags: Record<string, string> = {}): Promise<void> {
+    this.assertOpen('log an input');
+    const inputTags = Object.entries(tags).map(([key, value]) => ({ key, value }));
+    if (context !== undefined) inputTags.push({ key: 'mlflow.data.context', value: context });
+    await this.store.logInputs({ run_id: this.id, datasets: [{ tags: inputTags, dataset }] });
   }
 
   async deleteTag(key: string): Promise<void> {
