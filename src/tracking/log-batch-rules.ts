@@ -56,6 +56,7 @@ export type BatchStep =
   | { op: 'runState' }
   /** → Map key → value of the params among `keys` that the run already has. */
   | { op: 'paramValues'; keys: string[] }
+  /** → undefined, or Map key → stored value of the keys another writer inserted first. */
   | { op: 'insertParams'; params: KeyValue[] }
   | { op: 'upsertTags'; tags: KeyValue[] }
   | { op: 'renameRun'; name: string }
@@ -76,7 +77,16 @@ export function* logBatchSteps(batch: PreparedBatch): Generator<BatchStep, void,
       if (old === undefined) fresh.push(p);
       else if (old !== p.value) throw paramChanged(batch.runId, p.key, old, p.value);
     }
-    if (fresh.length) yield { op: 'insertParams', params: fresh };
+    if (fresh.length) {
+      // A concurrent batch may have inserted some of these keys since `paramValues`
+      // (Postgres, READ COMMITTED): the writer reports their stored values, and the same
+      // immutability rule decides.
+      const raced = (yield { op: 'insertParams', params: fresh }) as Map<string, string> | undefined;
+      for (const p of fresh) {
+        const now = raced?.get(p.key);
+        if (now !== undefined && now !== p.value) throw paramChanged(batch.runId, p.key, now, p.value);
+      }
+    }
   }
   if (batch.tags.length) {
     yield { op: 'upsertTags', tags: batch.tags };

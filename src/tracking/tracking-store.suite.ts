@@ -129,6 +129,14 @@ export function runTrackingStoreSuite(
         expect(exp.creation_time).toBeGreaterThan(1_600_000_000_000);
         expect((await s.getExperimentByName('exp-a')).experiment_id).toBe(id);
         await expectError(s.createExperiment({ name: 'exp-a' }), 'RESOURCE_ALREADY_EXISTS', /exp-a/);
+        // Racing creates of one name: one wins, the others are told it exists (never a 500).
+        const racing = await Promise.allSettled(
+          Array.from({ length: 6 }, () => s.createExperiment({ name: 'exp-race' })),
+        );
+        expect(racing.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of racing.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+          expect((r.reason as KilnError).code).toBe('RESOURCE_ALREADY_EXISTS');
+        }
         await expectError(s.createExperiment({ name: '' }), 'INVALID_PARAMETER_VALUE', /name/);
         await expectError(s.createExperiment({ name: 'x'.repeat(501) }), 'INVALID_PARAMETER_VALUE', /500/);
         await expectError(s.getExperiment('999'), 'RESOURCE_DOES_NOT_EXIST', /999/);
@@ -808,6 +816,24 @@ export function runTrackingStoreSuite(
         );
         const h = await s.getMetricHistory({ run_id: info.run_id, metric_key: 'c' });
         expect(h.items.map((m) => m.value)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+        // Concurrent batches naming the same new param: the same value is fine from all of
+        // them; different values leave exactly one stored and refuse the rest with a 400.
+        const same = await Promise.allSettled(
+          Array.from({ length: 8 }, () =>
+            s.logBatch({ run_id: info.run_id, params: [{ key: 'seed', value: '7' }] }),
+          ),
+        );
+        expect(same.filter((r) => r.status === 'rejected')).toEqual([]);
+        const differ = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) =>
+            s.logBatch({ run_id: info.run_id, params: [{ key: 'fold', value: String(i) }] }),
+          ),
+        );
+        expect(differ.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of differ.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+          expect(r.reason).toBeInstanceOf(KilnError);
+          expect((r.reason as KilnError).code).toBe('INVALID_PARAMETER_VALUE');
+        }
         expect((await s.getRun(info.run_id)).data.metrics).toEqual([
           { key: 'c', value: 999, timestamp: 1, step: 999 },
         ]);

@@ -87,7 +87,8 @@ export async function createExperiment(ctx: SqlContext, req: CreateExperimentReq
       );
     }
     const now = Date.now();
-    const { experiment_id } = await trx
+    // A concurrent create of the same name (Postgres) lands between the check and here.
+    const inserted = await trx
       .insertInto('experiments')
       .values({
         name,
@@ -96,8 +97,11 @@ export async function createExperiment(ctx: SqlContext, req: CreateExperimentReq
         creation_time: now,
         last_update_time: now,
       })
+      .onConflict((oc) => oc.column('name').doNothing())
       .returning('experiment_id')
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    if (!inserted) throw new KilnError('RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists`);
+    const { experiment_id } = inserted;
     if (location === undefined) {
       await trx
         .updateTable('experiments')

@@ -106,12 +106,24 @@ async function executePortable(
         .execute();
       return new Map(rows.map((p) => [p.key, p.value]));
     }
-    case 'insertParams':
-      await trx
+    case 'insertParams': {
+      const inserted = await trx
         .insertInto('params')
         .values(step.params.map((p) => ({ run_uuid: runId, key: p.key, value: p.value })))
+        .onConflict((oc) => oc.columns(['run_uuid', 'key']).doNothing())
+        .returning('key')
         .execute();
-      return undefined;
+      if (inserted.length === step.params.length) return undefined;
+      const mine = new Set(inserted.map((r) => r.key));
+      const raced = step.params.filter((p) => !mine.has(p.key)).map((p) => p.key);
+      const rows = await trx
+        .selectFrom('params')
+        .select(['key', 'value'])
+        .where('run_uuid', '=', runId)
+        .where('key', 'in', raced)
+        .execute();
+      return new Map(rows.map((r) => [r.key, r.value]));
+    }
     case 'upsertTags':
       for (const t of step.tags) await upsertTag(trx, runId, t.key, t.value);
       return undefined;
