@@ -4,7 +4,7 @@ import { EXPERIMENT_ATTRIBUTES, filterableAttributes, RUN_ATTRIBUTES } from './r
 
 /**
  * MLflow's search filter language, parsed for real: a tokenizer, a recursive-descent parser
- * and an AST (compiled to SQL conditions in `filter-sql.ts`).
+ * and an AST (compiled to SQL conditions in `sql/filter.ts`).
  *
  *   filter     := or
  *   or         := and ( OR and )*          -- OR and parentheses are kiln extensions;

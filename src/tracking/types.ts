@@ -180,14 +180,17 @@ export interface ListArtifactsResult {
 
 /**
  * The tracking store: one interface, a SQL implementation (embedded SQLite or shared
- * Postgres, `sql-store.ts`) and a REST implementation (a kiln or MLflow server,
+ * Postgres, `sql/store.ts`) and a REST implementation (a kiln or MLflow server,
  * `rest-store.ts`), chosen by URI. The SDK and CLI only ever see this interface.
  *
  * Rules implementations keep:
  * - ids are strings; runs get 32-hex-char uuids; timestamps are ms since the epoch.
  * - errors are KilnError with MLflow's codes (RESOURCE_DOES_NOT_EXIST, …).
  * - logBatch is atomic: all of it is stored or none; params are immutable (re-logging the
- *   same value is fine, a different value is INVALID_PARAMETER_VALUE).
+ *   same value in a later batch is fine, a different value is INVALID_PARAMETER_VALUE, and
+ *   one batch naming a param twice is refused); a tag named twice keeps its last value.
+ *   The rules are written once, in log-batch-rules.ts.
+ * - a key given twice in createRun or createExperiment tags is INVALID_PARAMETER_VALUE.
  * - writes to a deleted run or experiment are INVALID_PARAMETER_VALUE errors (400), as in
  *   MLflow 2.x.
  * - keys follow MLflow's name rule (validation.ts), Unicode letters and digits included.
