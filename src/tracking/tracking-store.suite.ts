@@ -26,7 +26,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
  * verbatim, and the body of `_get_sampled_steps`), run by /usr/bin/python3: the reference
  * the store's answers are compared with.
  */
-const MLFLOW_SAMPLING_PY = String.raw`
+const MLFLOW_SAMPLING_PY = `
 import bisect, json, sys
 
 def _get_sampled_steps_from_steps(
