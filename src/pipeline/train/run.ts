@@ -362,13 +362,7 @@ function isZeroOne(y: Float64Array): boolean {
 
 function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
   const parsed = LEARNERS[spec.learner.name]!.paramsSchema.safeParse(params);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `learner.params.${issue.path.join('.')}: ${issue.message.replace(/^Invalid input: /, '')}`,
-    );
-  }
+  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error);
   return params;
 }
 
