@@ -1,6 +1,5 @@
 export { experimentFilterCondition, likeToGlob, runFilterCondition } from './filter-sql.js';
 export { checkBatchSizes, checkKey, checkMaxResults, LIMITS } from './limits.js';
-export { openTrackingStore, type TrackingTarget } from './open-tracking-store.js';
 export { parseExperimentOrderBy, parseRunOrderBy } from './order-by.js';
 export { RestTrackingStore, type RestTrackingStoreOptions } from './rest-store.js';
 export {

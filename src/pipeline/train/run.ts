@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DataContext, LabelledMatrix } from '../../data/index.js';
+import type { DatasetCatalog, LabelledMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import {
   defaultMetric,
@@ -64,7 +64,7 @@ export interface RunTrainingOptions {
   experiment?: string;
   runName?: string;
   /** The data catalog, needed when the spec names a stored dataset. */
-  data?: DataContext;
+  data?: DatasetCatalog;
   onProgress?: (progress: TrainingProgress) => void;
   /** Called after each iteration with its metrics; returning false stops training (pruning). */
   onIteration?: (info: IterationInfo) => boolean | undefined;
