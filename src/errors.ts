@@ -47,7 +47,7 @@ export class KilnError extends Error {
    * spec or flag the input came from) and every offending field, e.g.
    * `train.yaml: learner.params.num_leaves: expected integer, received number; split.valid: …`.
    * With `place` undefined (a REST request, whose fields are MLflow's parameters) each issue
-   * reads as MLflow words it: `Invalid value for parameter 'metrics[3].value': …`.
+   * reads as MLflow words it: `Invalid value for parameter 'metrics.3.value': …`.
    */
   static fromZod(place: string | undefined, error: ZodError): KilnError {
     const issues = error.issues.map((issue) => {
@@ -66,11 +66,9 @@ export class KilnError extends Error {
   }
 }
 
-/** `learner.params.num_leaves`, `metrics[3].value`: the path as a user would write it. */
+/** `learner.params.num_leaves`, `metrics.3.value`: the path as the file's keys spell it. */
 function formatFieldPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-    .join('');
+  return path.map(String).join('.');
 }
 
 /** zod's message in kiln's words: no "Invalid input:" preamble, "integer" spelled out. */

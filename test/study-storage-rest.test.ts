@@ -55,7 +55,7 @@ describe('/api/kiln/studies refuses bad input with MLflow-shaped 4xx', () => {
       const bad = await post('/api/kiln/studies', { name: 's', directions: ['sideways'], spec: {} });
       expect(bad.status).toBe(400);
       expect(bad.body.error_code).toBe('INVALID_PARAMETER_VALUE');
-      expect(bad.body.message).toContain("'directions[0]'");
+      expect(bad.body.message).toContain("'directions.0'");
       const unknownStudy = await post('/api/kiln/studies/999/trials', { workerId: 'w' });
       expect(unknownStudy).toEqual({
         status: 404,
