@@ -16,12 +16,9 @@
  * KILN_TRACKING_URI=http://127.0.0.1:5000 to track the run on a running `kiln server` instead.
  */
 import path from 'node:path';
-import { openArtifactStore } from '../src/artifacts/index.js';
-import { resolveConfig } from '../src/config.js';
-import { ingestDataset, loadDataSpec, loadExpectations } from '../src/data/index.js';
-import { connect } from '../src/index.js';
+import { loadDataSpec, loadExpectations } from '../src/data/index.js';
+import { connect, openWorkspace } from '../src/index.js';
 import { defineTrainSpec, runTraining } from '../src/pipeline/index.js';
-import { openStore } from '../src/store/index.js';
 
 const here = import.meta.dirname;
 const FLIGHTS = path.join(here, '..', 'node_modules', 'vega-datasets', 'data', 'flights-3m.parquet');
@@ -31,16 +28,16 @@ const EXPECTATIONS = path.join(here, 'flights', 'expectations.yaml');
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
-const config = resolveConfig();
-const store = await openStore({ db: config.db });
-const data = { store, artifacts: openArtifactStore(config.artifacts) };
+// The data lands in the local workspace even when KILN_TRACKING_URI sends the run to a server.
+const local = await openWorkspace({ trackingUri: undefined });
+const data = local.datasets;
 const kiln = await connect();
 
 try {
   // 1. Data: validate before registering; the same bytes ingested again give the same version.
   let t = performance.now();
   say('kiln quickstart\n\n1. ingest flights-3m.parquet (validate, profile, version)…');
-  const ingest = await ingestDataset(data, {
+  const ingest = await data.ingest({
     file: FLIGHTS,
     name: 'flights',
     spec: loadDataSpec(DATA_SPEC),
@@ -111,5 +108,5 @@ Point existing MLflow code at the server:
 Train your own: npx kiln train examples/flights/train.yaml   (see docs/train-and-tune.md)`);
 } finally {
   await kiln.close();
-  await store.close();
+  await local.close();
 }

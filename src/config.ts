@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { KilnError } from './errors.js';
+import { describeLocation, type Location, parseLocation } from './location.js';
 
 /**
  * Every environment variable kiln reads, resolved in one place. CLI flags override these by
@@ -7,9 +9,9 @@ import path from 'node:path';
  * | variable            | default                     | meaning                                         |
  * | ------------------- | --------------------------- | ----------------------------------------------- |
  * | KILN_HOME           | ./.kiln                     | root of the embedded store                      |
- * | KILN_DB             | $KILN_HOME/kiln.db          | SQLite file path, or postgres://… URI           |
- * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder (s3:// comes with scale-out)    |
- * | KILN_TRACKING_URI   | (unset: embedded)           | http(s)://host:port of a kiln/MLflow server     |
+ * | KILN_DB             | $KILN_HOME/kiln.db          | SQLite file path, sqlite://, or postgres://…    |
+ * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder (s3:// parses; its store comes with scale-out) |
+ * | KILN_TRACKING_URI   | (unset: embedded)           | the workspace: http(s):// kiln/MLflow server, postgres://, sqlite://, or a folder |
  * | MLFLOW_TRACKING_URI | (fallback for the above)    | honoured so existing MLflow setups just work    |
  * | KILN_HOST           | 127.0.0.1                   | `kiln server` bind address (loopback default)   |
  * | KILN_PORT           | 5000                        | `kiln server` port                              |
@@ -17,7 +19,9 @@ import path from 'node:path';
  */
 export interface KilnConfig {
   home: string;
+  /** The metadata store: an absolute SQLite path, ':memory:', or a postgres:// URI. */
   db: string;
+  /** The artifact store: an absolute folder path, or s3://bucket/prefix. */
   artifacts: string;
   trackingUri: string | undefined;
   host: string;
@@ -39,12 +43,18 @@ export function resolveConfig(
   const portText = overrides.port ?? env.KILN_PORT ?? 5000;
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`KILN_PORT must be an integer port number, got '${portText}'`);
+    // Name the source the value came from: a flag passes it as an override.
+    const source = overrides.port !== undefined ? '--port' : 'KILN_PORT';
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${source} must be an integer port number from 0 to 65535, got '${portText}'`,
+    );
   }
+  if (trackingUri) parseLocation(trackingUri, 'workspace'); // refused here, before anything opens
   return {
     home,
-    db: isUri(db) ? db : path.resolve(db),
-    artifacts: isUri(artifacts) ? artifacts : path.resolve(artifacts),
+    db: locationString(parseLocation(db, 'metadata')),
+    artifacts: locationString(parseLocation(artifacts, 'artifacts')),
     trackingUri: trackingUri || undefined,
     host,
     port,
@@ -52,6 +62,9 @@ export function resolveConfig(
   };
 }
 
-function isUri(s: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+/** The normalised string form a store opener takes (the password kept, unlike describeLocation). */
+function locationString(location: Location): string {
+  if (location.kind === 'postgres') return location.uri;
+  if (location.kind === 'http') return location.url;
+  return describeLocation(location);
 }

@@ -1,3 +1,5 @@
+import type { ZodError } from 'zod';
+
 /**
  * The one error type of kiln. `code` is MLflow's machine code so the REST layer can map it
  * to MLflow's status codes unchanged; `message` says what was wrong and where (file, row,
@@ -39,6 +41,44 @@ export class KilnError extends Error {
   get status(): number {
     return STATUS_OF_CODE[this.code];
   }
+
+  /**
+   * The one translation of a zod failure: INVALID_PARAMETER_VALUE naming `place` (the file,
+   * spec or flag the input came from) and every offending field, e.g.
+   * `train.yaml: learner.params.num_leaves: expected integer, received number; split.valid: …`.
+   * With `place` undefined (a REST request, whose fields are MLflow's parameters) each issue
+   * reads as MLflow words it: `Invalid value for parameter 'metrics.3.value': …`.
+   */
+  static fromZod(place: string | undefined, error: ZodError): KilnError {
+    const issues = error.issues.map((issue) => {
+      const path = issue.path as PropertyKey[];
+      const unknownKeys = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : [];
+      // One unknown key is named as the field itself, as a user reads it in their file.
+      const field = formatFieldPath(unknownKeys.length === 1 ? [...path, unknownKeys[0]] : path);
+      const message = zodIssueMessage(issue.code, issue.message, unknownKeys);
+      if (place === undefined) return `Invalid value for parameter '${field || '(body)'}': ${message}`;
+      return `${field || '(root)'}: ${message}`;
+    });
+    const text = issues.join('; ');
+    return new KilnError('INVALID_PARAMETER_VALUE', place === undefined ? text : `${place}: ${text}`, {
+      cause: error,
+    });
+  }
+}
+
+/** `learner.params.num_leaves`, `metrics.3.value`: the path as the file's keys spell it. */
+function formatFieldPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.');
+}
+
+/** zod's message in kiln's words: no "Invalid input:" preamble, "integer" spelled out. */
+function zodIssueMessage(code: string, message: string, unknownKeys: readonly string[]): string {
+  if (code === 'unrecognized_keys') {
+    return unknownKeys.length === 1
+      ? 'unknown field'
+      : `unknown fields ${unknownKeys.map((k) => `'${k}'`).join(', ')}`;
+  }
+  return message.replace(/^Invalid input: /, '').replace(/^expected int\b/, 'expected integer');
 }
 
 export function invalidParam(message: string): KilnError {

@@ -63,7 +63,6 @@ export type {
   RunInfo,
   RunStatus,
   TrackingStore,
-  TrackingTarget,
   ViewType,
 } from './tracking/index.js';
 export {
@@ -82,3 +81,13 @@ export {
   Trial,
   TrialPruned,
 } from './tune/index.js';
+export {
+  type Location,
+  openWorkspace,
+  parseLocation,
+  type Workspace,
+  type WorkspaceOptions,
+  type WorkspaceTarget,
+  /** @deprecated the name before workspaces: a workspace target. */
+  type WorkspaceTarget as TrackingTarget,
+} from './workspace.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../src/artifacts/index.js';
-import { type DataContext, ingestDataset } from '../src/data/index.js';
+import { type DataContext, ingestDataset, SqlDatasetCatalog } from '../src/data/index.js';
 import { decodeModel } from '../src/learn/index.js';
 import { defineTrainSpec, runTraining } from '../src/pipeline/index.js';
 import { connect, type KilnClient } from '../src/sdk/index.js';
@@ -70,7 +70,7 @@ describe('training from stored datasets and other file formats', () => {
         metrics: ['auc', 'accuracy'],
         measure: { latency_rows: 50, batch_rows: 200 },
       }),
-      { tracking: client, data },
+      { tracking: client, data: new SqlDatasetCatalog(data) },
     );
     expect(result.task).toBe('binary');
     expect(result.metrics['test.auc']).toBeGreaterThan(0.95);
@@ -101,7 +101,7 @@ describe('training from stored datasets and other file formats', () => {
           target: 'late',
           learner: { name: 'gbdt' },
         }),
-        { tracking: client, data },
+        { tracking: client, data: new SqlDatasetCatalog(data) },
       ),
     ).rejects.toThrow(/nope@3/);
   });

@@ -1,54 +1,27 @@
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { openArtifactStore } from '../artifacts/index.js';
-import { resolveConfig } from '../config.js';
 import {
-  type DataContext,
+  type DatasetCatalog,
   type DatasetProfile,
   type DatasetVersion,
   formatReport,
-  getDatasetProfile,
-  getDatasetVersion,
-  headDataset,
-  ingestDataset,
-  listDatasets,
-  listDatasetVersions,
   loadDataSpec,
   loadExpectations,
   type ProgressStep,
   prepareDataset,
-  splitDatasetVersion,
-  validateDatasetVersion,
+  type SplitSpec,
   validateParquet,
 } from '../data/index.js';
 import { readYamlFile } from '../data/spec.js';
 import { KilnError } from '../errors.js';
-import { openStore } from '../store/index.js';
+import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
 
-interface StoreOptions {
-  home?: string;
-  db?: string;
-  artifacts?: string;
-  json?: boolean;
-}
+type StoreOptions = WorkspaceCommandOptions;
 
-function withStoreOptions(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'KILN_HOME for the embedded store')
-    .option('--db <uri>', 'SQLite file or postgres:// URI')
-    .option('--artifacts <location>', 'artifact folder')
-    .option('--json', 'print JSON');
-}
-
-async function withContext<T>(opts: StoreOptions, body: (ctx: DataContext) => Promise<T>): Promise<T> {
-  const config = resolveConfig({ home: opts.home, db: opts.db, artifacts: opts.artifacts });
-  const store = await openStore({ db: config.db });
-  try {
-    return await body({ store, artifacts: openArtifactStore(config.artifacts) });
-  } finally {
-    await store.close();
-  }
+/** The dataset catalog of the workspace the flags name (local, or a kiln server's REST API). */
+function withCatalog<T>(opts: StoreOptions, body: (catalog: DatasetCatalog) => Promise<T>): Promise<T> {
+  return withWorkspace(opts, (_client, workspace) => body(workspace.datasets));
 }
 
 function print(opts: { json?: boolean }, value: unknown, text: () => string): void {
@@ -155,7 +128,7 @@ export function registerDataCommands(program: Command): void {
     .command('data')
     .description('versioned datasets: ingest, inspect, validate, profile, split');
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('ingest')
       .argument(
@@ -194,8 +167,8 @@ export function registerDataCommands(program: Command): void {
         ? ['read', 'validate', 'profile', 'store']
         : ['read', 'profile', 'store'];
       const bar = stepProgress(steps, Boolean(opts.json));
-      const result = await withContext(opts, (ctx) =>
-        ingestDataset(ctx, {
+      const result = await withCatalog(opts, (catalog) =>
+        catalog.ingest({
           file,
           name: opts.name,
           spec,
@@ -221,15 +194,15 @@ export function registerDataCommands(program: Command): void {
     },
   );
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('ls')
       .argument('[name]', 'list the versions of this dataset')
       .description('list datasets, or versions of one'),
   ).action(async (name: string | undefined, opts: StoreOptions) => {
-    await withContext(opts, async (ctx) => {
+    await withCatalog(opts, async (catalog) => {
       if (name) {
-        const versions = await listDatasetVersions(ctx, name);
+        const versions = await catalog.listVersions(name);
         print(opts, versions, () =>
           versions
             .map(
@@ -239,7 +212,7 @@ export function registerDataCommands(program: Command): void {
             .join('\n'),
         );
       } else {
-        const list = await listDatasets(ctx);
+        const list = await catalog.list();
         print(opts, list, () =>
           list.length === 0
             ? 'no datasets yet: kiln data ingest FILE --name NAME'
@@ -253,24 +226,24 @@ export function registerDataCommands(program: Command): void {
     });
   });
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('show')
       .argument('<ref>', 'NAME or NAME@VERSION (number or hash prefix)')
       .description('show a version: metadata, schema, lineage'),
   ).action(async (ref: string, opts: StoreOptions) => {
-    const v = await withContext(opts, (ctx) => getDatasetVersion(ctx, ref));
+    const v = await withCatalog(opts, (catalog) => catalog.getVersion(ref));
     print(opts, v, () => describeVersion(v));
   });
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('head')
       .argument('<ref>', 'NAME or NAME@VERSION')
       .option('-n, --rows <n>', 'number of rows', '10')
       .description('print the first rows of a version'),
   ).action(async (ref: string, opts: StoreOptions & { rows: string }) => {
-    const rows = await withContext(opts, (ctx) => headDataset(ctx, ref, Number(opts.rows)));
+    const rows = await withCatalog(opts, (catalog) => catalog.head(ref, Number(opts.rows)));
     print(opts, rows, () => {
       if (rows.length === 0) return '(no rows)';
       const cols = Object.keys(rows[0]);
@@ -281,7 +254,7 @@ export function registerDataCommands(program: Command): void {
     });
   });
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('validate')
       .argument('<target>', 'NAME[@VERSION] of a stored version, or a data file with --file')
@@ -308,20 +281,20 @@ export function registerDataCommands(program: Command): void {
         rmSync(dir, { recursive: true, force: true });
       }
     } else {
-      report = await withContext(opts, (ctx) => validateDatasetVersion(ctx, target, expectations));
+      report = await withCatalog(opts, (catalog) => catalog.validate(target, expectations));
     }
     print(opts, report, () => formatReport(report));
     if (!report.passed) process.exitCode = 1;
   });
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('profile')
       .argument('<ref>', 'NAME or NAME@VERSION')
       .option('--column <name>', 'only this column, in full (histogram, quantiles, top-k)')
       .description('print the stored profile of a version'),
   ).action(async (ref: string, opts: StoreOptions & { column?: string }) => {
-    const profile = await withContext(opts, (ctx) => getDatasetProfile(ctx, ref));
+    const profile = await withCatalog(opts, (catalog) => catalog.profile(ref));
     if (opts.column) {
       const col = profile.columns.find((c) => c.name === opts.column);
       if (!col)
@@ -333,7 +306,7 @@ export function registerDataCommands(program: Command): void {
     print(opts, profile, () => describeProfile(profile));
   });
 
-  withStoreOptions(
+  addWorkspaceOptions(
     data
       .command('split')
       .argument('<ref>', 'NAME or NAME@VERSION')
@@ -377,8 +350,8 @@ export function registerDataCommands(program: Command): void {
         };
       }
       const bar = stepProgress(['split', 'store'], Boolean(opts.json));
-      const parts = await withContext(opts, (ctx) =>
-        splitDatasetVersion(ctx, ref, spec as Parameters<typeof splitDatasetVersion>[2], {
+      const parts = await withCatalog(opts, (catalog) =>
+        catalog.split(ref, spec as SplitSpec, {
           prefix: opts.prefix,
           onProgress: bar.onProgress,
         }),

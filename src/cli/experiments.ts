@@ -2,23 +2,23 @@ import type { Command } from 'commander';
 import type { Experiment } from '../tracking/index.js';
 import { formatTimestamp, printJson, renderTable } from './table.js';
 import {
-  addTrackingOptions,
+  addWorkspaceOptions,
   collect,
   parseKeyValue,
   parsePositiveInt,
   parseViewType,
-  type TrackingCommandOptions,
-  withTrackingClient,
+  type WorkspaceCommandOptions,
+  withWorkspace,
 } from './tracking-connection.js';
 
-interface ListOptions extends TrackingCommandOptions {
+interface ListOptions extends WorkspaceCommandOptions {
   view?: string;
   filter?: string;
   orderBy?: string[];
   maxResults?: string;
 }
 
-interface CreateOptions extends TrackingCommandOptions {
+interface CreateOptions extends WorkspaceCommandOptions {
   tag?: string[];
   artifactLocation?: string;
 }
@@ -27,7 +27,7 @@ interface CreateOptions extends TrackingCommandOptions {
 export function registerExperimentsCommands(program: Command): void {
   const group = program.command('experiments').description('list and create tracking experiments');
 
-  addTrackingOptions(
+  addWorkspaceOptions(
     group
       .command('ls')
       .description('list experiments')
@@ -38,7 +38,7 @@ export function registerExperimentsCommands(program: Command): void {
   ).action(async (opts: ListOptions) => {
     const viewType = parseViewType(opts.view);
     const maxResults = parsePositiveInt('--max-results', opts.maxResults);
-    const experiments = await withTrackingClient(opts, (kiln) =>
+    const experiments = await withWorkspace(opts, (kiln) =>
       kiln.experiments.list({ viewType, filter: opts.filter, orderBy: opts.orderBy, maxResults }),
     );
     if (opts.json) {
@@ -61,7 +61,7 @@ export function registerExperimentsCommands(program: Command): void {
     );
   });
 
-  addTrackingOptions(
+  addWorkspaceOptions(
     group
       .command('create <name>')
       .description('create an experiment')
@@ -69,7 +69,7 @@ export function registerExperimentsCommands(program: Command): void {
       .option('--artifact-location <uri>', 'where its runs store artifacts (default: the server decides)'),
   ).action(async (name: string, opts: CreateOptions) => {
     const tags = Object.fromEntries((opts.tag ?? []).map((t) => parseKeyValue('--tag', t)));
-    const experiment = await withTrackingClient(opts, (kiln) =>
+    const experiment = await withWorkspace(opts, (kiln) =>
       kiln.experiments.create(name, { tags, artifactLocation: opts.artifactLocation }),
     );
     if (opts.json) printJson({ experiment });

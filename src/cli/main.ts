@@ -36,7 +36,11 @@ async function main(): Promise<void> {
       process.stderr.write(`kiln: ${e.code}: ${e.message}\n`);
       process.exit(2);
     }
-    throw e;
+    // Anything else is kiln's bug, not the user's input: still one line, the stack on request.
+    const err = e as Error;
+    process.stderr.write(`kiln: INTERNAL_ERROR: ${err?.message ?? String(e)}\n`);
+    if (process.env.KILN_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    process.exit(2);
   }
 }
 

@@ -13,15 +13,15 @@ import {
   renderTable,
 } from './table.js';
 import {
-  addTrackingOptions,
+  addWorkspaceOptions,
   collect,
   parsePositiveInt,
   parseViewType,
-  type TrackingCommandOptions,
-  withTrackingClient,
+  type WorkspaceCommandOptions,
+  withWorkspace,
 } from './tracking-connection.js';
 
-interface ListOptions extends TrackingCommandOptions {
+interface ListOptions extends WorkspaceCommandOptions {
   experiment?: string[];
   filter?: string;
   orderBy?: string[];
@@ -38,7 +38,7 @@ const MAX_METRIC_COLUMNS = 6;
 export function registerRunsCommands(program: Command): void {
   const group = program.command('runs').description('list, inspect and compare tracked runs');
 
-  addTrackingOptions(
+  addWorkspaceOptions(
     group
       .command('ls')
       .description('list runs, newest first unless --order-by says otherwise')
@@ -55,7 +55,7 @@ export function registerRunsCommands(program: Command): void {
   ).action(async (opts: ListOptions) => {
     const maxResults = parsePositiveInt('--max-results', opts.maxResults) ?? 100;
     const viewType = parseViewType(opts.view);
-    const { page, experiments } = await withTrackingClient(opts, async (kiln) => {
+    const { page, experiments } = await withWorkspace(opts, async (kiln) => {
       const experiments = await resolveExperiments(kiln, opts.experiment);
       const page = await kiln.searchRuns({
         experimentIds: experiments.map((e) => e.experiment_id),
@@ -109,10 +109,10 @@ export function registerRunsCommands(program: Command): void {
     }
   });
 
-  addTrackingOptions(
+  addWorkspaceOptions(
     group.command('show <run-id>').description("a run's info, params, metrics, tags and artifacts"),
-  ).action(async (runId: string, opts: TrackingCommandOptions) => {
-    const { run, experiment, artifacts } = await withTrackingClient(opts, async (kiln) => {
+  ).action(async (runId: string, opts: WorkspaceCommandOptions) => {
+    const { run, experiment, artifacts } = await withWorkspace(opts, async (kiln) => {
       const run = await kiln.getRun(runId);
       const experiment = await kiln.experiments.get(run.info.experiment_id).catch(() => undefined);
       const artifacts = await listArtifactsOrNothing(kiln, runId);
@@ -188,17 +188,17 @@ export function registerRunsCommands(program: Command): void {
     process.stdout.write(out.join(''));
   });
 
-  addTrackingOptions(
+  addWorkspaceOptions(
     group
       .command('compare <run-ids...>')
       .description(
         "runs side by side: info, then every param and metric (latest); '*' marks rows that differ",
       ),
-  ).action(async (runIds: string[], opts: TrackingCommandOptions) => {
+  ).action(async (runIds: string[], opts: WorkspaceCommandOptions) => {
     if (runIds.length < 2) {
       throw new KilnError('INVALID_PARAMETER_VALUE', 'runs compare needs at least two run ids');
     }
-    const runs = await withTrackingClient(opts, (kiln) => Promise.all(runIds.map((id) => kiln.getRun(id))));
+    const runs = await withWorkspace(opts, (kiln) => Promise.all(runIds.map((id) => kiln.getRun(id))));
     const paramKeys = [...new Set(runs.flatMap((r) => r.data.params.map((p) => p.key)))].sort();
     const metricKeys = [...new Set(runs.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort();
     if (opts.json) {

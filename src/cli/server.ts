@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { openArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
+import { KilnError } from '../errors.js';
 import { buildApp } from '../server/index.js';
-import { openStore } from '../store/index.js';
+import { openWorkspace } from '../workspace.js';
+import { workspaceTarget } from './tracking-connection.js';
 
 export function registerServerCommand(program: Command): void {
   program
@@ -10,11 +11,22 @@ export function registerServerCommand(program: Command): void {
     .description('run the kiln server (MLflow-compatible tracking REST, and more) on loopback by default')
     .option('--host <host>', 'address to bind (default 127.0.0.1; use 0.0.0.0 to expose)')
     .option('--port <port>', 'port (default 5000)')
+    .option(
+      '--tracking-uri <uri>',
+      'the workspace to serve: postgres://, sqlite:// or a folder (default KILN_HOME)',
+    )
     .option('--home <dir>', 'KILN_HOME for the embedded store')
     .option('--db <uri>', 'SQLite file or postgres:// URI')
     .option('--artifacts <location>', 'artifact folder')
     .action(
-      async (opts: { host?: string; port?: string; home?: string; db?: string; artifacts?: string }) => {
+      async (opts: {
+        host?: string;
+        port?: string;
+        trackingUri?: string;
+        home?: string;
+        db?: string;
+        artifacts?: string;
+      }) => {
         const config = resolveConfig({
           host: opts.host,
           port: opts.port === undefined ? undefined : Number(opts.port),
@@ -22,8 +34,17 @@ export function registerServerCommand(program: Command): void {
           db: opts.db,
           artifacts: opts.artifacts,
         });
-        const store = await openStore({ db: config.db });
-        const artifacts = openArtifactStore(config.artifacts);
+        // A server serves a local workspace; it is never a proxy in front of another server.
+        const { KILN_TRACKING_URI: _k, MLFLOW_TRACKING_URI: _m, ...env } = process.env;
+        const workspace = await openWorkspace(workspaceTarget(opts), env);
+        const { store, artifacts } = workspace;
+        if (!store || !artifacts) {
+          await workspace.close();
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--tracking-uri ${workspace.location}: kiln server serves a local workspace (a folder, sqlite:// or postgres://), not another server`,
+          );
+        }
         const app = await buildApp({ store, artifacts, config, logger: { level: config.logLevel } });
         let closing = false;
         // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
@@ -32,7 +53,7 @@ export function registerServerCommand(program: Command): void {
           closing = true;
           app.log.info({ signal }, 'shutting down');
           await app.close();
-          await store.close();
+          await workspace.close();
           process.exit(0);
         };
         process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,31 +1,58 @@
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
 import { connect, type KilnClient } from '../sdk/index.js';
+import type { Workspace, WorkspaceOptions } from '../workspace.js';
 
-/** Options every tracking command takes. */
-export interface TrackingCommandOptions {
+/**
+ * The flags that name a workspace, the same on every command (`openWorkspace` reads them,
+ * then the environment: KILN_TRACKING_URI / MLFLOW_TRACKING_URI, KILN_HOME, KILN_DB,
+ * KILN_ARTIFACTS).
+ */
+export interface WorkspaceCommandOptions {
   trackingUri?: string;
+  home?: string;
+  db?: string;
+  artifacts?: string;
   json?: boolean;
 }
 
-/** Adds `--tracking-uri` (overrides KILN_TRACKING_URI / MLFLOW_TRACKING_URI) and `--json`. */
-export function addTrackingOptions(command: Command): Command {
+/** Adds `--tracking-uri`, `--home`, `--db`, `--artifacts` and `--json` to a command. */
+export function addWorkspaceOptions(command: Command): Command {
   return command
     .option(
       '--tracking-uri <uri>',
-      'http(s):// server, postgres:// database or folder (default: KILN_TRACKING_URI, MLFLOW_TRACKING_URI, else ./.kiln)',
+      'the workspace: http(s):// kiln server, postgres:// or sqlite:// database, or a folder (default: KILN_TRACKING_URI, MLFLOW_TRACKING_URI, else KILN_HOME)',
     )
+    .option('--home <dir>', 'KILN_HOME of an embedded workspace (default ./.kiln)')
+    .option(
+      '--db <uri>',
+      'metadata store: SQLite file, sqlite:// or postgres:// (default KILN_DB, else $KILN_HOME/kiln.db)',
+    )
+    .option('--artifacts <location>', 'artifact folder (default KILN_ARTIFACTS, else $KILN_HOME/artifacts)')
     .option('--json', 'print JSON instead of a table');
 }
 
-/** Opens the store the options name, runs `fn`, and closes the store whatever happens. */
-export async function withTrackingClient<T>(
-  options: TrackingCommandOptions,
-  fn: (client: KilnClient) => Promise<T>,
+/** What `openWorkspace` takes from the flags: only those given, so the environment fills the rest. */
+export function workspaceTarget(options: WorkspaceCommandOptions): WorkspaceOptions {
+  const out: WorkspaceOptions = {};
+  if (options.trackingUri !== undefined) out.trackingUri = options.trackingUri;
+  if (options.home !== undefined) out.home = options.home;
+  if (options.db !== undefined) out.db = options.db;
+  if (options.artifacts !== undefined) out.artifacts = options.artifacts;
+  return out;
+}
+
+/**
+ * Opens the workspace the flags name, runs `fn` with a client on it, and closes it whatever
+ * happens. Every command that reads or writes kiln's stores goes through here.
+ */
+export async function withWorkspace<T>(
+  options: WorkspaceCommandOptions,
+  fn: (client: KilnClient, workspace: Workspace) => Promise<T>,
 ): Promise<T> {
-  const client = await connect(options.trackingUri);
+  const client = await connect(workspaceTarget(options));
   try {
-    return await fn(client);
+    return await fn(client, client.workspace as Workspace);
   } finally {
     await client.close();
   }

@@ -1,8 +1,5 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { openArtifactStore } from '../artifacts/index.js';
-import { resolveConfig } from '../config.js';
-import type { DataContext } from '../data/index.js';
 import {
   loadTrainSpec,
   runTraining,
@@ -10,16 +7,11 @@ import {
   type TrainingResult,
   type TrainSpec,
 } from '../pipeline/index.js';
-import { openStore } from '../store/index.js';
 import { formatNumber, printJson, renderKeyValues } from './table.js';
-import {
-  addTrackingOptions,
-  type TrackingCommandOptions,
-  withTrackingClient,
-} from './tracking-connection.js';
+import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
 import { runTuneSpecCommand } from './tune-spec.js';
 
-interface TrainCommandOptions extends TrackingCommandOptions {
+interface TrainCommandOptions extends WorkspaceCommandOptions {
   experiment?: string;
   name?: string;
   progress?: boolean;
@@ -48,47 +40,31 @@ export function registerTrainCommand(program: Command): void {
     .option('--timeout <seconds>', 'with --tune: start no trial after this many seconds')
     .option('--study <name>', 'with --tune: name of the new study')
     .option('--resume <study>', 'with --tune: continue a stored study');
-  addTrackingOptions(command).action(async (file: string, options: TrainCommandOptions) => {
+  addWorkspaceOptions(command).action(async (file: string, options: TrainCommandOptions) => {
     if (options.tune || options.resume) {
       await runTuneSpecCommand(options.resume && file === '-' ? undefined : file, options);
       return;
     }
     const spec = loadTrainSpec(file);
-    const result = await withTrackingClient(options, (client) =>
-      withDataContext(spec, async (data) => {
-        const bar =
-          options.json || options.progress === false || !process.stderr.isTTY ? undefined : progressBar();
-        try {
-          return await runTraining(spec, {
-            tracking: client,
-            experiment: options.experiment,
-            runName: options.name,
-            data,
-            onProgress: bar ? (p) => bar.update(p) : (p) => logPhase(p, options.json === true),
-          });
-        } finally {
-          bar?.stop();
-        }
-      }),
-    );
+    // The run is tracked in, and a stored dataset read from, the same workspace (--tracking-uri).
+    const result = await withWorkspace(options, async (client, workspace) => {
+      const bar =
+        options.json || options.progress === false || !process.stderr.isTTY ? undefined : progressBar();
+      try {
+        return await runTraining(spec, {
+          tracking: client,
+          experiment: options.experiment,
+          runName: options.name,
+          data: workspace.datasets,
+          onProgress: bar ? (p) => bar.update(p) : (p) => logPhase(p, options.json === true),
+        });
+      } finally {
+        bar?.stop();
+      }
+    });
     if (options.json) printJson(summaryJson(result));
     else process.stdout.write(summaryText(spec, result));
   });
-}
-
-/** Opens the data catalog only when the spec names a stored dataset. */
-export async function withDataContext<T>(
-  spec: TrainSpec,
-  body: (data: DataContext | undefined) => Promise<T>,
-): Promise<T> {
-  if (!spec.data.dataset) return body(undefined);
-  const config = resolveConfig();
-  const store = await openStore({ db: config.db });
-  try {
-    return await body({ store, artifacts: openArtifactStore(config.artifacts) });
-  } finally {
-    await store.close();
-  }
 }
 
 function progressBar(): { update(p: TrainingProgress): void; stop(): void } {

@@ -1,17 +1,12 @@
-import path from 'node:path';
-import { openArtifactStore } from '../artifacts/index.js';
-import { type KilnConfig, resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
-import { connect, type KilnClient } from '../sdk/index.js';
-import { openStore, type Store } from '../store/index.js';
-import { SqlTrackingStore } from '../tracking/index.js';
 import type { FrozenTrial } from '../tune/index.js';
 import { renderStudySummary } from './study-summary-text.js';
 import { printJson } from './table.js';
+import { type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
 
 /** Flags of `kiln tune spec.yaml` / `kiln train spec.yaml --tune` / a worker on a training-spec study. */
-export interface TuneSpecCommandOptions {
+export interface TuneSpecCommandOptions extends WorkspaceCommandOptions {
   trials?: string;
   parallel?: string;
   timeout?: string;
@@ -19,10 +14,6 @@ export interface TuneSpecCommandOptions {
   resume?: string;
   /** Name for a new study (default: the spec's search.study, else spec name + time). */
   study?: string;
-  trackingUri?: string;
-  db?: string;
-  home?: string;
-  json?: boolean;
 }
 
 /**
@@ -44,28 +35,14 @@ export async function runTuneSpecCommand(
       `${file}: search: the spec has no search section to tune over`,
     );
   }
-  const config = studyStoreConfig(opts);
-  const client = await connect(opts.trackingUri ?? (opts.home ? opts.home : undefined));
-  // When trials are tracked in the study's own database, both share one connection: two
-  // SQLite connections in one process would interleave between awaits, and a tracking
-  // transaction that read before the study's write commits cannot upgrade to a write
-  // (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out).
-  const shared = sameDatabase(client, config.db);
-  let store: Store;
-  try {
-    store = shared ?? (await openStore({ db: config.db }));
-  } catch (e) {
-    await client.close();
-    throw e;
-  }
   const started = Date.now();
-  try {
-    // The catalog shares the study store, so a spec naming a stored dataset (also a resumed one) can read it.
-    const data = { store, artifacts: openArtifactStore(config.artifacts) };
+  // Studies, trial runs and a stored dataset all come from the one workspace the flags name:
+  // a local one shares one connection, a kiln server is reached over REST for all three.
+  return withWorkspace(opts, async (client, workspace) => {
     const result = await tuneFromSpec(spec, {
-      store,
+      storage: workspace.studies,
       client,
-      data,
+      data: workspace.datasets,
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.study ? { study: opts.study } : {}),
       ...(opts.trials !== undefined ? { trials: positiveInt(opts.trials, '--trials') } : {}),
@@ -78,35 +55,6 @@ export async function runTuneSpecCommand(
     if (opts.json) printJson(result.summary);
     else process.stdout.write(summaryText(result, spec));
     return result;
-  } finally {
-    await client.close(); // closes the shared store too
-    if (!shared) await store.close();
-  }
-}
-
-/** The tracking client's own metadata store when it is the database `db` names. */
-function sameDatabase(client: KilnClient, db: string): Store | undefined {
-  if (!(client.store instanceof SqlTrackingStore)) return undefined;
-  const tracked = client.store.store;
-  const uri = tracked.connectionUri ?? tracked.location;
-  const isUri = (u: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(u);
-  if (uri === ':memory:' || db === ':memory:') return undefined;
-  const same = isUri(uri) || isUri(db) ? uri === db : path.resolve(uri) === path.resolve(db);
-  return same ? tracked : undefined;
-}
-
-/**
- * Where studies live: the metadata store --tracking-uri names when it is a database or a folder
- * (so trials and their runs sit together), else --db / --home, else KILN_DB / KILN_HOME. Every
- * `kiln tune` path that opens a study resolves it here, so a worker finds what a spec run stored.
- */
-export function studyStoreConfig(opts: { db?: string; home?: string; trackingUri?: string }): KilnConfig {
-  const uri = opts.trackingUri;
-  const isDb = uri !== undefined && /^postgres(ql)?:\/\//i.test(uri);
-  const isFolder = uri !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(uri);
-  return resolveConfig({
-    db: opts.db ?? (isDb ? uri : undefined),
-    home: opts.home ?? (isFolder ? uri : undefined),
   });
 }
 

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { invalidParam } from '../errors.js';
 import { isTrainingSpecStudy } from '../pipeline/index.js';
-import { openStore, type Store } from '../store/index.js';
 import {
   benchmarkObjective,
   createStudy,
@@ -10,10 +9,12 @@ import {
   type Objective,
   type Study,
   type StudySpec,
+  type StudyStorage,
   studySummary,
 } from '../tune/index.js';
 import { renderStudySummary } from './study-summary-text.js';
-import { runTuneSpecCommand, studyStoreConfig, type TuneSpecCommandOptions } from './tune-spec.js';
+import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
+import { runTuneSpecCommand, type TuneSpecCommandOptions } from './tune-spec.js';
 
 /**
  * `kiln tune` commands:
@@ -21,15 +22,16 @@ import { runTuneSpecCommand, studyStoreConfig, type TuneSpecCommandOptions } fro
  *   (the pipeline area's runTuneSpecCommand);
  * - `kiln tune create STUDY --objective branin …` stores a study (built-in objectives for now);
  * - `kiln tune --worker STUDY` works on a stored study until its trial budget is reached;
- *   start as many as you like, on one machine or many against one Postgres;
+ *   start as many as you like, on one machine or many against one Postgres, or against a
+ *   `kiln server` (`--tracking-uri http://…`) with no database credentials at all;
  * - `kiln tune --resume STUDY` is the same, for continuing a study after a stop;
  * - `kiln tune show STUDY [--json]` prints best trials, the Pareto front and importances.
  * The objective of a worker comes from the study's stored spec: a training spec (run by the
  * pipeline area) or a built-in benchmark function.
  */
 export function registerTuneCommands(program: Command): void {
-  const tune = program
-    .command('tune')
+  const tune = program.command('tune');
+  addWorkspaceOptions(tune)
     .description('hyperparameter search: stored studies shared by worker processes')
     .argument('[spec]', 'a training spec (YAML) with a search section')
     .option('--worker <study>', 'work on a stored study until its trial budget is reached')
@@ -37,11 +39,7 @@ export function registerTuneCommands(program: Command): void {
     .option('--trials <n>', 'stop this process after n trials')
     .option('--parallel <p>', 'trials run concurrently in this process')
     .option('--study <name>', 'with a spec: name of the new study')
-    .option('--tracking-uri <uri>', 'with a training spec: where trial runs are tracked')
     .option('--timeout <seconds>', 'stop starting trials after this many seconds')
-    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
-    .option('--home <dir>', 'KILN_HOME for the embedded store')
-    .option('--json', 'print JSON')
     .action(async (spec: string | undefined, opts: WorkerOptions) => {
       const studyName = opts.worker ?? opts.resume;
       if (studyName && spec)
@@ -56,16 +54,16 @@ export function registerTuneCommands(program: Command): void {
       }
       // A study created from a training spec runs the training objective (pipeline area);
       // built-in benchmark objectives run here.
-      const fromSpec = await withStore(opts, async (store) =>
-        isTrainingSpecStudy(await loadStudy({ store, name: studyName })),
+      const fromSpec = await withStudies(opts, async (storage) =>
+        isTrainingSpecStudy(await loadStudy({ storage, name: studyName })),
       );
       if (fromSpec) {
         await runTuneSpecCommand(undefined, { ...specOptions(opts), resume: studyName });
         return;
       }
-      await withStore(opts, async (store) => {
-        // The heartbeat thread connects with the store's own full URI (Store.connectionUri).
-        const study = await loadStudy({ store, name: studyName });
+      await withStudies(opts, async (storage) => {
+        // The heartbeat thread beats on its own connection to the same storage.
+        const study = await loadStudy({ storage, name: studyName });
         const objective = objectiveOf(study);
         const done = await study.optimize(objective, {
           nTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
@@ -91,8 +89,7 @@ export function registerTuneCommands(program: Command): void {
       });
     });
 
-  tune
-    .command('create')
+  addWorkspaceOptions(tune.command('create'))
     .description('store a new study (objective: a built-in benchmark function for now)')
     .argument('<study>', 'study name')
     .requiredOption('--objective <name>', 'branin | hartmann6 | schaffer')
@@ -104,11 +101,8 @@ export function registerTuneCommands(program: Command): void {
     .option('--sleep-ms <ms>', 'built-in objectives: sleep per trial (for demos and tests)')
     .option('--heartbeat-ms <ms>', 'worker heartbeat interval', '10000')
     .option('--grace-ms <ms>', 'a RUNNING trial without heartbeat this long is FAILED and retried', '120000')
-    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
-    .option('--home <dir>', 'KILN_HOME for the embedded store')
-    .option('--json', 'print JSON')
     .action(async (name: string, _local: CreateOptions, cmd: Command) => {
-      // The parent `tune` declares --db/--home/--json too; commander hands them to it.
+      // The parent `tune` declares the workspace flags too; commander hands them to it.
       const opts = cmd.optsWithGlobals<CreateOptions>();
       const directions = (opts.direction ??
         (opts.objective === 'schaffer' ? ['minimize', 'minimize'] : ['minimize'])) as Direction[];
@@ -127,32 +121,21 @@ export function registerTuneCommands(program: Command): void {
         heartbeatIntervalMs: positiveInt(opts.heartbeatMs ?? '10000', '--heartbeat-ms'),
         gracePeriodMs: positiveInt(opts.graceMs ?? '120000', '--grace-ms'),
       };
-      await withStore(opts, async (store) => {
-        const study = await createStudy({ store, name, directions, spec });
+      await withStudies(opts, async (storage) => {
+        const study = await createStudy({ storage, name, directions, spec });
         const out = { study: study.name, directions, spec };
         process.stdout.write(opts.json ? `${JSON.stringify(out)}\n` : `created study ${study.name}\n`);
       });
     });
 
-  tune
-    .command('show')
+  addWorkspaceOptions(tune.command('show'))
     .description('best trials, Pareto front and parameter importances of a study')
     .argument('<study>', 'study name')
     .option('--top <n>', 'best trials to list', '5')
-    .option('--tracking-uri <uri>', 'a postgres:// database or folder holding the study (as for a spec)')
-    .option('--db <uri>', 'SQLite file or postgres:// URI (default $KILN_DB)')
-    .option('--home <dir>', 'KILN_HOME for the embedded store')
-    .option('--json', 'print JSON')
     .action(async (name: string, _local: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{
-        top?: string;
-        db?: string;
-        home?: string;
-        json?: boolean;
-        trackingUri?: string;
-      }>();
-      await withStore(opts, async (store) => {
-        const study = await loadStudy({ store, name });
+      const opts = cmd.optsWithGlobals<WorkspaceCommandOptions & { top?: string }>();
+      await withStudies(opts, async (storage) => {
+        const study = await loadStudy({ storage, name });
         const summary = studySummary(study, positiveInt(opts.top ?? '5', '--top'));
         process.stdout.write(
           opts.json ? `${JSON.stringify(summary, null, 2)}\n` : renderStudySummary(summary),
@@ -161,21 +144,15 @@ export function registerTuneCommands(program: Command): void {
     });
 }
 
-interface StoreOptions {
-  db?: string;
-  home?: string;
-  json?: boolean;
-}
-interface WorkerOptions extends StoreOptions {
+interface WorkerOptions extends WorkspaceCommandOptions {
   study?: string;
-  trackingUri?: string;
   worker?: string;
   resume?: string;
   trials?: string;
   parallel?: string;
   timeout?: string;
 }
-interface CreateOptions extends StoreOptions {
+interface CreateOptions extends WorkspaceCommandOptions {
   objective: string;
   sampler?: string;
   pruner?: string;
@@ -187,22 +164,28 @@ interface CreateOptions extends StoreOptions {
   graceMs?: string;
 }
 
-async function withStore<T>(
-  opts: StoreOptions & { trackingUri?: string },
-  fn: (store: Store) => Promise<T>,
+/** The study storage of the workspace the flags name (SQL, or a kiln server's REST API). */
+function withStudies<T>(
+  opts: WorkspaceCommandOptions,
+  fn: (storage: StudyStorage) => Promise<T>,
 ): Promise<T> {
-  const config = studyStoreConfig(opts);
-  const store = await openStore({ db: config.db });
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
+  return withWorkspace(opts, (_client, workspace) => fn(workspace.studies));
 }
 
 function specOptions(opts: WorkerOptions): TuneSpecCommandOptions {
   const out: TuneSpecCommandOptions = {};
-  for (const k of ['trials', 'parallel', 'timeout', 'study', 'trackingUri', 'db', 'home', 'json'] as const) {
+  const keys = [
+    'trials',
+    'parallel',
+    'timeout',
+    'study',
+    'trackingUri',
+    'db',
+    'home',
+    'artifacts',
+    'json',
+  ] as const;
+  for (const k of keys) {
     if (opts[k] !== undefined) (out as Record<string, unknown>)[k] = opts[k];
   }
   return out;

@@ -69,6 +69,38 @@ export interface DatasetSummary {
 export type ProgressStep = 'read' | 'validate' | 'profile' | 'store' | 'split';
 export type OnProgress = (step: ProgressStep, done: boolean) => void;
 
+/**
+ * The dataset catalog as its users (the CLI, training, the SDK) see it: the metadata store
+ * and artifact store of a workspace (sql-catalog.ts, which calls the functions of this file),
+ * or a kiln server's `/api/kiln/datasets` (rest-catalog.ts). Both answer with the same
+ * shapes and the same KilnError codes; a reference is `name`, `name@3` or `name@<hash>`.
+ */
+export interface DatasetCatalog {
+  /** Where the catalog lives, for messages (a password is elided). */
+  readonly location: string;
+  ingest(options: IngestOptions): Promise<IngestResult>;
+  list(): Promise<DatasetSummary[]>;
+  listVersions(name: string): Promise<DatasetVersion[]>;
+  getVersion(ref: DatasetVersionRef | string): Promise<DatasetVersion>;
+  /** The first `n` rows (at most 10 000) as JSON-ready objects. */
+  head(ref: DatasetVersionRef | string, n?: number): Promise<Record<string, unknown>[]>;
+  /** The stored profile (computed and stored when missing). */
+  profile(ref: DatasetVersionRef | string): Promise<DatasetProfile>;
+  validate(ref: DatasetVersionRef | string, expectations: Expectation[]): Promise<ValidationReport>;
+  listValidations(ref: DatasetVersionRef | string): Promise<ValidationReport[]>;
+  split(
+    ref: DatasetVersionRef | string,
+    spec: SplitSpec,
+    options?: SplitOptions,
+  ): Promise<Record<string, DatasetVersion>>;
+  /**
+   * A local Parquet file of the version for DuckDB to read: the stored file itself when the
+   * artifact store is a local folder, else a download into a cache, checked against the
+   * version's content hash before it is used.
+   */
+  parquetPath(version: DatasetVersion): Promise<string>;
+}
+
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
 
 export function checkDatasetName(name: string): void {
@@ -448,7 +480,22 @@ export async function listDatasetVersions(ctx: DataContext, name: string): Promi
  */
 export async function datasetParquetPath(ctx: DataContext, version: DatasetVersion): Promise<string> {
   if (ctx.artifacts.localPath) return ctx.artifacts.localPath(version.artifactPath);
-  const cacheDir = path.join(ctx.tmpDir ?? os.tmpdir(), 'kiln-dataset-cache');
+  return cachedDatasetParquet(ctx.tmpDir ?? os.tmpdir(), version, () =>
+    ctx.artifacts.get(version.artifactPath),
+  );
+}
+
+/**
+ * The version's Parquet in `<baseDir>/kiln-dataset-cache/<hash>.parquet`, fetched with `open`
+ * when absent and kept only if its content hash is the version's: a remote store (S3, a kiln
+ * server) cannot hand DuckDB a file that is not the data the version names.
+ */
+export async function cachedDatasetParquet(
+  baseDir: string,
+  version: DatasetVersion,
+  open: () => Promise<NodeJS.ReadableStream>,
+): Promise<string> {
+  const cacheDir = path.join(baseDir, 'kiln-dataset-cache');
   mkdirSync(cacheDir, { recursive: true });
   const file = path.join(cacheDir, `${version.hash}.parquet`);
   try {
@@ -456,7 +503,12 @@ export async function datasetParquetPath(ctx: DataContext, version: DatasetVersi
     return file;
   } catch {
     const partial = `${file}.${process.pid}.part`;
-    await pipeline(await ctx.artifacts.get(version.artifactPath), createWriteStream(partial));
+    try {
+      await pipeline(await open(), createWriteStream(partial));
+    } catch (e) {
+      rmSync(partial, { force: true });
+      throw e;
+    }
     if ((await contentHash(version.schema, partial)) !== version.hash) {
       rmSync(partial, { force: true });
       throw new KilnError(

@@ -4,7 +4,7 @@ import { KilnError } from '../errors.js';
 import { readRows, sqlIdent, sqlString, toJsonRow, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
 import { type DatasetSchema, findColumn } from './schema.js';
-import { formatZodIssues, LOGICAL_TYPES, readYamlFile } from './spec.js';
+import { LOGICAL_TYPES, readYamlFile } from './spec.js';
 
 /**
  * Expectations: declarative checks on a dataset, written in YAML as a list under
@@ -65,8 +65,7 @@ export type ExpectationSuite = z.infer<typeof expectationSuiteSchema>;
 
 export function parseExpectations(value: unknown, place = 'expectations'): Expectation[] {
   const parsed = expectationSuiteSchema.safeParse(value);
-  if (!parsed.success)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: ${formatZodIssues(parsed.error)}`);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
   parsed.data.expectations.forEach((e, i) => {
     const checks = checksOf(e);
     const where = `${place}: expectations[${i}]`;

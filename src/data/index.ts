@@ -1,5 +1,6 @@
 export {
   type DataContext,
+  type DatasetCatalog,
   type DatasetSummary,
   type DatasetVersion,
   type DatasetVersionRef,
@@ -18,6 +19,7 @@ export {
   type ProgressStep,
   parseDatasetRef,
   profileDatasetVersion,
+  type SplitOptions,
   splitDatasetVersion,
   validateDatasetVersion,
 } from './catalog.js';
@@ -55,9 +57,11 @@ export {
   profileBatch,
 } from './profile.js';
 export { profileParquet } from './profile-dataset.js';
+export { RestDatasetCatalog } from './rest-catalog.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
 export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
 export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
+export { SqlDatasetCatalog } from './sql-catalog.js';
 export type {
   CategoricalColumn,
   FeatureColumn,

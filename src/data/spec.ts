@@ -72,9 +72,7 @@ export type DataSpec = z.infer<typeof dataSpecSchema>;
 /** Validates a parsed spec object; `place` names the file for error messages. */
 export function parseDataSpec(value: unknown, place = 'data spec'): DataSpec {
   const parsed = dataSpecSchema.safeParse(value ?? {});
-  if (!parsed.success) {
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: ${formatZodIssues(parsed.error)}`);
-  }
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
   return parsed.data;
 }
 
@@ -94,12 +92,6 @@ export function readYamlFile(file: string): unknown {
   } catch (e) {
     throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: not valid YAML: ${(e as Error).message}`);
   }
-}
-
-export function formatZodIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
 }
 
 /** The expression and declared type of a derived feature, whichever form it was written in. */

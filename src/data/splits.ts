@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { KilnError } from '../errors.js';
 import { readRows, runSql, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { type DatasetSchema, findColumn } from './schema.js';
-import { formatZodIssues } from './spec.js';
 
 /**
  * Splits, all deterministic for a given seed (same seed + same data → same rows in each part):
@@ -43,8 +42,7 @@ type ParsedSplit = z.output<typeof splitSpecSchema>;
 
 export function parseSplitSpec(value: unknown, place = 'split'): ParsedSplit {
   const parsed = splitSpecSchema.safeParse(value);
-  if (!parsed.success)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: ${formatZodIssues(parsed.error)}`);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
   const spec = parsed.data;
   if (spec.method === 'time' && (spec.cutoff === undefined) === (spec.fractions === undefined)) {
     throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: a time split takes either cutoff or fractions`);

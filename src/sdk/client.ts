@@ -5,13 +5,12 @@ import {
   type Experiment,
   type KeyValue,
   type Metric,
-  openTrackingStore,
   type RestTrackingStoreOptions,
   type Run,
   type TrackingStore,
-  type TrackingTarget,
   type ViewType,
 } from '../tracking/index.js';
+import { openWorkspace, type Workspace, type WorkspaceTarget } from '../workspace.js';
 import { ActiveRun, type LoggableValue } from './active-run.js';
 
 export interface ConnectOptions {
@@ -176,8 +175,16 @@ export class KilnClient {
   private readonly onBeforeExit = () => this.endOpenRunsAtExit();
   private listening = false;
 
-  constructor(store: TrackingStore, options: ConnectOptions = {}) {
+  /**
+   * The workspace `connect()` opened (its dataset catalog, study storage, and for a local
+   * workspace the metadata and artifact stores); closed with the client. Undefined when
+   * the client was built around a bare tracking store.
+   */
+  readonly workspace: Workspace | undefined;
+
+  constructor(store: TrackingStore, options: ConnectOptions = {}, workspace?: Workspace) {
     this.store = store;
+    this.workspace = workspace;
     this.options = options;
     this.experiments = new Experiments(store);
   }
@@ -299,7 +306,7 @@ export class KilnClient {
       this.listening = false;
     }
     const results = await Promise.allSettled([...this.openRuns].map((r) => r.flush()));
-    await this.store.close();
+    await (this.workspace ? this.workspace.close() : this.store.close());
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
@@ -320,13 +327,15 @@ export class KilnClient {
 }
 
 /**
- * Connects to a tracking store.
+ * Connects to a workspace (`openWorkspace`, the one way every front door opens stores):
  * - no argument: `KILN_TRACKING_URI` / `MLFLOW_TRACKING_URI` if set, else the embedded store
  *   under `KILN_HOME` (default `./.kiln`);
- * - `'http://host:port'`: a kiln server, or any MLflow server;
- * - `'postgres://…'`: a shared metadata database (artifacts from `KILN_ARTIFACTS`);
- * - a folder path: an embedded store with that folder as `KILN_HOME`;
+ * - `'http://host:port'`: a kiln server (datasets and studies too), or any MLflow server;
+ * - `'postgres://…'` or `'sqlite:///path.db'`: a shared metadata database (artifacts from
+ *   `KILN_ARTIFACTS`);
+ * - a folder path or `file://…`: an embedded store with that folder as `KILN_HOME`;
  * - a `KilnConfigInput` object (`{ home, db, artifacts, trackingUri }`).
+ * Schemes are case-insensitive; any other scheme is an INVALID_PARAMETER_VALUE error.
  *
  * @example
  * ```ts
@@ -334,9 +343,10 @@ export class KilnClient {
  * const remote = await connect('http://127.0.0.1:5000');
  * ```
  */
-export async function connect(target?: TrackingTarget, options: ConnectOptions = {}): Promise<KilnClient> {
-  const store = await openTrackingStore(target, options.rest);
-  return new KilnClient(store, options);
+export async function connect(target?: WorkspaceTarget, options: ConnectOptions = {}): Promise<KilnClient> {
+  const input = typeof target === 'string' ? { trackingUri: target } : (target ?? {});
+  const workspace = await openWorkspace({ ...input, ...(options.rest ? { rest: options.rest } : {}) });
+  return new KilnClient(workspace.tracking, options, workspace);
 }
 
 function keyValues(record: Record<string, LoggableValue>): KeyValue[] {

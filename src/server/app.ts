@@ -3,6 +3,7 @@ import type { ServerContext } from './context.js';
 import { sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
 
 export interface BuildAppOptions extends ServerContext {
@@ -39,4 +40,4 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 type RoutePlugin = (app: FastifyInstance, context: ServerContext) => Promise<void>;
 
 /** Each area's routes; areas add their plugin here. */
-const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes, trackingRoutes, artifactRoutes];
+const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes, studyRoutes, trackingRoutes, artifactRoutes];

@@ -13,7 +13,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     return;
   }
   if (error instanceof ZodError) {
-    reply.status(400).send({ error_code: 'INVALID_PARAMETER_VALUE', message: describeZodError(error) });
+    const e = KilnError.fromZod(undefined, error);
+    reply.status(e.status).send({ error_code: e.code, message: e.message });
     return;
   }
   const fe = error as FastifyError;
@@ -29,18 +30,4 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   request.log.error({ err: error }, 'unhandled error');
   reply.status(500).send({ error_code: 'INTERNAL_ERROR', message: 'internal error; see the server log' });
-}
-
-/** "Invalid value for parameter 'metrics[3].value': expected number, got string" */
-export function describeZodError(error: ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const where = issue.path.length
-        ? issue.path
-            .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-            .join('')
-        : '(body)';
-      return `Invalid value for parameter '${where}': ${issue.message}`;
-    })
-    .join('; ');
 }

@@ -1,3 +1,3 @@
 export { type BuildAppOptions, buildApp } from './app.js';
 export type { ServerContext } from './context.js';
-export { describeZodError, sendError } from './error-mapping.js';
+export { sendError } from './error-mapping.js';

@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { KilnError } from '../errors.js';
+import { describeLocation, parseLocation } from '../location.js';
 import type { Dialect } from './dialect.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -37,7 +38,7 @@ export interface Store {
 }
 
 export interface OpenStoreOptions {
-  /** SQLite file path (created with its folder), ':memory:', or a postgres:// URI. */
+  /** SQLite file path (created with its folder), sqlite://…, ':memory:', or a postgres:// URI. */
   db: string;
   /** Apply pending migrations (default true). */
   migrate?: boolean;
@@ -50,23 +51,23 @@ export interface OpenStoreOptions {
  * timeout lets several processes (tuning workers) share one file.
  */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
-  const { db: location, migrate = true } = options;
+  const { migrate = true } = options;
+  const parsed = parseLocation(options.db, 'metadata');
   let store: Store;
-  if (/^postgres(ql)?:\/\//.test(location)) {
+  let connectionUri: string;
+  if (parsed.kind === 'postgres') {
+    connectionUri = parsed.uri;
     // int8 (bigint) columns hold ms timestamps and steps: parse them to numbers, not strings.
     const types = {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
         oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
     };
-    const pool = new pg.Pool({ connectionString: location, max: 10, types });
+    const pool = new pg.Pool({ connectionString: parsed.uri, max: 10, types });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    store = {
-      db,
-      dialect: 'postgres',
-      location: location.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'),
-      close: () => db.destroy(),
-    };
+    store = { db, dialect: 'postgres', location: describeLocation(parsed), close: () => db.destroy() };
   } else {
+    const location = parsed.path;
+    connectionUri = location;
     if (location !== ':memory:') fs.mkdirSync(path.dirname(location), { recursive: true });
     let sqlite: SQLite.Database;
     try {
@@ -84,7 +85,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', location, sqlite, close: () => db.destroy() };
   }
-  Object.defineProperty(store, 'connectionUri', { value: location, enumerable: false });
+  Object.defineProperty(store, 'connectionUri', { value: connectionUri, enumerable: false });
   if (migrate) await migrateStore(store);
   return store;
 }

@@ -1,6 +1,5 @@
 export { LIMITS } from './limits.js';
 export { RUN_NAME_TAG } from './log-batch-rules.js';
-export { openTrackingStore, type TrackingTarget } from './open-tracking-store.js';
 export { parseExperimentOrderBy, parseRunOrderBy } from './order-by.js';
 export { RestTrackingStore, type RestTrackingStoreOptions } from './rest-store.js';
 export { EXPERIMENT_ATTRIBUTES, RUN_ATTRIBUTES } from './run-attributes.js';

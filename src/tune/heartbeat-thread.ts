@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { HeartbeatTarget } from './types.js';
 
 /**
  * Heartbeats from a worker thread. Learners may block the main thread for a whole fit (the
@@ -9,7 +10,9 @@ import { Worker } from 'node:worker_threads';
  * heartbeat exists to detect (a hung but living process is bounded by `timeout` instead).
  *
  * The thread is a small CommonJS script on the raw driver (better-sqlite3 or pg), resolved
- * from this package, so it needs no TypeScript loader inside the worker.
+ * from this package, so it needs no TypeScript loader inside the worker; for a study served
+ * by a kiln server it posts to the server's heartbeat route with fetch, so the server's
+ * clock (the one its reaper reads) stamps the beat.
  */
 export interface HeartbeatThread {
   add(trialId: number): void;
@@ -19,13 +22,24 @@ export interface HeartbeatThread {
 
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { db, workerId, intervalMs, sqlitePath, pgPath } = workerData;
+const { target, workerId, intervalMs, sqlitePath, pgPath } = workerData;
 const ids = new Set();
 let beat;
 let close;
-if (/^postgres(ql)?:\\/\\//.test(db)) {
+if (target.kind === 'http') {
+  beat = async (list) => {
+    const res = await fetch(target.url + '/api/kiln/studies/trials/heartbeat', {
+      method: 'POST',
+      headers: { ...target.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ trialIds: list, workerId }),
+      signal: AbortSignal.timeout(Math.max(1000, intervalMs)),
+    });
+    await res.arrayBuffer();
+  };
+  close = async () => {};
+} else if (target.kind === 'postgres') {
   const pg = require(pgPath);
-  const client = new pg.Client({ connectionString: db });
+  const client = new pg.Client({ connectionString: target.uri });
   const ready = client.connect();
   beat = async (list, now) => {
     await ready;
@@ -37,7 +51,7 @@ if (/^postgres(ql)?:\\/\\//.test(db)) {
   close = () => client.end();
 } else {
   const Database = require(sqlitePath);
-  const conn = new Database(db);
+  const conn = new Database(target.path);
   conn.pragma('busy_timeout = 10000');
   const stmt = conn.prepare(
     "update tune_trials set heartbeat_ms = ? where trial_id = ? and state = 'RUNNING' and worker_id = ?",
@@ -75,7 +89,7 @@ parentPort.on('message', async (m) => {
 `;
 
 export function startHeartbeatThread(
-  options: { db: string; workerId: string; intervalMs: number },
+  options: { target: HeartbeatTarget; workerId: string; intervalMs: number },
   onError: (e: Error) => void = () => {},
 ): HeartbeatThread {
   const require = createRequire(import.meta.url);

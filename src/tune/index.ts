@@ -14,6 +14,7 @@ export {
 export { MIN_TRIALS_FOR_IMPORTANCE, parameterImportances } from './importance.js';
 export { crowdingDistance, dominates, nonDominatedSort, paretoFront } from './pareto.js';
 export { MedianPruner, prunerFromSpec, SuccessiveHalvingPruner } from './pruners/index.js';
+export { RestStudyStorage } from './rest-storage.js';
 export { GridSampler, Nsga2Sampler, RandomSampler, samplerFromSpec, TpeSampler } from './samplers/index.js';
 export {
   categoricalDistribution,
@@ -24,7 +25,7 @@ export {
   type Suggester,
   suggestFromSpace,
 } from './space.js';
-export { type StudyRecord, type StudySpec, TuneStorage } from './storage.js';
+export { SqlStudyStorage } from './sql-storage.js';
 export {
   createOrLoadStudy,
   createStudy,
@@ -32,9 +33,11 @@ export {
   type Objective,
   type OptimizeOptions,
   Study,
+  type StudyLocation,
   type StudyOptions,
   type StudyTracking,
 } from './study.js';
+export { type TrialJson, trialFromJson, trialToJson, type WireNumber } from './study-wire.js';
 export { type StudySummary, studySummary } from './summary.js';
 export { Trial } from './trial.js';
 export {
@@ -42,9 +45,13 @@ export {
   type Direction,
   type Distribution,
   type FrozenTrial,
+  type HeartbeatTarget,
   type ParamValue,
   type Pruner,
   type Sampler,
+  type StudyRecord,
+  type StudySpec,
+  type StudyStorage,
   type StudyView,
   TrialPruned,
   type TrialState,

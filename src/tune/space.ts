@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { invalidParam } from '../errors.js';
+import { invalidParam, KilnError } from '../errors.js';
 import type {
   CategoricalDistribution,
   Distribution,
@@ -203,10 +203,7 @@ export type SearchSpaceSpec = z.infer<typeof searchSpaceSchema>;
  */
 export function parseSearchSpace(input: unknown, where = 'search space'): SearchSpaceSpec {
   const parsed = searchSpaceSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalidParam(`${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw KilnError.fromZod(where, parsed.error);
   const seen = new Map<string, ParamSpec>();
   for (const [name, p] of Object.entries(parsed.data)) {
     const at = `${where}: param '${name}'`;

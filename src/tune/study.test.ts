@@ -9,14 +9,21 @@ import { freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore, type Store } from '../store/index.js';
 import { MIN_TRIALS_FOR_IMPORTANCE, parameterImportances } from './importance.js';
 import { RandomSampler } from './samplers/random.js';
+import { SqlStudyStorage } from './sql-storage.js';
 import { createStudy } from './study.js';
-import { runStudySuite } from './study-suite.js';
+import { runStudyStorageSuite } from './study-storage.suite.js';
 
-runStudySuite('sqlite', async () => {
+/** A handle on the SQL storage of one database: its own store connection. */
+async function sqlHandle(db: string) {
+  const store = await openStore({ db });
+  return { storage: new SqlStudyStorage(store), close: () => store.close() };
+}
+
+runStudyStorageSuite('sqlite', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-tune-'));
   const file = path.join(dir, 'kiln.db');
   return {
-    open: () => openStore({ db: file }),
+    open: () => sqlHandle(file),
     cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 });
@@ -24,14 +31,14 @@ runStudySuite('sqlite', async () => {
 const url = process.env.KILN_TEST_POSTGRES;
 if (url) {
   let n = 0;
-  runStudySuite('postgres', async () => {
+  runStudyStorageSuite('postgres', async () => {
     const name = `kiln_tune_test_${n++}`;
     const databaseUri = await freshPostgresDatabase(url, name);
-    return { open: () => openStore({ db: databaseUri }), cleanup: async () => {} };
+    return { open: () => sqlHandle(databaseUri), cleanup: async () => {} };
   });
 } else {
-  describe('tune studies (postgres)', () => {
-    it.skip('set KILN_TEST_POSTGRES to run the study suite on Postgres', () => {});
+  describe('study storage (postgres)', () => {
+    it.skip('set KILN_TEST_POSTGRES to run the study storage suite on Postgres', () => {});
   });
 }
 

@@ -5,7 +5,7 @@ import { type HeartbeatThread, startHeartbeatThread } from './heartbeat-thread.j
 import { paretoFront } from './pareto.js';
 import { prunerFromSpec } from './pruners/index.js';
 import { samplerFromSpec } from './samplers/index.js';
-import { type StudyRecord, type StudySpec, TuneStorage } from './storage.js';
+import { SqlStudyStorage } from './sql-storage.js';
 import { Trial, type TrialHost } from './trial.js';
 import {
   constraintViolation,
@@ -15,6 +15,9 @@ import {
   type ParamValue,
   type Pruner,
   type Sampler,
+  type StudyRecord,
+  type StudySpec,
+  type StudyStorage,
   type StudyView,
   TrialPruned,
 } from './types.js';
@@ -32,8 +35,12 @@ export interface StudyTracking {
   finishTrial(study: StudyRecord, trial: FrozenTrial): Promise<void>;
 }
 
-export interface StudyOptions {
-  store: Store;
+/** Where a study lives: a StudyStorage (SQL or a kiln server's REST), or a metadata store for short. */
+export type StudyLocation = { storage: StudyStorage; store?: never } | { store: Store; storage?: never };
+
+export type StudyOptions = StudyLocation & StudyBehaviour;
+
+export interface StudyBehaviour {
   name: string;
   /** One direction per objective (default ['minimize']). */
   directions?: Direction[];
@@ -50,12 +57,10 @@ export interface StudyOptions {
   workerId?: string;
   /** Seed for the default sampler. */
   seed?: number;
-  /**
-   * The full URI of the store, for the heartbeat thread's own connection. Default: the URI
-   * the store was opened with (`Store.connectionUri`; `Store.location` hides a Postgres
-   * password). Without one (or for ':memory:') heartbeats run on the main thread.
-   */
-  heartbeatDb?: string;
+}
+
+function storageOf(location: StudyLocation): StudyStorage {
+  return location.storage ?? new SqlStudyStorage(location.store);
 }
 
 export interface OptimizeOptions {
@@ -76,7 +81,7 @@ const DEFAULT_GRACE_MS = 120_000;
 
 /** Creates a stored study (RESOURCE_ALREADY_EXISTS when the name is taken). */
 export async function createStudy(options: StudyOptions): Promise<Study> {
-  const storage = new TuneStorage(options.store);
+  const storage = storageOf(options);
   const directions = options.directions ?? ['minimize'];
   if (directions.length === 0) throw invalidParam('study: at least one direction is needed');
   for (const d of directions) {
@@ -93,8 +98,10 @@ export async function createStudy(options: StudyOptions): Promise<Study> {
 }
 
 /** Loads a stored study by name to resume it or work on it (RESOURCE_DOES_NOT_EXIST if absent). */
-export async function loadStudy(options: Omit<StudyOptions, 'directions' | 'spec'>): Promise<Study> {
-  const storage = new TuneStorage(options.store);
+export async function loadStudy(
+  options: StudyLocation & Omit<StudyBehaviour, 'directions' | 'spec'>,
+): Promise<Study> {
+  const storage = storageOf(options);
   const record = await storage.getStudy(options.name);
   const study = new Study(storage, record, options);
   await study.refresh();
@@ -103,8 +110,8 @@ export async function loadStudy(options: Omit<StudyOptions, 'directions' | 'spec
 
 /** Loads the study when it exists, creates it otherwise. */
 export async function createOrLoadStudy(options: StudyOptions): Promise<Study> {
-  const storage = new TuneStorage(options.store);
-  if (await storage.findStudy(options.name)) return loadStudy(options);
+  const storage = storageOf(options);
+  if (await storage.findStudy(options.name)) return loadStudy({ ...options, storage, store: undefined });
   return createStudy(options);
 }
 
@@ -134,9 +141,9 @@ export class Study implements StudyView, TrialHost {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    readonly storage: TuneStorage,
+    readonly storage: StudyStorage,
     public record: StudyRecord,
-    private readonly options: Omit<StudyOptions, 'directions' | 'spec'>,
+    private readonly options: Omit<StudyBehaviour, 'directions' | 'spec'>,
   ) {
     this.sampler = options.sampler ?? samplerFromSpec(record.spec.sampler, options.seed);
     this.pruner = options.pruner !== undefined ? options.pruner : prunerFromSpec(record.spec.pruner);
@@ -223,13 +230,11 @@ export class Study implements StudyView, TrialHost {
       for (const [id, t] of this.byId) {
         if (!this.own.has(id) && (t.state === 'RUNNING' || t.state === 'WAITING')) refreshIds.push(id);
       }
-      // Postgres hands out serial ids before commit, so a trial with a smaller id can become
-      // visible after a larger one: re-read a margin below the highest id seen. SQLite
-      // commits writes in id order.
-      const margin = this.storage.store.dialect === 'postgres' ? 256 : 0;
+      // A trial with a smaller id can become visible after a larger one (Postgres hands out
+      // ids before commit): re-read the storage's margin below the highest id seen.
       const rows = await this.storage.loadTrials(
         this.record.id,
-        Math.max(0, this.maxSeenId - margin),
+        Math.max(0, this.maxSeenId - this.storage.refreshMargin),
         refreshIds,
       );
       for (const t of rows) this.absorb(t);
@@ -469,15 +474,10 @@ export class Study implements StudyView, TrialHost {
 
   private startHeartbeat(): void {
     if (this.heartbeatTimer) return;
-    const store = this.storage.store;
-    const uri =
-      this.options.heartbeatDb ??
-      store.connectionUri ??
-      (store.dialect === 'sqlite' ? store.location : undefined);
-    const db = uri === ':memory:' ? undefined : uri;
-    if (db) {
+    const target = this.storage.heartbeatTarget();
+    if (target) {
       this.heartbeatThread = startHeartbeatThread(
-        { db, workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
+        { target, workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
         () => {
           this.heartbeatThread = undefined; // beat from the main thread instead
         },

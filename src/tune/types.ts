@@ -60,6 +60,122 @@ export interface FrozenTrial {
   runId: string | null;
 }
 
+/** A stored study: what every worker reads to join it. */
+export interface StudyRecord {
+  id: number;
+  name: string;
+  directions: Direction[];
+  spec: StudySpec;
+  experimentId: string | null;
+  parentRunId: string | null;
+  creationTime: number;
+}
+
+/** What a study stores about how to run it, so `--worker` and `--resume` need only its name. */
+export interface StudySpec {
+  sampler?: { name: string; options?: Record<string, unknown> };
+  pruner?: { name: string; options?: Record<string, unknown> } | null;
+  /** Declarative search space (see space.ts), when the objective draws from one. */
+  space?: Record<string, unknown>;
+  /** A named objective (built-in benchmark functions, or a training spec wired by the CLI). */
+  objective?: { name: string; options?: Record<string, unknown> };
+  /** Total trials the study should hold; workers stop once it is reached. */
+  maxTrials?: number;
+  heartbeatIntervalMs?: number;
+  gracePeriodMs?: number;
+  /** Anything else a front end wants to keep with the study (e.g. the training spec). */
+  [key: string]: unknown;
+}
+
+/** How a heartbeat thread reaches the storage on its own connection (see heartbeat-thread.ts). */
+export type HeartbeatTarget =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; uri: string }
+  | { kind: 'http'; url: string; headers: Record<string, string> };
+
+/**
+ * Where studies and trials live: the metadata database (sql-storage.ts), or a kiln server
+ * reached over REST (rest-storage.ts) by workers that hold no database credentials, as
+ * Optuna's gRPC storage proxy serves them. Every implementation runs the one suite in
+ * study-storage.suite.ts.
+ *
+ * Rules every implementation keeps (the concurrency protocol; sql-storage.ts shows how SQL
+ * keeps them, and the REST one keeps them by running the SQL one on the server):
+ * - trial numbers are 0, 1, 2, … per study, never duplicated or skipped, even when workers
+ *   race; `createRunningTrial` checks the study's budget and takes the number atomically;
+ * - a RUNNING trial is owned by the `workerId` that created or claimed it: `claimWaitingTrial`
+ *   hands a WAITING trial to exactly one caller, `heartbeat` refreshes only the caller's own
+ *   RUNNING trials, and `finishTrial` returns false (and changes nothing) unless the trial is
+ *   still RUNNING and the caller's;
+ * - `reapStaleTrials` fails a RUNNING trial whose heartbeat is older than the grace period
+ *   and enqueues a retry with its parameters, once, even when every worker calls it at once;
+ *   heartbeat ages are measured on one clock (the database's host, or the server's);
+ * - the writes of one trial (`setParams`, `reportIntermediate`, `setAttrs`, `setRunId`) are
+ *   made only by its owner, which serialises them; they need no guard against each other.
+ */
+export interface StudyStorage {
+  /** Where the studies live, for messages (a password is elided). */
+  readonly location: string;
+  /**
+   * How far below the highest trial id seen a refresh re-reads: a storage whose ids are
+   * handed out before commit (Postgres) can make a smaller id visible after a larger one.
+   */
+  readonly refreshMargin: number;
+  createStudy(input: {
+    name: string;
+    directions: Direction[];
+    spec: StudySpec;
+    experimentId?: string | null;
+    parentRunId?: string | null;
+  }): Promise<StudyRecord>;
+  findStudy(name: string): Promise<StudyRecord | undefined>;
+  /** RESOURCE_DOES_NOT_EXIST when there is no study of that name. */
+  getStudy(name: string): Promise<StudyRecord>;
+  listStudies(): Promise<StudyRecord[]>;
+  updateStudyTracking(studyId: number, experimentId: string, parentRunId: string): Promise<void>;
+  /**
+   * Creates the next trial as RUNNING for `workerId`, or returns undefined when the study
+   * already holds `maxTrials` trials (trials failed by the reaper do not count: their retry does).
+   */
+  createRunningTrial(studyId: number, workerId: string, maxTrials?: number): Promise<FrozenTrial | undefined>;
+  /** Adds a WAITING trial with fixed parameters (Optuna's enqueue_trial); returns its number. */
+  enqueueTrial(
+    studyId: number,
+    fixedParams: Record<string, ParamValue>,
+    systemAttrs?: Record<string, unknown>,
+  ): Promise<number>;
+  /** Claims the lowest-numbered WAITING trial for `workerId`, or undefined when none waits. */
+  claimWaitingTrial(studyId: number, workerId: string): Promise<FrozenTrial | undefined>;
+  getTrial(trialId: number): Promise<FrozenTrial>;
+  /** Trials with an id above `afterId`, plus the listed ids, each with its intermediate values. */
+  loadTrials(studyId: number, afterId?: number, refreshIds?: readonly number[]): Promise<FrozenTrial[]>;
+  setParams(
+    trialId: number,
+    params: Record<string, ParamValue>,
+    distributions: Record<string, Distribution>,
+  ): Promise<void>;
+  /** Records (or overwrites) the value at `step`; NaN is kept as NaN. */
+  reportIntermediate(trialId: number, step: number, value: number): Promise<void>;
+  setAttrs(
+    trialId: number,
+    column: 'system_attrs' | 'user_attrs',
+    attrs: Record<string, unknown>,
+  ): Promise<void>;
+  setRunId(trialId: number, runId: string): Promise<void>;
+  heartbeat(trialIds: readonly number[], workerId: string): Promise<void>;
+  /** Records a final state; false when the trial is no longer the caller's RUNNING trial. */
+  finishTrial(
+    trialId: number,
+    workerId: string,
+    state: Exclude<TrialState, 'WAITING' | 'RUNNING'>,
+    fields: { values?: number[] | null; constraints?: number[] | null; failReason?: string | null },
+  ): Promise<boolean>;
+  reapStaleTrials(studyId: number, gracePeriodMs: number): Promise<{ failed: number; retriedAs: number }[]>;
+  countStates(studyId: number): Promise<Record<TrialState, number>>;
+  /** A second connection for a heartbeat thread, or undefined to beat on the caller's thread. */
+  heartbeatTarget(): HeartbeatTarget | undefined;
+}
+
 /**
  * What samplers and pruners may read about a study. It is this process's view of the stored
  * study, refreshed from storage at each trial start and each heartbeat: trials other

@@ -501,6 +501,6 @@ describe('GBDT thread count', () => {
     expect(trainingThreads(parseGbdtParams({}), 50_000)).toBe(1);
     expect(trainingThreads(parseGbdtParams({}), 250_000)).toBe(Math.min(cores, 2));
     expect(trainingThreads(parseGbdtParams({}), 100_000_000)).toBe(cores);
-    expect(() => parseGbdtParams({ threads: 0 })).toThrow(/gbdt parameter 'threads'/);
+    expect(() => parseGbdtParams({ threads: 0 })).toThrow(/gbdt parameters: threads: /);
   });
 });

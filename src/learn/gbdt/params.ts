@@ -82,11 +82,7 @@ export type GbdtObjective = NonNullable<GbdtParams['objective']>;
 /** Validates user parameters and fills defaults; the message names the offending field. */
 export function parseGbdtParams(input: unknown): GbdtParams {
   const parsed = gbdtParamsSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || '(params)';
-    throw new KilnError('INVALID_PARAMETER_VALUE', `gbdt parameter '${field}': ${issue.message}`);
-  }
+  if (!parsed.success) throw KilnError.fromZod('gbdt parameters', parsed.error);
   return parsed.data;
 }
 

@@ -3,12 +3,10 @@ import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  type DataContext,
+  type DatasetCatalog,
   type DatasetSchema,
-  datasetParquetPath,
   type FeatureColumn,
   type FeatureMatrix,
-  getDatasetVersion,
   type LabelledMatrix,
   type MatrixFeature,
   type MatrixRequest,
@@ -39,7 +37,7 @@ export interface TrainingMatrices {
  *
  * Every error is thrown before anything is tracked: a missing column is named here.
  */
-export async function loadTrainingData(spec: TrainSpec, data?: DataContext): Promise<TrainingMatrices> {
+export async function loadTrainingData(spec: TrainSpec, data?: DatasetCatalog): Promise<TrainingMatrices> {
   const lineage: Record<string, string> = {};
   let files: string;
   let schema: DatasetSchema | undefined;
@@ -51,8 +49,8 @@ export async function loadTrainingData(spec: TrainSpec, data?: DataContext): Pro
         `data.dataset '${spec.data.dataset}': no data catalog to read it from (pass the store and artifact store)`,
       );
     }
-    const version = await getDatasetVersion(data, spec.data.dataset);
-    files = await datasetParquetPath(data, version);
+    const version = await data.getVersion(spec.data.dataset);
+    files = await data.parquetPath(version);
     schema = version.schema;
     lineage['kiln.dataset.name'] = version.name;
     lineage['kiln.dataset.version'] = String(version.version);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DataContext, LabelledMatrix } from '../../data/index.js';
+import type { DatasetCatalog, LabelledMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import {
   defaultMetric,
@@ -64,7 +64,7 @@ export interface RunTrainingOptions {
   experiment?: string;
   runName?: string;
   /** The data catalog, needed when the spec names a stored dataset. */
-  data?: DataContext;
+  data?: DatasetCatalog;
   onProgress?: (progress: TrainingProgress) => void;
   /** Called after each iteration with its metrics; returning false stops training (pruning). */
   onIteration?: (info: IterationInfo) => boolean | undefined;
@@ -362,13 +362,7 @@ function isZeroOne(y: Float64Array): boolean {
 
 function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
   const parsed = LEARNERS[spec.learner.name]!.paramsSchema.safeParse(params);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `learner.params.${issue.path.join('.')}: ${issue.message.replace(/^Invalid input: /, '')}`,
-    );
-  }
+  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error);
   return params;
 }
 

@@ -439,27 +439,13 @@ function issueText(issue: z.core.$ZodIssue): string {
   return message;
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      let where = issue.path.map(String).join('.');
-      if (issue.code === 'unrecognized_keys' && issue.keys.length === 1) {
-        where = [...issue.path.map(String), issue.keys[0]!].join('.');
-        return `${where}: unknown field`;
-      }
-      return `${where || '(spec)'}: ${issueText(issue)}`;
-    })
-    .join('; ');
-}
-
 /**
  * Validates a training spec (parsed YAML or a TS object). The error names the spec (`place`)
  * and every offending field path, e.g. `train.yaml: learner.params.num_leaves: expected integer`.
  */
 export function parseTrainSpec(value: unknown, place = 'training spec'): TrainSpec {
   const parsed = trainSpecSchema.safeParse(value ?? {});
-  if (!parsed.success)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: ${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
   return parsed.data;
 }
 

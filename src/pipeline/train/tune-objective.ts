@@ -1,4 +1,4 @@
-import type { DataContext } from '../../data/index.js';
+import type { DatasetCatalog } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { getMetric } from '../../learn/index.js';
 import type { KilnClient } from '../../sdk/index.js';
@@ -62,7 +62,7 @@ export interface TrainingObjectiveOptions {
   client: KilnClient;
   /** Loaded once and shared by every trial of this process. */
   matrices: TrainingMatrices;
-  data?: DataContext;
+  data?: DatasetCatalog;
   /** Study name, recorded as a tag on each trial's run. */
   study?: string;
 }

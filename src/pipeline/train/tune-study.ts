@@ -1,12 +1,12 @@
-import type { DataContext } from '../../data/index.js';
+import type { DatasetCatalog } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import type { KilnClient } from '../../sdk/index.js';
-import type { Store } from '../../store/index.js';
 import {
   createStudy,
   type FrozenTrial,
   loadStudy,
   type Study,
+  type StudyLocation,
   type StudyRecord,
   type StudySpec,
   type StudySummary,
@@ -21,12 +21,13 @@ import { searchPlanOf, trainingObjective } from './tune-objective.js';
 /** The objective name under which a study stores its training spec (for `--worker`/`--resume`). */
 export const TRAINING_SPEC_OBJECTIVE = 'training-spec';
 
-export interface TuneFromSpecOptions {
-  /** The metadata store that holds studies and trials. */
-  store: Store;
+/** Where studies and trials live (`storage`: SQL or a kiln server's REST; `store`: a metadata store). */
+export type TuneFromSpecOptions = StudyLocation & TuneFromSpecBehaviour;
+
+export interface TuneFromSpecBehaviour {
   /** Where the study's parent run and each trial's child run are tracked. */
   client: KilnClient;
-  data?: DataContext;
+  data?: DatasetCatalog;
   /** Study name; default the spec's `search.study`, else `<spec name>-<timestamp>`. */
   study?: string;
   /** Continue this stored study (its stored spec is used; the spec argument may be omitted). */
@@ -61,7 +62,7 @@ export async function tuneFromSpec(
   let spec: TrainSpec;
   const tracking = studyTracking(options.client);
   if (options.resume) {
-    study = await loadStudy({ store: options.store, name: options.resume, tracking });
+    study = await loadStudy({ ...studyLocation(options), name: options.resume, tracking });
     spec = storedSpecOf(study);
   } else {
     if (!specInput)
@@ -88,7 +89,7 @@ export async function tuneFromSpec(
       search.study ??
       `${spec.name ?? 'study'}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     study = await createStudy({
-      store: options.store,
+      ...studyLocation(options),
       name,
       directions: plan.objectives.map((o) => o.direction),
       spec: studySpec,
@@ -119,7 +120,7 @@ export async function tuneFromSpec(
  */
 export async function trainingObjectiveForStudy(
   study: Study,
-  options: { client: KilnClient; data?: DataContext; spec?: TrainSpec },
+  options: { client: KilnClient; data?: DatasetCatalog; spec?: TrainSpec },
 ) {
   const spec = options.spec ?? storedSpecOf(study);
   const matrices = await loadTrainingData(spec, options.data);
@@ -248,4 +249,8 @@ async function finishParentRun(client: KilnClient, runId: string, summary: Study
       : [],
   });
   await store.updateRun({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
+}
+
+function studyLocation(options: TuneFromSpecOptions): StudyLocation {
+  return options.storage ? { storage: options.storage } : { store: options.store };
 }

@@ -83,6 +83,16 @@ export async function datasetRoutes(app: FastifyInstance, context: ServerContext
     return { rows: await headDataset(ctx, refOf(versionParams.parse(request.params)), n) };
   });
 
+  // The version's Parquet, for a remote workspace's training and catalog reads (the client
+  // checks it against the version's content hash).
+  app.get('/api/kiln/datasets/:name/versions/:version/data', async (request, reply) => {
+    const version = await getDatasetVersion(ctx, refOf(versionParams.parse(request.params)));
+    const stream = await context.artifacts.get(version.artifactPath);
+    reply.header('content-type', 'application/vnd.apache.parquet');
+    reply.header('x-kiln-dataset-hash', version.hash);
+    return reply.send(stream);
+  });
+
   app.get('/api/kiln/datasets/:name/versions/:version/profile', async (request) => ({
     profile: await getDatasetProfile(ctx, refOf(versionParams.parse(request.params))),
   }));

@@ -1,11 +1,22 @@
 import { sql } from 'kysely';
 import { alreadyExists, notFound } from '../errors.js';
 import type { Store, TuneTrialsTable } from '../store/index.js';
-import type { Direction, Distribution, FrozenTrial, ParamValue, TrialState } from './types.js';
+import type {
+  Direction,
+  Distribution,
+  FrozenTrial,
+  HeartbeatTarget,
+  ParamValue,
+  StudyRecord,
+  StudySpec,
+  StudyStorage,
+  TrialState,
+} from './types.js';
 
 /**
  * Studies and trials in the metadata store (tables of migration 0003_tune), written with
- * kysely's portable builder so SQLite and Postgres run the same code.
+ * kysely's portable builder so SQLite and Postgres run the same code. The rules every
+ * StudyStorage keeps are in types.ts; this is how SQL keeps them.
  *
  * Concurrency, the part Optuna's RDB storage gets wrong under parallel workers:
  * - a new trial takes `max(number) + 1` in the same INSERT … SELECT that checks the study's
@@ -21,36 +32,24 @@ import type { Direction, Distribution, FrozenTrial, ParamValue, TrialState } fro
  *   presumed dead and comes back cannot overwrite the verdict.
  */
 
-export interface StudyRecord {
-  id: number;
-  name: string;
-  directions: Direction[];
-  spec: StudySpec;
-  experimentId: string | null;
-  parentRunId: string | null;
-  creationTime: number;
-}
-
-/** What a study stores about how to run it, so `--worker` and `--resume` need only its name. */
-export interface StudySpec {
-  sampler?: { name: string; options?: Record<string, unknown> };
-  pruner?: { name: string; options?: Record<string, unknown> } | null;
-  /** Declarative search space (see space.ts), when the objective draws from one. */
-  space?: Record<string, unknown>;
-  /** A named objective (built-in benchmark functions, or a training spec wired by the CLI). */
-  objective?: { name: string; options?: Record<string, unknown> };
-  /** Total trials the study should hold; workers stop once it is reached. */
-  maxTrials?: number;
-  heartbeatIntervalMs?: number;
-  gracePeriodMs?: number;
-  /** Anything else a front end wants to keep with the study (e.g. the training spec). */
-  [key: string]: unknown;
-}
-
 const nowMs = () => Date.now();
 
-export class TuneStorage {
-  constructor(readonly store: Store) {}
+export class SqlStudyStorage implements StudyStorage {
+  readonly location: string;
+  readonly refreshMargin: number;
+
+  constructor(readonly store: Store) {
+    this.location = store.location;
+    // Postgres hands out serial ids before commit; SQLite commits writes in id order.
+    this.refreshMargin = store.dialect === 'postgres' ? 256 : 0;
+  }
+
+  heartbeatTarget(): HeartbeatTarget | undefined {
+    const uri =
+      this.store.connectionUri ?? (this.store.dialect === 'sqlite' ? this.store.location : undefined);
+    if (uri === undefined || uri === ':memory:') return undefined;
+    return this.store.dialect === 'postgres' ? { kind: 'postgres', uri } : { kind: 'sqlite', path: uri };
+  }
 
   async createStudy(input: {
     name: string;
@@ -103,6 +102,27 @@ export class TuneStorage {
     const s = await this.findStudy(name);
     if (!s) throw notFound(`study '${name}' does not exist`);
     return s;
+  }
+
+  /** The study with this id (RESOURCE_DOES_NOT_EXIST otherwise): the server checks ids it is sent. */
+  async getStudyById(studyId: number): Promise<StudyRecord> {
+    const row = await this.store.db
+      .selectFrom('tune_studies')
+      .selectAll()
+      .where('study_id', '=', studyId)
+      .executeTakeFirst();
+    if (!row) throw notFound(`study ${studyId} does not exist`);
+    return studyOfRow(row);
+  }
+
+  /** RESOURCE_DOES_NOT_EXIST unless the trial exists: the server checks ids it is sent. */
+  async requireTrial(trialId: number): Promise<void> {
+    const row = await this.store.db
+      .selectFrom('tune_trials')
+      .select('trial_id')
+      .where('trial_id', '=', trialId)
+      .executeTakeFirst();
+    if (!row) throw notFound(`trial ${trialId} does not exist`);
   }
 
   async listStudies(): Promise<StudyRecord[]> {
@@ -268,6 +288,7 @@ export class TuneStorage {
   }
 
   async reportIntermediate(trialId: number, step: number, value: number): Promise<void> {
+    // NaN is stored as NULL (SQL has no NaN in every dialect) and read back as NaN.
     const stored = Number.isNaN(value) ? null : value;
     await this.store.db
       .insertInto('tune_trial_intermediate')

@@ -1,0 +1,192 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/store/index.js';
+import { loadStudy } from '../src/tune/index.js';
+import { openWorkspace } from '../src/workspace.js';
+
+/**
+ * A remote workspace: the CLI as child processes against a real `kiln server` child process
+ * on loopback. The clients hold no database: their KILN_DB names a Postgres that does not
+ * exist, so any attempt to open a store instead of going through the server fails loudly.
+ */
+const root = path.resolve(import.meta.dirname, '..');
+const serverHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-server-'));
+const clientHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-client-'));
+const NO_DATABASE = 'postgres://nobody@127.0.0.1:1/no_such_database';
+let server: ChildProcess;
+let url: string;
+
+function kiln(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KILN_HOME: clientHome, KILN_DB: NO_DATABASE, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** late ⇔ x1 + 0.5·x2 + noise > 0, with a fixed generator. */
+function writeCsv(file: string, n: number): void {
+  let seed = 7;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
+  const lines = ['x1,x2,late'];
+  for (let i = 0; i < n; i++) {
+    const x1 = rand() * 2 - 1;
+    const x2 = rand() * 2 - 1;
+    lines.push([x1.toFixed(4), x2.toFixed(4), x1 + 0.5 * x2 + (rand() - 0.5) * 0.4 > 0].join(','));
+  }
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+beforeAll(async () => {
+  // The dataset is ingested on the server's side, before the server starts.
+  const csv = path.join(serverHome, 'synth.csv');
+  writeCsv(csv, 800);
+  const local = await openWorkspace(serverHome);
+  await local.datasets.ingest({ file: csv, name: 'synth' });
+  await local.close();
+  server = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'server', '--home', serverHome, '--port', '0'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout?.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', (code) => reject(new Error(`kiln server exited with ${code}`)));
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  fs.rmSync(serverHome, { recursive: true, force: true });
+  fs.rmSync(clientHome, { recursive: true, force: true });
+});
+
+describe('a remote workspace (--tracking-uri http://…) through a real kiln server', () => {
+  it('kiln data ls / show / head read the server catalog; ingest says it is not available remotely', async () => {
+    const ls = await kiln(['data', 'ls', '--tracking-uri', url, '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    const list = JSON.parse(ls.stdout);
+    expect(list.map((d: { name: string; rows: number }) => [d.name, d.rows])).toEqual([['synth', 800]]);
+    const head = await kiln(['data', 'head', 'synth@1', '-n', '3', '--json'], { KILN_TRACKING_URI: url });
+    expect(head.code, head.stderr).toBe(0);
+    expect(JSON.parse(head.stdout)).toHaveLength(3);
+    const ingest = await kiln(['data', 'ingest', path.join(serverHome, 'synth.csv'), '--name', 'x'], {
+      KILN_TRACKING_URI: url,
+    });
+    expect(ingest.code).toBe(2);
+    expect(ingest.stderr).toMatch(
+      /^kiln: INVALID_PARAMETER_VALUE: kiln data ingest: http:\/\/127\.0\.0\.1:\d+ is a remote workspace/,
+    );
+  }, 240_000);
+
+  it('kiln train --tracking-uri reads the stored dataset from the server and tracks the run there', async () => {
+    const spec = path.join(clientHome, 'train.yaml');
+    fs.writeFileSync(
+      spec,
+      [
+        'name: remote-train',
+        'data: { dataset: synth@1 }',
+        'features: [x1, x2]',
+        'target: late',
+        'split: { method: random, valid: 0.2, test: 0.2, seed: 1 }',
+        'learner: { name: gbdt, params: { num_iterations: 10, num_leaves: 7 } }',
+        'measure: { latency_rows: 20, batch_rows: 100 }',
+        '',
+      ].join('\n'),
+    );
+    const train = await kiln(['train', spec, '--tracking-uri', url, '--json', '--no-progress']);
+    expect(train.code, train.stderr).toBe(0);
+    const result = JSON.parse(train.stdout);
+    expect(result.metrics['test.auc']).toBeGreaterThan(0.9);
+    // The run is on the server, with the dataset's lineage, and its data came from there.
+    const ws = await openWorkspace(serverHome);
+    try {
+      const run = await ws.tracking.getRun(result.run_id);
+      const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
+      const version = await ws.datasets.getVersion('synth@1');
+      expect(tags['kiln.dataset.hash']).toBe(version.hash);
+    } finally {
+      await ws.close();
+    }
+    // The client cached the download under its own KILN_HOME, named by content hash.
+    expect(fs.readdirSync(path.join(clientHome, 'cache', 'kiln-dataset-cache'))).toHaveLength(1);
+  }, 240_000);
+
+  it('tuning workers on another "machine" join a study through the server and complete its trials', async () => {
+    const created = await kiln([
+      'tune',
+      'create',
+      'remote-study',
+      '--objective',
+      'branin',
+      '--trials',
+      '8',
+      '--sleep-ms',
+      '100',
+      '--heartbeat-ms',
+      '500',
+      '--tracking-uri',
+      url,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const [a, b] = await Promise.all([
+      kiln(['tune', '--worker', 'remote-study', '--tracking-uri', url, '--json']),
+      kiln(['tune', '--worker', 'remote-study', '--json'], { KILN_TRACKING_URI: url }),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const ra = JSON.parse(a.stdout.trim().split('\n').at(-1) as string);
+    const rb = JSON.parse(b.stdout.trim().split('\n').at(-1) as string);
+    expect([...ra.trials, ...rb.trials].sort((x: number, y: number) => x - y)).toEqual([...Array(8).keys()]);
+    expect(ra.worker).not.toBe(rb.worker);
+    // What the server stored: every trial complete, numbered once, owned by one of the two.
+    const store = await openStore({ db: path.join(serverHome, 'kiln.db') });
+    try {
+      const study = await loadStudy({ store, name: 'remote-study' });
+      const trials = study.trials();
+      expect(trials.map((t) => t.number)).toEqual([...Array(8).keys()]);
+      expect(trials.every((t) => t.state === 'COMPLETE' && t.values !== null)).toBe(true);
+    } finally {
+      await store.close();
+    }
+    const show = await kiln(['tune', 'show', 'remote-study', '--tracking-uri', url, '--json']);
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout).counts).toEqual({
+      WAITING: 0,
+      RUNNING: 0,
+      COMPLETE: 8,
+      PRUNED: 0,
+      FAILED: 0,
+    });
+  }, 300_000);
+});
