@@ -34,7 +34,8 @@ export class LocalArtifactStore implements ArtifactStore {
     const full = this.localPath(rel);
     await fsp.mkdir(path.dirname(full), { recursive: true });
     this.assertInsideRoot(path.dirname(full), artifactPath);
-    const tmp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
+    // The writer's pid in the name lets sweepAbandonedWrites tell a dead write from a live one.
+    const tmp = `${full}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
       const source =
         body instanceof Readable
@@ -101,6 +102,33 @@ export class LocalArtifactStore implements ArtifactStore {
     await fsp.rm(this.localPath(rel), { recursive: true, force: true });
   }
 
+  async sweepAbandonedWrites(prefix: string): Promise<number> {
+    const start = this.localPath(prefix);
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else {
+          const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(entry.name) ?? /\.tmp-[0-9a-f]{12}$/.exec(entry.name);
+          if (!m) continue;
+          const pid = m[1] === undefined ? undefined : Number(m[1]);
+          if (pid !== undefined && (pid === process.pid || processIsAlive(pid))) continue;
+          await fsp.rm(full, { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(start);
+    return removed;
+  }
+
   private async existingFile(artifactPath: string): Promise<string> {
     const full = this.localPath(artifactPath);
     let stat: fs.Stats;
@@ -133,5 +161,14 @@ export class LocalArtifactStore implements ArtifactStore {
         `artifact path '${shown}' leads outside the artifact store`,
       );
     }
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

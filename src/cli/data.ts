@@ -45,7 +45,7 @@ async function withContext<T>(opts: StoreOptions, body: (ctx: DataContext) => Pr
   const config = resolveConfig({ home: opts.home, db: opts.db, artifacts: opts.artifacts });
   const store = await openStore({ db: config.db });
   try {
-    return await body({ store, artifacts: openArtifactStore(config.artifacts) });
+    return await body({ store, artifacts: openArtifactStore(config.artifacts), tmpDir: config.scratch });
   } finally {
     await store.close();
   }

@@ -85,7 +85,7 @@ export async function withDataContext<T>(
   const config = resolveConfig();
   const store = await openStore({ db: config.db });
   try {
-    return await body({ store, artifacts: openArtifactStore(config.artifacts) });
+    return await body({ store, artifacts: openArtifactStore(config.artifacts), tmpDir: config.scratch });
   } finally {
     await store.close();
   }

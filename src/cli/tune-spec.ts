@@ -61,7 +61,7 @@ export async function runTuneSpecCommand(
   const started = Date.now();
   try {
     // The catalog shares the study store, so a spec naming a stored dataset (also a resumed one) can read it.
-    const data = { store, artifacts: openArtifactStore(config.artifacts) };
+    const data = { store, artifacts: openArtifactStore(config.artifacts), tmpDir: config.scratch };
     const result = await tuneFromSpec(spec, {
       store,
       client,

@@ -1,4 +1,5 @@
 export {
+  catalogReady,
   type DataContext,
   type DatasetSummary,
   type DatasetVersion,
@@ -21,6 +22,7 @@ export {
   splitDatasetVersion,
   validateDatasetVersion,
 } from './catalog.js';
+export { resolveInDataRoots, withServerPathsHidden } from './data-roots.js';
 export { compileDerivations } from './derive.js';
 export {
   type Expectation,
@@ -56,6 +58,7 @@ export {
 } from './profile.js';
 export { profileParquet } from './profile-dataset.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
+export { makeScratchDir, sweepScratch } from './scratch.js';
 export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
 export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
 export type {
