@@ -2,6 +2,7 @@ import path from 'node:path';
 import { openArtifactStore } from '../artifacts/index.js';
 import { type KilnConfig, resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
+import { WORK_BOUNDS } from '../learn/index.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
 import { connect, type KilnClient } from '../sdk/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -68,8 +69,12 @@ export async function runTuneSpecCommand(
       data,
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.study ? { study: opts.study } : {}),
-      ...(opts.trials !== undefined ? { trials: positiveInt(opts.trials, '--trials') } : {}),
-      ...(opts.parallel !== undefined ? { parallel: positiveInt(opts.parallel, '--parallel') } : {}),
+      ...(opts.trials !== undefined
+        ? { trials: positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations) }
+        : {}),
+      ...(opts.parallel !== undefined
+        ? { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }
+        : {}),
       ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
       onTrialFinished: (t) => {
         if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
@@ -127,9 +132,13 @@ function summaryText(r: TuneResult, spec: TrainSpec | undefined): string {
   });
 }
 
-function positiveInt(text: string, flag: string): number {
+function positiveInt(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must be a positive integer, got '${text}'`);
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${flag} must be a positive integer, got '${text.slice(0, 40)}'`,
+    );
+  if (n > max) throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must be at most ${max}, got ${text}`);
   return n;
 }
