@@ -32,7 +32,14 @@ import type { ServerContext } from '../context.js';
  * handler map KilnError codes to statuses. `version` in a path is a number, a hash prefix or
  * `latest`.
  */
-const nameParams = z.object({ name: z.string().min(1).max(256) });
+const nameParams = z.object({
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/,
+      "a dataset name: letters, digits, '_', '.', '-', at most 256",
+    ),
+});
 const versionParams = nameParams.extend({
   version: z.string().regex(/^(latest|\d+|[0-9a-fA-F]{8,64})$/, 'a version number, a hash prefix or latest'),
 });
