@@ -15,7 +15,7 @@ const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-hostile-cli-'));
 
 function kiln(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, KILN_HOME: home };
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home };
   delete env.KILN_PORT;
   delete env.KILN_HOST;
   return new Promise((resolve) => {
