@@ -103,7 +103,7 @@ describe('kiln CLI errors', { timeout: 120_000 }, () => {
     expectUsageError(await kiln('data', 'head', 'evil', '-n', '-1'), /-n\/--rows must be a whole number/);
     const head = await kiln('data', 'head', 'evil');
     expect(head.code, head.stderr).toBe(0);
-    expect(head.stdout).not.toMatch(/\u001b|\u0007/);
+    expect(head.stdout.includes('\u001b') || head.stdout.includes('\u0007')).toBe(false);
     expect(head.stdout).toContain('\\x1b]0;pwned\\x07\\x1b[2Jx');
     const split = await kiln(
       'data',
