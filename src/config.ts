@@ -16,6 +16,8 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_HOST           | 127.0.0.1                   | `kiln server` bind address (loopback default)   |
  * | KILN_PORT           | 5000                        | `kiln server` port                              |
  * | KILN_LOG_LEVEL      | info                        | pino level for the server                       |
+ * | KILN_DATA_ROOTS     | (none)                      | folders (':'-separated) a client may name in a REST ingest; outside them a client uploads the bytes |
+ * | KILN_MAX_UPLOAD_BYTES | 1073741824 (1 GiB)        | largest dataset upload the server accepts        |
  */
 export interface KilnConfig {
   home: string;
@@ -27,6 +29,11 @@ export interface KilnConfig {
   host: string;
   port: number;
   logLevel: string;
+  /** Real paths of the folders a REST ingest may read (none: clients upload bytes). */
+  dataRoots: string[];
+  maxUploadBytes: number;
+  /** Scratch files (uploads, ingests in progress) live here, under the home, and are swept at start. */
+  scratch: string;
 }
 
 export type KilnConfigInput = Partial<KilnConfig>;
@@ -59,6 +66,14 @@ export function resolveConfig(
     host,
     port,
     logLevel: overrides.logLevel ?? env.KILN_LOG_LEVEL ?? 'info',
+    dataRoots:
+      overrides.dataRoots ??
+      (env.KILN_DATA_ROOTS ?? '')
+        .split(path.delimiter)
+        .filter((p) => p !== '')
+        .map((p) => path.resolve(p)),
+    maxUploadBytes: overrides.maxUploadBytes ?? byteCount(env.KILN_MAX_UPLOAD_BYTES, 1024 ** 3),
+    scratch: overrides.scratch ?? path.join(home, 'scratch'),
   };
 }
 
@@ -67,4 +82,16 @@ function locationString(location: Location): string {
   if (location.kind === 'postgres') return location.uri;
   if (location.kind === 'http') return location.url;
   return describeLocation(location);
+}
+
+function byteCount(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `KILN_MAX_UPLOAD_BYTES must be a positive whole number of bytes, got '${text.slice(0, 40)}'`,
+    );
+  }
+  return n;
 }

@@ -80,7 +80,7 @@ export async function openWorkspace(
     { ...input, trackingUri: undefined },
     { ...env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '' },
   );
-  if (!uri) return openLocal('embedded', config.db, config.artifacts);
+  if (!uri) return openLocal('embedded', config.db, config.artifacts, config.scratch);
   const location = parseLocation(uri, 'workspace');
   switch (location.kind) {
     case 'http':
@@ -91,16 +91,22 @@ export async function openWorkspace(
         'embedded',
         path.join(home, 'kiln.db'),
         input.artifacts ?? path.join(home, 'artifacts'),
+        path.join(home, 'scratch'),
       );
     }
     case 'sqlite':
-      return openLocal('database', location.path, config.artifacts);
+      return openLocal('database', location.path, config.artifacts, config.scratch);
     case 'postgres':
-      return openLocal('database', location.uri, config.artifacts);
+      return openLocal('database', location.uri, config.artifacts, config.scratch);
   }
 }
 
-async function openLocal(kind: 'embedded' | 'database', db: string, artifactsAt: string): Promise<Workspace> {
+async function openLocal(
+  kind: 'embedded' | 'database',
+  db: string,
+  artifactsAt: string,
+  scratch: string,
+): Promise<Workspace> {
   // The artifact location is checked before the database is created or migrated.
   const artifacts = openArtifactStore(artifactsAt);
   const store = await openStore({ db });
@@ -115,7 +121,8 @@ async function openLocal(kind: 'embedded' | 'database', db: string, artifactsAt:
     kind: store.dialect === 'postgres' ? 'database' : kind,
     location: store.location,
     tracking,
-    datasets: new SqlDatasetCatalog({ store, artifacts }),
+    // Ingest and split scratch lives under the kiln home, where the next start sweeps a dead process's leftovers.
+    datasets: new SqlDatasetCatalog({ store, artifacts, tmpDir: scratch }),
     studies: new SqlStudyStorage(store),
     store,
     artifacts,

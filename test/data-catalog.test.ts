@@ -310,7 +310,9 @@ describe('stores without local paths (S3-like)', () => {
       // A corrupted download is refused, not used.
       fs.rmSync(cached);
       fs.writeFileSync(local.localPath(version.artifactPath), 'corrupt');
-      await expect(datasetParquetPath(ctx, version)).rejects.toThrow(/stored data does not match its hash/);
+      await expect(datasetParquetPath(ctx, version)).rejects.toThrow(
+        /its stored data no longer matches its content hash/,
+      );
     } finally {
       await store.close();
     }

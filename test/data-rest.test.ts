@@ -34,7 +34,7 @@ beforeAll(async () => {
       'fixture',
     ),
   );
-  const config = resolveConfig({ home: root });
+  const config = resolveConfig({ home: root, dataRoots: [root] });
   store = await openStore({ db: path.join(root, 'kiln.db') });
   app = await buildApp({
     store,

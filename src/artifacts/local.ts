@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors.js';
-import { normaliseArtifactPath } from './artifact-path.js';
+import { clipPath, normaliseArtifactPath } from './artifact-path.js';
 import type { ArtifactInfo, ArtifactStore } from './types.js';
 
 /**
@@ -32,10 +32,13 @@ export class LocalArtifactStore implements ArtifactStore {
     const rel = normaliseArtifactPath(artifactPath);
     if (rel === '') throw new KilnError('INVALID_PARAMETER_VALUE', 'artifact path must name a file');
     const full = this.localPath(rel);
-    await fsp.mkdir(path.dirname(full), { recursive: true });
-    this.assertInsideRoot(path.dirname(full), artifactPath);
-    const tmp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
+    // Folders this write creates are removed again if it fails: a refused write leaves nothing.
+    const created = await this.makeParents(rel, full);
+    // The temporary name is short and fixed-length (a long artifact name must not overflow it);
+    // the writer's pid in it lets sweepAbandonedWrites tell a dead write from a live one.
+    const tmp = path.join(path.dirname(full), `.kiln.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
+      this.assertInsideRoot(path.dirname(full), artifactPath);
       const source =
         body instanceof Readable
           ? body
@@ -44,13 +47,51 @@ export class LocalArtifactStore implements ArtifactStore {
       await fsp.rename(tmp, full);
     } catch (e) {
       await fsp.rm(tmp, { force: true });
-      if (e instanceof KilnError) throw e;
-      throw new KilnError('INTERNAL_ERROR', `writing artifact '${rel}' failed: ${(e as Error).message}`, {
-        cause: e,
-      });
+      for (const dir of created.reverse()) await fsp.rmdir(dir).catch(() => {});
+      throw writeError(e, rel);
     }
     const { size } = await fsp.stat(full);
     return { size };
+  }
+
+  /** Creates the missing parent folders of `full`, returning them (outermost first). */
+  private async makeParents(rel: string, full: string): Promise<string[]> {
+    const missing: string[] = [];
+    let dir = path.dirname(full);
+    while (dir !== this.root && dir.startsWith(this.root)) {
+      let st: fs.Stats | undefined;
+      try {
+        st = await fsp.lstat(dir);
+      } catch {
+        st = undefined;
+      }
+      if (st) {
+        if (st.isSymbolicLink()) {
+          // A link inside the store: followed only if it leads to a folder inside the store.
+          const target = await fsp.stat(dir).catch(() => undefined);
+          if (!target) throw writeError(Object.assign(new Error('dangling'), { code: 'EDANGLING' }), rel);
+          if (!target.isDirectory())
+            throw writeError(Object.assign(new Error('file'), { code: 'ENOTDIR' }), rel);
+        } else if (!st.isDirectory()) {
+          throw writeError(Object.assign(new Error('file'), { code: 'ENOTDIR' }), rel);
+        }
+        break;
+      }
+      missing.unshift(dir);
+      dir = path.dirname(dir);
+    }
+    const created: string[] = [];
+    try {
+      for (const d of missing) {
+        await fsp.mkdir(d);
+        created.push(d);
+      }
+    } catch (e) {
+      for (const d of created.reverse()) await fsp.rmdir(d).catch(() => {});
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return [];
+      throw writeError(e, rel);
+    }
+    return created;
   }
 
   async get(artifactPath: string): Promise<Readable> {
@@ -98,7 +139,40 @@ export class LocalArtifactStore implements ArtifactStore {
   async delete(artifactPath: string): Promise<void> {
     const rel = normaliseArtifactPath(artifactPath);
     if (rel === '') throw new KilnError('INVALID_PARAMETER_VALUE', 'refusing to delete the artifact root');
-    await fsp.rm(this.localPath(rel), { recursive: true, force: true });
+    try {
+      await fsp.rm(this.localPath(rel), { recursive: true, force: true });
+    } catch (e) {
+      // Under a file there is nothing to delete.
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw writeError(e, rel);
+    }
+  }
+
+  async sweepAbandonedWrites(prefix: string): Promise<number> {
+    const start = this.localPath(prefix);
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else {
+          const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(entry.name) ?? /\.tmp-[0-9a-f]{12}$/.exec(entry.name);
+          if (!m) continue;
+          const pid = m[1] === undefined ? undefined : Number(m[1]);
+          if (pid !== undefined && (pid === process.pid || processIsAlive(pid))) continue;
+          await fsp.rm(full, { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(start);
+    return removed;
   }
 
   private async existingFile(artifactPath: string): Promise<string> {
@@ -133,5 +207,42 @@ export class LocalArtifactStore implements ArtifactStore {
         `artifact path '${shown}' leads outside the artifact store`,
       );
     }
+  }
+}
+
+/**
+ * A failed write as the client should hear it: a 400 naming the artifact path it gave (clipped),
+ * never the store's absolute path; an I/O failure of the server itself stays an internal error.
+ */
+function writeError(e: unknown, rel: string): KilnError {
+  if (e instanceof KilnError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    ENOTDIR: 'a part of it is an existing file, not a folder',
+    EEXIST: 'a part of it is an existing file, not a folder',
+    EDANGLING: 'a part of it is a link to nothing',
+    ELOOP: 'a part of it is a link loop',
+    EISDIR: 'it is an existing folder',
+    ENAMETOOLONG: 'a name in it is too long for the file system',
+  };
+  const reason = code ? why[code] : undefined;
+  if (reason)
+    return new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `artifact path '${clipPath(rel)}' cannot be written: ${reason}`,
+    );
+  // A system error's own text names the absolute path; a stream's (the client went away) does not.
+  const detail = code ? code : (e as Error).message;
+  return new KilnError('INTERNAL_ERROR', `writing artifact '${clipPath(rel)}' failed: ${detail}`, {
+    cause: e,
+  });
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

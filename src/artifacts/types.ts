@@ -28,6 +28,11 @@ export interface ArtifactStore {
   list(prefix: string): Promise<ArtifactInfo[]>;
   /** Deletes a file or a whole folder; deleting what does not exist is not an error. */
   delete(path: string): Promise<void>;
+  /**
+   * Removes temporary files under `prefix` that a write killed mid-way left (their writer is
+   * gone); stores whose writes cannot leave debris need not implement it.
+   */
+  sweepAbandonedWrites?(prefix: string): Promise<number>;
   /** For local stores: the file-system path of an artifact (DuckDB reads it directly). */
   localPath?(path: string): string;
 }

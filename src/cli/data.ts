@@ -15,6 +15,7 @@ import {
 } from '../data/index.js';
 import { readYamlFile } from '../data/spec.js';
 import { KilnError } from '../errors.js';
+import { escapeControlCharacters } from './table.js';
 import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
 
 type StoreOptions = WorkspaceCommandOptions;
@@ -243,11 +244,19 @@ export function registerDataCommands(program: Command): void {
       .option('-n, --rows <n>', 'number of rows', '10')
       .description('print the first rows of a version'),
   ).action(async (ref: string, opts: StoreOptions & { rows: string }) => {
+    if (!/^\d+$/.test(opts.rows) || Number(opts.rows) > 10_000) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `-n/--rows must be a whole number from 0 to 10000, got '${escapeControlCharacters(opts.rows.slice(0, 40))}'`,
+      );
+    }
     const rows = await withCatalog(opts, (catalog) => catalog.head(ref, Number(opts.rows)));
     print(opts, rows, () => {
       if (rows.length === 0) return '(no rows)';
-      const cols = Object.keys(rows[0]);
-      const cells = rows.map((r) => cols.map((c) => (r[c] === null ? '' : String(r[c]))));
+      const cols = Object.keys(rows[0]).map(escapeControlCharacters);
+      const cells = rows.map((r) =>
+        Object.keys(r).map((c) => (r[c] === null ? '' : escapeControlCharacters(String(r[c])))),
+      );
       const widths = cols.map((c, i) => Math.min(32, Math.max(c.length, ...cells.map((r) => r[i].length))));
       const line = (vals: string[]) => vals.map((v, i) => v.slice(0, widths[i]).padEnd(widths[i])).join('  ');
       return [line(cols), ...cells.map(line)].join('\n');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
 import { registerExperimentsCommands } from './experiments.js';
@@ -17,7 +17,11 @@ export function buildProgram(): Command {
   program
     .name('kiln')
     .description('kiln: data → train / tune → track → register → serve → monitor → retrain')
-    .version('0.1.0');
+    .version('0.1.0')
+    // Usage errors come back as CommanderError (inherited by every subcommand registered
+    // below) so main prints them as `kiln: CODE: message` and exits 2, like every other error.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
   registerServerCommand(program);
   registerTrainCommand(program);
   registerExperimentsCommands(program);
@@ -36,7 +40,13 @@ async function main(): Promise<void> {
       process.stderr.write(`kiln: ${e.code}: ${e.message}\n`);
       process.exit(2);
     }
-    // Anything else is kiln's bug, not the user's input: still one line, the stack on request.
+    if (e instanceof CommanderError) {
+      // --help and --version end this way too, successfully.
+      if (e.exitCode === 0) process.exit(0);
+      process.stderr.write(`kiln: INVALID_PARAMETER_VALUE: ${e.message.replace(/^error: /, '')}\n`);
+      process.exit(2);
+    }
+    // A bug: one line for the user, the stack only when asked for.
     const err = e as Error;
     process.stderr.write(`kiln: INTERNAL_ERROR: ${err?.message ?? String(e)}\n`);
     if (process.env.KILN_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);

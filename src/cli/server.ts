@@ -29,7 +29,7 @@ export function registerServerCommand(program: Command): void {
       }) => {
         const config = resolveConfig({
           host: opts.host,
-          port: opts.port === undefined ? undefined : Number(opts.port),
+          port: opts.port === undefined ? undefined : portFlag(opts.port),
           home: opts.home,
           db: opts.db,
           artifacts: opts.artifacts,
@@ -58,7 +58,13 @@ export function registerServerCommand(program: Command): void {
         };
         process.on('SIGINT', () => void shutdown('SIGINT'));
         process.on('SIGTERM', () => void shutdown('SIGTERM'));
-        await app.listen({ host: config.host, port: config.port });
+        try {
+          await app.listen({ host: config.host, port: config.port });
+        } catch (e) {
+          await app.close().catch(() => {});
+          await store.close().catch(() => {});
+          throw listenError(e, config.host, config.port, opts);
+        }
         // Machine-readable line for scripts and tests that start the server on port 0.
         process.stdout.write(
           `kiln server listening on http://${config.host}:${serverPort(app.server.address())}\n`,
@@ -69,4 +75,57 @@ export function registerServerCommand(program: Command): void {
 
 function serverPort(address: ReturnType<import('node:net').Server['address']>): number | string {
   return typeof address === 'object' && address ? address.port : String(address);
+}
+
+/** `--port` as given: a whole number from 0 to 65535 (0 picks a free port). */
+function portFlag(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--port must be a whole number from 0 to 65535 (0 picks a free port), got '${text.slice(0, 40)}'`,
+    );
+  }
+  return n;
+}
+
+/** Why the server could not listen, naming what the user set: the flag, the variable, or the default. */
+function listenError(
+  e: unknown,
+  host: string,
+  port: number,
+  opts: { host?: string; port?: string },
+): KilnError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const portSource =
+    opts.port !== undefined
+      ? `--port ${opts.port}`
+      : process.env.KILN_PORT
+        ? `KILN_PORT=${port}`
+        : `port ${port} (the default; set --port)`;
+  const hostSource =
+    opts.host !== undefined
+      ? `--host ${opts.host}`
+      : process.env.KILN_HOST
+        ? `KILN_HOST=${host}`
+        : `host ${host}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new KilnError(
+        'INVALID_STATE',
+        `${portSource}: ${host}:${port} is already in use by another process`,
+      );
+    case 'EACCES':
+      return new KilnError(
+        'PERMISSION_DENIED',
+        `${portSource}: not allowed to listen on port ${port} (ports below 1024 need privileges)`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new KilnError('INVALID_PARAMETER_VALUE', `${hostSource}: no such host name`);
+    case 'EADDRNOTAVAIL':
+      return new KilnError('INVALID_PARAMETER_VALUE', `${hostSource}: not an address of this machine`);
+    default:
+      return new KilnError('INTERNAL_ERROR', `could not listen on ${host}:${port}: ${(e as Error).message}`);
+  }
 }

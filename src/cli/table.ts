@@ -116,7 +116,22 @@ function formatCell(v: Cell): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'number') return formatNumber(v);
   // One line per row: newlines in a value would break the alignment.
-  return String(v).replace(/\r?\n/g, '⏎');
+  return escapeControlCharacters(String(v).replace(/\r?\n/g, '⏎'));
+}
+
+/**
+ * Text from data made safe for a terminal: control characters (C0, DEL, C1, which include the
+ * escape sequences that move the cursor, recolour or retitle a terminal) are shown as `\xNN`
+ * (`\t`, `\n`, `\r` by name), so a value can never act on the terminal that prints it.
+ */
+export function escapeControlCharacters(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    if (c === '\t') return '\\t';
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
 }
 
 function truncate(s: string, max: number): string {

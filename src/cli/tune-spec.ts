@@ -1,4 +1,5 @@
 import { KilnError } from '../errors.js';
+import { WORK_BOUNDS } from '../learn/index.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
 import type { FrozenTrial } from '../tune/index.js';
 import { renderStudySummary } from './study-summary-text.js';
@@ -45,8 +46,12 @@ export async function runTuneSpecCommand(
       data: workspace.datasets,
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.study ? { study: opts.study } : {}),
-      ...(opts.trials !== undefined ? { trials: positiveInt(opts.trials, '--trials') } : {}),
-      ...(opts.parallel !== undefined ? { parallel: positiveInt(opts.parallel, '--parallel') } : {}),
+      ...(opts.trials !== undefined
+        ? { trials: positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations) }
+        : {}),
+      ...(opts.parallel !== undefined
+        ? { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }
+        : {}),
       ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
       onTrialFinished: (t) => {
         if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
@@ -75,9 +80,13 @@ function summaryText(r: TuneResult, spec: TrainSpec | undefined): string {
   });
 }
 
-function positiveInt(text: string, flag: string): number {
+function positiveInt(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must be a positive integer, got '${text}'`);
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${flag} must be a positive integer, got '${text.slice(0, 40)}'`,
+    );
+  if (n > max) throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must be at most ${max}, got ${text}`);
   return n;
 }

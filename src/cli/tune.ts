@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { invalidParam } from '../errors.js';
+import { WORK_BOUNDS } from '../learn/index.js';
 import { isTrainingSpecStudy } from '../pipeline/index.js';
 import {
   benchmarkObjective,
@@ -66,8 +67,12 @@ export function registerTuneCommands(program: Command): void {
         const study = await loadStudy({ storage, name: studyName });
         const objective = objectiveOf(study);
         const done = await study.optimize(objective, {
-          nTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
-          parallel: opts.parallel === undefined ? 1 : positiveInt(opts.parallel, '--parallel'),
+          nTrials:
+            opts.trials === undefined
+              ? undefined
+              : positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations),
+          parallel:
+            opts.parallel === undefined ? 1 : positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads),
           timeout: opts.timeout === undefined ? undefined : Number(opts.timeout),
           onTrialFinished: (t) => {
             if (!opts.json) {
@@ -117,7 +122,10 @@ export function registerTuneCommands(program: Command): void {
           name: opts.objective,
           options: opts.sleepMs === undefined ? {} : { sleepMs: Number(opts.sleepMs) },
         },
-        maxTrials: opts.trials === undefined ? undefined : positiveInt(opts.trials, '--trials'),
+        maxTrials:
+          opts.trials === undefined
+            ? undefined
+            : positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations),
         heartbeatIntervalMs: positiveInt(opts.heartbeatMs ?? '10000', '--heartbeat-ms'),
         gracePeriodMs: positiveInt(opts.graceMs ?? '120000', '--grace-ms'),
       };
@@ -197,8 +205,10 @@ function objectiveOf(study: Study): Objective {
   return benchmarkObjective(o.name, o.options ?? {});
 }
 
-function positiveInt(text: string, flag: string): number {
+function positiveInt(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw invalidParam(`${flag} must be a positive integer, got '${text}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw invalidParam(`${flag} must be a positive integer, got '${text.slice(0, 40)}'`);
+  if (n > max) throw invalidParam(`${flag} must be at most ${max}, got ${text}`);
   return n;
 }

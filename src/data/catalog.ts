@@ -1,16 +1,8 @@
-import {
-  createReadStream,
-  createWriteStream,
-  mkdirSync,
-  mkdtempSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactStore } from '../artifacts/index.js';
+import { AREA_NAMESPACE_ROOT, type ArtifactStore, areaArtifactPath } from '../artifacts/index.js';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { readRows, sqlString, toJsonRow, withDuck } from './duckdb.js';
@@ -20,6 +12,7 @@ import { contentHash, prepareDataset } from './prepare.js';
 import type { DatasetProfile, ProfileOptions } from './profile.js';
 import { profileParquet } from './profile-dataset.js';
 import type { DatasetSchema } from './schema.js';
+import { makeScratchDir } from './scratch.js';
 import type { DataSpec } from './spec.js';
 import { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
 import type { LabelledMatrix } from './types.js';
@@ -28,7 +21,11 @@ import type { LabelledMatrix } from './types.js';
 export interface DataContext {
   store: Store;
   artifacts: ArtifactStore;
-  /** Scratch folder for files being prepared (default: the OS temp folder). */
+  /**
+   * Scratch folder for files being prepared: `$KILN_HOME/scratch` (config.scratch); folders left
+   * by dead processes are swept at first use. Default: a `kiln-scratch` folder in the OS temp
+   * folder, for callers without a home.
+   */
   tmpDir?: string;
 }
 
@@ -135,9 +132,7 @@ function creator(): string {
 }
 
 function scratch(ctx: DataContext): string {
-  const base = ctx.tmpDir ?? os.tmpdir();
-  mkdirSync(base, { recursive: true });
-  return mkdtempSync(path.join(base, 'kiln-data-'));
+  return makeScratchDir(ctx.tmpDir ?? path.join(os.tmpdir(), 'kiln-scratch'));
 }
 
 export interface IngestOptions {
@@ -153,6 +148,10 @@ export interface IngestOptions {
   createdBy?: string;
   profile?: ProfileOptions;
   onProgress?: OnProgress;
+  /** Only files inside these folders may be read (a path that came over HTTP; see data-roots.ts). */
+  confineTo?: string[];
+  /** Recorded as the version's source instead of the file path (an upload's name). */
+  sourceLabel?: string;
 }
 
 export interface IngestResult {
@@ -178,7 +177,11 @@ export async function ingestDataset(ctx: DataContext, options: IngestOptions): P
       spec: options.spec,
       specPlace: options.specPlace,
       outPath: path.join(dir, 'data.parquet'),
+      confineTo: options.confineTo,
     });
+    if (options.sourceLabel !== undefined) {
+      prepared.source = { ...prepared.source, pattern: options.sourceLabel, files: [options.sourceLabel] };
+    }
     progress('read', true);
     let validation: ValidationReport | undefined;
     if (options.expectations) {
@@ -241,6 +244,7 @@ async function registerVersion(
   ctx: DataContext,
   input: RegisterInput,
 ): Promise<{ version: DatasetVersion; created: boolean }> {
+  await catalogReady(ctx);
   const { db } = ctx.store;
   const existing = await db
     .selectFrom('dataset_versions')
@@ -253,18 +257,19 @@ async function registerVersion(
       await storeValidation(ctx, existing.version_id, input.validation.expectations, input.validation.report);
     return { version: await versionById(ctx, existing.version_id), created: false };
   }
-  const base = `datasets/${input.name}/${input.hash}`;
-  const dataPath = `${base}/data.parquet`;
-  const profilePath = `${base}/profile.json`;
+  const dataPath = areaArtifactPath('datasets', input.name, input.hash, 'data.parquet');
+  const profilePath = areaArtifactPath('datasets', input.name, input.hash, 'profile.json');
   const written: string[] = [];
   try {
-    for (const [artifact, write] of [
-      [dataPath, () => ctx.artifacts.put(dataPath, createReadStream(input.parquetPath))],
-      [profilePath, () => ctx.artifacts.put(profilePath, JSON.stringify(input.profile))],
-    ] as const) {
-      if (await ctx.artifacts.exists(artifact)) continue;
-      await write();
-      written.push(artifact);
+    // A file already at the content address is adopted only if its bytes still hash to it (a
+    // process killed between writing and registering left it; anything else is overwritten).
+    if (!(await storedFileMatches(ctx, dataPath, input.schema, input.hash))) {
+      await ctx.artifacts.put(dataPath, createReadStream(input.parquetPath));
+      written.push(dataPath);
+    }
+    if (!(await ctx.artifacts.exists(profilePath))) {
+      await ctx.artifacts.put(profilePath, JSON.stringify(input.profile));
+      written.push(profilePath);
     }
     const sizeBytes = statSync(input.parquetPath).size;
     const now = Date.now();
@@ -337,8 +342,8 @@ async function registerVersion(
     });
     return { version: await versionById(ctx, versionId), created: true };
   } catch (e) {
-    for (const artifact of written) await ctx.artifacts.delete(artifact).catch(() => {});
-    // Another process registered the same content between our lookup and insert.
+    // Another process registered the same content between our lookup and insert: its files are
+    // the same bytes as ours, so they stay.
     const raced = await db
       .selectFrom('dataset_versions')
       .select('version_id')
@@ -347,6 +352,7 @@ async function registerVersion(
       .executeTakeFirst()
       .catch(() => undefined);
     if (raced) return { version: await versionById(ctx, raced.version_id), created: false };
+    for (const artifact of written) await ctx.artifacts.delete(artifact).catch(() => {});
     throw e;
   }
 }
@@ -419,6 +425,7 @@ export async function getDatasetVersion(
   ctx: DataContext,
   ref: DatasetVersionRef | string,
 ): Promise<DatasetVersion> {
+  await catalogReady(ctx);
   const r = typeof ref === 'string' ? parseDatasetRef(ref) : ref;
   const label = `${r.name}${r.version === undefined ? '' : `@${r.version}`}`;
   let q = ctx.store.db
@@ -440,6 +447,7 @@ export async function getDatasetVersion(
 }
 
 export async function listDatasets(ctx: DataContext): Promise<DatasetSummary[]> {
+  await catalogReady(ctx);
   const { db } = ctx.store;
   const datasets = await db.selectFrom('datasets').selectAll().orderBy('name').execute();
   const out: DatasetSummary[] = [];
@@ -464,6 +472,7 @@ export async function listDatasets(ctx: DataContext): Promise<DatasetSummary[]> 
 }
 
 export async function listDatasetVersions(ctx: DataContext, name: string): Promise<DatasetVersion[]> {
+  await catalogReady(ctx);
   const rows = await ctx.store.db
     .selectFrom('dataset_versions')
     .select('version_id')
@@ -476,11 +485,31 @@ export async function listDatasetVersions(ctx: DataContext, name: string): Promi
 
 /**
  * A local file path of the version's Parquet, for DuckDB: the artifact itself for local stores,
- * else a cached download (verified against the content hash).
+ * else a cached download. Either way its bytes are checked against the version's content hash
+ * before anything reads them (for a local file, again whenever its size, inode or times change),
+ * so data changed behind the catalog's back is refused, not served under the old hash.
  */
 export async function datasetParquetPath(ctx: DataContext, version: DatasetVersion): Promise<string> {
-  if (ctx.artifacts.localPath) return ctx.artifacts.localPath(version.artifactPath);
-  return cachedDatasetParquet(ctx.tmpDir ?? os.tmpdir(), version, () =>
+  await catalogReady(ctx);
+  const label = `dataset '${version.name}@${version.version}'`;
+  if (ctx.artifacts.localPath) {
+    const file = ctx.artifacts.localPath(version.artifactPath);
+    let stamp: string;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) throw new Error('not a file');
+      stamp = `${st.size}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+    } catch {
+      throw missingData(label, version);
+    }
+    if (verifiedFiles.get(file) !== `${stamp}:${version.hash}`) {
+      if ((await contentHash(version.schema, file)) !== version.hash) throw tamperedData(label, version);
+      verifiedFiles.set(file, `${stamp}:${version.hash}`);
+    }
+    return file;
+  }
+  if (!(await ctx.artifacts.exists(version.artifactPath))) throw missingData(label, version);
+  return cachedDatasetParquet(ctx.tmpDir ?? path.join(os.tmpdir(), 'kiln-scratch'), version, () =>
     ctx.artifacts.get(version.artifactPath),
   );
 }
@@ -511,14 +540,113 @@ export async function cachedDatasetParquet(
     }
     if ((await contentHash(version.schema, partial)) !== version.hash) {
       rmSync(partial, { force: true });
-      throw new KilnError(
-        'INVALID_STATE',
-        `dataset '${version.name}@${version.version}': stored data does not match its hash`,
-      );
+      throw tamperedData(`dataset '${version.name}@${version.version}'`, version);
     }
     renameSync(partial, file);
     return file;
   }
+}
+
+/** Local Parquet files already hashed by this process: path → 'size:ino:mtime:ctime:hash'. */
+const verifiedFiles = new Map<string, string>();
+
+function missingData(label: string, version: DatasetVersion): KilnError {
+  return new KilnError(
+    'RESOURCE_DOES_NOT_EXIST',
+    `${label}: its data file is missing from the artifact store (content hash ${version.hash.slice(0, 12)}); register the data again`,
+  );
+}
+
+function tamperedData(label: string, version: DatasetVersion): KilnError {
+  return new KilnError(
+    'INVALID_STATE',
+    `${label}: its stored data no longer matches its content hash ${version.hash.slice(0, 12)} (changed after it was registered); refusing to read it`,
+  );
+}
+
+/** Whether `artifactPath` exists and holds Parquet whose content hash is `hash`. */
+async function storedFileMatches(
+  ctx: DataContext,
+  artifactPath: string,
+  schema: DatasetSchema,
+  hash: string,
+): Promise<boolean> {
+  if (!(await ctx.artifacts.exists(artifactPath))) return false;
+  if (ctx.artifacts.localPath) {
+    return (await contentHash(schema, ctx.artifacts.localPath(artifactPath)).catch(() => '')) === hash;
+  }
+  const dir = scratch(ctx);
+  try {
+    const copy = path.join(dir, 'adopt.parquet');
+    await pipeline(await ctx.artifacts.get(artifactPath), createWriteStream(copy));
+    return (await contentHash(schema, copy)) === hash;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Once per store and process, before the catalog is used: dataset files written before areas
+ * had their own namespace (`datasets/<name>/<hash>/…`, reachable through the artifact proxy)
+ * move to `_kiln/datasets/…` and their rows follow; writes a dead process abandoned there are
+ * removed. Moving copies, checks the content hash, updates the row, then deletes the old file,
+ * so a crash at any point leaves a readable version; a file that fails its hash is not moved
+ * (reading the version then says it no longer matches).
+ */
+export function catalogReady(ctx: DataContext): Promise<void> {
+  let ready = readyStores.get(ctx.store);
+  if (!ready) {
+    ready = prepareCatalog(ctx).catch((e) => {
+      readyStores.delete(ctx.store);
+      throw e;
+    });
+    readyStores.set(ctx.store, ready);
+  }
+  return ready;
+}
+
+const readyStores = new WeakMap<Store, Promise<void>>();
+
+async function prepareCatalog(ctx: DataContext): Promise<void> {
+  const { db } = ctx.store;
+  const legacy = await db
+    .selectFrom('dataset_versions')
+    .select(['version_id', 'name', 'version', 'hash', 'schema_json', 'artifact_path', 'profile_path'])
+    .where('artifact_path', 'like', 'datasets/%')
+    .execute();
+  for (const row of legacy) {
+    const newData = `${AREA_NAMESPACE_ROOT}/${row.artifact_path}`;
+    const newProfile = row.profile_path?.startsWith('datasets/')
+      ? `${AREA_NAMESPACE_ROOT}/${row.profile_path}`
+      : row.profile_path;
+    const schema = JSON.parse(row.schema_json) as DatasetSchema;
+    if (!(await storedFileMatches(ctx, newData, schema, row.hash))) {
+      if (!(await ctx.artifacts.exists(row.artifact_path))) {
+        // Nothing to move: the row follows, and reading the version says the data is missing.
+      } else {
+        await ctx.artifacts.put(newData, await ctx.artifacts.get(row.artifact_path));
+        if (!(await storedFileMatches(ctx, newData, schema, row.hash))) {
+          await ctx.artifacts.delete(newData);
+          continue; // tampered before the move: left where it is, refused when read
+        }
+      }
+    }
+    if (
+      row.profile_path &&
+      newProfile &&
+      row.profile_path !== newProfile &&
+      (await ctx.artifacts.exists(row.profile_path))
+    ) {
+      await ctx.artifacts.put(newProfile, await ctx.artifacts.get(row.profile_path));
+    }
+    await db
+      .updateTable('dataset_versions')
+      .set({ artifact_path: newData, profile_path: newProfile })
+      .where('version_id', '=', row.version_id)
+      .execute();
+    await ctx.artifacts.delete(row.artifact_path.replace(/\/data\.parquet$/, '')).catch(() => {});
+  }
+  await ctx.artifacts.sweepAbandonedWrites?.(areaArtifactPath('datasets'));
 }
 
 /** The first `n` rows as JSON-ready objects (dates as ISO strings, big integers as numbers). */
@@ -550,7 +678,7 @@ export async function getDatasetProfile(
     return JSON.parse((await ctx.artifacts.getBytes(version.profilePath)).toString('utf8'));
   }
   const profile = await profileParquet(await datasetParquetPath(ctx, version), version.schema);
-  const profilePath = `datasets/${version.name}/${version.hash}/profile.json`;
+  const profilePath = areaArtifactPath('datasets', version.name, version.hash, 'profile.json');
   await ctx.artifacts.put(profilePath, JSON.stringify(profile));
   await ctx.store.db
     .updateTable('dataset_versions')

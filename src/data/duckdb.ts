@@ -32,13 +32,49 @@ export async function withDuck<T>(body: (conn: DuckDBConnection) => Promise<T>):
   }
 }
 
-/** SQL string literal: DuckDB doubles single quotes; nothing else needs escaping. */
+/**
+ * A string as SQL, for any value data can hold. DuckDB doubles single quotes; a NUL cannot sit
+ * inside a literal (the statement text ends there), so a value holding one becomes the
+ * concatenation `('a' || chr(0) || 'b')`, which is an expression: fine wherever a value goes.
+ * Type definitions take literals only, so ENUMs go through `levelCodeSql`.
+ */
 export function sqlString(value: string): string {
+  if (!value.includes('\0')) return quoteLiteral(value);
+  return `(${value.split('\0').map(quoteLiteral).join(' || chr(0) || ')})`;
+}
+
+function quoteLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * SQL giving a value's 0-based code in a level table (-1 for a value outside it or NULL), via
+ * DuckDB's ENUM: TRY_CAST maps values outside the table to NULL. ENUM members must be literals,
+ * so when a level holds a NUL both sides are rewritten with an injective escape ('\\' → '\\\\',
+ * NUL → '\\0') that leaves no NUL; otherwise the value is cast as it is.
+ */
+export function levelCodeSql(valueSql: string, levels: readonly string[]): string {
+  if (levels.length === 0) return '-1::INTEGER';
+  const value = `CAST(${valueSql} AS VARCHAR)`;
+  if (!levels.some((l) => l.includes('\0'))) {
+    const enumType = `ENUM(${levels.map(quoteLiteral).join(', ')})`;
+    return `COALESCE(CAST(enum_code(TRY_CAST(${value} AS ${enumType})) AS INTEGER), -1)`;
+  }
+  const escapeNul = (l: string) => l.replaceAll('\\', '\\\\').replaceAll('\0', '\\0');
+  const enumType = `ENUM(${levels.map((l) => quoteLiteral(escapeNul(l))).join(', ')})`;
+  const escaped = `replace(replace(${value}, '\\', '\\\\'), chr(0), '\\0')`;
+  return `COALESCE(CAST(enum_code(TRY_CAST(${escaped} AS ${enumType})) AS INTEGER), -1)`;
 }
 
 /** SQL identifier, always quoted so column names with spaces or keywords work. */
 export function sqlIdent(name: string): string {
+  // An identifier cannot be an expression, so a NUL (a CSV header can hold one) is refused by name.
+  if (name.includes('\0')) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `column name '${name.replaceAll('\0', '\\0')}' contains a NUL byte; rename the column`,
+    );
+  }
   return `"${name.replaceAll('"', '""')}"`;
 }
 

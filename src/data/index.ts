@@ -1,4 +1,5 @@
 export {
+  catalogReady,
   type DataContext,
   type DatasetCatalog,
   type DatasetSummary,
@@ -23,6 +24,7 @@ export {
   splitDatasetVersion,
   validateDatasetVersion,
 } from './catalog.js';
+export { resolveInDataRoots, withServerPathsHidden } from './data-roots.js';
 export { compileDerivations } from './derive.js';
 export {
   type Expectation,
@@ -59,6 +61,7 @@ export {
 export { profileParquet } from './profile-dataset.js';
 export { RestDatasetCatalog } from './rest-catalog.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
+export { makeScratchDir, sweepScratch } from './scratch.js';
 export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
 export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
 export { SqlDatasetCatalog } from './sql-catalog.js';

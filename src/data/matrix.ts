@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
-import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
+import { levelCodeSql, readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
 import { type DatasetSchema, describeRelation, logicalTypeOfDuckType } from './schema.js';
 import type { FeatureColumn, FeatureMatrix, LabelledMatrix } from './types.js';
@@ -327,12 +327,10 @@ async function distinctLevels(
  * NULL, which becomes -1 (unseen / missing).
  */
 function enumCodeSql(valueSql: string, levels: string[]): string {
-  if (levels.length === 0) return '-1::INTEGER';
   const unique = [...new Set(levels)];
   if (unique.length !== levels.length)
     throw new KilnError('INVALID_PARAMETER_VALUE', 'matrix: a level table has duplicates');
-  const enumType = `ENUM(${levels.map(sqlString).join(', ')})`;
-  return `COALESCE(CAST(enum_code(TRY_CAST(CAST(${valueSql} AS VARCHAR) AS ${enumType})) AS INTEGER), -1)`;
+  return levelCodeSql(valueSql, levels);
 }
 
 export type ColumnElement = 'f64' | 'f32' | 'i32';

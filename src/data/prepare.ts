@@ -37,6 +37,8 @@ export interface PrepareOptions {
   outPath: string;
   /** Names the spec in error messages. */
   specPlace?: string;
+  /** When set, every file read must be inside one of these folders (see data-roots.ts). */
+  confineTo?: string[];
 }
 
 /**
@@ -48,7 +50,7 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
   const spec = options.spec ?? {};
   const specPlace = options.specPlace ?? 'data spec';
   return withDuck(async (conn) => {
-    const source = await resolveSource(conn, pattern, spec.source);
+    const source = await resolveSource(conn, pattern, spec.source, options.confineTo);
     const loaded = await loadSource(conn, withFileColumn(source), 'kiln_src');
     const rows = loaded.rows;
     const srcColumns = (await describeRelation(conn, 'kiln_src', pattern)).filter(

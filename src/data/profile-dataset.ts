@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
+import { levelCodeSql, readRows, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { DistinctCounter } from './hyperloglog.js';
 import { type ColumnElement, forEachChunk } from './matrix.js';
 import {
@@ -73,11 +73,7 @@ export async function profileRelation(
     if (col.type === 'categorical') {
       const levels = col.levels ?? [];
       const acc = new CodeAccumulator(col.name, levels, { ...opts, types: { [col.name]: col.type } });
-      selects.push(
-        levels.length === 0
-          ? '-1::INTEGER'
-          : `COALESCE(CAST(enum_code(TRY_CAST(CAST(${sqlIdent(col.name)} AS VARCHAR) AS ENUM(${levels.map(sqlString).join(', ')}))) AS INTEGER), -1)`,
-      );
+      selects.push(levelCodeSql(sqlIdent(col.name), levels));
       elements.push('i32');
       sinks.push((v) => acc.add(v as Int32Array));
       finishers.push(() => acc.toProfile());

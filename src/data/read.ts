@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
 import { duckTypeOfArrow, jsonLiteral, readArrowIpc } from './arrow-ipc.js';
+import { assertFilesInsideDataRoots, isGlobPattern } from './data-roots.js';
 import { readRows, runSql, sqlIdent, sqlString } from './duckdb.js';
 import type { CsvOptions, FileFormat, SourceSpec } from './spec.js';
 
@@ -36,10 +37,6 @@ export function formatOfPath(file: string): FileFormat | undefined {
   return EXTENSION_FORMATS[path.extname(lower)];
 }
 
-function isGlob(pattern: string): boolean {
-  return /[*?[\]{}]/.test(pattern);
-}
-
 /**
  * Expands a path or glob to files, checking each exists and is non-empty, and settles the
  * format (declared, or from the extension). Errors name the path.
@@ -48,9 +45,10 @@ export async function resolveSource(
   conn: DuckDBConnection,
   pattern: string,
   spec: SourceSpec = {},
+  confineTo?: string[],
 ): Promise<ResolvedSource> {
   let files: string[];
-  if (isGlob(pattern)) {
+  if (isGlobPattern(pattern)) {
     const rows = await readRows(conn, `SELECT file FROM glob(${sqlString(pattern)}) ORDER BY file`, pattern);
     files = rows.map((r) => String(r.file));
     if (files.length === 0)
@@ -58,6 +56,7 @@ export async function resolveSource(
   } else {
     files = [pattern];
   }
+  if (confineTo) assertFilesInsideDataRoots(files, pattern, confineTo);
   for (const file of files) {
     let size: number;
     try {

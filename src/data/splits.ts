@@ -130,6 +130,19 @@ export async function splitParquet(
         const column = findColumn(schema, spec.column, 'split');
         const col = sqlIdent(column.name);
         if (spec.cutoff !== undefined) {
+          if (typeof spec.cutoff === 'string' && column.type === 'datetime') {
+            const [{ bad }] = await readRows(
+              conn,
+              `SELECT TRY_CAST(${sqlString(spec.cutoff)} AS TIMESTAMP) IS NULL AS bad`,
+              'split: cutoff',
+            );
+            if (bad) {
+              throw new KilnError(
+                'INVALID_PARAMETER_VALUE',
+                `split: cutoff '${spec.cutoff.slice(0, 60)}' is not a date or timestamp (column '${column.name}' holds datetimes; e.g. 2001-04-01)`,
+              );
+            }
+          }
           const cutoff =
             typeof spec.cutoff === 'number'
               ? String(spec.cutoff)

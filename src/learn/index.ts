@@ -33,3 +33,4 @@ export {
   type UnseenPolicy,
 } from './preprocess/index.js';
 export type { FitOptions, IterationInfo, Learner, Model, Task, TrainingData } from './types.js';
+export { atMost, THREADS_WHY, WORK_BOUNDS } from './work-bounds.js';

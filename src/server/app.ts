@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
-import { sendError } from './error-mapping.js';
+import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { studyRoutes } from './routes/studies.js';
@@ -22,12 +22,42 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // Per-request logs only at debug: at tens of thousands of log-batch calls a second they would cost more than the work.
   const disableRequestLogging =
     typeof logger === 'object' ? logger.level !== 'debug' && logger.level !== 'trace' : true;
-  const app = Fastify({ logger, bodyLimit, return503OnClosing: true, disableRequestLogging });
+  const app = Fastify({
+    logger,
+    bodyLimit,
+    return503OnClosing: true,
+    disableRequestLogging,
+    // Errors fastify raises before routing (a URL like '/%zz') get MLflow's shape too.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply),
+    // Bytes that are not HTTP at all (a body sent without a length, a broken request line) are
+    // answered on the raw socket before fastify sees a request: MLflow's shape there too.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const code = (error as NodeJS.ErrnoException).code;
+      const tooLarge = code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify({
+        error_code: tooLarge ? 'RESOURCE_LIMIT_EXCEEDED' : 'BAD_REQUEST',
+        message: tooLarge ? 'the request headers are too large' : 'the request is not valid HTTP',
+      });
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
+  });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .status(404)
-      .send({ error_code: 'ENDPOINT_NOT_FOUND', message: `no endpoint ${request.method} ${request.url}` });
+    reply.status(404).send({
+      error_code: 'ENDPOINT_NOT_FOUND',
+      message: `no endpoint ${request.method} ${clipForMessage(request.url)}`,
+    });
+  });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
   });
 
   app.get('/health', async () => ({ status: 'ok', store: context.store.dialect }));

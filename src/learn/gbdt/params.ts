@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
+import { atMost, THREADS_WHY, WORK_BOUNDS } from '../work-bounds.js';
 
 /**
  * Every GBDT training parameter, its default and what it does, in one table (LightGBM's names
@@ -10,7 +11,7 @@ import { KilnError } from '../../errors.js';
  * | ------------------------ | -------------- | ------- |
  * | objective                | from the task  | 'binary' (logistic), 'multiclass' (softmax), 'regression' (squared error), 'regression_l1' (absolute error), 'huber' |
  * | num_class                | from the data  | classes for 'multiclass' (default: max label + 1) |
- * | num_iterations           | 100            | boosting rounds (trees per output) |
+ * | num_iterations           | 100            | boosting rounds (trees per output), at most 100,000 |
  * | learning_rate            | 0.1            | shrinkage applied to every leaf value |
  * | num_leaves               | 31             | most leaves per tree (leaf-wise, best-first growth) |
  * | max_depth                | -1             | deepest a leaf may be (root = depth 0); -1 = no limit |
@@ -35,7 +36,7 @@ import { KilnError } from '../../errors.js';
  * | early_stopping_round     | 0              | stop when the validation metric has not improved this many rounds; 0 = off |
  * | metric                   | from the task  | names from learn/metrics' registry ('auc', 'logloss', 'error', 'rmse', 'mae', …) reported per round; the first drives early stopping. Default: auc (binary), logloss (multiclass), rmse (regression) |
  * | seed                     | 0              | seed for bagging and feature subsampling |
- * | threads                  | auto           | training threads (the calling thread counts as one): histograms, partitions, gradients; results do not depend on it. Auto: one per 100,000 training rows, at most the core count (on fewer rows, starting worker threads costs more than they save: 100k rows, 255 leaves, 20 trees took 424 ms on one thread, 476 ms on two) |
+ * | threads                  | auto           | (at most 4 per core) training threads (the calling thread counts as one): histograms, partitions, gradients; results do not depend on it. Auto: one per 100,000 training rows, at most the core count (on fewer rows, starting worker threads costs more than they save: 100k rows, 255 leaves, 20 trees took 424 ms on one thread, 476 ms on two) |
  *
  * The categorical defaults are scikit-learn's HistGradientBoosting choices (smoothing 10, no
  * extra L2, no group minimum, up to half the levels) rather than LightGBM's (max_cat_threshold
@@ -45,11 +46,26 @@ import { KilnError } from '../../errors.js';
 export const gbdtParamsSchema = z
   .object({
     objective: z.enum(['binary', 'multiclass', 'regression', 'regression_l1', 'huber']).optional(),
-    num_class: z.number().int().min(2).optional(),
-    num_iterations: z.number().int().min(1).default(100),
+    num_class: z
+      .number()
+      .int()
+      .min(2)
+      .max(WORK_BOUNDS.classes, atMost(WORK_BOUNDS.classes, 'classes'))
+      .optional(),
+    num_iterations: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.iterations, atMost(WORK_BOUNDS.iterations, 'boosting rounds'))
+      .default(100),
     learning_rate: z.number().positive().default(0.1),
     num_leaves: z.number().int().min(2).max(131072).default(31),
-    max_depth: z.number().int().min(-1).default(-1),
+    max_depth: z
+      .number()
+      .int()
+      .min(-1)
+      .max(WORK_BOUNDS.depth, atMost(WORK_BOUNDS.depth, 'tree depth'))
+      .default(-1),
     min_data_in_leaf: z.number().int().min(1).default(20),
     min_sum_hessian_in_leaf: z.number().min(0).default(1e-3),
     lambda_l1: z.number().min(0).default(0),
@@ -57,7 +73,12 @@ export const gbdtParamsSchema = z
     min_gain_to_split: z.number().min(0).default(0),
     max_bin: z.number().int().min(2).max(255).default(255),
     min_data_in_bin: z.number().int().min(1).default(3),
-    bin_construct_sample_cnt: z.number().int().min(1).default(200_000),
+    bin_construct_sample_cnt: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.sampleRows, atMost(WORK_BOUNDS.sampleRows, 'sampled rows'))
+      .default(200_000),
     bagging_fraction: z.number().gt(0).max(1).default(1),
     bagging_freq: z.number().int().min(0).default(0),
     feature_fraction: z.number().gt(0).max(1).default(1),
@@ -68,10 +89,20 @@ export const gbdtParamsSchema = z
     cat_smooth: z.number().min(0).default(10),
     cat_l2: z.number().min(0).default(0),
     min_data_per_group: z.number().int().min(1).default(1),
-    early_stopping_round: z.number().int().min(0).default(0),
-    metric: z.array(z.string().min(1)).optional(),
+    early_stopping_round: z
+      .number()
+      .int()
+      .min(0)
+      .max(WORK_BOUNDS.iterations, atMost(WORK_BOUNDS.iterations, 'boosting rounds'))
+      .default(0),
+    metric: z.array(z.string().min(1)).max(WORK_BOUNDS.metrics).optional(),
     seed: z.number().int().default(0),
-    threads: z.number().int().min(1).optional(),
+    threads: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.threads, atMost(WORK_BOUNDS.threads, THREADS_WHY))
+      .optional(),
   })
   .strict();
 

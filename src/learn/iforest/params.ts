@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { atMost, WORK_BOUNDS } from '../work-bounds.js';
 import { IFOREST_DEFAULTS } from './learner.js';
 
 /**
@@ -15,8 +16,18 @@ import { IFOREST_DEFAULTS } from './learner.js';
  */
 export const iforestParamsSchema = z
   .object({
-    nEstimators: z.number().int().min(1).default(IFOREST_DEFAULTS.nEstimators),
-    maxSamples: z.union([z.literal('auto'), z.number().positive()]).default(IFOREST_DEFAULTS.maxSamples),
+    nEstimators: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.iterations, atMost(WORK_BOUNDS.iterations, 'trees'))
+      .default(IFOREST_DEFAULTS.nEstimators),
+    maxSamples: z
+      .union([
+        z.literal('auto'),
+        z.number().positive().max(WORK_BOUNDS.sampleRows, atMost(WORK_BOUNDS.sampleRows, 'rows per tree')),
+      ])
+      .default(IFOREST_DEFAULTS.maxSamples),
     contamination: z
       .union([z.literal('auto'), z.number().gt(0).max(0.5)])
       .default(IFOREST_DEFAULTS.contamination),

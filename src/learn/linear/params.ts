@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { atMost, THREADS_WHY, WORK_BOUNDS } from '../work-bounds.js';
 import { LINEAR_DEFAULTS } from './learner.js';
 
 /**
@@ -33,10 +34,25 @@ export const linearParamsSchema = z
     l1Ratio: z.number().min(0).max(1).default(LINEAR_DEFAULTS.l1Ratio),
     fitIntercept: z.boolean().default(LINEAR_DEFAULTS.fitIntercept),
     classWeight: z.union([z.literal('balanced'), z.record(z.string(), z.number().min(0))]).optional(),
-    maxIter: z.number().int().min(1).default(LINEAR_DEFAULTS.maxIter),
+    maxIter: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.iterations, atMost(WORK_BOUNDS.iterations, 'optimiser iterations'))
+      .default(LINEAR_DEFAULTS.maxIter),
     tol: z.number().positive().default(LINEAR_DEFAULTS.tol),
-    memory: z.number().int().min(1).default(LINEAR_DEFAULTS.memory),
+    memory: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.memory, atMost(WORK_BOUNDS.memory, 'stored L-BFGS pairs'))
+      .default(LINEAR_DEFAULTS.memory),
     ftol: z.number().min(0).default(LINEAR_DEFAULTS.ftol),
-    nThreads: z.number().int().min(1).optional(),
+    nThreads: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.threads, atMost(WORK_BOUNDS.threads, THREADS_WHY))
+      .optional(),
   })
   .strict();

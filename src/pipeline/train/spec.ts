@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
-import { getMetric } from '../../learn/index.js';
+import { atMost, getMetric, THREADS_WHY, WORK_BOUNDS } from '../../learn/index.js';
 import { STEP_KINDS, type TransformStep } from '../../learn/preprocess/index.js';
 import { LEARNERS } from './learners.js';
 
@@ -148,7 +148,12 @@ export const measureSchema = z
     /** Single-row predictions timed (p50 / p99 over these). */
     latency_rows: z.number().int().min(1).max(1_000_000).default(2000),
     /** Rows per batch for the throughput figure. */
-    batch_rows: z.number().int().min(1).default(10_000),
+    batch_rows: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000, atMost(1_000_000, 'rows per timed batch'))
+      .default(10_000),
   })
   .strict();
 export type MeasureSpec = z.infer<typeof measureSchema>;
@@ -245,8 +250,18 @@ export const searchSchema = z
     constraints: z
       .array(z.string().regex(CONSTRAINT, "expected 'name <= number' or 'name >= number'"))
       .default([]),
-    trials: z.number().int().min(1).default(20),
-    parallel: z.number().int().min(1).default(1),
+    trials: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.iterations, atMost(WORK_BOUNDS.iterations, 'trials per study'))
+      .default(20),
+    parallel: z
+      .number()
+      .int()
+      .min(1)
+      .max(WORK_BOUNDS.threads, atMost(WORK_BOUNDS.threads, THREADS_WHY))
+      .default(1),
     study: z.string().min(1).optional(),
     seed: z.number().int().optional(),
   })
@@ -263,7 +278,16 @@ export const trainSpecSchema = z
     features: z.array(featureRefSchema).min(1),
     target: featureRefSchema,
     task: z.enum(['binary', 'multiclass', 'regression']).optional(),
-    split: splitSchema.default({ method: 'random', valid: 0.2, test: 0.2, seed: 0 }),
+    // No method means random (the default split), so `{ valid: -0.1 }` is reported at split.valid.
+    split: z
+      .preprocess(
+        (v) =>
+          v && typeof v === 'object' && !Array.isArray(v) && !('method' in v)
+            ? { method: 'random', ...v }
+            : v,
+        splitSchema,
+      )
+      .default({ method: 'random', valid: 0.2, test: 0.2, seed: 0 }),
     preprocessing: z.array(preprocessStepSchema).default([]),
     learner: learnerSectionSchema,
     /** Metrics logged on validation and test; the first is the main one. Default: the task's. */
@@ -336,6 +360,28 @@ function checkSearch(spec: TrainSpec, paramsSchema: z.ZodType, ctx: z.Refinement
         path: at,
         message: `'${name}' is not a parameter of learner '${spec.learner.name}'`,
       });
+    }
+    // Each end of a range (each choice) must itself be a value the learner accepts, so a search
+    // cannot reach past a parameter's bound (threads, num_iterations, …) in some trial.
+    if (known?.includes(name)) {
+      const ends: [string | number, unknown][] =
+        param.type === 'categorical'
+          ? param.choices.map((c, i) => [i, c] as [number, unknown])
+          : [
+              ['low', param.low],
+              ['high', param.high],
+            ];
+      for (const [end, value] of ends) {
+        const probe = paramsSchema.safeParse({ [name]: value });
+        const issue = probe.success ? undefined : probe.error.issues.find((i) => i.path[0] === name);
+        if (issue) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, ...(param.type === 'categorical' ? ['choices', end] : [end])],
+            message: `${JSON.stringify(value)} is not a valid '${name}': ${issueText(issue)}`,
+          });
+        }
+      }
     }
     if (param.type !== 'categorical') {
       if (!(param.low <= param.high))

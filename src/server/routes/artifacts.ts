@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { artifactContentType, normaliseArtifactPath } from '../../artifacts/index.js';
+import { artifactContentType, normaliseArtifactPath, withoutAreaNamespaces } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 
@@ -14,7 +14,8 @@ import type { ServerContext } from '../context.js';
  * limit does not apply to it.
  */
 export async function artifactRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const { artifacts } = context;
+  // The proxy serves run and experiment artifacts only: kiln's areas' files are out of its reach.
+  const artifacts = withoutAreaNamespaces(context.artifacts);
   for (const prefix of ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts']) {
     await app.register(
       async (scope) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { withoutAreaNamespaces } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
 import {
   type DatasetInput,
@@ -20,7 +21,8 @@ import type { ServerContext } from '../context.js';
  * the same answers.
  */
 export async function trackingRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
+  // Run artifacts never reach an area's namespace (a stored dataset, a registered model).
+  const tracking = await SqlTrackingStore.create(context.store, withoutAreaNamespaces(context.artifacts));
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
     await app.register(async (scope) => registerTrackingRoutes(scope, tracking), { prefix });
   }
