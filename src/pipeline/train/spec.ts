@@ -3,9 +3,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
-import { getMetric } from '../../learn/index.js';
+import { getMetric, LEARNERS } from '../../learn/index.js';
 import { STEP_KINDS, type TransformStep } from '../../learn/preprocess/index.js';
-import { LEARNERS } from './learners.js';
 
 /**
  * The training spec: one YAML file (or the same object from TypeScript) that says which data,

@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
-import type { BinTree } from './grow-tree.js';
 import { BIN_DOUBLES, compileHistogramKernel, type HistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
@@ -303,8 +302,10 @@ export class TrainingPool {
   /**
    * Adds `tree`'s leaf values to output k of the validation rows' scores, or of the training
    * rows outside the current bag (binary: to their exp(−score)), the threads taking row ranges.
+   * It takes a grown tree (grow-tree.ts's BinTree) by the parts that route rows, so this file
+   * need not import the grower that imports it.
    */
-  scoreTree(tree: BinTree, rowsOf: 'valid' | 'outOfBag', k: number): void {
+  scoreTree(tree: RoutingTree & { nNodes: number }, rowsOf: 'valid' | 'outOfBag', k: number): void {
     const b = this.buf;
     const K = b.objective.nOutputs;
     const valid = rowsOf === 'valid';
