@@ -57,7 +57,14 @@ export {
 export { profileParquet } from './profile-dataset.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
 export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
-export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
+export {
+  groupAssignment,
+  parseSplitSpec,
+  randomAssignment,
+  type SplitSpec,
+  splitParquet,
+  stratifiedAssignment,
+} from './splits.js';
 export type {
   CategoricalColumn,
   FeatureColumn,

@@ -25,9 +25,9 @@ export {
   refName,
   type SearchParam,
   type SearchSpec,
-  type SplitSpec,
   type TrainSpec,
   type TrainSpecInput,
+  type TrainSplit,
   trainSpecSchema,
 } from './train/spec.js';
 export {

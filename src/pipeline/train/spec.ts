@@ -106,7 +106,13 @@ export const splitSchema = z
       ctx.addIssue({ code: 'custom', message: 'valid + test must leave rows to train on', path: ['valid'] });
     }
   });
-export type SplitSpec = z.infer<typeof splitSchema>;
+/**
+ * A training spec's split: the train / valid / test shorthand of data/splits.ts's SplitSpec
+ * (fractions `{ train: 1 − valid − test, valid, test }`), assigned by the same functions, so a
+ * seed picks the same rows here as `kiln data split` does (stratified: on the label). The
+ * time form is its own: cutoffs on a column, read part by part.
+ */
+export type TrainSplit = z.infer<typeof splitSchema>;
 
 /**
  * A preprocessing step as learn/preprocess takes it (`kind`: impute, standard-scale, one-hot…);
