@@ -42,6 +42,10 @@ export interface LearnerDefinition {
   readonly exports: readonly ModelExportFormat[];
   /** Parameter holding the number of boosting rounds / epochs, when the learner has one. */
   readonly iterationsParam?: string;
+  /** Parameter holding the thread count, when the learner runs on several threads. */
+  readonly threadsParam?: string;
+  /** Small, fast params for tests and smoke runs (runLearnerSuite fits with them). */
+  readonly quickParams: Record<string, unknown>;
   /** The task every model of this learner has, whatever the target looks like (iforest: anomaly). */
   readonly task?: Task;
 }
@@ -51,6 +55,8 @@ export const LEARNERS: Readonly<Record<string, LearnerDefinition>> = {
     name: GBDT_LEARNER,
     paramsSchema: gbdtParamsSchema,
     iterationsParam: 'num_iterations',
+    threadsParam: 'threads',
+    quickParams: { num_iterations: 12, num_leaves: 15, seed: 3 },
     exports: ['kiln', 'onnx', 'xgboost-json'],
     create: (params, task, metrics) => {
       const p = { ...params };
@@ -66,6 +72,8 @@ export const LEARNERS: Readonly<Record<string, LearnerDefinition>> = {
   linear: {
     name: 'linear',
     paramsSchema: linearParamsSchema,
+    threadsParam: 'nThreads',
+    quickParams: { C: 1 },
     exports: ['kiln', 'onnx'],
     create: (params, task) => {
       const p = { ...params } as Record<string, unknown>;
@@ -79,6 +87,7 @@ export const LEARNERS: Readonly<Record<string, LearnerDefinition>> = {
     name: IFOREST_LEARNER,
     paramsSchema: iforestParamsSchema,
     task: 'anomaly',
+    quickParams: { nEstimators: 25, seed: 3 },
     exports: ['kiln'],
     create: (params) => new IsolationForestLearner(params as Partial<IForestParams>),
     load: loadIsolationForestModel,
