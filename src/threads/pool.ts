@@ -89,16 +89,18 @@ export class ThreadPool {
                 }),
               ),
             );
+            // A worker that ends before saying it is ready (and without an error) must not
+            // leave start() waiting for ever; after ready this is a no-op.
+            w.once('exit', (code) =>
+              reject(
+                new KilnError(
+                  'INTERNAL_ERROR',
+                  `${options.name} worker ${t} exited (code ${code}) before it was ready`,
+                ),
+              ),
+            );
           }),
         );
-        // Whenever the calling thread's event loop runs, a dead worker marks the pool failed
-        // (the worker's own exit hook covers the time the caller is blocked waiting).
-        w.on('exit', (code) => {
-          if (pool.closed) return;
-          recordThreadFailure(pool.ctrl, pool.failure, new Error(`worker thread ${t} exited (code ${code})`));
-          Atomics.add(pool.ctrl, CTRL_DONE, 1);
-          Atomics.notify(pool.ctrl, CTRL_DONE);
-        });
       }
       await Promise.all(ready);
     } catch (e) {

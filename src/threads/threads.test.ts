@@ -82,6 +82,16 @@ describe('threads: one worker-thread pool protocol', () => {
         workerData: () => ({}),
       }),
     ).rejects.toThrow(/broken worker 1 failed to start: broken on purpose/);
+    // Ending quietly before 'ready' (no error event) must not leave start() waiting.
+    await expect(
+      ThreadPool.start({
+        name: 'quitting',
+        entry: new URL('./fixtures/quitting-worker.js', import.meta.url),
+        threads: 2,
+        userWords: 0,
+        workerData: () => ({}),
+      }),
+    ).rejects.toThrow(/quitting worker 1 exited \(code 0\) before it was ready/);
     expect(() => startWorker(new URL('./fixtures/no-such-worker.js', import.meta.url), {})).toThrow(
       /worker module .*no-such-worker\.js is missing/,
     );
