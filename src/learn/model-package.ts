@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -133,7 +133,6 @@ export async function writeModelPackage(
 /** A package in a local folder. */
 export function folderWriter(folder: string): ModelPackageWriter {
   return async (file, bytes) => {
-    const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, file), bytes);
   };
