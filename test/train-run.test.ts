@@ -137,6 +137,7 @@ describe('kiln train: a tracked training run', () => {
       'evaluation/report.html',
       'evaluation/report.json',
       'feature_importance.json',
+      'model/kiln-package.json',
       'model/model.kiln',
       'model/signature.json',
       'spec.json',

@@ -63,7 +63,14 @@ export { RestDatasetCatalog } from './rest-catalog.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
 export { makeScratchDir, sweepScratch } from './scratch.js';
 export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
-export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
+export {
+  groupAssignment,
+  parseSplitSpec,
+  randomAssignment,
+  type SplitSpec,
+  splitParquet,
+  stratifiedAssignment,
+} from './splits.js';
 export { SqlDatasetCatalog } from './sql-catalog.js';
 export type {
   CategoricalColumn,

@@ -13,6 +13,13 @@ export {
 } from './evaluate/index.js';
 export { IsolationForestLearner, IsolationForestModel } from './iforest/index.js';
 export {
+  LEARNERS,
+  type LearnerDefinition,
+  learnerNamed,
+  loadModel,
+  type ModelExportFormat,
+} from './learners.js';
+export {
   LINEAR_DEFAULTS,
   type LinearConvergence,
   LinearLearner,
@@ -21,6 +28,25 @@ export {
 } from './linear/index.js';
 export * from './metrics/index.js';
 export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
+export {
+  buildModelSignature,
+  folderWriter,
+  MODEL_PACKAGE_FILES,
+  MODEL_PACKAGE_VERSION,
+  type ModelPackage,
+  type ModelPackageManifest,
+  type ModelPackageReader,
+  type ModelPackageWriter,
+  type ModelSignature,
+  type ReadModelPackageOptions,
+  RUN_MODEL_PATH,
+  readModelPackage,
+  readModelPackageFrom,
+  type SignatureInput,
+  type TrainingDataRef,
+  type WriteModelPackageInput,
+  writeModelPackage,
+} from './model-package.js';
 export { exportLinearToOnnx, type LinearOnnxOptions } from './onnx/linear.js';
 export {
   type FittedTransform,

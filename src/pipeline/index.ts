@@ -1,4 +1,3 @@
-export { LEARNERS, type LearnerEntry } from './train/learners.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
 export {
@@ -11,7 +10,6 @@ export {
   type TrainingProgress,
   type TrainingResult,
 } from './train/run.js';
-export type { ModelSignature } from './train/signature.js';
 export {
   type Constraint,
   type CostSpec,
@@ -27,9 +25,9 @@ export {
   refName,
   type SearchParam,
   type SearchSpec,
-  type SplitSpec,
   type TrainSpec,
   type TrainSpecInput,
+  type TrainSplit,
   trainSpecSchema,
 } from './train/spec.js';
 export {

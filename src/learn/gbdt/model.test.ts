@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
-import { loadModel } from '../load-model.js';
+import { loadModel } from '../learners.js';
 import { decodeModel, encodeModel } from '../model-format.js';
 import { buildEnsemble, mixedFeatures, randomEnsemble, randomMatrix } from './hand-built-models.js';
 import { GbdtModel, type GbdtModelInfo } from './model.js';

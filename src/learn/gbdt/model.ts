@@ -414,7 +414,7 @@ function scoringThreadCount(nRows: number, requested: number | undefined): numbe
   return Math.max(1, Math.min(availableParallelism(), Math.floor(nRows / SCORING_ROWS_PER_THREAD)));
 }
 
-/** The loader registered in load-model.ts. */
+/** The loader in learn/learners.ts's table. */
 export function loadGbdtModel(container: ModelContainer): GbdtModel {
   const fail = (why: string) => new KilnError('INVALID_PARAMETER_VALUE', `gbdt model file: ${why}`);
   if (container.learner !== GBDT_LEARNER)

@@ -1,6 +1,6 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
+import { threadCount } from '../../threads/index.js';
 import { atMost, THREADS_WHY, WORK_BOUNDS } from '../work-bounds.js';
 
 /**
@@ -122,6 +122,5 @@ const ROWS_PER_AUTO_THREAD = 100_000;
 
 /** The thread count a fit on nRows rows uses: `threads` when given, else the automatic choice. */
 export function trainingThreads(params: GbdtParams, nRows: number): number {
-  if (params.threads !== undefined) return params.threads;
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(nRows / ROWS_PER_AUTO_THREAD)));
+  return threadCount(nRows, params.threads, ROWS_PER_AUTO_THREAD);
 }

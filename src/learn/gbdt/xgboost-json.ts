@@ -1,4 +1,4 @@
-import { float32AtOrBelow } from '../onnx/tree-ensemble.js';
+import { float32AtOrBelow } from '../float32.js';
 import type { GbdtModel } from './model.js';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FeatureMatrix } from '../../data/index.js';
-import { loadModel } from '../load-model.js';
+import { loadModel } from '../learners.js';
 import { rocAuc } from '../metrics/index.js';
 import { averagePathLength, IsolationForestLearner, type IsolationForestModel } from './index.js';
 

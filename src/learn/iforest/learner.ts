@@ -58,6 +58,14 @@ export class IsolationForestLearner implements Learner<IForestParams> {
     const { x } = data;
     const n = x.nRows;
     if (n < 2) throw new KilnError('INVALID_PARAMETER_VALUE', 'iforest: need at least 2 training rows');
+    // The fit ignores labels, but labels that do not line up with the rows would mislead
+    // whoever evaluates the scores against them.
+    if (data.y && data.y.length !== n) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `iforest: ${data.y.length} labels for ${n} training rows`,
+      );
+    }
     const p = this.params;
     const columns: IForestColumn[] = x.columns.map((c) =>
       c.kind === 'numeric'

@@ -1,6 +1,6 @@
 import type { FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
-import { remapCodes } from '../linear/design.js';
+import { remapCodes } from '../categorical-codes.js';
 import { encodeModel, type ModelContainer } from '../model-format.js';
 import type { Model } from '../types.js';
 import { averagePathLength } from './path-length.js';

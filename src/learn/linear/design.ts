@@ -1,5 +1,6 @@
 import type { FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
+import { remapCodes } from '../categorical-codes.js';
 
 /**
  * The linear models' view of a FeatureMatrix: numeric columns are used as they are, and each
@@ -44,28 +45,6 @@ export function coefCount(layout: readonly LinearColumnLayout[]): number {
   let n = 0;
   for (const c of layout) n += c.kind === 'numeric' ? 1 : c.levels!.length;
   return n;
-}
-
-/** Maps a matrix's own level table onto the fitted one by level string (-1 when unseen). */
-export function remapCodes(
-  codes: Int32Array,
-  levels: readonly string[],
-  fitted: readonly string[],
-): Int32Array {
-  let same = levels.length === fitted.length;
-  for (let i = 0; same && i < levels.length; i++) same = levels[i] === fitted[i];
-  if (same) return codes;
-  const index = new Map<string, number>();
-  fitted.forEach((l, i) => {
-    index.set(l, i);
-  });
-  const map = Int32Array.from(levels, (l) => index.get(l) ?? -1);
-  const out = new Int32Array(codes.length);
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i];
-    out[i] = c < 0 ? -1 : map[c];
-  }
-  return out;
 }
 
 export function buildDesign(

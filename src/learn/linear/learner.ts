@@ -3,7 +3,7 @@ import { logLoss, rmse } from '../metrics/index.js';
 import type { FitOptions, Learner, TrainingData } from '../types.js';
 import { accumulateGradient, buildDesign, computeMargins, fitLayout, type LinearDesign } from './design.js';
 import { type LinearConvergence, LinearModel, type LinearTask, softmaxRows } from './model.js';
-import { packDesign, singleOutputLoss } from './packed-design.js';
+import { packDesign } from './packed-design.js';
 import { objectiveThreads, ParallelObjective } from './parallel-objective.js';
 import { minimizeQuasiNewton } from './quasi-newton.js';
 
@@ -138,25 +138,22 @@ export class LinearLearner implements Learner<LinearParams> {
     if (options.valid && options.onIteration) {
       validDesign = buildDesign(options.valid.x, layout, 'linear learner validation set');
     }
-    // Single-output tasks use the fused row-major kernel (split over threads on large data);
-    // softmax uses column-wise passes.
+    // Single-output tasks use the fused row-major kernel over fixed row blocks (split over
+    // threads on large data, the same bits on any thread count); softmax uses column-wise passes.
     const threads = K === 1 ? objectiveThreads(n, p.nThreads) : 1;
     const uniform = !data.weight && (!p.classWeight || p.task === 'regression');
     const packed = K === 1 ? packDesign(design, threads > 1) : undefined;
     const parallel =
-      packed && threads > 1 && p.task !== 'multiclass'
-        ? new ParallelObjective(packed, p.task, y, uniform ? undefined : weight, threads)
+      packed && p.task !== 'multiclass'
+        ? await ParallelObjective.create(packed, p.task, y, uniform ? undefined : weight, threads)
         : undefined;
     const margins = new Float64Array(packed ? 0 : n * K);
     const residual = new Float64Array(packed ? 0 : n * K);
-    const task = p.task;
     const objective = (w: Float64Array, grad: Float64Array): number => {
       let loss: number;
       if (parallel) {
         loss = parallel.evaluate(w, grad) / sumW;
         for (let k = 0; k < grad.length; k++) grad[k] /= sumW;
-      } else if (packed && task !== 'multiclass') {
-        loss = singleOutputLoss(packed, task, w, y, uniform ? undefined : weight, sumW, grad);
       } else {
         computeMargins(design, w, K, margins);
         loss = this.softmaxLossAndResidual(y, weight, sumW, margins, residual, K);
@@ -203,7 +200,7 @@ export class LinearLearner implements Learner<LinearParams> {
         { maxIter: p.maxIter, gtol, ftol: p.ftol, memory: p.memory, l1, onIteration, signal: options.signal },
       );
     } finally {
-      parallel?.close();
+      await parallel?.close();
     }
     // The optimiser hands back the accepted point; re-pointing `current` keeps valid metrics honest.
     current = result.x;

@@ -109,25 +109,3 @@ export function kernelSource(p: number, c: number, task: 'binary' | 'regression'
   L.push('return loss;');
   return L.join('\n');
 }
-
-/**
- * Mean weighted loss of a single-output model (binary log loss or half squared error) and its
- * gradient (written into grad, intercept last), in one pass over the rows.
- */
-export function singleOutputLoss(
-  d: PackedDesign,
-  task: 'binary' | 'regression',
-  w: Float64Array,
-  y: Float64Array,
-  /** undefined = every row weighs 1. */
-  weight: Float64Array | undefined,
-  sumW: number,
-  grad: Float64Array,
-): number {
-  grad.fill(0);
-  const kernel = kernelFor(d.nNumeric, d.nCategorical, task, weight !== undefined);
-  const loss = kernel(d.numeric, d.coefIndex, w, y, weight, grad, d.nRows, d.numericOffset, d.nCoef);
-  const inv = 1 / sumW;
-  for (let k = 0; k <= d.nCoef; k++) grad[k] *= inv;
-  return loss * inv;
-}

@@ -1,164 +1,203 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { KilnError } from '../../errors.js';
-import { KERNEL_PARAMS, kernelFor, kernelSource, type PackedDesign, sharedF64 } from './packed-design.js';
+import { ThreadPool, type ThreadSlot, threadCount } from '../../threads/index.js';
+import { kernelFor, type PackedDesign, sharedF64 } from './packed-design.js';
 
 /**
- * The single-output objective split over threads: the main thread scores the first block of
- * rows and `nThreads − 1` workers the others, all reading the packed design from shared
- * memory. The optimiser calls the objective synchronously, so the main thread wakes the
- * workers with Atomics.notify and waits for them with Atomics.wait (allowed on Node's main
- * thread); a round trip costs microseconds against tens of milliseconds of row work.
- *
- * Workers run the same generated kernel (sent as source, so they need no module file and
- * work the same under tsx, vitest and the built package). Sums are combined in a fixed order,
- * so results are deterministic for a given thread count.
+ * The single-output objective (binary, regression) over fixed row blocks, split over threads:
+ * the calling thread scores its share of the blocks and `nThreads − 1` workers
+ * (objective-worker.ts, on threads/) theirs, all reading the packed design from shared memory.
+ * Each block's loss and gradient sums land in that block's slots and are added in block
+ * order, and the blocks depend on the row count only, so the result is the same bits whatever
+ * the thread count (one thread included). The optimiser calls the objective synchronously, so
+ * the caller posts a command and blocks until every block answered; a round trip costs
+ * microseconds against tens of milliseconds of row work, and a worker that fails or dies
+ * surfaces as a KilnError at once (threads/protocol.ts).
  */
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const d = workerData;
-const kernel = new Function(...d.params, d.source);
-const control = new Int32Array(d.control);
-const numeric = new Float64Array(d.numeric, d.start * d.p * 8, (d.end - d.start) * d.p);
-const coefIndex = new Int32Array(d.coefIndex, d.start * d.c * 4, (d.end - d.start) * d.c);
-const y = new Float64Array(d.y, d.start * 8, d.end - d.start);
-const weight = d.weight ? new Float64Array(d.weight, d.start * 8, d.end - d.start) : undefined;
-const w = new Float64Array(d.w);
-const grad = new Float64Array(d.grad, d.slot * (d.nCoef + 1) * 8, d.nCoef + 1);
-const loss = new Float64Array(d.loss);
-let generation = 0;
-for (;;) {
-  Atomics.wait(control, 0, generation);
-  generation = Atomics.load(control, 0);
-  if (Atomics.load(control, 2) === 1) break;
-  grad.fill(0);
-  loss[d.slot] = kernel(numeric, coefIndex, w, y, weight, grad, d.end - d.start, d.numericOffset, d.nCoef);
-  Atomics.add(control, 1, 1);
-  Atomics.notify(control, 1);
+const CMD_EVALUATE = 1;
+
+/** Rows per block: at least this many, and at most MAX_BLOCKS blocks (bounding the gradient slots). */
+const MIN_BLOCK_ROWS = 4096;
+const MAX_BLOCKS = 256;
+
+export function blockRowsOf(nRows: number): number {
+  return Math.max(MIN_BLOCK_ROWS, Math.ceil(nRows / MAX_BLOCKS));
 }
-`;
+
+/** What each objective worker is given (all arrays shared). */
+export interface ObjectiveWorkerInit extends BlockLayout {
+  thread: ThreadSlot;
+  task: 'binary' | 'regression';
+  numeric: SharedArrayBuffer;
+  coefIndex: SharedArrayBuffer;
+  y: SharedArrayBuffer;
+  weight: SharedArrayBuffer | null;
+  w: SharedArrayBuffer;
+  grads: SharedArrayBuffer;
+  losses: SharedArrayBuffer;
+  p: number;
+  c: number;
+  firstBlock: number;
+  endBlock: number;
+}
+
+export interface BlockLayout {
+  nRows: number;
+  blockRows: number;
+  nCoef: number;
+  numericOffset: Int32Array;
+}
+
+interface BlockArrays {
+  numeric: Float64Array;
+  coefIndex: Int32Array;
+  y: Float64Array;
+  weight: Float64Array | undefined;
+  w: Float64Array;
+  /** nBlocks × (nCoef + 1) gradient sums. */
+  grads: Float64Array;
+  /** One loss sum per block. */
+  losses: Float64Array;
+}
+
+type Kernel = (...args: unknown[]) => number;
+
+/** Scores blocks [first, end): each block's sums into its own slots. */
+export function scoreBlocks(
+  kernel: Kernel,
+  a: BlockArrays,
+  layout: BlockLayout & { p: number; c: number },
+  first: number,
+  end: number,
+): void {
+  const { nRows, blockRows, nCoef, p, c } = layout;
+  const width = nCoef + 1;
+  for (let b = first; b < end; b++) {
+    const r0 = b * blockRows;
+    const r1 = Math.min(nRows, r0 + blockRows);
+    const grad = a.grads.subarray(b * width, (b + 1) * width);
+    grad.fill(0);
+    a.losses[b] = kernel(
+      a.numeric.subarray(r0 * p, r1 * p),
+      a.coefIndex.subarray(r0 * c, r1 * c),
+      a.w,
+      a.y.subarray(r0, r1),
+      a.weight?.subarray(r0, r1),
+      grad,
+      r1 - r0,
+      layout.numericOffset,
+      nCoef,
+    );
+  }
+}
+
+/** Thread t's blocks [lo, hi) of n blocks over T threads. */
+function blocksOf(n: number, t: number, T: number): [number, number] {
+  return [Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T)];
+}
 
 export class ParallelObjective {
-  private readonly workers: Worker[] = [];
-  private readonly control = new Int32Array(new SharedArrayBuffer(16));
-  private readonly w: Float64Array;
-  private readonly grads: Float64Array;
-  private readonly losses: Float64Array;
-  private readonly mainRows: number;
-  private readonly kernel: (...args: unknown[]) => number;
-  private readonly y: Float64Array;
-  private readonly weight: Float64Array | undefined;
-
-  constructor(
+  private constructor(
     private readonly d: PackedDesign,
+    private readonly pool: ThreadPool,
+    private readonly arrays: BlockArrays,
+    private readonly layout: BlockLayout & { p: number; c: number },
+    private readonly nBlocks: number,
+    private readonly kernel: Kernel,
+  ) {}
+
+  /** `nThreads` = 1 runs every block on the calling thread (the same sums, in the same order). */
+  static async create(
+    d: PackedDesign,
     task: 'binary' | 'regression',
     y: Float64Array,
     /** undefined = every row weighs 1. */
     weight: Float64Array | undefined,
     nThreads: number,
-  ) {
+  ): Promise<ParallelObjective> {
     const n = d.nRows;
     const width = d.nCoef + 1;
-    const nWorkers = nThreads - 1;
-    this.w = sharedF64(width);
-    this.grads = sharedF64(nWorkers * width);
-    this.losses = sharedF64(nWorkers);
-    const ys = sharedF64(n);
-    ys.set(y);
-    let ws: Float64Array | undefined;
-    if (weight) {
-      ws = sharedF64(n);
-      ws.set(weight);
-    }
-    this.y = ys;
-    this.weight = ws;
-    this.kernel = kernelFor(d.nNumeric, d.nCategorical, task, ws !== undefined);
-    const block = Math.ceil(n / nThreads);
-    this.mainRows = Math.min(block, n);
-    const source = kernelSource(d.nNumeric, d.nCategorical, task, ws !== undefined);
-    for (let t = 0; t < nWorkers; t++) {
-      const start = Math.min(n, block * (t + 1));
-      const end = Math.min(n, block * (t + 2));
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: {
-          params: KERNEL_PARAMS,
-          source,
-          control: this.control.buffer,
-          numeric: d.numeric.buffer,
-          coefIndex: d.coefIndex.buffer,
-          y: ys.buffer,
-          weight: ws?.buffer,
-          w: this.w.buffer,
-          grad: this.grads.buffer,
-          loss: this.losses.buffer,
-          numericOffset: d.numericOffset,
-          nCoef: d.nCoef,
-          p: d.nNumeric,
-          c: d.nCategorical,
-          start,
-          end,
-          slot: t,
-        },
-      });
-      worker.unref();
-      this.workers.push(worker);
-    }
+    const blockRows = blockRowsOf(n);
+    const nBlocks = Math.max(1, Math.ceil(n / blockRows));
+    const shared = nThreads > 1;
+    const f64 = (length: number) => (shared ? sharedF64(length) : new Float64Array(length));
+    const copy = (a: Float64Array) => {
+      const out = f64(a.length);
+      out.set(a);
+      return out;
+    };
+    const arrays: BlockArrays = {
+      numeric: d.numeric,
+      coefIndex: d.coefIndex,
+      y: shared ? copy(y) : y,
+      weight: weight && shared ? copy(weight) : weight,
+      w: f64(width),
+      grads: f64(nBlocks * width),
+      losses: f64(nBlocks),
+    };
+    const layout = {
+      nRows: n,
+      blockRows,
+      nCoef: d.nCoef,
+      numericOffset: d.numericOffset,
+      p: d.nNumeric,
+      c: d.nCategorical,
+    };
+    const buf = (a: { buffer: ArrayBufferLike }) => a.buffer as SharedArrayBuffer;
+    const pool = await ThreadPool.start({
+      name: 'linear objective',
+      entry: new URL('./objective-worker.js', import.meta.url),
+      threads: Math.min(nThreads, nBlocks),
+      userWords: 0,
+      workerData: (thread): ObjectiveWorkerInit => {
+        const [firstBlock, endBlock] = blocksOf(nBlocks, thread.index, thread.count);
+        return {
+          ...layout,
+          thread,
+          task,
+          numeric: buf(arrays.numeric),
+          coefIndex: buf(arrays.coefIndex),
+          y: buf(arrays.y),
+          weight: arrays.weight ? buf(arrays.weight) : null,
+          w: buf(arrays.w),
+          grads: buf(arrays.grads),
+          losses: buf(arrays.losses),
+          firstBlock,
+          endBlock,
+        };
+      },
+    });
+    const kernel = kernelFor(d.nNumeric, d.nCategorical, task, weight !== undefined);
+    return new ParallelObjective(d, pool, arrays, layout, nBlocks, kernel);
   }
 
   /** Weighted loss sum over all rows; writes the gradient sum (not yet divided by Σw) into grad. */
   evaluate(w: Float64Array, grad: Float64Array): number {
-    const { d, control } = this;
-    this.w.set(w);
-    Atomics.store(control, 1, 0);
-    Atomics.add(control, 0, 1);
-    Atomics.notify(control, 0);
+    const { pool, arrays, nBlocks } = this;
+    arrays.w.set(w);
+    const T = pool.threads;
+    if (pool.workerCount > 0) pool.dispatch(CMD_EVALUATE, 0, 0, 0);
+    const [lo, hi] = blocksOf(nBlocks, 0, T);
+    scoreBlocks(this.kernel, arrays, this.layout, lo, hi);
+    if (pool.workerCount > 0) pool.awaitWorkers();
+    const width = this.d.nCoef + 1;
     grad.fill(0);
-    let loss = this.kernel(
-      d.numeric.subarray(0, this.mainRows * d.nNumeric),
-      d.coefIndex.subarray(0, this.mainRows * d.nCategorical),
-      w,
-      this.y,
-      this.weight,
-      grad,
-      this.mainRows,
-      d.numericOffset,
-      d.nCoef,
-    );
-    const nWorkers = this.workers.length;
-    // A worker that failed to start can never report; give up instead of hanging the fit.
-    const deadline = Date.now() + 300_000;
-    for (;;) {
-      const done = Atomics.load(control, 1);
-      if (done >= nWorkers) break;
-      if (Date.now() > deadline) {
-        throw new KilnError(
-          'INTERNAL_ERROR',
-          `linear fit: ${nWorkers - done} objective worker(s) did not answer within 300 s`,
-        );
-      }
-      Atomics.wait(control, 1, done, 1000);
-    }
-    const width = d.nCoef + 1;
-    for (let t = 0; t < nWorkers; t++) {
-      loss += this.losses[t];
-      const base = t * width;
-      for (let k = 0; k < width; k++) grad[k] += this.grads[base + k];
+    let loss = 0;
+    for (let b = 0; b < nBlocks; b++) {
+      loss += arrays.losses[b]!;
+      const base = b * width;
+      for (let k = 0; k < width; k++) grad[k] += arrays.grads[base + k]!;
     }
     return loss;
   }
 
-  close(): void {
-    Atomics.store(this.control, 2, 1);
-    Atomics.add(this.control, 0, 1);
-    Atomics.notify(this.control, 0);
-    for (const worker of this.workers) void worker.terminate();
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 }
 
-/** Threads for a fit of n rows: one per core up to `max`, and only when rows are plentiful. */
+/** Rows per objective thread when `nThreads` is not given (threads/policy.ts). */
+const ROWS_PER_AUTO_THREAD = 100_000;
+
+/** Threads for a fit of n rows: `requested` when given, else one per 100,000 rows up to the core count. */
 export function objectiveThreads(nRows: number, requested: number | undefined): number {
-  if (requested !== undefined) return Math.max(1, Math.floor(requested));
-  if (nRows < 200_000) return 1;
-  return Math.max(1, Math.min(availableParallelism(), 8));
+  return threadCount(nRows, requested, ROWS_PER_AUTO_THREAD);
 }

@@ -20,7 +20,7 @@ import { LINEAR_DEFAULTS } from './learner.js';
  * | tol          | 1e-4                    | stop when max \|gradient\| of sklearn's summed objective is ≤ tol (as sklearn's lbfgs) |
  * | memory       | 10                      | L-BFGS history pairs |
  * | ftol         | 2.22e-9                 | relative objective decrease that ends the fit (scipy's factr = 1e7); 0 disables it |
- * | nThreads     | 1 below 200,000 rows, else one per core up to 8 | threads for binary / regression objectives; results do not depend on it |
+ * | nThreads     | one per 100,000 rows, at most the core count (threads/policy.ts) | threads for binary / regression objectives; results are deterministic for a given count |
  *
  * `linearParamsSchema.parse({})` gives LINEAR_DEFAULTS; the learner applies the same defaults
  * to whatever it is given, so a spec is checked here and fitted there with one set of values.

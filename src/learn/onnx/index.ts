@@ -1,3 +1,4 @@
+export { float32AtOrBelow } from '../float32.js';
 export {
   attr,
   doubleTensor,
@@ -19,4 +20,4 @@ export {
   type TensorTypeCode,
   tensorValueInfo,
 } from './proto.js';
-export { exportGbdtToOnnx, float32AtOrBelow, type GbdtOnnxOptions } from './tree-ensemble.js';
+export { exportGbdtToOnnx, type GbdtOnnxOptions } from './tree-ensemble.js';

@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { FeatureMatrix } from '../../data/index.js';
 import { GbdtLearner, GbdtModel } from '../gbdt/index.js';
-import { loadModel } from '../load-model.js';
+import { loadModel } from '../learners.js';
 import { exportGbdtToOnnx } from './tree-ensemble.js';
 
 /**

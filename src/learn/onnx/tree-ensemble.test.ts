@@ -1,9 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { FeatureMatrix } from '../../data/index.js';
+import { float32AtOrBelow } from '../float32.js';
 import { buildEnsemble, mixedFeatures, randomEnsemble, randomMatrix } from '../gbdt/hand-built-models.js';
 import { GbdtModel, type GbdtTask } from '../gbdt/model.js';
-import { exportGbdtToOnnx, float32AtOrBelow } from './tree-ensemble.js';
+import { exportGbdtToOnnx } from './tree-ensemble.js';
 
 /** `nanForMissingCodes`: pass missing categorical codes as NaN instead of -1 (both are allowed). */
 async function runOnnx(bytes: Uint8Array, model: GbdtModel, x: FeatureMatrix, nanForMissingCodes = false) {

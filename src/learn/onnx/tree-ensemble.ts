@@ -1,4 +1,5 @@
 import { KilnError } from '../../errors.js';
+import { float32AtOrBelow } from '../float32.js';
 import type { GbdtModel } from '../gbdt/model.js';
 import {
   attr,
@@ -75,19 +76,6 @@ type FlatNode =
 interface FlatTree {
   output: number;
   nodes: FlatNode[];
-}
-
-/** Largest float32 that is <= t, so float32 comparisons agree with kiln's double threshold. */
-export function float32AtOrBelow(t: number): number {
-  const f = Math.fround(t);
-  if (f <= t || Number.isNaN(t)) return f;
-  const buf = new Float32Array([f]);
-  const bits = new Int32Array(buf.buffer);
-  if (f > 0) bits[0]! -= 1;
-  else if (f === 0)
-    bits[0] = 0x80000001 | 0; // just below zero: the smallest negative subnormal
-  else bits[0]! += 1;
-  return buf[0]!;
 }
 
 function flattenTrees(model: GbdtModel, mlOpset: 3 | 5): FlatTree[] {

@@ -1,6 +1,5 @@
 import type { FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
-import { loadModel } from '../load-model.js';
 import { encodeModel, type ModelContainer } from '../model-format.js';
 import type { FitOptions, Learner, Model, Task, TrainingData } from '../types.js';
 import { fitStep, loadTransform } from './steps.js';
@@ -117,7 +116,14 @@ export class PipelineModel implements Model {
   }
 }
 
-export function loadPipelineModel(container: ModelContainer): PipelineModel {
+/**
+ * `loadEstimator` turns the inner estimator's bytes back into a model: the learner table's
+ * loadModel, passed in so this file need not know every learner (and import it back).
+ */
+export function loadPipelineModel(
+  container: ModelContainer,
+  loadEstimator: (bytes: Uint8Array) => Model,
+): PipelineModel {
   const meta = container.meta as {
     inputColumns: PipelineModel['inputColumns'];
     steps: TransformState[];
@@ -126,5 +132,5 @@ export function loadPipelineModel(container: ModelContainer): PipelineModel {
   if (!(bytes instanceof Uint8Array) || !Array.isArray(meta?.steps)) {
     throw new KilnError('INVALID_PARAMETER_VALUE', 'pipeline model file lacks its steps or estimator buffer');
   }
-  return new PipelineModel(meta.steps.map(loadTransform), loadModel(bytes), meta.inputColumns);
+  return new PipelineModel(meta.steps.map(loadTransform), loadEstimator(bytes), meta.inputColumns);
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { CategoricalColumn, FeatureMatrix, NumericColumn } from '../../data/index.js';
+import { loadModel } from '../learners.js';
 import { LinearLearner } from '../linear/index.js';
-import { loadModel } from '../load-model.js';
 import { rocAuc } from '../metrics/index.js';
 import {
   fitStep,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { groupAssignment, randomAssignment, stratifiedAssignment, takeRows } from './load-data.js';
+import { groupAssignment, randomAssignment, stratifiedAssignment } from '../../data/index.js';
+import { takeRows } from './load-data.js';
 
 function counts(assign: Uint8Array, parts = 3): number[] {
   const out = new Array(parts).fill(0);
@@ -39,7 +40,8 @@ describe('in-memory splits', () => {
     const n = 5000;
     const codes = new Int32Array(n);
     for (let i = 0; i < n; i++) codes[i] = i % 250;
-    const a = groupAssignment(codes, 250, [0.6, 0.2, 0.2], 5);
+    const levels = Array.from({ length: 250 }, (_, g) => `g${g}`);
+    const a = groupAssignment(codes, levels, [0.6, 0.2, 0.2], 5);
     const partOf = new Map<number, number>();
     for (let i = 0; i < n; i++) {
       const seen = partOf.get(codes[i]!);

@@ -7,11 +7,14 @@ import {
   type DatasetSchema,
   type FeatureColumn,
   type FeatureMatrix,
+  groupAssignment,
   type LabelledMatrix,
   type MatrixFeature,
   type MatrixRequest,
   materializeMatrix,
   prepareDataset,
+  randomAssignment,
+  stratifiedAssignment,
 } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { selectData } from '../../learn/index.js';
@@ -143,7 +146,7 @@ export async function loadTrainingData(spec: TrainSpec, data?: DatasetCatalog): 
         assign = stratifiedAssignment(all.y, shares, split.seed);
       } else {
         const group = all.x.columns.pop() as Extract<FeatureColumn, { kind: 'categorical' }>;
-        assign = groupAssignment(group.codes, group.levels.length, shares, split.seed);
+        assign = groupAssignment(group.codes, group.levels, shares, split.seed);
         lineage['kiln.split.column'] = split.column;
       }
       lineage['kiln.split.valid'] = String(split.valid);
@@ -199,112 +202,7 @@ function levelsOf(x: FeatureMatrix): Record<string, string[]> {
   return out;
 }
 
-/*
- * In-memory splits. They follow the same rules as the data layer's splitParquet (src/data/
- * splits.ts): rows ordered by a seeded hash and cut at the cumulative shares, stratified = the
- * same within each label value, group = whole groups in seeded-hash order cut where the row
- * share crosses. They are not one implementation because they split different things:
- * splitParquet runs out of core in DuckDB over a stored column and writes Parquet parts, while a
- * training run splits a matrix it already holds, stratifying on the *derived* target (e.g.
- * `delay > 15`), which no stored column holds. So one seed is deterministic within each
- * (same seed + same rows → same parts, on every platform), but the hash differs (DuckDB's
- * `hash()` there, the integer mix below here): a training-spec split and `kiln data split`
- * with the same seed do not pick the same rows.
- *
- * These hash row *positions*, so they rely on the matrix's row order being the source file
- * order: the data layer guarantees that for every read, filtered or not, in every process
- * (src/data/matrix.ts; test/data-row-order.test.ts).
- */
-
-/** Deterministic uniform [0, 1) from (seed, key): splitmix-style integer hash. */
-function unitHash(seed: number, key: number): number {
-  let h = (Math.imul(key ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed + 0x632be5ab, 0xc2b2ae35)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  return h / 4294967296;
-}
-
-/**
- * Exact-size parts: rows ordered by a seeded hash of their index and cut at the cumulative
- * shares, so the same seed gives the same rows in each part.
- */
-export function randomAssignment(n: number, shares: number[], seed: number): Uint8Array {
-  const order = new Int32Array(n);
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    order[i] = i;
-    keys[i] = unitHash(seed, i);
-  }
-  order.sort((a, b) => keys[a]! - keys[b]! || a - b);
-  return cutByShares(order, n, shares);
-}
-
-function cutByShares(order: Int32Array, n: number, shares: number[]): Uint8Array {
-  const out = new Uint8Array(n);
-  const total = shares.reduce((s, x) => s + x, 0);
-  let start = 0;
-  let cum = 0;
-  for (let p = 0; p < shares.length; p++) {
-    cum += shares[p]!;
-    const end = p === shares.length - 1 ? n : Math.round((cum / total) * n);
-    for (let k = start; k < end; k++) out[order[k]!] = p;
-    start = end;
-  }
-  return out;
-}
-
-/** As randomAssignment, within each label value, so every part keeps the class shares. */
-export function stratifiedAssignment(y: Float64Array, shares: number[], seed: number): Uint8Array {
-  const n = y.length;
-  const byClass = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const key = Number.isNaN(y[i]!) ? -1 : y[i]!;
-    let list = byClass.get(key);
-    if (!list) byClass.set(key, (list = []));
-    list.push(i);
-  }
-  const out = new Uint8Array(n);
-  for (const rows of byClass.values()) {
-    const order = Int32Array.from(rows);
-    order.sort((a, b) => unitHash(seed, a) - unitHash(seed, b) || a - b);
-    const local = cutByShares(Int32Array.from(order.keys()), order.length, shares);
-    for (let k = 0; k < order.length; k++) out[order[k]!] = local[k]!;
-  }
-  return out;
-}
-
-/** Whole groups go to one part: groups in seeded-hash order, cut where the row share crosses. */
-export function groupAssignment(
-  codes: Int32Array,
-  nGroups: number,
-  shares: number[],
-  seed: number,
-): Uint8Array {
-  const counts = new Float64Array(nGroups + 1);
-  for (let i = 0; i < codes.length; i++) counts[codes[i]! + 1]! += 1;
-  const groups = Int32Array.from({ length: nGroups + 1 }, (_, g) => g);
-  groups.sort((a, b) => unitHash(seed, a) - unitHash(seed, b) || a - b);
-  const partOfGroup = new Uint8Array(nGroups + 1);
-  const total = shares.reduce((s, x) => s + x, 0);
-  let cum = 0;
-  for (const g of groups) {
-    const share = cum / codes.length;
-    let p = 0;
-    let edge = 0;
-    for (; p < shares.length - 1; p++) {
-      edge += shares[p]! / total;
-      if (share < edge) break;
-    }
-    partOfGroup[g] = p;
-    cum += counts[g]!;
-  }
-  const out = new Uint8Array(codes.length);
-  for (let i = 0; i < codes.length; i++) out[i] = partOfGroup[codes[i]! + 1]!;
-  return out;
-}
-
-/** The rows of `m` whose assignment is `part`, in row order (learn's row gather does the copy). */
+/** The rows of `m` whose assignment (data/splits.ts) is `part`, in row order (learn's row gather does the copy). */
 export function takeRows(m: LabelledMatrix, assign: Uint8Array, part: number): LabelledMatrix {
   let count = 0;
   for (let i = 0; i < assign.length; i++) if (assign[i] === part) count++;

@@ -6,24 +6,29 @@ import { fileURLToPath } from 'node:url';
 import type { DatasetCatalog, LabelledMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import {
+  buildModelSignature,
   defaultMetric,
   type EvaluationReport,
   evaluateModel,
   getMetric,
   type IterationInfo,
+  LEARNERS,
   type Learner,
+  learnerNamed,
   type Model,
+  type ModelSignature,
   PipelineLearner,
+  RUN_MODEL_PATH,
   renderReportHtml,
   type Task,
+  type TrainingDataRef,
   type TransformStep,
+  writeModelPackage,
 } from '../../learn/index.js';
 import { ActiveRun, connect, KilnClient } from '../../sdk/index.js';
 import type { TrackingStore } from '../../tracking/index.js';
-import { LEARNERS } from './learners.js';
 import { loadTrainingData, type TrainingMatrices } from './load-data.js';
 import { type ModelMeasurements, measureModel } from './measure.js';
-import { buildSignature, type ModelSignature } from './signature.js';
 import { parseTrainSpec, type TrainSpec } from './spec.js';
 
 /**
@@ -102,8 +107,8 @@ const PACKAGE_VERSION = readPackageVersion();
  *
  * The run records: parameters (learner, resolved parameters, features, target, split,
  * preprocessing), per-iteration metrics (batched through the SDK), final metrics on
- * validation and test (and train), the model (`model/model.kiln`, preprocessing inside) and
- * `model/signature.json`, `evaluation/report.json` + `report.html`, `feature_importance.json`,
+ * validation and test (and train), the model package under `model/` (learn/model-package.ts:
+ * the model with its preprocessing, its signature and manifest), `evaluation/report.json` + `report.html`, `feature_importance.json`,
  * the spec, data lineage and environment tags, wall and CPU seconds, and measured single-row
  * p50/p99 latency, batch throughput and model size.
  */
@@ -115,7 +120,7 @@ export async function runTraining(
   const cpuStart = process.cpuUsage();
   const spec = parseTrainSpec(specInput);
   const progress = options.onProgress ?? (() => {});
-  const entry = LEARNERS[spec.learner.name]!;
+  const entry = learnerNamed(spec.learner.name, 'learner.name');
   const params = checkParams(spec, { ...spec.learner.params, ...(options.params ?? {}) });
 
   progress({ phase: 'load' });
@@ -211,9 +216,19 @@ export async function runTraining(
 
     const logStart = process.hrtime.bigint();
     progress({ phase: 'log', runId: active.id });
-    const signature = buildSignature(spec, data, model, task);
-    await uploadBinary(client, active.id, 'model/model.kiln', bytes);
-    await active.logJson(signature, 'model/signature.json');
+    const signature = buildModelSignature({
+      model,
+      task,
+      train: data.train.x,
+      features: data.features,
+      target: data.target,
+      classes: data.train.classes,
+      learner: spec.learner.name,
+    });
+    await writeModelPackage(
+      (file, fileBytes) => client.store.uploadArtifact(active.id, `${RUN_MODEL_PATH}/${file}`, fileBytes),
+      { model, signature, bytes, kilnVersion: PACKAGE_VERSION, trainingData: trainingDataRef(data) },
+    );
     await active.logJson(report, 'evaluation/report.json');
     const mainReport = report.parts[report.main];
     if (mainReport) {
@@ -412,13 +427,24 @@ async function clientOf(
   return { client: await connect(tracking as TrackingTarget), owned: true };
 }
 
-async function uploadBinary(
-  client: KilnClient,
-  runId: string,
-  artifactPath: string,
-  bytes: Uint8Array,
-): Promise<void> {
-  await client.store.uploadArtifact(runId, artifactPath, bytes);
+/** The model package's pointer to its training data, from the lineage tags load-data.ts set. */
+function trainingDataRef(data: TrainingMatrices): TrainingDataRef {
+  const tags = data.lineage;
+  const rows = data.train.x.nRows;
+  if (tags['kiln.dataset.name'] !== undefined) {
+    return {
+      dataset: {
+        name: tags['kiln.dataset.name'],
+        version: Number(tags['kiln.dataset.version']),
+        hash: tags['kiln.dataset.hash'] ?? '',
+      },
+      rows,
+    };
+  }
+  if (tags['kiln.data.file'] !== undefined) {
+    return { file: { path: tags['kiln.data.file'], hash: tags['kiln.data.hash'] ?? '' }, rows };
+  }
+  return { rows };
 }
 
 /** kiln version, git commit (when run inside a work tree), Node version, platform. */

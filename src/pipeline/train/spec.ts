@@ -3,9 +3,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
-import { atMost, getMetric, THREADS_WHY, WORK_BOUNDS } from '../../learn/index.js';
+import { atMost, getMetric, LEARNERS, THREADS_WHY, WORK_BOUNDS } from '../../learn/index.js';
 import { STEP_KINDS, type TransformStep } from '../../learn/preprocess/index.js';
-import { LEARNERS } from './learners.js';
 
 /**
  * The training spec: one YAML file (or the same object from TypeScript) that says which data,
@@ -107,7 +106,13 @@ export const splitSchema = z
       ctx.addIssue({ code: 'custom', message: 'valid + test must leave rows to train on', path: ['valid'] });
     }
   });
-export type SplitSpec = z.infer<typeof splitSchema>;
+/**
+ * A training spec's split: the train / valid / test shorthand of data/splits.ts's SplitSpec
+ * (fractions `{ train: 1 − valid − test, valid, test }`), assigned by the same functions, so a
+ * seed picks the same rows here as `kiln data split` does (stratified: on the label). The
+ * time form is its own: cutoffs on a column, read part by part.
+ */
+export type TrainSplit = z.infer<typeof splitSchema>;
 
 /**
  * A preprocessing step as learn/preprocess takes it (`kind`: impute, standard-scale, one-hot…);

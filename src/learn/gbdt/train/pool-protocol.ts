@@ -1,33 +1,37 @@
+import { awaitChange, CTRL_FAILED, CTRL_USER0 } from '../../../threads/index.js';
 import type { HistogramKernel } from './histogram.js';
 import type { ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import type { RoutingTree } from './score-tree.js';
 
 /**
- * The shared-memory handshake between the trainer and its worker threads: one Int32 control
- * block (sequence number, done counter, command, arguments, a barrier counter, a block
- * counter, a failure word, one result word per thread).
+ * The GBDT trainer's commands and control words on top of threads/protocol.ts (which owns the
+ * sequence number, done counter, command, arguments and failure word): a barrier counter, a
+ * block counter, and one result word per thread.
  */
-export const CTRL_SEQ = 0;
-export const CTRL_DONE = 1;
-export const CTRL_CMD = 2;
-export const CTRL_ARG0 = 3;
+export {
+  awaitChange,
+  CMD_STOP,
+  CTRL_ARG0,
+  CTRL_CMD,
+  CTRL_DONE,
+  CTRL_FAILED,
+  CTRL_SEQ,
+} from '../../../threads/index.js';
 /** Threads that finished the first phase of a partition (see partitionShare). */
-export const CTRL_BARRIER = 6;
+export const CTRL_BARRIER = CTRL_USER0;
 /** The next histogram row block to claim (see histogramBlocksOf). */
-export const CTRL_NEXT_BLOCK = 7;
-/** Non-zero once a worker's job threw: the byte length + 1 of its message in the failure buffer. */
-export const CTRL_FAILED = 8;
+export const CTRL_NEXT_BLOCK = CTRL_USER0 + 1;
 /** Barrier value that releases every waiter at once (a failed or stopping pool). */
 export const BARRIER_RELEASED = 1 << 30;
-/** Bytes kept of a failed worker's error message. */
-export const FAILURE_BYTES = 2048;
-export const CTRL_RESULT0 = 10;
+/** One word per thread from here on (partition counts). */
+export const CTRL_RESULT0 = CTRL_USER0 + 2;
+/** Control words the trainer uses beyond the protocol's, for T threads. */
+export const userWords = (T: number): number => 2 + T;
 
 export const CMD_PARTITION = 2;
 export const CMD_GRADIENTS = 3;
 export const CMD_ADD_LEAVES = 4;
-export const CMD_STOP = 5;
 export const CMD_HIST_ROWS = 6;
 export const CMD_SCORE_TREE = 7;
 
@@ -61,20 +65,6 @@ export function histogramBlocks(count: number, maxBlocks: number): number {
   let n = 1;
   while (2 * n <= want) n *= 2;
   return n;
-}
-
-/**
- * Polls before a waiting thread sleeps in Atomics.wait. Commands come every few microseconds
- * while a tree grows, and waking a sleeping thread takes tens of microseconds, so each thread
- * first spins (50,000 polls, about 0.35 ms here) the way OpenMP runtimes do; an idle pool
- * still sleeps. Ten times longer measured no faster on flights.
- */
-const SPIN_POLLS = 50_000;
-
-/** Returns once ctrl[index] is no longer `value`: spinning first, then sleeping. */
-export function awaitChange(ctrl: Int32Array, index: number, value: number): void {
-  for (let i = 0; i < SPIN_POLLS; i++) if (Atomics.load(ctrl, index) !== value) return;
-  Atomics.wait(ctrl, index, value);
 }
 
 export interface PoolInit {
@@ -209,13 +199,11 @@ export function partitionShare(
 }
 
 /**
- * Records that this thread's job threw, for the calling thread to report (the first failure
- * wins), and releases any thread waiting at a partition barrier so nobody waits forever.
+ * Wakes every thread waiting at a partition barrier: run when a thread's job failed or a
+ * thread died (see threads/worker.ts's onFailure) and when the pool stops, so nobody waits
+ * for a share that will not come.
  */
-export function recordFailure(ctrl: Int32Array, failure: Uint8Array, error: unknown): void {
-  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  const bytes = new TextEncoder().encode(text).subarray(0, failure.length);
-  if (Atomics.compareExchange(ctrl, CTRL_FAILED, 0, bytes.length + 1) === 0) failure.set(bytes);
+export function releaseBarrier(ctrl: Int32Array): void {
   Atomics.store(ctrl, CTRL_BARRIER, BARRIER_RELEASED);
   Atomics.notify(ctrl, CTRL_BARRIER);
 }

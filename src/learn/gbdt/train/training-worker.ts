@@ -1,32 +1,28 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
+import { serveCommands } from '../../../threads/index.js';
 import { compileHistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients } from './objectives.js';
 import {
-  awaitChange,
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_SCORE_TREE,
-  CMD_STOP,
-  CTRL_ARG0,
-  CTRL_CMD,
-  CTRL_DONE,
-  CTRL_SEQ,
   chunkOf,
   histogramBlocks,
   histogramBlocksOf,
   maxHistogramBlocks,
   type PoolInit,
   partitionShare,
-  recordFailure,
+  releaseBarrier,
 } from './pool-protocol.js';
 import { addTreeToScores, type RoutingTree } from './score-tree.js';
 
 /**
- * One training thread: waits on the shared control word, does its share of the command
+ * One training thread: serves the pool's commands (threads/worker.ts), doing its share of each
  * (its row blocks of a histogram, its chunk of a partition or of the gradients) straight in
- * shared memory, and counts itself done.
+ * shared memory. A failed or dying thread releases the partition barrier so no thread waits
+ * for its share.
  */
 const init = workerData as PoolInit;
 const t = init.threadIndex;
@@ -37,7 +33,6 @@ const binOffset = Int32Array.from(init.binOffset);
 const gradHess = new Float32Array(init.gradHess);
 const rows = new Int32Array(init.rows);
 const scratchLeft = new Int32Array(init.scratchLeft);
-const failure = new Uint8Array(init.failure);
 const inBag = new Uint8Array(init.inBag);
 const validBins = init.validBins ? new Uint8Array(init.validBins) : null;
 const validScore = init.validScore ? new Float64Array(init.validScore) : null;
@@ -68,22 +63,7 @@ const partial = new Float64Array(init.partial);
 const histSize = init.histSize;
 const maxBlocks = maxHistogramBlocks(histSize);
 
-let seen = 0;
-parentPort!.postMessage('ready');
-for (;;) {
-  awaitChange(ctrl, CTRL_SEQ, seen);
-  seen = Atomics.load(ctrl, CTRL_SEQ);
-  const cmd = ctrl[CTRL_CMD];
-  if (cmd === CMD_STOP) break;
-  try {
-    runCommand(cmd, ctrl[CTRL_ARG0], ctrl[CTRL_ARG0 + 1], ctrl[CTRL_ARG0 + 2]);
-  } catch (e) {
-    // A thrown job must still count as done, or the calling thread would wait forever.
-    recordFailure(ctrl, failure, e);
-  }
-  Atomics.add(ctrl, CTRL_DONE, 1);
-  Atomics.notify(ctrl, CTRL_DONE);
-}
+serveCommands(init.control, init.failure, t, runCommand, () => releaseBarrier(ctrl));
 
 function runCommand(cmd: number, a0: number, a1: number, a2: number): void {
   if (cmd === CMD_HIST_ROWS) {

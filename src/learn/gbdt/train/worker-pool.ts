@@ -1,38 +1,26 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { KilnError } from '../../../errors.js';
-import type { BinTree } from './grow-tree.js';
+import { ThreadPool } from '../../../threads/index.js';
 import { BIN_DOUBLES, compileHistogramKernel, type HistogramKernel } from './histogram.js';
 import { addLeafValues, computeGradients, type ObjectiveSpec } from './objectives.js';
 import { partitionChunk } from './partition.js';
 import {
-  awaitChange,
-  BARRIER_RELEASED,
   CMD_ADD_LEAVES,
   CMD_GRADIENTS,
   CMD_HIST_ROWS,
   CMD_PARTITION,
   CMD_SCORE_TREE,
-  CMD_STOP,
-  CTRL_ARG0,
   CTRL_BARRIER,
-  CTRL_CMD,
-  CTRL_DONE,
-  CTRL_FAILED,
   CTRL_NEXT_BLOCK,
   CTRL_RESULT0,
-  CTRL_SEQ,
   chunkOf,
-  FAILURE_BYTES,
   histogramBlocks,
   histogramBlocksOf,
   maxHistogramBlocks,
   type PoolInit,
   partitionShare,
+  releaseBarrier,
   routingTreeBuffers,
+  userWords,
 } from './pool-protocol.js';
 import { addTreeToScores, type RoutingTree } from './score-tree.js';
 
@@ -84,8 +72,10 @@ export interface TrainingBuffers {
 const MIN_ROWS_FOR_THREADS = 2048;
 
 export class TrainingPool {
-  private readonly workers: Worker[] = [];
-  private readonly ctrl: Int32Array;
+  /** Set by start(): the threads, their control block and failure reporting (threads/). */
+  private threads_!: ThreadPool;
+  private ctrl!: Int32Array;
+  private nWorkers = 0;
   private readonly nThreads: number;
   private readonly kernel: HistogramKernel;
   private readonly histSize: number;
@@ -94,7 +84,6 @@ export class TrainingPool {
   private readonly scratchLeft: Int32Array;
   private readonly scratchRight: Int32Array;
   private readonly goLeft: Uint8Array;
-  private readonly failure: Uint8Array;
   /** The tree being scored onto validation or out-of-bag rows (see scoreTree). */
   private readonly tree: RoutingTree;
   /** Each leaf's segment of the row partition and its value, shared with the workers. */
@@ -109,7 +98,6 @@ export class TrainingPool {
     this.nThreads = Math.max(1, threads);
     const shared = this.nThreads > 1;
     const alloc = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-    this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_RESULT0 + this.nThreads)));
     this.kernel = compileHistogramKernel(buf.nFeatures, buf.binOffset);
     this.histSize = BIN_DOUBLES * buf.binOffset[buf.nFeatures];
     this.maxBlocks = maxHistogramBlocks(this.histSize);
@@ -117,7 +105,6 @@ export class TrainingPool {
     this.scratchLeft = new Int32Array(alloc(shared ? 4 * buf.nRows : 0));
     this.scratchRight = new Int32Array(alloc(4 * buf.nRows));
     this.goLeft = new Uint8Array(alloc(256));
-    this.failure = new Uint8Array(new SharedArrayBuffer(FAILURE_BYTES));
     this.tree = routingTreeBuffers(2 * buf.numLeaves - 1, alloc);
     this.leafStart = new Int32Array(alloc(4 * buf.numLeaves));
     this.leafCount = new Int32Array(alloc(4 * buf.numLeaves));
@@ -136,7 +123,6 @@ export class TrainingPool {
 
   private async start(): Promise<void> {
     const T = this.nThreads;
-    if (T <= 1) return;
     const b = this.buf;
     const sab = (a: { buffer: ArrayBufferLike } | null | undefined, what: string): SharedArrayBuffer => {
       if (!a || !(a.buffer instanceof SharedArrayBuffer)) {
@@ -144,13 +130,17 @@ export class TrainingPool {
       }
       return a.buffer;
     };
-    const entry = workerEntry();
-    const ready: Promise<void>[] = [];
-    for (let t = 1; t < T; t++) {
-      const init: PoolInit = {
-        threadIndex: t,
-        nThreads: T,
-        control: sab(this.ctrl, 'control'),
+    // One thread (T = 1) starts no worker but still gets the control block the kernels use.
+    this.threads_ = await ThreadPool.start({
+      name: 'gbdt training',
+      entry: new URL('./training-worker.js', import.meta.url),
+      threads: T,
+      userWords: userWords(T),
+      workerData: (slot): PoolInit => ({
+        threadIndex: slot.index,
+        nThreads: slot.count,
+        control: slot.control,
+        failure: slot.failure,
         nRows: b.nRows,
         nFeatures: b.nFeatures,
         binOffset: b.binOffset,
@@ -173,7 +163,6 @@ export class TrainingPool {
         y: sab(b.y, 'y'),
         weight: b.weight ? sab(b.weight, 'weight') : null,
         objective: b.objective,
-        failure: sab(this.failure, 'failure'),
         inBag: sab(b.inBag, 'inBag'),
         validBins: b.validBins ? sab(b.validBins, 'validBins') : null,
         validScore: b.validScore ? sab(b.validScore, 'validScore') : null,
@@ -184,57 +173,18 @@ export class TrainingPool {
           right: sab(this.tree.right, 'tree.right'),
           leafValue: sab(this.tree.leafValue, 'tree.leafValue'),
         },
-      };
-      const w =
-        entry.kind === 'js'
-          ? new Worker(entry.url, { workerData: init })
-          : new Worker(entry.bootstrap, { eval: true, workerData: init });
-      this.workers.push(w);
-      ready.push(
-        new Promise((resolve, reject) => {
-          w.once('message', () => resolve());
-          w.once('error', (e) =>
-            reject(
-              new KilnError('INTERNAL_ERROR', `gbdt training worker failed to start: ${e.message}`, {
-                cause: e,
-              }),
-            ),
-          );
-        }),
-      );
-    }
-    try {
-      await Promise.all(ready);
-    } catch (e) {
-      await this.close();
-      throw e;
-    }
+      }),
+    });
+    this.ctrl = this.threads_.ctrl;
+    this.nWorkers = this.threads_.workerCount;
   }
 
   private dispatch(cmd: number, a0: number, a1: number, a2: number): void {
-    const c = this.ctrl;
-    Atomics.store(c, CTRL_DONE, 0);
-    c[CTRL_CMD] = cmd;
-    c[CTRL_ARG0] = a0;
-    c[CTRL_ARG0 + 1] = a1;
-    c[CTRL_ARG0 + 2] = a2;
-    Atomics.add(c, CTRL_SEQ, 1);
-    Atomics.notify(c, CTRL_SEQ);
+    this.threads_.dispatch(cmd, a0, a1, a2);
   }
 
   private awaitWorkers(): void {
-    const c = this.ctrl;
-    const nW = this.workers.length;
-    for (;;) {
-      const done = Atomics.load(c, CTRL_DONE);
-      if (done >= nW) break;
-      awaitChange(c, CTRL_DONE, done);
-    }
-    const failed = Atomics.load(c, CTRL_FAILED);
-    if (failed !== 0) {
-      const message = new TextDecoder().decode(this.failure.slice(0, failed - 1));
-      throw new KilnError('INTERNAL_ERROR', `gbdt training worker failed: ${message}`);
-    }
+    this.threads_.awaitWorkers();
   }
 
   /** Histogram of rows[start, end) into hist at histBase, all features. */
@@ -248,7 +198,7 @@ export class TrainingPool {
     }
     const hs = this.histSize;
     // The same blocks whether or not other threads take some of them (see histogramBlocks).
-    const T = this.workers.length > 0 && count >= MIN_ROWS_FOR_THREADS ? this.workers.length + 1 : 1;
+    const T = this.nWorkers > 0 && count >= MIN_ROWS_FOR_THREADS ? this.nWorkers + 1 : 1;
     Atomics.store(this.ctrl, CTRL_NEXT_BLOCK, 0);
     if (T > 1) this.dispatch(CMD_HIST_ROWS, start, count, histBase);
     histogramBlocksOf(
@@ -284,7 +234,7 @@ export class TrainingPool {
     const col = b.columns[feature];
     const R = this.scratchRight;
     const rows = b.rows;
-    if (this.workers.length === 0 || count < MIN_ROWS_FOR_THREADS) {
+    if (this.nWorkers === 0 || count < MIN_ROWS_FOR_THREADS) {
       const nl = partitionChunk(rows, start, start + count, col, table, rows, R);
       rows.set(R.subarray(start, start + count - nl), start + nl);
       return nl;
@@ -303,8 +253,10 @@ export class TrainingPool {
   /**
    * Adds `tree`'s leaf values to output k of the validation rows' scores, or of the training
    * rows outside the current bag (binary: to their exp(−score)), the threads taking row ranges.
+   * It takes a grown tree (grow-tree.ts's BinTree) by the parts that route rows, so this file
+   * need not import the grower that imports it.
    */
-  scoreTree(tree: BinTree, rowsOf: 'valid' | 'outOfBag', k: number): void {
+  scoreTree(tree: RoutingTree & { nNodes: number }, rowsOf: 'valid' | 'outOfBag', k: number): void {
     const b = this.buf;
     const K = b.objective.nOutputs;
     const valid = rowsOf === 'valid';
@@ -365,44 +317,14 @@ export class TrainingPool {
 
   /** Whether a job over nRows independent rows is worth handing to the workers too. */
   private sharesRows(nRows: number): boolean {
-    return this.workers.length > 0 && nRows >= MIN_ROWS_FOR_THREADS;
+    return this.nWorkers > 0 && nRows >= MIN_ROWS_FOR_THREADS;
   }
 
   async close(): Promise<void> {
-    if (this.workers.length === 0) return;
-    const c = this.ctrl;
+    if (!this.threads_) return;
     // Release anyone still at a partition barrier (the calling thread's share threw).
-    Atomics.store(c, CTRL_BARRIER, BARRIER_RELEASED);
-    Atomics.notify(c, CTRL_BARRIER);
-    c[CTRL_CMD] = CMD_STOP;
-    Atomics.add(c, CTRL_SEQ, 1);
-    Atomics.notify(c, CTRL_SEQ);
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
+    releaseBarrier(this.ctrl);
+    this.nWorkers = 0;
+    await this.threads_.close();
   }
-}
-
-/**
- * Where the worker's code is: the compiled .js sibling when running from dist/; from source
- * (tests, benches) the .ts file, behind a small bootstrap that registers tsx's loader inside
- * the worker first (neither vitest's transform nor a parent's --import reliably reach worker
- * threads on Node 20).
- */
-function workerEntry(): { kind: 'js'; url: URL } | { kind: 'ts'; bootstrap: string } {
-  const js = new URL('./training-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { kind: 'js', url: js };
-  const ts = new URL('./training-worker.ts', import.meta.url);
-  let tsxApi: string;
-  try {
-    const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-    tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
-  } catch (e) {
-    throw new KilnError(
-      'INTERNAL_ERROR',
-      `gbdt/train/worker-pool.ts: ${fileURLToPath(js)} is missing and tsx is not installed to run the .ts worker`,
-      { cause: e },
-    );
-  }
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); });`;
-  return { kind: 'ts', bootstrap };
 }
