@@ -61,18 +61,14 @@ runMlflowSemanticsSuite(
  * in every schema it can see, so a second schema in one database finds the first one's).
  */
 const pgUrl = process.env.KILN_TEST_POSTGRES;
-if (pgUrl) {
+describe.skipIf(!pgUrl)('on Postgres (set KILN_TEST_POSTGRES)', () => {
   runMlflowSemanticsSuite('postgres', async () => {
     const name = `kiln_tracking_${process.pid}_${n++}`;
-    const databaseUri = await freshPostgresDatabase(pgUrl, name);
+    const databaseUri = await freshPostgresDatabase(pgUrl as string, name);
     const store = await openStore({ db: databaseUri });
     return SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, name)), { closeStore: true });
   });
-} else {
-  describe('tracking store (postgres)', () => {
-    it.skip('set KILN_TEST_POSTGRES to run the tracking suite on Postgres', () => {});
-  });
-}
+});
 
 describe('sql tracking store on SQLite', () => {
   it('leaves a sound database after a failed batch in the middle of many good ones', async () => {

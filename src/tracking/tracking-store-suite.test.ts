@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'vitest';
+import { describe } from 'vitest';
 import { openArtifactStore } from '../artifacts/index.js';
 import { resolveConfig } from '../config.js';
 import { buildApp } from '../server/index.js';
@@ -54,10 +54,10 @@ runTrackingStoreSuite('REST, against a kiln server on loopback', async () => {
  * databases, e.g. postgres://kiln@127.0.0.1:5432/postgres), as the store suite does.
  */
 const postgresUrl = process.env.KILN_TEST_POSTGRES;
-if (postgresUrl) {
+describe.skipIf(!postgresUrl)('on Postgres (set KILN_TEST_POSTGRES)', () => {
   runTrackingStoreSuite('SQL, Postgres', async () => {
     const name = `kiln_tracking_suite_${process.pid}`;
-    const databaseUri = await freshPostgresDatabase(postgresUrl, name);
+    const databaseUri = await freshPostgresDatabase(postgresUrl as string, name);
     const home = tempHome();
     const store = await openStore({ db: databaseUri });
     const tracking = await SqlTrackingStore.create(store, openArtifactStore(path.join(home, 'artifacts')), {
@@ -67,13 +67,9 @@ if (postgresUrl) {
       store: tracking,
       close: async () => {
         await tracking.close();
-        await dropPostgresDatabase(postgresUrl, name);
+        await dropPostgresDatabase(postgresUrl as string, name);
         fs.rmSync(home, { recursive: true, force: true });
       },
     };
   });
-} else {
-  describe('TrackingStore (SQL, Postgres)', () => {
-    it.skip('set KILN_TEST_POSTGRES to run the tracking store suite on Postgres', () => {});
-  });
-}
+});
