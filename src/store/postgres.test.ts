@@ -1,7 +1,7 @@
 import { describe } from 'vitest';
 import { freshPostgresDatabase } from './fresh-postgres-database.js';
 import { openStore } from './open-store.js';
-import { runStoreSuite } from './store-suite.js';
+import { runStoreSuite } from './store.suite.js';
 
 /**
  * Runs the store suite against a real Postgres when KILN_TEST_POSTGRES names one
