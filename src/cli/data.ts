@@ -18,11 +18,11 @@ import {
   loadExpectations,
   type ProgressStep,
   prepareDataset,
+  readYamlFile,
   splitDatasetVersion,
   validateDatasetVersion,
   validateParquet,
 } from '../data/index.js';
-import { readYamlFile } from '../data/spec.js';
 import { KilnError } from '../errors.js';
 import { openStore } from '../store/index.js';
 

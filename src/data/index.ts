@@ -56,7 +56,7 @@ export {
 } from './profile.js';
 export { profileParquet } from './profile-dataset.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
-export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
+export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec, readYamlFile } from './spec.js';
 export { parseSplitSpec, type SplitSpec, splitParquet } from './splits.js';
 export type {
   CategoricalColumn,
