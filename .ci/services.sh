@@ -46,6 +46,8 @@ start_postgres() {
     chown postgres: "$PG_DIR"
     PG_AS=(runuser -u postgres --)
   fi
+  # From a folder the postgres user can enter (the checkout may not be one).
+  cd "$PG_DIR" || return 1
   "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-sync >"$PG_DIR/initdb.log" ||
     { cat "$PG_DIR/initdb.log" >&2; return 1; }
   # A test cluster: durability off (fsync, synchronous commit) trades nothing we need for speed;
@@ -53,6 +55,7 @@ start_postgres() {
   "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+  cd - >/dev/null || return 1
   CI_STOPS+=(stop_postgres)
   export KILN_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
   echo "ci: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $KILN_TEST_POSTGRES"
