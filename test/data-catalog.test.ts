@@ -322,10 +322,10 @@ describe('stores without local paths (S3-like)', () => {
 runCatalogSuite('sqlite', (i) => openStore({ db: path.join(root, `sqlite-${i}`, 'kiln.db') }));
 
 const pgUrl = process.env.KILN_TEST_POSTGRES;
-if (pgUrl) {
+describe.skipIf(!pgUrl)('on Postgres (set KILN_TEST_POSTGRES)', () => {
   runCatalogSuite('postgres', async (i) => {
     const name = `kiln_data_test_${i}`;
-    const databaseUri = await freshPostgresDatabase(pgUrl, name);
+    const databaseUri = await freshPostgresDatabase(pgUrl as string, name);
     return openStore({ db: databaseUri });
   });
-}
+});

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runArtifactStoreSuite } from './artifact-store.suite.js';
 import { LocalArtifactStore } from './local.js';
 
 let dir: string;
@@ -69,3 +70,28 @@ describe('LocalArtifactStore', () => {
     await store.delete('never-was');
   });
 });
+
+runArtifactStoreSuite(
+  'local folder',
+  async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-artifact-suite-'));
+    return {
+      store: new LocalArtifactStore(path.join(home, 'root')),
+      cleanup: async () => fs.rmSync(home, { recursive: true, force: true }),
+    };
+  },
+  {
+    plantEscapeLink(store, linkPath, kind) {
+      const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-artifact-outside-'));
+      const secret = path.join(outside, 'secret.txt');
+      fs.writeFileSync(secret, 'secret');
+      const link = path.join(store.root, linkPath);
+      fs.mkdirSync(path.dirname(link), { recursive: true });
+      fs.symlinkSync(kind === 'folder' ? outside : secret, link);
+      return {
+        outsideUnchanged: () =>
+          fs.readdirSync(outside).join() === 'secret.txt' && fs.readFileSync(secret, 'utf8') === 'secret',
+      };
+    },
+  },
+);

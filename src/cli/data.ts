@@ -10,10 +10,10 @@ import {
   loadExpectations,
   type ProgressStep,
   prepareDataset,
+  readYamlFile,
   type SplitSpec,
   validateParquet,
 } from '../data/index.js';
-import { readYamlFile } from '../data/spec.js';
 import { KilnError } from '../errors.js';
 import { escapeControlCharacters } from './table.js';
 import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';

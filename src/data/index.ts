@@ -62,7 +62,7 @@ export { profileParquet } from './profile-dataset.js';
 export { RestDatasetCatalog } from './rest-catalog.js';
 export type { ColumnSchema, DatasetSchema } from './schema.js';
 export { makeScratchDir, sweepScratch } from './scratch.js';
-export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec } from './spec.js';
+export { type DataSpec, type LogicalType, loadDataSpec, parseDataSpec, readYamlFile } from './spec.js';
 export {
   groupAssignment,
   parseSplitSpec,

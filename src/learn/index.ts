@@ -54,6 +54,7 @@ export {
   loadTransform,
   PipelineLearner,
   PipelineModel,
+  STEP_KINDS,
   type TransformState,
   type TransformStep,
   type UnseenPolicy,

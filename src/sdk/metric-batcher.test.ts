@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
-import type { Metric } from '../tracking/types.js';
+import type { Metric } from '../tracking/index.js';
 import { MetricBatcher } from './metric-batcher.js';
 
 /** A receiving end that takes a little while per call and records what arrived and how. */

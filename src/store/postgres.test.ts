@@ -1,7 +1,7 @@
-import { describe, it } from 'vitest';
+import { describe } from 'vitest';
 import { freshPostgresDatabase } from './fresh-postgres-database.js';
 import { openStore } from './open-store.js';
-import { runStoreSuite } from './store-suite.js';
+import { runStoreSuite } from './store.suite.js';
 
 /**
  * Runs the store suite against a real Postgres when KILN_TEST_POSTGRES names one
@@ -9,15 +9,11 @@ import { runStoreSuite } from './store-suite.js';
  * Each store gets a fresh database, dropped first if a previous run left it.
  */
 const url = process.env.KILN_TEST_POSTGRES;
-if (url) {
+describe.skipIf(!url)('on Postgres (set KILN_TEST_POSTGRES)', () => {
   let n = 0;
   runStoreSuite('postgres', async () => {
     const name = `kiln_store_test_${n++}`;
-    const databaseUri = await freshPostgresDatabase(url, name);
+    const databaseUri = await freshPostgresDatabase(url as string, name);
     return openStore({ db: databaseUri });
   });
-} else {
-  describe('store (postgres)', () => {
-    it.skip('set KILN_TEST_POSTGRES to run the store suite on Postgres', () => {});
-  });
-}
+});

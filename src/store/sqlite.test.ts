@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkStoreIntegrity, openStore } from './open-store.js';
-import { runStoreSuite } from './store-suite.js';
+import { runStoreSuite } from './store.suite.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-store-'));
 let n = 0;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { KilnError } from '../errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { RandomSampler } from './samplers/random.js';
 import { TpeSampler } from './samplers/tpe.js';
@@ -71,11 +71,9 @@ describe('declarative search space', () => {
       }),
     ).toThrow(/'when' refers to 'b'.*declared before 'a'/);
     expect(() => parseSearchSpace({ a: { type: 'int', low: 0, high: 5, log: true } })).toThrow(/param 'a'/);
-    try {
-      parseSearchSpace({ a: { type: 'nope' } });
-    } catch (e) {
-      expect(isKilnError(e) && e.code).toBe('INVALID_PARAMETER_VALUE');
-    }
+    const unknownType = () => parseSearchSpace({ a: { type: 'nope' } });
+    expect(unknownType).toThrow(KilnError);
+    expect(unknownType).toThrow(expect.objectContaining({ code: 'INVALID_PARAMETER_VALUE' }));
   });
 
   let store: Store;

@@ -29,18 +29,14 @@ runStudyStorageSuite('sqlite', async () => {
 });
 
 const url = process.env.KILN_TEST_POSTGRES;
-if (url) {
+describe.skipIf(!url)('on Postgres (set KILN_TEST_POSTGRES)', () => {
   let n = 0;
   runStudyStorageSuite('postgres', async () => {
     const name = `kiln_tune_test_${n++}`;
-    const databaseUri = await freshPostgresDatabase(url, name);
+    const databaseUri = await freshPostgresDatabase(url as string, name);
     return { open: () => sqlHandle(databaseUri), cleanup: async () => {} };
   });
-} else {
-  describe('study storage (postgres)', () => {
-    it.skip('set KILN_TEST_POSTGRES to run the study storage suite on Postgres', () => {});
-  });
-}
+});
 
 /**
  * Blocks the main thread inside a trial (as the GBDT pool does during a fit) and reads the

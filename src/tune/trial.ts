@@ -1,5 +1,5 @@
 import { invalidParam, KilnError } from '../errors.js';
-import type { IterationInfo } from '../learn/types.js';
+import type { IterationInfo } from '../learn/index.js';
 import {
   categoricalDistribution,
   distributionContains,

@@ -141,7 +141,7 @@ describe('GbdtLearner on breast_cancer (binary)', () => {
   });
 
   it.skipIf(!HAVE_PEERS)(
-    'reaches a test AUC within 0.01 of XGBoost and sklearn on the same split',
+    'reaches a test AUC no more than 0.002 below the better of XGBoost and sklearn on the same split',
     async () => {
       const model = await new GbdtLearner({ objective: 'binary', num_iterations: 100, threads: 2 }).fit({
         x: xTrain,
@@ -150,7 +150,9 @@ describe('GbdtLearner on breast_cancer (binary)', () => {
       const auc = rocAuc(yTest, model.predict(xTest));
       const peers = peerScores('breast_cancer');
       expect(auc).toBeGreaterThan(0.97);
-      expect(auc).toBeGreaterThanOrEqual(Math.min(peers.xgboost, peers.sklearn) - 0.01);
+      // Measured (Debian xgboost 1.7, sklearn 1.2): kiln 0.99548, XGBoost 0.99355, sklearn 0.99269.
+      // 0.002 is ~9 of the 4,650 (malignant, benign) test pairs ordered differently.
+      expect(auc).toBeGreaterThanOrEqual(Math.max(peers.xgboost, peers.sklearn) - 0.002);
     },
   );
 });
@@ -189,7 +191,7 @@ describe('GbdtLearner on diabetes (regression)', () => {
   });
 
   it.skipIf(!HAVE_PEERS)(
-    'reaches a test RMSE within 5% of XGBoost and sklearn on the same split',
+    "reaches sklearn's test RMSE to 1e-12 (same depth-3 squared-error trees) and beats XGBoost's",
     async () => {
       const model = await new GbdtLearner({
         objective: 'regression',
@@ -201,7 +203,10 @@ describe('GbdtLearner on diabetes (regression)', () => {
       }).fit({ x: xTrain, y: yTrain });
       const err = rmse(yTest, model.predict(xTest));
       const peers = peerScores('diabetes');
-      expect(err).toBeLessThanOrEqual(Math.max(peers.xgboost, peers.sklearn) * 1.05);
+      // Measured: kiln 63.04079526344964, sklearn 63.040795263449645 (1e-16 apart), XGBoost 63.808.
+      // 1e-12 relative leaves room for summation order only: a different split anywhere shows.
+      expect(Math.abs(err - peers.sklearn) / peers.sklearn).toBeLessThan(1e-12);
+      expect(err).toBeLessThan(peers.xgboost);
     },
   );
 });

@@ -75,15 +75,16 @@ describe('isolation forest', () => {
     };
     const malignant = Float64Array.from(rows, (r) => (r[30] === 0 ? 1 : 0));
     let sum = 0;
-    const seeds = [0, 1, 2, 3, 4];
+    const seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
     for (const seed of seeds) {
       const model = await new IsolationForestLearner({ seed }).fit({ x });
       sum += rocAuc(malignant, model.predict(x));
     }
     const mean = sum / seeds.length;
-    // sklearn averages 0.78 ± 0.02 over seeds; allow for seed noise and a different RNG.
-    expect(mean).toBeGreaterThan(0.7);
-    expect(Math.abs(mean - ref.breast_cancer_malignant_auc_mean)).toBeLessThan(0.06);
+    // Per seed, sklearn's AUC spreads ±0.024 around 0.782 (10 seeds) and kiln's ±0.022 around
+    // 0.788 (30 seeds measured). Two means of 10 seeds each differ by seed noise alone with
+    // σ = √(0.024² + 0.022²)/√10 ≈ 0.010: 0.02 is 2σ (kiln's seeds 0-9 measure 0.785).
+    expect(Math.abs(mean - ref.breast_cancer_malignant_auc_mean)).toBeLessThan(0.02);
   });
   it('handles categorical columns and missing values, and round-trips through serialisation', async () => {
     const { x } = planted(5);

@@ -3,8 +3,15 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KilnError } from '../../errors.js';
-import { atMost, getMetric, LEARNERS, THREADS_WHY, WORK_BOUNDS } from '../../learn/index.js';
-import { STEP_KINDS, type TransformStep } from '../../learn/preprocess/index.js';
+import {
+  atMost,
+  getMetric,
+  LEARNERS,
+  STEP_KINDS,
+  THREADS_WHY,
+  type TransformStep,
+  WORK_BOUNDS,
+} from '../../learn/index.js';
 
 /**
  * The training spec: one YAML file (or the same object from TypeScript) that says which data,
