@@ -1,9 +1,13 @@
 /**
  * Tracking benchmark: `npm run bench:tracking [-- --json] [--seconds 10] [--clients 8]`.
  *
- * 1. Ingest: a real `kiln server` child process on loopback; N concurrent HTTP clients
- *    each send runs/log-batch calls of 1000 metric points for S seconds. Reports points/s
- *    and call latency percentiles. Target: ≥ 200,000 points/s on SQLite.
+ * 1. Ingest: a real `kiln server` child process on loopback; N client processes
+ *    (bench/tracking-ingest-client.ts, forked, one run each) send runs/log-batch calls of 1000
+ *    metric points, every point new (its own step), for S seconds after a 1 s warm-up. Reports
+ *    points/s, call latency percentiles and the CPU the server and the clients used. After the
+ *    run the server stops and the points stored in its database are counted per run: the run
+ *    fails unless they equal the points the server acknowledged. Target: ≥ 200,000 points/s
+ *    on SQLite.
  * 2. Search: a store with 100,000 runs × 20 metrics × 20 params × 5 tags (generated once
  *    with bulk inserts and cached under /tmp), served by a `kiln server` child process;
  *    runs/search with a metric filter, a param filter and `order_by metrics.m0 DESC`, for the
@@ -12,13 +16,14 @@
  *
  * No MLflow peer runs here: MLflow is not installed on this machine (no pip installs allowed).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../src/learn/seeded-random.js';
 import { openStore } from '../src/store/index.js';
+import { type IngestClientReport, POINTS_PER_CALL } from './tracking-ingest-client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -29,7 +34,6 @@ const flag = (name: string, fallback: number) => {
 };
 const SECONDS = flag('--seconds', 10);
 const CLIENTS = flag('--clients', 8);
-const POINTS_PER_CALL = 1000;
 const SEARCH_RUNS = flag('--runs', 100_000);
 const SEARCH_REPEATS = flag('--repeats', 30);
 const CACHE = path.join(os.tmpdir(), `kiln-bench-search-v1-${SEARCH_RUNS}`);
@@ -94,6 +98,7 @@ function percentile(sorted: number[], p: number): number {
 async function benchIngest() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-ingest-'));
   const { url, child } = await startServer(['--home', home]);
+  const clients: ChildProcess[] = [];
   try {
     const api = `${url}/api/2.0/mlflow`;
     const { experiment_id } = (await post(
@@ -109,57 +114,87 @@ async function benchIngest() {
       };
       runIds.push(run.info.run_id);
     }
-    // 10 metric keys × 100 steps per call; steps advance call by call like a training loop.
-    const bodyFor = (runId: string, call: number) => {
-      const metrics = new Array(POINTS_PER_CALL);
-      const ts = Date.now();
-      for (let i = 0; i < POINTS_PER_CALL; i++) {
-        metrics[i] = {
-          key: `m${i % 10}`,
-          value: Math.random(),
-          timestamp: ts,
-          step: call * 100 + Math.floor(i / 10),
-        };
-      }
-      return JSON.stringify({ run_id: runId, metrics });
-    };
-    // Bodies are built before the clock starts, so the clients' own CPU (on a 2-core machine
-    // shared with the server) goes to sending, not to JSON.stringify.
-    const bodies = runIds.map((runId) => Array.from({ length: 40 }, (_, call) => bodyFor(runId, call)));
-    const latencies: number[] = [];
-    let points = 0;
-    let cpuAtStart = 0;
-    setTimeout(() => {
-      cpuAtStart = processCpuSeconds(child.pid!);
-    }, 1000);
+    // One process per client, each logging to its own run; the clock starts once all are up.
+    const reports = runIds.map((runId) => {
+      const client = fork(
+        path.join(ROOT, 'bench/tracking-ingest-client.ts'),
+        [JSON.stringify({ api, runId })],
+        {
+          cwd: ROOT,
+          execArgv: ['--import', 'tsx'],
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        },
+      );
+      clients.push(client);
+      const ready = new Promise<void>((resolve, reject) => {
+        client.once('message', (m) =>
+          m === 'ready' ? resolve() : reject(new Error(`client said ${String(m)}`)),
+        );
+        client.once('exit', (code) =>
+          reject(new Error(`ingest client exited with ${code} before it was ready`)),
+        );
+      });
+      return { client, ready };
+    });
+    await Promise.all(reports.map((r) => r.ready));
     const warmEnd = Date.now() + 1000;
-    const start = warmEnd;
-    const end = start + SECONDS * 1000;
-    await Promise.all(
-      bodies.map(async (mine) => {
-        let call = 0;
-        while (Date.now() < end) {
-          const body = mine[call++ % mine.length]!;
-          const t0 = performance.now();
-          await post(`${api}/runs/log-batch`, body);
-          const t1 = performance.now();
-          if (Date.now() > warmEnd) {
-            latencies.push(t1 - t0);
-            points += POINTS_PER_CALL;
-          }
-        }
-      }),
+    const end = warmEnd + SECONDS * 1000;
+    let cpuAtStart = Number.NaN;
+    const cpuTimer = setTimeout(() => {
+      cpuAtStart = processCpuSeconds(child.pid!);
+    }, warmEnd - Date.now());
+    const done = reports.map(
+      ({ client }) =>
+        new Promise<IngestClientReport>((resolve, reject) => {
+          client.removeAllListeners('message');
+          client.removeAllListeners('exit');
+          client.once('message', (m: IngestClientReport | { fatal: string }) =>
+            'fatal' in m ? reject(new Error(`ingest client failed: ${m.fatal}`)) : resolve(m),
+          );
+          client.once('exit', (code) =>
+            reject(new Error(`ingest client exited with ${code} without a report`)),
+          );
+          client.send({ warmEnd, end });
+        }),
     );
-    const elapsed = (Date.now() - start) / 1000;
+    const results = await Promise.all(done);
+    clearTimeout(cpuTimer);
     const serverCpu = processCpuSeconds(child.pid!) - cpuAtStart;
-    latencies.sort((a, b) => a - b);
-    // Check what was acknowledged is stored.
-    const stored = (await post(
-      `${api}/runs/search`,
-      JSON.stringify({ experiment_ids: [experiment_id], max_results: 100 }),
-    )) as { runs: unknown[] };
+    const elapsed = (Math.max(...results.map((r) => r.lastAnswer)) - warmEnd) / 1000;
+    const failed = results.reduce((a, r) => a + r.failedCalls, 0);
+    if (failed > 0) {
+      throw new Error(
+        `${failed} log-batch calls failed; first: ${results.find((r) => r.firstError)?.firstError}`,
+      );
+    }
+    const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+    const points = results.reduce((a, r) => a + r.windowPoints, 0);
+    const acked = results.reduce((a, r) => a + r.ackedPoints, 0);
+
+    // What was acknowledged must be stored, point for point: count the rows in the server's
+    // own database after it has shut down (every point is unique, so no row may merge).
+    await stopServer(child);
+    const store = await openStore({ db: path.join(home, 'kiln.db') });
+    const counts = new Map(
+      (
+        store
+          .sqlite!.prepare('select run_uuid as run, count(*) as n from metrics group by run_uuid')
+          .all() as { run: string; n: number }[]
+      ).map((r) => [r.run, r.n]),
+    );
+    await store.close();
+    const stored = [...counts.values()].reduce((a, n) => a + n, 0);
+    const mismatches = runIds
+      .map((runId, c) => ({ runId, acked: results[c]!.ackedPoints, stored: counts.get(runId) ?? 0 }))
+      .filter((m) => m.acked !== m.stored);
+    if (stored !== acked || mismatches.length > 0) {
+      throw new Error(
+        `stored points (${stored}) differ from acknowledged points (${acked}): ${JSON.stringify(mismatches)}`,
+      );
+    }
     return {
       clients: CLIENTS,
+      client_processes: CLIENTS,
       seconds: elapsed,
       points_per_call: POINTS_PER_CALL,
       calls: latencies.length,
@@ -170,10 +205,14 @@ async function benchIngest() {
       // one core would sustain (points per server CPU-second) independent of other load.
       server_cpu_s: serverCpu,
       points_per_server_cpu_s: Math.round(points / serverCpu),
-      runs_found: stored.runs.length,
+      clients_cpu_s: results.reduce((a, r) => a + r.cpuSeconds, 0),
+      acknowledged_points: acked,
+      stored_points: stored,
+      stored_equals_acknowledged: true,
     };
   } finally {
-    await stopServer(child);
+    for (const c of clients) if (c.exitCode === null) c.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await stopServer(child);
     fs.rmSync(home, { recursive: true, force: true });
   }
 }
@@ -328,13 +367,14 @@ log(
   `${result.machine}; load average ${os.loadavg()[0]!.toFixed(1)} at start (other processes share these cores)`,
 );
 if (only !== 'search') {
-  log(`ingest: ${CLIENTS} clients × log-batch of ${POINTS_PER_CALL} points for ${SECONDS} s …`);
+  log(`ingest: ${CLIENTS} client processes × log-batch of ${POINTS_PER_CALL} points for ${SECONDS} s …`);
   const ingest = await benchIngest();
   result.ingest = ingest;
   log(
     `  ${ingest.points_per_s.toLocaleString('en-US')} points/s (target ≥ 200,000: ${ingest.points_per_s >= 200_000 ? 'met' : 'MISSED'}), ` +
       `p50 ${ingest.p50_ms.toFixed(1)} ms, p99 ${ingest.p99_ms.toFixed(1)} ms per call, ${ingest.calls} calls; ` +
-      `server used ${ingest.server_cpu_s.toFixed(1)} CPU-s = ${ingest.points_per_server_cpu_s.toLocaleString('en-US')} points per server CPU-second`,
+      `server used ${ingest.server_cpu_s.toFixed(1)} CPU-s = ${ingest.points_per_server_cpu_s.toLocaleString('en-US')} points per server CPU-second, ` +
+      `clients ${ingest.clients_cpu_s.toFixed(1)} CPU-s; stored ${ingest.stored_points.toLocaleString('en-US')} = acknowledged ${ingest.acknowledged_points.toLocaleString('en-US')} points`,
   );
 }
 if (only !== 'ingest') {

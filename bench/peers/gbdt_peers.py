@@ -1,7 +1,11 @@
-"""Peer runs for bench/gbdt.ts: XGBoost `hist` and sklearn HistGradientBoostingClassifier on
-the same binary files the kiln run reads. Prints one JSON line: fit seconds, peak RSS, test AUC.
+"""Peer runs for bench/gbdt.ts: XGBoost `hist` (depth-wise and lossguide growth) and sklearn
+HistGradientBoostingClassifier on the same binary files the kiln run reads. A training mode
+prints one JSON line (fit seconds, CPU seconds, peak RSS, its regularisation) and writes its
+test-set probabilities to DATA_DIR/pred.<peer>.f64; the `score` mode is the benchmark's one AUC
+function: sklearn's roc_auc_score over every prediction file, printed as {file: auc}.
 
-usage: /usr/bin/python3 bench/peers/gbdt_peers.py {xgboost|sklearn} DATA_DIR TREES LEAVES DEPTH LR THREADS
+usage: /usr/bin/python3 bench/peers/gbdt_peers.py {xgboost-depthwise|xgboost-lossguide|sklearn} DATA_DIR TREES LEAVES DEPTH LR THREADS
+       /usr/bin/python3 bench/peers/gbdt_peers.py score DATA_DIR PRED_FILE...
 """
 import json
 import os
@@ -47,16 +51,38 @@ def load(data_dir, split):
     return x, y, meta
 
 
+def score(data_dir, files):
+    meta = json.load(open(os.path.join(data_dir, "meta.json")))
+    n = meta["test_rows"]
+    y = np.fromfile(os.path.join(data_dir, "test.label.f64"), dtype=np.float64, count=n)
+    out = {}
+    for f in files:
+        p = np.fromfile(f, dtype=np.float64)
+        if p.shape[0] != n:
+            raise SystemExit(f"{f}: {p.shape[0]} predictions for {n} test rows")
+        out[f] = float(roc_auc_score(y, p))
+    print(json.dumps(out))
+
+
 def main():
     peer, data_dir = sys.argv[1], sys.argv[2]
+    if peer == "score":
+        score(data_dir, sys.argv[3:])
+        return
     trees, leaves, depth, lr, threads = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
     x_train, y_train, meta = load(data_dir, "train")
     x_test, y_test, _ = load(data_dir, "test")
-    if peer == "xgboost":
+    if peer in ("xgboost-depthwise", "xgboost-lossguide"):
         import xgboost as xgb
 
+        # XGBoost's own regularisation defaults, stated so the bench prints them beside the figures.
+        reg_lambda, min_child_weight = 1.0, 1.0
+        regularisation = f"lambda={reg_lambda:g}, min_child_weight={min_child_weight:g}"
         model = xgb.XGBClassifier(
             tree_method="hist",
+            grow_policy="depthwise" if peer == "xgboost-depthwise" else "lossguide",
+            reg_lambda=reg_lambda,
+            min_child_weight=min_child_weight,
             enable_categorical=True,
             n_estimators=trees,
             max_depth=depth,
@@ -79,7 +105,10 @@ def main():
         for name in meta["categorical"]:
             x_train[name] = x_train[name].cat.codes.astype(np.float64).replace(-1, np.nan)
             x_test[name] = x_test[name].cat.codes.astype(np.float64).replace(-1, np.nan)
+        regularisation = "l2_regularization=0, min_samples_leaf=20"
         model = HistGradientBoostingClassifier(
+            l2_regularization=0.0,
+            min_samples_leaf=20,
             max_iter=trees,
             max_leaf_nodes=leaves,
             max_depth=depth,
@@ -94,10 +123,15 @@ def main():
         version = sklearn.__version__
     else:
         raise SystemExit(f"unknown peer {peer}")
-    p = model.predict_proba(x_test)[:, 1]
-    auc = roc_auc_score(y_test, p)
+    p = np.ascontiguousarray(model.predict_proba(x_test)[:, 1], dtype=np.float64)
+    predictions = os.path.join(data_dir, f"pred.{peer}.f64")
+    p.tofile(predictions)
     peak_mb = peak_rss_mb()
-    print(json.dumps({"peer": peer, "version": version, "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "peak_mb": peak_mb, "auc": auc}))
+    print(json.dumps({
+        "peer": peer, "version": version, "regularisation": regularisation,
+        "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "peak_mb": peak_mb,
+        "auc": None, "predictions": predictions,
+    }))
 
 
 if __name__ == "__main__":
