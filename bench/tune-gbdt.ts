@@ -1,6 +1,7 @@
 /**
  * End-to-end tuning benchmark on flights, like with like: the same search space
- * (examples/flights/tune.yaml), the same random sampling, the same rounds, the same rung rule.
+ * (examples/flights/tune.yaml), random sampling on both sides (each its own generator, so the
+ * draws differ), the same rounds, the same rung rule.
  *
  *   random: kiln random search, no pruner        vs  XGBoost random search, every trial to the end
  *   asha:   kiln random search + ASHA (η = 4, rungs at 4 / 16 / 64 rounds)
