@@ -11,6 +11,7 @@ export {
   stratifiedKFoldSplits,
   timeSeriesSplits,
 } from './evaluate/index.js';
+export { GbdtModel } from './gbdt/index.js';
 export { IsolationForestLearner, IsolationForestModel } from './iforest/index.js';
 export {
   LEARNERS,
@@ -26,6 +27,7 @@ export {
   LinearModel,
   type LinearParams,
 } from './linear/index.js';
+export { loadModel } from './load-model.js';
 export * from './metrics/index.js';
 export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
 export {
@@ -48,6 +50,7 @@ export {
   writeModelPackage,
 } from './model-package.js';
 export { exportLinearToOnnx, type LinearOnnxOptions } from './onnx/linear.js';
+export { exportGbdtToOnnx } from './onnx/tree-ensemble.js';
 export {
   type FittedTransform,
   fitStep,
