@@ -1,9 +1,14 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type LabelledMatrix, materializeMatrix } from '../src/data/index.js';
 import { readRows, withDuck } from '../src/data/duckdb.js';
-import { type ModelSignature, runTraining, type TrainingResult, type TrainSpecInput } from '../src/pipeline/index.js';
+import { type LabelledMatrix, materializeMatrix } from '../src/data/index.js';
+import {
+  type ModelSignature,
+  runTraining,
+  type TrainingResult,
+  type TrainSpecInput,
+} from '../src/pipeline/index.js';
 import { connect } from '../src/sdk/index.js';
 
 /**
@@ -45,7 +50,10 @@ export interface TrainedFixture {
   folder: string;
 }
 
-export async function trainFixture(spec: TrainSpecInput = flightsSpec(), rowLimitWhere = 'day(date) = 2 AND hour(date) < 7'): Promise<TrainedFixture> {
+export async function trainFixture(
+  spec: TrainSpecInput = flightsSpec(),
+  rowLimitWhere = 'day(date) = 2 AND hour(date) < 7',
+): Promise<TrainedFixture> {
   const trackingDir = mkdtempSync(path.join(tmpdir(), 'kiln-serve-'));
   const client = await connect(trackingDir);
   let result: TrainingResult;
@@ -58,7 +66,11 @@ export async function trainFixture(spec: TrainSpecInput = flightsSpec(), rowLimi
   const levels: Record<string, string[]> = {};
   for (const i of result.signature.inputs) if (i.levels) levels[i.name] = i.levels;
   const matrix: LabelledMatrix = await materializeMatrix(FLIGHTS, {
-    features: result.signature.inputs.map((i) => ({ name: i.name, ...(i.expr ? { expr: i.expr } : {}), kind: i.type })),
+    features: result.signature.inputs.map((i) => ({
+      name: i.name,
+      ...(i.expr ? { expr: i.expr } : {}),
+      kind: i.type,
+    })),
     levels,
     where,
   });
@@ -85,7 +97,9 @@ export function columnsOf(rows: Record<string, unknown>[]): Record<string, unkno
   return out;
 }
 
-export function oipInputs(rows: Record<string, unknown>[]): { name: string; shape: number[]; datatype: string; data: unknown[] }[] {
+export function oipInputs(
+  rows: Record<string, unknown>[],
+): { name: string; shape: number[]; datatype: string; data: unknown[] }[] {
   return Object.entries(columnsOf(rows)).map(([name, data]) => ({
     name,
     shape: [data.length],

@@ -14,7 +14,15 @@ const records: PredictionRecord[] = [];
 beforeAll(async () => {
   fx = await trainFixture();
   served = await createServeApp({
-    deployment: { models: [{ name: 'flights', versions: [{ version: '1', source: `runs:/${fx.result.runId}/model`, weight: 1 }], maxRows: 5000 }] },
+    deployment: {
+      models: [
+        {
+          name: 'flights',
+          versions: [{ version: '1', source: `runs:/${fx.result.runId}/model`, weight: 1 }],
+          maxRows: 5000,
+        },
+      ],
+    },
     load: { trackingUri: fx.trackingDir },
     bodyLimit: 256 * 1024,
     predictionSink: {
@@ -85,7 +93,11 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
       expect(r.json.predictions).toEqual(want);
     }
     const csv = [cols.join(','), ...rows.map((r) => cols.map((c) => String(r[c])).join(','))].join('\n');
-    const r = await fetch(`${base}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
+    const r = await fetch(`${base}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: csv,
+    });
     expect(r.status).toBe(200);
     expect(((await r.json()) as { predictions: number[] }).predictions).toEqual(want);
   });
@@ -99,7 +111,10 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
 
   it('explain returns TreeSHAP contributions that sum to the log-odds', async () => {
     const rows = fx.rows.slice(0, 10);
-    const r = await post('/v2/models/flights/infer', { inputs: oipInputs(rows), parameters: { explain: true } });
+    const r = await post('/v2/models/flights/infer', {
+      inputs: oipInputs(rows),
+      parameters: { explain: true },
+    });
     expect(r.status).toBe(200);
     const c = r.json.outputs.find((o: any) => o.name === 'contributions');
     const names = c.parameters.features.split(',');
@@ -110,14 +125,23 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
       const p = fx.expected[i]!;
       expect(sum).toBeCloseTo(Math.log(p / (1 - p)), 9);
     }
-    const inv = await post('/invocations', { dataframe_records: rows.slice(0, 2), params: { explain: true } });
+    const inv = await post('/invocations', {
+      dataframe_records: rows.slice(0, 2),
+      params: { explain: true },
+    });
     expect(Object.keys(inv.json.contributions[0])).toEqual(names);
   });
 
   it('outputs are selectable', async () => {
-    const r = await post('/v2/models/flights/infer', { inputs: oipInputs(fx.rows.slice(0, 3)), outputs: [{ name: 'label' }] });
+    const r = await post('/v2/models/flights/infer', {
+      inputs: oipInputs(fx.rows.slice(0, 3)),
+      outputs: [{ name: 'label' }],
+    });
     expect(r.json.outputs.map((o: any) => o.name)).toEqual(['label']);
-    const bad = await post('/v2/models/flights/infer', { inputs: oipInputs(fx.rows.slice(0, 3)), outputs: [{ name: 'nope' }] });
+    const bad = await post('/v2/models/flights/infer', {
+      inputs: oipInputs(fx.rows.slice(0, 3)),
+      outputs: [{ name: 'nope' }],
+    });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/output 'nope' is not an output/);
   });
@@ -133,7 +157,11 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
   });
 
   it('logs every prediction to the monitoring hook with request id and version', async () => {
-    const r = await post('/invocations', { dataframe_records: fx.rows.slice(0, 2) }, { 'x-request-id': 'trace-42' });
+    const r = await post(
+      '/invocations',
+      { dataframe_records: fx.rows.slice(0, 2) },
+      { 'x-request-id': 'trace-42' },
+    );
     expect(r.headers.get('x-request-id')).toBe('trace-42');
     await served.hook.flush();
     const rec = records.find((x) => x.requestId === 'trace-42')!;
@@ -154,7 +182,10 @@ describe('kiln serve: OIP v2 metadata and health', () => {
     expect(meta.inputs.map((i: any) => i.name).sort()).toEqual(['date', 'destination', 'distance', 'origin']);
     expect(meta.outputs[0]).toEqual({ name: 'predictions', datatype: 'FP64', shape: [-1] });
     expect((await fetch(`${base}/v2/models/flights/versions/1`)).status).toBe(200);
-    expect(await (await fetch(`${base}/v2/models/flights/versions/1/ready`)).json()).toEqual({ name: 'flights', ready: true });
+    expect(await (await fetch(`${base}/v2/models/flights/versions/1/ready`)).json()).toEqual({
+      name: 'flights',
+      ready: true,
+    });
     const missing = await fetch(`${base}/v2/models/nope`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as any).error).toMatch(/no model named 'nope'/);
@@ -168,11 +199,25 @@ describe('kiln serve: bad input is a 4xx naming the row and field, never a 500',
     ['malformed JSON', () => '{"inputs": [', 400, /not valid JSON/],
     ['body not an object', () => '[1,2]', 400, /expected a JSON object/],
     ['no inputs', () => ({}), 400, /inputs: expected a non-empty array/],
-    ['missing column', () => ({ inputs: good().filter((t) => t.name !== 'distance') }), 400, /input column 'distance' is missing/],
-    ['extra column', () => ({ inputs: [...good(), { name: 'tail', shape: [2], datatype: 'BYTES', data: ['a', 'b'] }] }), 400, /'tail' is not an input/],
+    [
+      'missing column',
+      () => ({ inputs: good().filter((t) => t.name !== 'distance') }),
+      400,
+      /input column 'distance' is missing/,
+    ],
+    [
+      'extra column',
+      () => ({ inputs: [...good(), { name: 'tail', shape: [2], datatype: 'BYTES', data: ['a', 'b'] }] }),
+      400,
+      /'tail' is not an input/,
+    ],
     [
       'wrong type for a numeric column',
-      () => ({ inputs: good().map((t) => (t.name === 'distance' ? { ...t, datatype: 'BYTES', data: ['far', 'near'] } : t)) }),
+      () => ({
+        inputs: good().map((t) =>
+          t.name === 'distance' ? { ...t, datatype: 'BYTES', data: ['far', 'near'] } : t,
+        ),
+      }),
       400,
       /row 0, field 'distance': expected a number, got string 'far'/,
     ],
@@ -182,16 +227,36 @@ describe('kiln serve: bad input is a 4xx naming the row and field, never a 500',
       400,
       /'distance': row 1 .* not a FP64 value/,
     ],
-    ['shape does not match data', () => ({ inputs: good().map((t) => ({ ...t, shape: [3] })) }), 400, /holds 3 elements but data has 2/],
-    ['unknown datatype', () => ({ inputs: good().map((t) => ({ ...t, datatype: 'FLOAT' })) }), 400, /not an OIP datatype/],
+    [
+      'shape does not match data',
+      () => ({ inputs: good().map((t) => ({ ...t, shape: [3] })) }),
+      400,
+      /holds 3 elements but data has 2/,
+    ],
+    [
+      'unknown datatype',
+      () => ({ inputs: good().map((t) => ({ ...t, datatype: 'FLOAT' })) }),
+      400,
+      /not an OIP datatype/,
+    ],
     [
       'a datetime the expression cannot read',
       () => ({ inputs: good().map((t) => (t.name === 'date' ? { ...t, data: ['not a date', 'x'] } : t)) }),
       400,
       /row 0, feature 'hour': cannot be derived/,
     ],
-    ['too many rows', () => ({ inputs: oipInputs(Array.from({ length: 5001 }, () => fx.rows[0]!)) }), 400, /5001 rows; this server takes at most 5000/],
-    ['body over the size limit', () => ({ id: 'x'.repeat(300_000), inputs: good() }), 413, /larger than this server's limit/],
+    [
+      'too many rows',
+      () => ({ inputs: oipInputs(Array.from({ length: 5001 }, () => fx.rows[0]!)) }),
+      400,
+      /5001 rows; this server takes at most 5000/,
+    ],
+    [
+      'body over the size limit',
+      () => ({ id: 'x'.repeat(300_000), inputs: good() }),
+      413,
+      /larger than this server's limit/,
+    ],
   ];
   for (const [name, body, status, message] of cases) {
     it(`OIP: ${name} → ${status}`, async () => {
@@ -220,7 +285,11 @@ describe('kiln serve: bad input is a 4xx naming the row and field, never a 500',
     expect(malformed.json.error_code).toBe('BAD_REQUEST');
     const xml = await post('/invocations', '<rows/>', { 'content-type': 'application/xml' });
     expect(xml.status).toBe(415);
-    const csv = await fetch(`${base}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'date,distance\n"open' });
+    const csv = await fetch(`${base}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: 'date,distance\n"open',
+    });
     expect(csv.status).toBe(400);
     const nested = await post('/invocations', { dataframe_records: [{ ...fx.rows[0], origin: { a: 1 } }] });
     expect(nested.status).toBe(400);
@@ -241,24 +310,34 @@ describe('kiln serve: /metrics', () => {
     const text = await res.text();
     const samples = parsePrometheus(text);
     const get = (name: string, labels: Record<string, string>) =>
-      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
-    expect(get('kiln_serve_requests_total', { model: 'flights', version: '1', protocol: 'rest_v2', code: '200' })).toBeGreaterThan(0);
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        ?.value;
+    expect(
+      get('kiln_serve_requests_total', { model: 'flights', version: '1', protocol: 'rest_v2', code: '200' }),
+    ).toBeGreaterThan(0);
     expect(get('kiln_serve_requests_total', { protocol: 'rest_v2', code: '400' })).toBeGreaterThan(0);
     expect(get('kiln_serve_rows_total', { model: 'flights', version: '1' })).toBeGreaterThan(fx.rows.length);
-    expect(get('kiln_serve_request_duration_seconds_count', { model: 'flights', version: '1' })).toBeGreaterThan(0);
-    expect(get('kiln_serve_input_warnings_total', { feature: 'destination', kind: 'unseen_category' })).toBeGreaterThan(0);
+    expect(
+      get('kiln_serve_request_duration_seconds_count', { model: 'flights', version: '1' }),
+    ).toBeGreaterThan(0);
+    expect(
+      get('kiln_serve_input_warnings_total', { feature: 'destination', kind: 'unseen_category' }),
+    ).toBeGreaterThan(0);
     expect(get('kiln_serve_prediction_log_dropped_total', {})).toBe(0);
     expect(get('kiln_serve_model_loaded', { model: 'flights', version: '1' })).toBe(1);
   });
 });
 
 /** A strict reader of the Prometheus text exposition format (0.0.4): every line must parse. */
-export function parsePrometheus(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+export function parsePrometheus(
+  text: string,
+): { name: string; labels: Record<string, string>; value: number }[] {
   const out: { name: string; labels: Record<string, string>; value: number }[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
     if (line.startsWith('#')) {
-      if (!/^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) throw new Error(`bad comment line: ${line}`);
+      if (!/^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line))
+        throw new Error(`bad comment line: ${line}`);
       continue;
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
