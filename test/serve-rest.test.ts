@@ -329,9 +329,7 @@ describe('kiln serve: /metrics', () => {
 });
 
 /** A strict reader of the Prometheus text exposition format (0.0.4): every line must parse. */
-function parsePrometheus(
-  text: string,
-): { name: string; labels: Record<string, string>; value: number }[] {
+function parsePrometheus(text: string): { name: string; labels: Record<string, string>; value: number }[] {
   const out: { name: string; labels: Record<string, string>; value: number }[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
