@@ -106,6 +106,12 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
     reply.header('x-request-id', req.id);
     if (options.workerId) reply.header('x-kiln-worker', options.workerId);
   });
+  // While draining, each answer closes its keep-alive connection, so shutdown does not wait out
+  // the keep-alive timeout of sockets that were busy when it began.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (draining) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onResponse', async (req, reply) => {
     const url = req.routeOptions.url ?? '';
     if (!url.endsWith('/infer') && url !== '/invocations') return;
@@ -159,6 +165,7 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
   const close = () => {
     closing ??= (async () => {
       draining = true;
+      repository.expedite();
       await app.close();
       await repository.close();
       await hook.close();

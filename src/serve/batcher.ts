@@ -100,6 +100,7 @@ export class AdaptiveBatcher {
   private queuedRows = 0;
   private running: { started: number; predicted: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private expedited = false;
 
   constructor(
     private readonly runtime: ModelRuntime,
@@ -128,6 +129,12 @@ export class AdaptiveBatcher {
     return this.queuedRows;
   }
 
+  /** From now on, run queued rows without waiting for company (shutdown: answer what is accepted, fast). */
+  expedite(): void {
+    this.expedited = true;
+    this.schedule();
+  }
+
   /** Resolves once nothing is queued or running (graceful shutdown, hot-reload retirement). */
   async drain(): Promise<void> {
     while (this.queue.length > 0 || this.running) await new Promise((r) => setTimeout(r, 1));
@@ -148,7 +155,7 @@ export class AdaptiveBatcher {
 
   private schedule(): void {
     if (this.running || this.queue.length === 0) return;
-    if (this.queuedRows >= this.config.maxBatchSize) {
+    if (this.expedited || this.queuedRows >= this.config.maxBatchSize) {
       this.dispatch();
       return;
     }

@@ -234,6 +234,11 @@ export class ModelRepository extends EventEmitter {
     return outcomes;
   }
 
+  /** Shutdown has begun: batchers stop waiting for more rows, so accepted requests finish now. */
+  expedite(): void {
+    for (const s of this.models.values()) for (const r of s.routes) r.loaded.batcher?.expedite();
+  }
+
   /** Waits for every version's queue to empty and closes the runtimes (graceful shutdown). */
   async close(): Promise<void> {
     this.closed = true;
