@@ -58,7 +58,7 @@ export async function trainFixture(
   const client = await connect(trackingDir);
   let result: TrainingResult;
   try {
-    result = await runTraining(spec, { tracking: client });
+    result = await runTraining(defineTrainSpec(spec), { tracking: client });
   } finally {
     await client.close();
   }
