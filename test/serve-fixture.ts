@@ -4,6 +4,7 @@ import path from 'node:path';
 import { readRows, withDuck } from '../src/data/duckdb.js';
 import { type LabelledMatrix, materializeMatrix } from '../src/data/index.js';
 import {
+  defineTrainSpec,
   type ModelSignature,
   runTraining,
   type TrainingResult,
