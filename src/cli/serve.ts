@@ -15,6 +15,7 @@ import {
 interface ServeOptions {
   host?: string;
   port?: string;
+  grpcPort?: string;
   workers?: string;
   name?: string;
   trackingUri?: string;
@@ -39,6 +40,7 @@ export function registerServeCommand(program: Command): void {
     .argument('<model>', 'model URI / folder / .onnx file, or a deployment .yaml')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '8080')
+    .option('--grpc-port <port>', 'also serve OIP v2 over gRPC on this port')
     .option('--workers <n>', 'processes sharing the port (default: the number of cores)')
     .option('--name <name>', 'model name for a single model (default: from the URI)')
     .option('--tracking-uri <uri>', 'where runs:/ models are read from (default: the environment)')
@@ -111,6 +113,9 @@ async function runWorker(
     ...(opts.predictionLog ? { predictionSink: new JsonLinesSink(opts.predictionLog) } : {}),
     ...(opts.trackingUri ? { load: { trackingUri: opts.trackingUri } } : {}),
     ...(inCluster ? { workerId: String(process.pid) } : {}),
+    ...(opts.grpcPort !== undefined
+      ? { grpc: { host: opts.host ?? '127.0.0.1', port: intOption(opts.grpcPort, '--grpc-port')! } }
+      : {}),
   });
   const reloadAll = async (only?: { model: string; version?: string }) => {
     for (const m of deployment.models) {
@@ -148,7 +153,11 @@ async function runWorker(
   const address = served.app.server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
   if (inCluster) process.send?.({ kind: 'kiln-listening', port: actual });
-  else process.stdout.write(`kiln serve listening on http://${opts.host ?? '127.0.0.1'}:${actual}\n`);
+  else {
+    process.stdout.write(`kiln serve listening on http://${opts.host ?? '127.0.0.1'}:${actual}\n`);
+    if (served.grpcPort !== undefined)
+      process.stdout.write(`kiln serve gRPC on ${opts.host ?? '127.0.0.1'}:${served.grpcPort}\n`);
+  }
 }
 
 async function runPrimary(workers: number, host: string): Promise<void> {

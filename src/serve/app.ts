@@ -12,6 +12,7 @@ import type { LoadPackageOptions } from './load-model-package.js';
 import { ServeMetrics } from './metrics.js';
 import { PredictionHook, type PredictionSink } from './prediction-hook.js';
 import { registerInvocations } from './protocols/invocations.js';
+import { startOipGrpc } from './protocols/oip-grpc.js';
 import { registerOipRest } from './protocols/oip-rest.js';
 import { ModelRepository } from './repository.js';
 import type { InferRequest, InferResponse, ServeContext } from './types.js';
@@ -40,6 +41,8 @@ export interface ServeAppOptions {
   load?: LoadPackageOptions;
   /** Added as `x-kiln-worker` to every response when set (--workers N). */
   workerId?: string;
+  /** Also serve OIP v2 over gRPC on this address (port 0: any free port). */
+  grpc?: { host: string; port: number };
 }
 
 export interface ServeApp {
@@ -47,6 +50,8 @@ export interface ServeApp {
   repository: ModelRepository;
   metrics: ServeMetrics;
   hook: PredictionHook;
+  /** The gRPC port, when `grpc` was asked for. */
+  grpcPort?: number;
   /** Stops accepting, drains in-flight requests and batches, flushes the prediction hook. */
   close(): Promise<void>;
 }
@@ -161,18 +166,22 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
     },
   );
 
+  const grpcServer = options.grpc
+    ? await startOipGrpc(context, VERSION, options.grpc.host, options.grpc.port)
+    : undefined;
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       draining = true;
       repository.expedite();
-      await app.close();
+      await Promise.all([app.close(), grpcServer?.close()]);
       await repository.close();
       await hook.close();
     })();
     return closing;
   };
-  return { app, repository, metrics, hook, close };
+  return { app, repository, metrics, hook, ...(grpcServer ? { grpcPort: grpcServer.port } : {}), close };
 }
 
 function sendServeError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
