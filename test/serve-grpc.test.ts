@@ -7,12 +7,17 @@ import { columnsOf, type TrainedFixture, trainFixture } from './serve-fixture.js
 /** OIP v2 over gRPC with a real @grpc/grpc-js client on loopback: same answers and refusals as REST. */
 let fx: TrainedFixture;
 let served: ServeApp;
-let client: grpc.Client & Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, res: any) => void) => void>;
+let client: grpc.Client &
+  Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, res: any) => void) => void>;
 
 beforeAll(async () => {
   fx = await trainFixture();
   served = await createServeApp({
-    deployment: { models: [{ name: 'flights', versions: [{ version: '1', source: fx.folder, weight: 1 }], maxRows: 1000 }] },
+    deployment: {
+      models: [
+        { name: 'flights', versions: [{ version: '1', source: fx.folder, weight: 1 }], maxRows: 1000 },
+      ],
+    },
     grpc: { host: '127.0.0.1', port: 0 },
   });
   const Service = oipGrpcDefinition();
@@ -32,7 +37,12 @@ function tensorsOf(rows: Record<string, unknown>[]) {
   return Object.entries(columnsOf(rows)).map(([name, data]) =>
     typeof data[0] === 'number'
       ? { name, datatype: 'FP64', shape: [data.length], contents: { fp64_contents: data } }
-      : { name, datatype: 'BYTES', shape: [data.length], contents: { bytes_contents: data.map((s) => Buffer.from(String(s))) } },
+      : {
+          name,
+          datatype: 'BYTES',
+          shape: [data.length],
+          contents: { bytes_contents: data.map((s) => Buffer.from(String(s))) },
+        },
   );
 }
 
@@ -44,7 +54,12 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
     expect(await call('ModelReady', { name: 'flights' })).toEqual({ ready: true });
     const meta = await call('ModelMetadata', { name: 'flights' });
     expect(meta.platform).toBe('kiln_gbdt');
-    expect(meta.inputs.map((i: { name: string }) => i.name).sort()).toEqual(['date', 'destination', 'distance', 'origin']);
+    expect(meta.inputs.map((i: { name: string }) => i.name).sort()).toEqual([
+      'date',
+      'destination',
+      'distance',
+      'origin',
+    ]);
   });
 
   it('infers from typed contents with the training predictions, id echoed', async () => {
@@ -56,7 +71,9 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
     expect(pred.shape).toEqual([30]);
     expect(pred.contents.fp64_contents).toEqual(Array.from(fx.expected.subarray(0, 30)));
     const label = res.outputs.find((o: { name: string }) => o.name === 'label');
-    expect(Buffer.from(label.contents.bytes_contents[0]).toString()).toBe(fx.expected[0]! >= 0.5 ? 'true' : 'false');
+    expect(Buffer.from(label.contents.bytes_contents[0]).toString()).toBe(
+      fx.expected[0]! >= 0.5 ? 'true' : 'false',
+    );
   });
 
   it('infers from raw_input_contents (little-endian, BYTES length-prefixed)', async () => {
@@ -82,13 +99,22 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
         }),
       );
     });
-    const res = await call('ModelInfer', { model_name: 'flights', inputs, raw_input_contents: raw, outputs: [{ name: 'predictions' }] });
+    const res = await call('ModelInfer', {
+      model_name: 'flights',
+      inputs,
+      raw_input_contents: raw,
+      outputs: [{ name: 'predictions' }],
+    });
     expect(res.outputs).toHaveLength(1);
     expect(res.outputs[0].contents.fp64_contents).toEqual(Array.from(fx.expected.subarray(0, 5)));
   });
 
   it('explain: contributions sum to the log-odds', async () => {
-    const res = await call('ModelInfer', { model_name: 'flights', inputs: tensorsOf(fx.rows.slice(0, 3)), parameters: { explain: { bool_param: true } } });
+    const res = await call('ModelInfer', {
+      model_name: 'flights',
+      inputs: tensorsOf(fx.rows.slice(0, 3)),
+      parameters: { explain: { bool_param: true } },
+    });
     const c = res.outputs.find((o: { name: string }) => o.name === 'contributions');
     expect(c.parameters.features.string_param).toBe('hour,weekday,distance,origin,destination,bias');
     const sum = c.contents.fp64_contents.slice(0, 6).reduce((a: number, b: number) => a + b, 0);
@@ -97,7 +123,14 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
 
   it('refuses bad input with INVALID_ARGUMENT / NOT_FOUND naming the field', async () => {
     const bad = tensorsOf(fx.rows.slice(0, 2)).map((t) =>
-      t.name === 'distance' ? { name: 'distance', datatype: 'BYTES', shape: [2], contents: { bytes_contents: [Buffer.from('far'), Buffer.from('x')] } } : t,
+      t.name === 'distance'
+        ? {
+            name: 'distance',
+            datatype: 'BYTES',
+            shape: [2],
+            contents: { bytes_contents: [Buffer.from('far'), Buffer.from('x')] },
+          }
+        : t,
     );
     await expect(call('ModelInfer', { model_name: 'flights', inputs: bad })).rejects.toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
@@ -109,13 +142,26 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
       details: expect.stringMatching(/input column 'origin' is missing/),
     });
     const shape = tensorsOf(fx.rows.slice(0, 2)).map((t) => ({ ...t, shape: [3] }));
-    await expect(call('ModelInfer', { model_name: 'flights', inputs: shape })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
-    await expect(call('ModelInfer', { model_name: 'nope', inputs: tensorsOf(fx.rows.slice(0, 1)) })).rejects.toMatchObject({
+    await expect(call('ModelInfer', { model_name: 'flights', inputs: shape })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+    await expect(
+      call('ModelInfer', { model_name: 'nope', inputs: tensorsOf(fx.rows.slice(0, 1)) }),
+    ).rejects.toMatchObject({
       code: grpc.status.NOT_FOUND,
     });
-    await expect(call('ModelMetadata', { name: 'flights', version: '7' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(call('ModelMetadata', { name: 'flights', version: '7' })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
     await expect(
-      call('ModelInfer', { model_name: 'flights', inputs: [{ name: 'distance', datatype: 'FP64', shape: [1] }], raw_input_contents: [Buffer.alloc(3)] }),
-    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/not a whole number of FP64/) });
+      call('ModelInfer', {
+        model_name: 'flights',
+        inputs: [{ name: 'distance', datatype: 'FP64', shape: [1] }],
+        raw_input_contents: [Buffer.alloc(3)],
+      }),
+    ).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/not a whole number of FP64/),
+    });
   });
 });
