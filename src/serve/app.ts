@@ -79,6 +79,11 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
     log: app.log,
   });
   let draining = false;
+  // Metric labels only ever name served models, so requests for made-up names cannot grow the series.
+  const servedNames = new Set(options.deployment.models.map((m) => m.name));
+  const only = options.deployment.models.length === 1 ? options.deployment.models[0]!.name : undefined;
+  const servedName = (name: string | undefined) =>
+    name === undefined ? (only ?? 'unknown') : servedNames.has(name) ? name : 'unknown';
 
   const context: ServeContext = {
     infer: async (request: InferRequest): Promise<InferResponse> => {
@@ -121,7 +126,11 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
     const url = req.routeOptions.url ?? '';
     if (!url.endsWith('/infer') && url !== '/invocations') return;
     const params = req.params as { name?: string };
-    const model = params.name ?? String(req.headers['x-kiln-model'] ?? 'default');
+    const named =
+      params.name ??
+      (req.headers['x-kiln-model'] as string | undefined) ??
+      (req.query as { model?: string }).model;
+    const model = servedName(named);
     const version = String(reply.getHeader('x-kiln-model-version') ?? '');
     metrics.requests.inc({
       model,

@@ -127,7 +127,7 @@ function parseSignature(bytes: Uint8Array, source: string): ModelSignature {
     );
   }
   const s = parsed as ModelSignature;
-  if (!s || s.format !== 1 || !Array.isArray(s.inputs)) {
+  if (s?.format !== 1 || !Array.isArray(s.inputs)) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
       `model '${source}': signature.json is not a kiln signature (format 1)`,

@@ -46,6 +46,8 @@ interface LoadedVersion {
   batcher?: AdaptiveBatcher;
   inFlight: number;
   retired: boolean;
+  /** What the source pointed at when a reload from it last failed. */
+  failedIdentity?: string;
 }
 
 interface ServedModel {
@@ -202,7 +204,9 @@ export class ModelRepository extends EventEmitter {
     for (const slot of slots) {
       if (opts.version !== undefined && slot.version !== opts.version) continue;
       const old = slot.get();
-      if (opts.onlyIfChanged && (await packageIdentity(old.source)) === old.identity) continue;
+      const current = opts.onlyIfChanged ? await packageIdentity(old.source) : undefined;
+      // A watcher retries a source only when it changes again, not every interval.
+      if (current !== undefined && (current === old.identity || current === old.failedIdentity)) continue;
       let fresh: LoadedVersion;
       try {
         fresh = await this.loadVersion(served.spec, { version: old.version, source: old.source, weight: 0 });
@@ -215,6 +219,7 @@ export class ModelRepository extends EventEmitter {
         );
         this.emit('reload-error', { model: name, version: old.version, error });
         outcomes.push({ model: name, version: old.version, reloaded: false, error });
+        if (current !== undefined) old.failedIdentity = current;
         continue;
       }
       if (this.closed) {
