@@ -158,7 +158,7 @@ describe('adaptive batching (ONNX, on by default)', () => {
           {
             name: 'onnx',
             versions: [{ version: '1', source: onnxFile, weight: 1 }],
-            batching: { maxBatchSize: 50, maxLatencyMs: 3, maxWaitMs: 0 },
+            batching: { maxBatchSize: 50, maxLatencyMs: 50, maxWaitMs: 0 },
             maxRows: 1000,
           },
         ],
@@ -167,10 +167,14 @@ describe('adaptive batching (ONNX, on by default)', () => {
     try {
       const rows = fx.rows.slice(0, 50).map(({ date, ...rest }) => ({ ...rest, ...derived(date as string) }));
       // Teach the latency model what 50 rows cost before the burst.
-      for (let i = 0; i < 5; i++)
-        await served.repository.infer({ model: 'onnx', input: rowsInput(rows), options: {}, requestId: 'w' });
+      for (let i = 0; i < 5; i++) {
+        await served.repository
+          .infer({ model: 'onnx', input: rowsInput(rows), options: {}, requestId: 'w' })
+          .catch(() => undefined);
+      }
+      // 1,000 × 50 rows at once: the head fits its 50 ms bound, the tail (1,000 batches behind) cannot.
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 300 }, (_, i) =>
+        Array.from({ length: 1000 }, (_, i) =>
           served.repository.infer({
             model: 'onnx',
             input: rowsInput(rows),

@@ -163,12 +163,14 @@ async function runWorker(
 async function runPrimary(workers: number, host: string): Promise<void> {
   let stopping = false;
   let listening = 0;
+  const started = new Set<number>();
   const fork = () => {
     const w = cluster.fork();
     w.on(
       'message',
       (msg: { kind?: string; port?: number; model?: string; version?: string; from?: number }) => {
         if (msg?.kind === 'kiln-listening') {
+          started.add(w.id);
           listening++;
           if (listening === workers)
             process.stdout.write(`kiln serve listening on http://${host}:${msg.port} (${workers} workers)\n`);
@@ -180,10 +182,16 @@ async function runPrimary(workers: number, host: string): Promise<void> {
     );
   };
   for (let i = 0; i < workers; i++) fork();
-  cluster.on('exit', (_worker, code) => {
-    // A worker that dies outside a shutdown is replaced, so the port keeps N processes.
-    if (!stopping && code !== 0) fork();
-    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  cluster.on('exit', (worker, code) => {
+    // A worker that fails before it ever listened (a model that cannot load) would fail again:
+    // stop them all with its exit code (it printed why). One that dies later is replaced, so
+    // the port keeps N processes.
+    if (!stopping && !started.has(worker.id)) {
+      stopping = true;
+      process.exitCode = code ?? 1;
+      forward('SIGTERM');
+    } else if (!stopping && code !== 0) fork();
+    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
   });
   const forward = (signal: NodeJS.Signals) => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
