@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readRows, withDuck } from '../src/data/duckdb.js';
 import { type LabelledMatrix, materializeMatrix } from '../src/data/index.js';
+import type { ModelSignature } from '../src/learn/index.js';
 import {
   defineTrainSpec,
-  type ModelSignature,
   runTraining,
   type TrainingResult,
   type TrainSpecInput,

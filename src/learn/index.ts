@@ -27,7 +27,6 @@ export {
   LinearModel,
   type LinearParams,
 } from './linear/index.js';
-export { loadModel } from './load-model.js';
 export * from './metrics/index.js';
 export { decodeModel, encodeModel, type ModelContainer, type TypedArray } from './model-format.js';
 export {

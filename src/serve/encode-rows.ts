@@ -7,7 +7,7 @@ import {
   referencedColumns,
 } from '../data/index.js';
 import { KilnError } from '../errors.js';
-import type { ModelSignature } from '../pipeline/index.js';
+import type { ModelSignature } from '../learn/index.js';
 import type { EncodedRows, InputWarning } from './types.js';
 
 /**

@@ -1,8 +1,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
-import { loadModel, type Model } from '../learn/index.js';
-import type { ModelSignature } from '../pipeline/index.js';
+import {
+  loadModel,
+  MODEL_PACKAGE_FILES,
+  type Model,
+  type ModelSignature,
+  readModelPackage,
+} from '../learn/index.js';
 import { connect } from '../sdk/index.js';
 
 /**
@@ -49,6 +54,18 @@ export async function loadModelPackage(
   ) {
     dir = path.join(dir, 'model');
   }
+  if (await exists(path.join(dir, MODEL_PACKAGE_FILES.manifest))) {
+    const pkg = await readModelPackage(dir);
+    const info = await stat(path.join(dir, MODEL_PACKAGE_FILES.model));
+    return {
+      kind: 'kiln',
+      model: pkg.model,
+      signature: pkg.signature,
+      identity: `${info.size}:${info.mtimeMs}`,
+      source,
+    };
+  }
+  // A bare folder (model.kiln + signature.json, no manifest) is read as it is.
   const modelFile = path.join(dir, 'model.kiln');
   const bytes = await readSourceFile(modelFile, source);
   const signature = parseSignature(await readSourceFile(path.join(dir, 'signature.json'), source), source);
@@ -86,6 +103,15 @@ async function loadFromRun(
 ): Promise<LoadedPackage> {
   const client = await connect(options.trackingUri);
   try {
+    // A run written by runTraining holds a checked package (manifest, signature, model).
+    const manifest = await client.store
+      .downloadArtifact(runId, `${dir}/${MODEL_PACKAGE_FILES.manifest}`)
+      .catch(() => undefined);
+    if (manifest) {
+      manifest.destroy();
+      const pkg = await readModelPackage(`runs:/${runId}/${dir}`, { tracking: client.store });
+      return { kind: 'kiln', model: pkg.model, signature: pkg.signature, identity: `run:${runId}`, source };
+    }
     const read = async (name: string): Promise<Buffer> => {
       const chunks: Buffer[] = [];
       try {

@@ -1,7 +1,7 @@
 import type { FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
+import type { ModelSignature } from '../../learn/index.js';
 import { LinearModel, type Model, PipelineModel } from '../../learn/index.js';
-import type { ModelSignature } from '../../pipeline/index.js';
 import { compileRowEncoder, concatMatrices, type RowEncoder } from '../encode-rows.js';
 import type {
   InferOptions,
