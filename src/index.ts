@@ -50,6 +50,14 @@ export {
   type SearchRunsOptions,
   type StartRunOptions,
 } from './sdk/index.js';
+export {
+  createServeApp,
+  type Deployment,
+  type PredictionRecord,
+  type PredictionSink,
+  type ServeApp,
+  type ServeAppOptions,
+} from './serve/index.js';
 export { type OpenStoreOptions, openStore, type Store } from './store/index.js';
 export type {
   Experiment,

@@ -4,6 +4,7 @@ import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerRunsCommands } from './runs.js';
+import { registerServeCommand } from './serve.js';
 import { registerServerCommand } from './server.js';
 import { registerTrainCommand } from './train.js';
 import { registerTuneCommands } from './tune.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} });
   registerServerCommand(program);
+  registerServeCommand(program);
   registerTrainCommand(program);
   registerExperimentsCommands(program);
   registerRunsCommands(program);

@@ -11,6 +11,7 @@ export {
   stratifiedKFoldSplits,
   timeSeriesSplits,
 } from './evaluate/index.js';
+export { GbdtModel } from './gbdt/index.js';
 export { IsolationForestLearner, IsolationForestModel } from './iforest/index.js';
 export {
   LEARNERS,
@@ -48,6 +49,7 @@ export {
   writeModelPackage,
 } from './model-package.js';
 export { exportLinearToOnnx, type LinearOnnxOptions } from './onnx/linear.js';
+export { exportGbdtToOnnx } from './onnx/tree-ensemble.js';
 export {
   type FittedTransform,
   fitStep,

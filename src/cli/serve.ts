@@ -1,0 +1,214 @@
+import cluster from 'node:cluster';
+import os from 'node:os';
+import type { Command } from 'commander';
+import { KilnError } from '../errors.js';
+import {
+  BATCHING_DEFAULTS,
+  createServeApp,
+  DEFAULT_MAX_ROWS,
+  type Deployment,
+  JsonLinesSink,
+  loadDeploymentFile,
+  modelNameOf,
+} from '../serve/index.js';
+
+interface ServeOptions {
+  host?: string;
+  port?: string;
+  grpcPort?: string;
+  workers?: string;
+  name?: string;
+  trackingUri?: string;
+  predictionLog?: string;
+  batching?: string;
+  maxBatchSize?: string;
+  maxLatencyMs?: string;
+  watch?: string;
+  logLevel?: string;
+}
+
+/**
+ * `kiln serve <model-uri | deployment.yaml>`: a serving process (OIP v2 REST, /invocations,
+ * /metrics), separate from `kiln server`. With `--workers N` (N > 1) the primary process forks
+ * N workers that share the port (node:cluster); SIGHUP and a reload through the repository
+ * endpoint reach every worker; SIGTERM/SIGINT drain every worker before exiting.
+ */
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model (runs:/<id>/model, a model folder, an .onnx file) or a deployment file')
+    .argument('<model>', 'model URI / folder / .onnx file, or a deployment .yaml')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', '8080')
+    .option('--grpc-port <port>', 'also serve OIP v2 over gRPC on this port')
+    .option('--workers <n>', 'processes sharing the port (default: the number of cores)')
+    .option('--name <name>', 'model name for a single model (default: from the URI)')
+    .option('--tracking-uri <uri>', 'where runs:/ models are read from (default: the environment)')
+    .option('--prediction-log <file>', 'append every prediction as JSON lines (the monitoring hook)')
+    .option(
+      '--batching <on|off>',
+      'adaptive batching for a single model (default: on for ONNX, off for native trees)',
+    )
+    .option('--max-batch-size <rows>', `rows per batch (default ${BATCHING_DEFAULTS.maxBatchSize})`)
+    .option(
+      '--max-latency-ms <ms>',
+      `per-request latency bound before shedding (default ${BATCHING_DEFAULTS.maxLatencyMs})`,
+    )
+    .option('--watch <seconds>', 're-check model sources this often and hot-reload the ones that changed')
+    .option('--log-level <level>', 'pino log level', process.env.KILN_LOG_LEVEL ?? 'info')
+    .action(async (model: string, opts: ServeOptions) => {
+      const workers = intOption(opts.workers, '--workers') ?? os.availableParallelism();
+      const port = intOption(opts.port, '--port') ?? 8080;
+      const deployment = deploymentOf(model, opts);
+      if (workers > 1 && cluster.isPrimary) {
+        await runPrimary(workers, opts.host ?? '127.0.0.1');
+        return;
+      }
+      await runWorker(deployment, opts, port, workers > 1);
+    });
+}
+
+function deploymentOf(model: string, opts: ServeOptions): Deployment {
+  if (/\.ya?ml$/i.test(model)) return loadDeploymentFile(model);
+  const batching =
+    opts.batching === undefined
+      ? undefined
+      : opts.batching === 'on'
+        ? {
+            maxBatchSize: intOption(opts.maxBatchSize, '--max-batch-size') ?? BATCHING_DEFAULTS.maxBatchSize,
+            maxLatencyMs: intOption(opts.maxLatencyMs, '--max-latency-ms') ?? BATCHING_DEFAULTS.maxLatencyMs,
+            maxWaitMs: BATCHING_DEFAULTS.maxWaitMs,
+          }
+        : opts.batching === 'off'
+          ? (false as const)
+          : (() => {
+              throw new KilnError(
+                'INVALID_PARAMETER_VALUE',
+                `--batching: expected on or off, got '${opts.batching}'`,
+              );
+            })();
+  const watch = intOption(opts.watch, '--watch');
+  return {
+    models: [
+      {
+        name: opts.name ?? modelNameOf(model),
+        versions: [{ version: '1', source: model, weight: 1 }],
+        ...(batching !== undefined ? { batching } : {}),
+        ...(watch ? { watchSeconds: watch } : {}),
+        maxRows: DEFAULT_MAX_ROWS,
+      },
+    ],
+  };
+}
+
+async function runWorker(
+  deployment: Deployment,
+  opts: ServeOptions,
+  port: number,
+  inCluster: boolean,
+): Promise<void> {
+  const served = await createServeApp({
+    deployment,
+    logger: { level: opts.logLevel ?? 'info' },
+    ...(opts.predictionLog ? { predictionSink: new JsonLinesSink(opts.predictionLog) } : {}),
+    ...(opts.trackingUri ? { load: { trackingUri: opts.trackingUri } } : {}),
+    ...(inCluster ? { workerId: String(process.pid) } : {}),
+    ...(opts.grpcPort !== undefined
+      ? { grpc: { host: opts.host ?? '127.0.0.1', port: intOption(opts.grpcPort, '--grpc-port')! } }
+      : {}),
+  });
+  const reloadAll = async (only?: { model: string; version?: string }) => {
+    for (const m of deployment.models) {
+      if (only && only.model !== m.name) continue;
+      await served.repository.reload(m.name, only?.version ? { version: only.version } : {});
+    }
+  };
+  if (inCluster) {
+    // A reload through one worker's endpoint is passed on to the others by the primary.
+    let relaying = false;
+    served.repository.on('reloaded', (e: { model: string; version: string }) => {
+      if (!relaying)
+        process.send?.({ kind: 'kiln-reload', model: e.model, version: e.version, from: process.pid });
+    });
+    process.on('message', (msg: { kind?: string; model?: string; version?: string }) => {
+      if (msg?.kind !== 'kiln-reload' || !msg.model) return;
+      relaying = true;
+      void reloadAll({ model: msg.model, ...(msg.version ? { version: msg.version } : {}) }).finally(() => {
+        relaying = false;
+      });
+    });
+  }
+  process.on('SIGHUP', () => void reloadAll());
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    served.app.log.info({ signal }, 'draining and shutting down');
+    await served.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await served.app.listen({ host: opts.host ?? '127.0.0.1', port });
+  const address = served.app.server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  if (inCluster) process.send?.({ kind: 'kiln-listening', port: actual });
+  else {
+    process.stdout.write(`kiln serve listening on http://${opts.host ?? '127.0.0.1'}:${actual}\n`);
+    if (served.grpcPort !== undefined)
+      process.stdout.write(`kiln serve gRPC on ${opts.host ?? '127.0.0.1'}:${served.grpcPort}\n`);
+  }
+}
+
+async function runPrimary(workers: number, host: string): Promise<void> {
+  let stopping = false;
+  let listening = 0;
+  const started = new Set<number>();
+  const fork = () => {
+    const w = cluster.fork();
+    w.on(
+      'message',
+      (msg: { kind?: string; port?: number; model?: string; version?: string; from?: number }) => {
+        if (msg?.kind === 'kiln-listening') {
+          started.add(w.id);
+          listening++;
+          if (listening === workers)
+            process.stdout.write(`kiln serve listening on http://${host}:${msg.port} (${workers} workers)\n`);
+        } else if (msg?.kind === 'kiln-reload') {
+          for (const other of Object.values(cluster.workers ?? {}))
+            if (other && other.process.pid !== msg.from) other.send(msg);
+        }
+      },
+    );
+  };
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('exit', (worker, code) => {
+    // A worker that fails before it ever listened (a model that cannot load) would fail again:
+    // stop them all with its exit code (it printed why). One that dies later is replaced, so
+    // the port keeps N processes.
+    if (!stopping && !started.has(worker.id)) {
+      stopping = true;
+      process.exitCode = code ?? 1;
+      forward('SIGTERM');
+    } else if (!stopping && code !== 0) fork();
+    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
+  });
+  const forward = (signal: NodeJS.Signals) => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
+  process.on('SIGHUP', () => forward('SIGHUP'));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      stopping = true;
+      forward('SIGTERM');
+    });
+  }
+}
+
+function intOption(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag}: expected a non-negative integer, got '${v}'`);
+  return n;
+}
