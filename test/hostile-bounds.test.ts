@@ -38,15 +38,15 @@ describe('bounds on work-sizing parameters', () => {
 
   it('iterations, trees, depth, classes and sample sizes are bounded, and the bound itself is fine', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ num_iterations: 1e12 }, "gbdt parameters: num_iterations: must be at most 100000 (boosting rounds)"],
-      [{ num_iterations: 100_001 }, "num_iterations: must be at most 100000"],
-      [{ early_stopping_round: 1e9 }, "early_stopping_round: must be at most 100000"],
-      [{ max_depth: 5000 }, "max_depth: must be at most 1000 (tree depth)"],
-      [{ num_class: 1e6 }, "num_class: must be at most 10000 (classes)"],
-      [{ bin_construct_sample_cnt: 1e12 }, "bin_construct_sample_cnt: must be at most 100000000"],
-      [{ num_leaves: 1e9 }, "num_leaves: "],
-      [{ max_bin: 100_000 }, "max_bin: "],
-      [{ metric: Array(65).fill('auc') }, "metric: "],
+      [{ num_iterations: 1e12 }, 'gbdt parameters: num_iterations: must be at most 100000 (boosting rounds)'],
+      [{ num_iterations: 100_001 }, 'num_iterations: must be at most 100000'],
+      [{ early_stopping_round: 1e9 }, 'early_stopping_round: must be at most 100000'],
+      [{ max_depth: 5000 }, 'max_depth: must be at most 1000 (tree depth)'],
+      [{ num_class: 1e6 }, 'num_class: must be at most 10000 (classes)'],
+      [{ bin_construct_sample_cnt: 1e12 }, 'bin_construct_sample_cnt: must be at most 100000000'],
+      [{ num_leaves: 1e9 }, 'num_leaves: '],
+      [{ max_bin: 100_000 }, 'max_bin: '],
+      [{ metric: Array(65).fill('auc') }, 'metric: '],
     ];
     for (const [params, message] of cases) expect(() => parseGbdtParams(params), message).toThrow(message);
     expect(parseGbdtParams({ num_iterations: 100_000, max_depth: 1000 }).num_iterations).toBe(100_000);
