@@ -6,6 +6,7 @@ import { openArtifactStore } from '../artifacts/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
+import { runGovernanceSuite } from './governance.suite.js';
 import { type RegistryFixture, runRegistrySuite } from './registry.suite.js';
 import { SqlModelRegistry } from './sql-registry.js';
 
@@ -26,18 +27,22 @@ async function fixtureOn(db: string, home: string, cleanup: () => Promise<void>)
   };
 }
 
-runRegistrySuite('SQLite', async () => {
+async function sqliteFixture(): Promise<RegistryFixture> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-registry-'));
   return fixtureOn(path.join(home, 'kiln.db'), home, async () => {});
-});
+}
+runRegistrySuite('SQLite', sqliteFixture);
+runGovernanceSuite('SQLite', sqliteFixture);
 
 const postgresUrl = process.env.KILN_TEST_POSTGRES;
 describe.skipIf(!postgresUrl)('on Postgres (KILN_TEST_POSTGRES)', () => {
   let n = 0;
-  runRegistrySuite('Postgres', async () => {
+  const postgresFixture = async () => {
     const name = `kiln_registry_${process.pid}_${n++}`;
     const uri = await freshPostgresDatabase(postgresUrl!, name);
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-registry-pg-'));
     return fixtureOn(uri, home, () => dropPostgresDatabase(postgresUrl!, name));
-  });
+  };
+  runRegistrySuite('Postgres', postgresFixture);
+  runGovernanceSuite('Postgres', postgresFixture);
 });
