@@ -15,7 +15,7 @@ import { openStore, type Store } from '../src/store/index.js';
  * SQLite and, with KILN_TEST_POSTGRES, on Postgres; the racing registrations go over real
  * HTTP on 127.0.0.1.
  */
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 function registryRestSuite(
   label: string,
@@ -530,6 +530,121 @@ function registryRestSuite(
       // Nothing half-written: the failed creates left no model behind.
       await err('GET', 'registered-models/get', { name: 'x' }, 404, 'RESOURCE_DOES_NOT_EXIST');
       await err('GET', 'registered-models/get', { name: 'big' }, 404, 'RESOURCE_DOES_NOT_EXIST');
+    });
+
+    it('serves the governance endpoints: history, protection, cards, policy, gate, lineage, audit', async () => {
+      const basic = (user: string) => ({
+        authorization: `Basic ${Buffer.from(`${user}:token`).toString('base64')}`,
+      });
+      const kiln = async (method: Method, url: string, payload?: object, user = 'alice') => {
+        const res = await app.inject({
+          method,
+          url: `/api/kiln/${url}`,
+          headers: basic(user),
+          ...(payload ? { payload } : {}),
+        });
+        const type = String(res.headers['content-type'] ?? '');
+        return {
+          status: res.statusCode,
+          body: type.includes('application/json') ? JSON.parse(res.body) : res.body,
+          type,
+        };
+      };
+      await ok('POST', 'registered-models/create', { name: 'gov' });
+      await app.inject({
+        method: 'POST',
+        url: '/api/2.0/mlflow/model-versions/create',
+        headers: basic('alice'),
+        payload: { name: 'gov', source: 's3://b/1' },
+      });
+      await ok('POST', 'registered-models/alias', { name: 'gov', alias: 'staging', version: '1' });
+      const history = await kiln(
+        'GET',
+        `registry/models/gov/aliases/staging/history?as_of=${Date.now() + 1000}`,
+      );
+      expect(history.status, JSON.stringify(history.body)).toBe(200);
+      expect(history.body.events).toHaveLength(1);
+      expect(history.body.version).toBe('1');
+      expect(
+        (await kiln('PUT', 'registry/models/gov/aliases/staging/protection', { protected: true })).status,
+      ).toBe(200);
+      await err(
+        'POST',
+        'registered-models/alias',
+        { name: 'gov', alias: 'staging', version: '1' },
+        403,
+        'PERMISSION_DENIED',
+        'protected',
+      );
+      const card = await kiln('GET', 'registry/models/gov/versions/1/card?format=markdown');
+      expect(card.type).toContain('text/markdown');
+      expect(card.body).toContain('# Model card: gov version 1');
+      const edited = await kiln('PATCH', 'registry/models/gov/versions/1/card', {
+        fields: { owner: 'risk' },
+      });
+      expect(edited.body.model_card.fields.owner).toBe('risk');
+      const policy = await kiln('PUT', 'registry/models/gov/policy', {
+        yaml: 'aliases: [champion]\nprimary: {metric: test.auc, direction: maximize}\nrequire_data_validation: false\n',
+      });
+      expect(policy.status).toBe(200);
+      const promoted = await kiln('POST', 'registry/models/gov/promote', { version: '1', alias: 'champion' });
+      expect(promoted.status).toBe(200);
+      // The version has no run, so the gate refuses and says so.
+      expect(promoted.body.promotion.decision).toBe('refused');
+      expect(promoted.body.promotion.rules[0].detail).toContain('no readable run');
+      const lineage = await kiln('GET', `registry/lineage?uri=${encodeURIComponent('models:/gov@staging')}`);
+      expect(lineage.body.lineage.model).toMatchObject({ name: 'gov', version: '1' });
+      const verify = await kiln('GET', 'audit/verify');
+      expect(verify.body.ok).toBe(true);
+      const exported = await kiln('GET', 'audit/export?target=models:/gov');
+      expect(exported.type).toContain('application/x-ndjson');
+      const lines = (exported.body as string)
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.action)).toEqual([
+        'model.create',
+        'version.create',
+        'alias.set',
+        'alias.protect',
+        'card.update',
+        'alias.protect',
+        'policy.set',
+        'promotion.refused',
+      ]);
+      expect(lines[1].actor).toBe('alice');
+      expect(lines[0].actor).toBe('anonymous');
+      // Bad input on the governance routes: 4xx naming the field.
+      const bad: [Method, string, object | undefined, number, string][] = [
+        ['GET', 'registry/models/gov/aliases/latest/history', undefined, 400, 'reserved'],
+        ['GET', 'registry/models/gov/aliases/staging/history?as_of=soon', undefined, 400, 'as_of'],
+        ['PUT', 'registry/models/gov/aliases/staging/protection', { protected: 'yes' }, 400, 'protected'],
+        ['GET', 'registry/models/gov/versions/x/card', undefined, 400, 'version'],
+        ['GET', 'registry/models/gov/versions/1/card?format=pdf', undefined, 400, 'format'],
+        ['GET', 'registry/models/gov/versions/9/card', undefined, 404, 'version=9'],
+        ['PATCH', 'registry/models/gov/versions/1/card', { fields: { owner: 1 } }, 400, 'owner'],
+        ['PUT', 'registry/models/gov/policy', { yaml: 'primary: {metric: x}' }, 400, 'primary.direction'],
+        [
+          'PUT',
+          'registry/models/ghost/policy',
+          { yaml: 'primary: {metric: x, direction: maximize}' },
+          404,
+          'ghost',
+        ],
+        ['GET', 'registry/models/ghost/policy', undefined, 404, 'ghost'],
+        ['POST', 'registry/models/gov/promote', { alias: 'champion' }, 400, 'version'],
+        ['POST', 'registry/models/gov/promote', { version: '1', alias: 'other' }, 400, 'not governed'],
+        ['POST', 'registry/models/gov/approve', { version: '1', alias: 'champion' }, 403, 'approver role'],
+        ['POST', 'registry/models/gov/restore', undefined, 400, 'not deleted'],
+        ['GET', 'registry/lineage', undefined, 400, 'uri'],
+        ['GET', 'registry/lineage?uri=models:/gov', undefined, 400, 'models:/'],
+        ['GET', 'audit/verify?expect_head=abc', undefined, 400, 'expect_head'],
+      ];
+      for (const [method, url, payload, status, text] of bad) {
+        const res = await kiln(method, url, payload);
+        expect(res.status, `${method} ${url} → ${JSON.stringify(res.body)}`).toBe(status);
+        expect(res.body.message, `${method} ${url}`).toContain(text);
+      }
     });
 
     it('allocates distinct versions to registrations racing over HTTP', async () => {

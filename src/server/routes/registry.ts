@@ -1,7 +1,23 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { readAuditLog, verifyAuditChain } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
-import { type Actor, type ModelRegistry, SqlModelRegistry } from '../../registry/index.js';
+import {
+  type Actor,
+  approveVersion,
+  checkAlias,
+  getModelCard,
+  getPromotionPolicy,
+  listPromotions,
+  type ModelRegistry,
+  modelLineage,
+  promoteVersion,
+  renderModelCardMarkdown,
+  SqlModelRegistry,
+  setPromotionPolicy,
+  updateModelCard,
+} from '../../registry/index.js';
 import { SqlTrackingStore } from '../../tracking/index.js';
 import type { ServerContext } from '../context.js';
 
@@ -10,7 +26,8 @@ import type { ServerContext } from '../context.js';
  * Thin: read the query (GET) or JSON body (POST, PATCH, DELETE, as MLflow's client sends
  * them), check its shape with zod, call the registry, return MLflow's JSON. Value rules
  * (names, aliases, lengths, sources) live in src/registry so every front door answers alike.
- * kiln's governance endpoints (history, cards, the gate) are in registry-governance.ts.
+ * kiln's governance endpoints (alias history, protection, restore, cards, policy, the gate,
+ * lineage, the audit chain) are under /api/kiln/registry and /api/kiln/audit.
  */
 export async function registryRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
@@ -18,6 +35,7 @@ export async function registryRoutes(app: FastifyInstance, context: ServerContex
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
     await app.register(async (scope) => registerMlflowRegistryRoutes(scope, registry), { prefix });
   }
+  await app.register(async (scope) => registerGovernanceRoutes(scope, registry), { prefix: '/api/kiln' });
   app.addHook('onClose', async () => tracking.close());
 }
 
@@ -146,6 +164,125 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
   });
 }
 
+/** kiln's own registry endpoints: what MLflow's API has no words for. */
+export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlModelRegistry): void {
+  const ModelParams = z.object({ name: z.string().min(1).max(256) });
+  const VersionParams = ModelParams.extend({
+    version: z.string().regex(/^\d{1,9}$/, 'expected a version number'),
+  });
+  const AliasParams = ModelParams.extend({ alias: z.string().min(1).max(255) });
+
+  app.get('/registry/models/:name/aliases/:alias/history', async (req) => {
+    const p = AliasParams.parse(req.params);
+    const q = z.object({ as_of: timestamp.optional() }).parse(req.query);
+    const events = await registry.aliasHistory(p.name, checkAlias(p.alias));
+    return {
+      events,
+      ...(q.as_of !== undefined
+        ? { as_of: q.as_of, version: await registry.aliasAt(p.name, p.alias, q.as_of) }
+        : {}),
+    };
+  });
+  app.put('/registry/models/:name/aliases/:alias/protection', async (req) => {
+    const p = AliasParams.parse(req.params);
+    const body = parse(z.object({ protected: z.boolean(), reason: optionalString }), req);
+    await registry.protectAlias(p.name, p.alias, body.protected, { ...actorOf(req), reason: body.reason });
+    return { protected: body.protected };
+  });
+  app.post('/registry/models/:name/restore', async (req) => ({
+    registered_model: await registry.restoreRegisteredModel(ModelParams.parse(req.params).name, actorOf(req)),
+  }));
+  app.post('/registry/models/:name/versions/:version/restore', async (req) => {
+    const p = VersionParams.parse(req.params);
+    return { model_version: await registry.restoreModelVersion(p.name, p.version, actorOf(req)) };
+  });
+  app.get('/registry/models/:name/versions/:version/card', async (req, reply) => {
+    const p = VersionParams.parse(req.params);
+    const q = z.object({ format: z.enum(['json', 'markdown']).default('json') }).parse(req.query);
+    const card = await getModelCard(registry, p.name, p.version);
+    if (q.format === 'markdown') {
+      reply.type('text/markdown; charset=utf-8');
+      return renderModelCardMarkdown(card);
+    }
+    return { model_card: card };
+  });
+  app.patch('/registry/models/:name/versions/:version/card', async (req) => {
+    const p = VersionParams.parse(req.params);
+    const body = parse(z.object({ fields: z.unknown() }), req);
+    return { model_card: await updateModelCard(registry, p.name, p.version, body.fields, actorOf(req)) };
+  });
+  app.get('/registry/models/:name/policy', async (req) => {
+    const { name } = ModelParams.parse(req.params);
+    const policy = await getPromotionPolicy(registry, name);
+    if (!policy)
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `Registered model '${name}' has no promotion policy`);
+    return { policy };
+  });
+  app.put('/registry/models/:name/policy', async (req) => {
+    const { name } = ModelParams.parse(req.params);
+    const body = parse(z.object({ yaml: z.string().max(100_000) }), req);
+    return { policy: await setPromotionPolicy(registry, name, body.yaml, actorOf(req)) };
+  });
+  app.post('/registry/models/:name/promote', async (req) => {
+    const { name } = ModelParams.parse(req.params);
+    const body = parse(
+      z.object({
+        version,
+        alias: requiredString('alias'),
+        force: z.boolean().optional(),
+        reason: optionalString,
+      }),
+      req,
+    );
+    const actor = { ...actorOf(req), ...(body.reason ? { reason: body.reason } : {}) };
+    return {
+      promotion: await promoteVersion(
+        registry,
+        { name, version: body.version, alias: body.alias, force: body.force },
+        actor,
+      ),
+    };
+  });
+  app.post('/registry/models/:name/approve', async (req) => {
+    const { name } = ModelParams.parse(req.params);
+    const body = parse(z.object({ version, alias: requiredString('alias'), comment: optionalString }), req);
+    return { approval: await approveVersion(registry, { name, ...body }, actorOf(req)) };
+  });
+  app.get('/registry/models/:name/promotions', async (req) => {
+    const { name } = ModelParams.parse(req.params);
+    const q = z.object({ alias: optionalString }).parse(req.query);
+    return { promotions: await listPromotions(registry, name, q.alias) };
+  });
+  app.get('/registry/lineage', async (req) => {
+    const q = z.object({ uri: requiredString('uri') }).parse(req.query);
+    return { lineage: await modelLineage(registry, q.uri) };
+  });
+  app.get('/audit/verify', async (req) => {
+    const q = z
+      .object({
+        expect_head: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, 'a 64-hex-digit hash')
+          .optional(),
+      })
+      .parse(req.query);
+    return verifyAuditChain(registry.db, { expectHead: q.expect_head });
+  });
+  app.get('/audit/export', async (req, reply) => {
+    const q = z
+      .object({ target: z.string().max(600).optional(), since_seq: intLike.optional() })
+      .parse(req.query);
+    const entries = readAuditLog(registry.db, { target: q.target, sinceSeq: q.since_seq });
+    // Streamed a page at a time: the log grows without bound.
+    const lines = Readable.from(
+      (async function* () {
+        for await (const entry of entries) yield `${JSON.stringify(entry)}\n`;
+      })(),
+    );
+    return reply.type('application/x-ndjson').send(lines);
+  });
+}
+
 // ------------------------------------------------------------------ request shapes
 
 function requiredString(field: string) {
@@ -168,6 +305,10 @@ const version = z
   .transform(String);
 const intLike = z
   .union([z.number().int(), z.string().regex(/^\d{1,9}$/, 'expected an integer')])
+  .transform(Number);
+/** Milliseconds since the epoch. */
+const timestamp = z
+  .union([z.number().int(), z.string().regex(/^\d{1,16}$/, 'expected milliseconds since the epoch')])
   .transform(Number);
 const boolLike = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 /** GET query strings send one value as a string and repeated keys as an array. */
