@@ -25,7 +25,14 @@ const env = {
 };
 
 function kiln(...args: string[]) {
-  const r = spawnSync(TSX, [MAIN, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return kilnAt(home, ...args);
+}
+function kilnAt(at: string, ...args: string[]) {
+  const r = spawnSync(TSX, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...env, KILN_HOME: at },
+    timeout: 300_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 function ok(...args: string[]) {
@@ -246,7 +253,11 @@ approval: { required: true }
   }, 900_000);
 
   it('gives registrations racing from separate processes distinct versions (SQLite)', async () => {
-    ok('models', 'register', 'race', '--source', 's3://bucket/seed', '--user', 'ci');
+    // A store of its own: the story above tampered with its audit log on purpose.
+    const raceHome = path.join(dir, 'race');
+    expect(
+      kilnAt(raceHome, 'models', 'register', 'race', '--source', 's3://bucket/seed', '--user', 'ci').status,
+    ).toBe(0);
     const children = Array.from(
       { length: 4 },
       (_, i) =>
@@ -265,7 +276,8 @@ approval: { required: true }
     expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
     const versions = results.map((r) => Number(JSON.parse(r.out).version)).sort((a, b) => a - b);
     expect(versions).toEqual([2, 3, 4, 5]);
-    expect(ok('audit', 'verify')).toContain('audit chain ok');
+    const verified = kilnAt(raceHome, 'audit', 'verify');
+    expect(verified.stdout).toContain('audit chain ok: 6 entries');
   }, 300_000);
 
   it('answers bad flags with kiln: CODE: message and exit 2', () => {

@@ -16,6 +16,7 @@ import {
   datasetUsedBy,
   getModelCard,
   getPromotionPolicy,
+  importOnnxModel,
   type ModelVersion,
   modelLineage,
   type PromotionResult,
@@ -50,7 +51,7 @@ interface ModelsOptions extends TrackingCommandOptions {
 }
 
 function actorOf(opts: ModelsOptions): Actor {
-  const user = opts.user ?? process.env.KILN_USER ?? safeOsUser();
+  const user = opts.user || process.env.KILN_USER || safeOsUser();
   if (!user || user.length > 256)
     throw new KilnError('INVALID_PARAMETER_VALUE', '--user: 1 to 256 characters');
   return { user, ...(opts.reason ? { reason: opts.reason } : {}) };
@@ -747,9 +748,10 @@ function registerAuditCommands(program: Command): void {
     )
     .option('--dry-run', 'list what would be purged')
     .action(async (opts: ModelsOptions & { olderThan?: string; dryRun?: boolean }) => {
+      const olderThanMs = parseAge(opts.olderThan);
       await withRegistry(opts, async (registry) => {
         const result = await purgeDeletedRegistryEntries(registry, actorOf(opts), {
-          olderThanMs: parseAge(opts.olderThan),
+          olderThanMs,
           dryRun: opts.dryRun,
         });
         print(

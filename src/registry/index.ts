@@ -24,6 +24,7 @@ export {
   type ResolvedModel,
   resolveModelUri,
 } from './model-uri.js';
+export { importOnnxModel, type OnnxSignature, readOnnxSignature } from './onnx-import.js';
 export {
   getPromotionPolicy,
   type PromotionPolicy,

@@ -3,6 +3,7 @@ import { appendAudit } from '../auth/index.js';
 import { getDatasetProfile, listValidations } from '../data/index.js';
 import { KilnError } from '../errors.js';
 import type { KeyValue, Run } from '../tracking/index.js';
+import { REGISTRY_ARTIFACT_SCHEME } from './gc.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor } from './types.js';
 import { checkModelName, checkVersion } from './validation.js';
@@ -141,7 +142,9 @@ export async function getModelCard(
     evaluation: { parts, other },
     parameters: run?.data.params ?? [],
   };
-  const signature = run ? await readSignature(registry, run) : undefined;
+  const signature = run
+    ? await readSignature(registry, run)
+    : await readImportedSignature(registry, mv.source);
   if (signature) {
     let profile: Awaited<ReturnType<typeof getDatasetProfile>> | undefined;
     if (dsName && dsVersion)
@@ -184,6 +187,30 @@ async function readSignature(registry: SqlModelRegistry, run: Run): Promise<Sign
     for await (const chunk of stream) chunks.push(Buffer.from(chunk));
     const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SignatureFile;
     return Array.isArray(parsed.inputs) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An imported version's signature, stored next to its file in the registry's namespace. */
+async function readImportedSignature(
+  registry: SqlModelRegistry,
+  source: string,
+): Promise<SignatureFile | undefined> {
+  if (!source.startsWith(REGISTRY_ARTIFACT_SCHEME)) return undefined;
+  const folder = source.slice(REGISTRY_ARTIFACT_SCHEME.length).replace(/^\/+/, '');
+  try {
+    const parsed = JSON.parse(
+      (await registry.artifacts.getBytes(`${folder}/signature.json`)).toString('utf8'),
+    );
+    if (!Array.isArray(parsed.inputs)) return undefined;
+    return {
+      inputs: parsed.inputs.map((i: { name: string; type: string; shape?: unknown[] }) => ({
+        name: i.name,
+        type: i.shape ? `${i.type}[${i.shape.join(', ')}]` : i.type,
+      })),
+      output: parsed.outputs,
+    };
   } catch {
     return undefined;
   }
