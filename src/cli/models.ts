@@ -319,6 +319,38 @@ export function registerModelsCommands(program: Command): void {
 
   common(
     models
+      .command('import <file>')
+      .description('register an ONNX file as a new version (signature read from the file)'),
+  )
+    .requiredOption('--name <name>', 'the registered model (created if needed)')
+    .option('--description <text>', 'version description')
+    .option('--tag <key=value>', 'version tag (repeatable)', collect, [])
+    .action(
+      async (file: string, opts: ModelsOptions & { name: string; description?: string; tag: string[] }) => {
+        await withRegistry(opts, async (registry) => {
+          const tags = opts.tag.map((t) => parseKeyValue('--tag', t)).map(([key, value]) => ({ key, value }));
+          const { version, signature } = await importOnnxModel(
+            registry,
+            { file, name: opts.name, ...(opts.description ? { description: opts.description } : {}), tags },
+            actorOf(opts),
+          );
+          print(
+            opts,
+            { model_version: version, signature },
+            () =>
+              `imported ${file} as ${version.name} version ${version.version}\n` +
+              renderTable(signature.inputs, [
+                { header: 'INPUT', value: (i) => i.name },
+                { header: 'TYPE', value: (i) => i.type },
+                { header: 'SHAPE', value: (i) => `[${i.shape.join(', ')}]` },
+              ]),
+          );
+        });
+      },
+    );
+
+  common(
+    models
       .command('alias <name> <alias>')
       .description('point an alias at a version (not a protected one: use promote)'),
   )
