@@ -294,6 +294,7 @@ approval: { required: true }
       [['auth', 'grant', '--to', 'x', '--role', 'king'], "Invalid value 'king' for parameter '--role'"],
       [['gc', '--older-than', 'soon'], '--older-than must look like 30d'],
       [['data', 'used-by', 'loans'], 'dataset must be NAME@VERSION'],
+      [['models', 'import', path.join(dir, 'missing.onnx'), '--name', 'imp'], 'missing.onnx: no such file'],
     ];
     fs.writeFileSync(path.join(dir, 'bad-policy.yaml'), 'primary:\n  metric: test.auc\n  direction: up\n');
     cases.push([
