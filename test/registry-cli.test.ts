@@ -261,19 +261,24 @@ approval: { required: true }
     const children = Array.from(
       { length: 4 },
       (_, i) =>
-        new Promise<{ code: number | null; out: string }>((resolve) => {
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
           const child = spawn(
             TSX,
             [MAIN, 'models', 'register', 'race', '--source', `s3://bucket/m${i}`, '--json', '--user', 'ci'],
             { env },
           );
           let out = '';
+          let err = '';
           child.stdout.on('data', (d) => (out += d));
-          child.on('close', (code) => resolve({ code, out }));
+          child.stderr.on('data', (d) => (err += d));
+          child.on('close', (code) => resolve({ code, out, err }));
         }),
     );
     const results = await Promise.all(children);
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    expect(
+      results.map((r) => r.code),
+      results.map((r) => r.err).join('\n'),
+    ).toEqual([0, 0, 0, 0]);
     const versions = results.map((r) => Number(JSON.parse(r.out).version)).sort((a, b) => a - b);
     expect(versions).toEqual([2, 3, 4, 5]);
     const verified = kilnAt(raceHome, 'audit', 'verify');
