@@ -299,7 +299,16 @@ export function registerModelsCommands(program: Command): void {
               e.message.includes('deleted')
             )
               throw e;
-            await registry.createRegisteredModel({ name }, actor);
+            // A registration racing this one may create it first: then it exists, as wanted
+            // (MLflow's client does the same).
+            await registry.createRegisteredModel({ name }, actor).catch((c) => {
+              if (
+                !(c instanceof KilnError) ||
+                c.code !== 'RESOURCE_ALREADY_EXISTS' ||
+                c.message.includes('deleted')
+              )
+                throw c;
+            });
           }
           const tags = opts.tag.map((t) => parseKeyValue('--tag', t)).map(([key, value]) => ({ key, value }));
           const v = await registry.createModelVersion(
