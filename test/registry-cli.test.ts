@@ -265,7 +265,7 @@ approval: { required: true }
           const child = spawn(
             TSX,
             [MAIN, 'models', 'register', 'race', '--source', `s3://bucket/m${i}`, '--json', '--user', 'ci'],
-            { env },
+            { env: { ...env, KILN_HOME: raceHome } },
           );
           let out = '';
           let err = '';
