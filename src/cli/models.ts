@@ -25,17 +25,18 @@ import {
   purgeDeletedRegistryEntries,
   type RegisteredModel,
   renderModelCardMarkdown,
-  SqlModelRegistry,
+  type SqlModelRegistry,
   setPromotionPolicy,
   updateModelCard,
 } from '../registry/index.js';
-import { openTrackingStore, SqlTrackingStore } from '../tracking/index.js';
+import { openWorkspace } from '../workspace.js';
 import { renderKeyValues, renderTable } from './table.js';
 import {
-  addTrackingOptions,
+  addWorkspaceOptions,
   collect,
   parseKeyValue,
-  type TrackingCommandOptions,
+  type WorkspaceCommandOptions,
+  workspaceTarget,
 } from './tracking-connection.js';
 
 /**
@@ -45,7 +46,7 @@ import {
  * `--json`. Who acts is `--user`, else KILN_USER, else the OS user: a declared name that the
  * alias history and the audit log record (proven identities need `kiln server --auth`).
  */
-interface ModelsOptions extends TrackingCommandOptions {
+interface ModelsOptions extends WorkspaceCommandOptions {
   user?: string;
   reason?: string;
 }
@@ -69,22 +70,22 @@ async function withRegistry<T>(
   opts: ModelsOptions,
   fn: (registry: SqlModelRegistry) => Promise<T>,
 ): Promise<T> {
-  const tracking = await openTrackingStore(opts.trackingUri);
+  const workspace = await openWorkspace(workspaceTarget(opts));
   try {
-    if (!(tracking instanceof SqlTrackingStore)) {
+    if (!workspace.registry) {
       throw new KilnError(
         'INVALID_PARAMETER_VALUE',
-        `--tracking-uri ${opts.trackingUri ?? '(from the environment)'}: the models, audit, auth and gc commands need the metadata store itself (a folder or postgres://); against a server use its REST API (/api/2.0/mlflow/registered-models/…, /api/kiln/registry/…)`,
+        `--tracking-uri ${workspace.location}: the models, audit, auth and gc commands need the metadata store itself (a folder, sqlite:// or postgres://); against a server use its REST API (/api/2.0/mlflow/registered-models/…, /api/kiln/registry/…)`,
       );
     }
-    return await fn(new SqlModelRegistry(tracking.store, tracking.artifacts, { tracking }));
+    return await fn(workspace.registry);
   } finally {
-    await tracking.close();
+    await workspace.close();
   }
 }
 
 function common(cmd: Command): Command {
-  return addTrackingOptions(cmd).option(
+  return addWorkspaceOptions(cmd).option(
     '--user <name>',
     'who is acting (default: KILN_USER, else the OS user)',
   );
