@@ -71,4 +71,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 type RoutePlugin = (app: FastifyInstance, context: ServerContext) => Promise<void>;
 
 /** Each area's routes; areas add their plugin here. */
-const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes, studyRoutes, trackingRoutes, artifactRoutes, registryRoutes];
+const ROUTE_PLUGINS: RoutePlugin[] = [
+  datasetRoutes,
+  studyRoutes,
+  trackingRoutes,
+  artifactRoutes,
+  registryRoutes,
+];
