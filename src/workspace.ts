@@ -3,6 +3,7 @@ import { type ArtifactStore, openArtifactStore } from './artifacts/index.js';
 import { type KilnConfigInput, resolveConfig } from './config.js';
 import { type DatasetCatalog, RestDatasetCatalog, SqlDatasetCatalog } from './data/index.js';
 import { parseLocation } from './location.js';
+import { SqlModelRegistry } from './registry/index.js';
 import { openStore, type Store } from './store/index.js';
 import {
   RestTrackingStore,
@@ -37,6 +38,11 @@ export interface Workspace {
   readonly tracking: TrackingStore;
   readonly datasets: DatasetCatalog;
   readonly studies: StudyStorage;
+  /**
+   * The model registry, for a local workspace; a remote one's registry is reached over the
+   * server's REST API (MLflow's /api/2.0/mlflow/registered-models/…, kiln's /api/kiln/registry/…).
+   */
+  readonly registry: SqlModelRegistry | undefined;
   /** The metadata store, for a local (embedded or database) workspace; undefined for a remote one. */
   readonly store: Store | undefined;
   /** The artifact store, for a local workspace; a remote one's artifacts live behind its server. */
@@ -124,6 +130,7 @@ async function openLocal(
     // Ingest and split scratch lives under the kiln home, where the next start sweeps a dead process's leftovers.
     datasets: new SqlDatasetCatalog({ store, artifacts, tmpDir: scratch }),
     studies: new SqlStudyStorage(store),
+    registry: new SqlModelRegistry(store, artifacts, { tracking }),
     store,
     artifacts,
     async close() {
@@ -146,6 +153,7 @@ function openRemote(url: string, home: string, rest: RestTrackingStoreOptions = 
     // Downloaded dataset versions are cached under the local KILN_HOME, checked by hash.
     datasets: new RestDatasetCatalog(url, path.join(home, 'cache'), client),
     studies: new RestStudyStorage(url, client),
+    registry: undefined,
     store: undefined,
     artifacts: undefined,
     close: () => tracking.close(),

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
 import { registerExperimentsCommands } from './experiments.js';
+import { registerModelsCommands } from './models.js';
 import { registerRunsCommands } from './runs.js';
 import { registerServeCommand } from './serve.js';
 import { registerServerCommand } from './server.js';
@@ -22,7 +23,10 @@ export function buildProgram(): Command {
     // Usage errors come back as CommanderError (inherited by every subcommand registered
     // below) so main prints them as `kiln: CODE: message` and exits 2, like every other error.
     .exitOverride()
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {} })
+    // Root options only before the command: `kiln models promote NAME --version 3` is the
+    // model's version, not kiln's.
+    .enablePositionalOptions();
   registerServerCommand(program);
   registerServeCommand(program);
   registerTrainCommand(program);
@@ -30,6 +34,7 @@ export function buildProgram(): Command {
   registerRunsCommands(program);
   registerDataCommands(program);
   registerTuneCommands(program);
+  registerModelsCommands(program);
   return program;
 }
 

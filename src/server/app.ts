@@ -3,6 +3,7 @@ import type { ServerContext } from './context.js';
 import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
 
@@ -70,4 +71,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 type RoutePlugin = (app: FastifyInstance, context: ServerContext) => Promise<void>;
 
 /** Each area's routes; areas add their plugin here. */
-const ROUTE_PLUGINS: RoutePlugin[] = [datasetRoutes, studyRoutes, trackingRoutes, artifactRoutes];
+const ROUTE_PLUGINS: RoutePlugin[] = [
+  datasetRoutes,
+  studyRoutes,
+  trackingRoutes,
+  artifactRoutes,
+  registryRoutes,
+];

@@ -100,6 +100,11 @@ export interface RegisteredModelsTable {
   creation_time: number;
   last_updated_time: number;
   description: string | null;
+  /** The highest version number ever handed out (0006): never reused, even after a purge. */
+  last_version: Defaulted<number>;
+  /** Soft delete (0006): set when deleted, null when live. */
+  deleted_time: Defaulted<number | null>;
+  user_id: Defaulted<string | null>;
 }
 
 export interface RegisteredModelTagsTable {
@@ -122,6 +127,7 @@ export interface ModelVersionsTable {
   status: string; // PENDING_REGISTRATION | FAILED_REGISTRATION | READY
   status_message: string | null;
   storage_location: string | null;
+  deleted_time: Defaulted<number | null>;
 }
 
 export interface ModelVersionTagsTable {
@@ -135,6 +141,95 @@ export interface RegisteredModelAliasesTable {
   name: string;
   alias: string;
   version: number;
+}
+
+// ---- registry governance (0006; src/registry/, src/auth/) ----
+export interface RegistryAliasHistoryTable {
+  event_id: Generated<number>;
+  name: string;
+  alias: string;
+  /** null: the alias did not exist before this event. */
+  from_version: number | null;
+  /** null: the alias was deleted by this event. */
+  to_version: number | null;
+  actor: string;
+  time: number;
+  reason: string | null;
+  /** The gate decision that moved it (registry_promotions), when the gate did. */
+  promotion_id: number | null;
+}
+
+export interface RegistryProtectedAliasesTable {
+  name: string;
+  alias: string;
+  actor: string;
+  time: number;
+}
+
+export interface RegistryModelCardsTable {
+  name: string;
+  version: number;
+  fields_json: string; // JSON: the editable fields of ModelCard
+  updated_by: string;
+  updated_time: number;
+}
+
+export interface RegistryPoliciesTable {
+  name: string;
+  policy_yaml: string;
+  policy_json: string; // JSON: the parsed PromotionPolicy
+  updated_by: string;
+  updated_time: number;
+}
+
+export interface RegistryPromotionsTable {
+  promotion_id: Generated<number>;
+  name: string;
+  version: number;
+  alias: string;
+  actor: string;
+  time: number;
+  decision: string; // accepted | refused | forced
+  incumbent_version: number | null;
+  rules_json: string; // JSON: GateRuleResult[]
+  reason: string | null;
+}
+
+export interface RegistryApprovalsTable {
+  approval_id: Generated<number>;
+  name: string;
+  version: number;
+  alias: string;
+  approver: string;
+  comment: string | null;
+  time: number;
+}
+
+export interface AuthRoleGrantsTable {
+  user_id: string;
+  role: string; // viewer | editor | approver | admin
+  scope: string; // '*' or a registered model name pattern (glob)
+  granted_by: string;
+  time: number;
+}
+
+/** Append-only; each row's hash covers its content and the previous row's hash. */
+export interface AuditLogTable {
+  seq: number;
+  time: number;
+  actor: string;
+  action: string;
+  target: string;
+  detail_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id 1): the chain's tip, updated with every append so appends serialise. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
 }
 
 // ---- tuning (src/tune/storage.ts) ----
@@ -230,6 +325,15 @@ export interface Database {
   model_versions: ModelVersionsTable;
   model_version_tags: ModelVersionTagsTable;
   registered_model_aliases: RegisteredModelAliasesTable;
+  registry_alias_history: RegistryAliasHistoryTable;
+  registry_protected_aliases: RegistryProtectedAliasesTable;
+  registry_model_cards: RegistryModelCardsTable;
+  registry_policies: RegistryPoliciesTable;
+  registry_promotions: RegistryPromotionsTable;
+  registry_approvals: RegistryApprovalsTable;
+  auth_role_grants: AuthRoleGrantsTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
   tune_studies: TuneStudiesTable;
   tune_trials: TuneTrialsTable;
   tune_trial_intermediate: TuneTrialIntermediateTable;

@@ -55,7 +55,8 @@ export type FilterNode = Comparison | Junction;
 
 /** What a filter may name: runs (MLflow's search_runs) or experiments (search_experiments). */
 export interface FilterTarget {
-  name: 'runs' | 'experiments';
+  /** What the searched things are called in error messages ('runs', 'registered models', …). */
+  name: string;
   entities: FilterEntity[];
   /** attribute name (and aliases) → canonical name and type. */
   attributes: Record<string, { canonical: string; type: 'number' | 'string' }>;

@@ -4,6 +4,7 @@ import * as tracking from './0001_tracking.js';
 import * as datasets from './0002_datasets.js';
 import * as tune from './0003_tune.js';
 import * as datasetInputs from './0004_dataset_inputs.js';
+import * as registry from './0006_registry.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -20,4 +21,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0002_datasets', up: datasets.up },
   { name: '0003_tune', up: tune.up },
   { name: '0004_dataset_inputs', up: datasetInputs.up },
+  { name: '0006_registry', up: registry.up },
 ];

@@ -53,7 +53,8 @@ function compile(node: FilterNode, leaf: (cmp: Comparison) => Condition): Condit
   return sql<boolean>`${sql.join(parts, sql.raw(node.kind === 'and' ? ' and ' : ' or '))}`;
 }
 
-function comparison(column: RawBuilder<unknown>, cmp: Comparison, dialect: Dialect): Condition {
+/** One comparison on one column, with MLflow's LIKE semantics on both dialects. */
+export function comparison(column: RawBuilder<unknown>, cmp: Comparison, dialect: Dialect): Condition {
   const { op, value } = cmp;
   switch (op) {
     case '=':

@@ -1,0 +1,436 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { grantRole, readAuditLog, verifyAuditChain } from '../auth/index.js';
+import { ingestDataset, parseExpectations } from '../data/index.js';
+import { approveVersion, listPromotions, promoteVersion } from './gate.js';
+import { purgeDeletedRegistryEntries } from './gc.js';
+import { datasetUsedBy, modelLineage } from './lineage.js';
+import { getModelCard, renderModelCardMarkdown, updateModelCard } from './model-card.js';
+import { getPromotionPolicy, parsePromotionPolicy, setPromotionPolicy } from './policy.js';
+import { failure, type RegistryFixture } from './registry.suite.js';
+import type { SqlModelRegistry } from './sql-registry.js';
+
+const POLICY = `
+aliases: [champion]
+primary:
+  metric: test.auc
+  direction: maximize
+  min_improvement: 0.005
+guards:
+  - metric: p99_latency_us
+    direction: minimize
+    max_regression_pct: 20
+  - metric: test.logloss
+    direction: minimize
+    max_regression: 0.01
+require_data_validation: true
+approval:
+  required: true
+`;
+
+/**
+ * The governance layer on one backend: policies, the promotion gate (better, worse, failing
+ * guard, different held-out data, unvalidated data, approvals and self-approval, --force),
+ * model cards, lineage and gc, each checked in the alias history and the audit chain.
+ */
+export function runGovernanceSuite(label: string, makeFixture: () => Promise<RegistryFixture>): void {
+  describe(`registry governance (${label})`, () => {
+    let fx: RegistryFixture;
+    let reg: SqlModelRegistry;
+    let dir: string;
+    let dataset: { name: string; version: number; hash: string };
+
+    beforeEach(async () => {
+      fx = await makeFixture();
+      reg = fx.registry;
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-gov-'));
+      const csv = path.join(dir, 'loans.csv');
+      fs.writeFileSync(
+        csv,
+        `amount,income,label\n${Array.from({ length: 50 }, (_, i) => `${i * 10},${1000 + i},${i % 2}`).join('\n')}\n`,
+      );
+      const ingested = await ingestDataset(
+        { store: reg.store, artifacts: reg.artifacts },
+        {
+          file: csv,
+          name: 'loans',
+          expectations: parseExpectations({ expectations: [{ column: 'amount', not_null: true }] }),
+        },
+      );
+      expect(ingested.validation?.passed).toBe(true);
+      dataset = { name: 'loans', version: ingested.version.version, hash: ingested.version.hash };
+      await reg.createRegisteredModel({ name: 'credit' }, { user: 'alice' });
+      await grantRole(reg.db, { user: 'bob', role: 'approver' }, 'admin-setup');
+      await grantRole(reg.db, { user: 'root', role: 'admin' }, 'admin-setup');
+      await grantRole(reg.db, { user: 'alice', role: 'editor' }, 'admin-setup');
+    });
+    afterEach(async () => {
+      await fx.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** A run as `kiln train` logs it, registered as a new version by alice. */
+    async function trainedVersion(
+      metrics: Record<string, number>,
+      options: { seed?: string; datasetTags?: boolean } = {},
+    ): Promise<string> {
+      const run = await fx.tracking.createRun({ experiment_id: '0', run_name: 'train' });
+      const tags =
+        options.datasetTags === false
+          ? [{ key: 'kiln.data.file', value: '/tmp/x.csv' }]
+          : [
+              { key: 'kiln.dataset.name', value: dataset.name },
+              { key: 'kiln.dataset.version', value: String(dataset.version) },
+              { key: 'kiln.dataset.hash', value: dataset.hash },
+            ];
+      await fx.tracking.logBatch({
+        run_id: run.info.run_id,
+        metrics: Object.entries(metrics).map(([key, value]) => ({
+          key,
+          value,
+          timestamp: Date.now(),
+          step: 0,
+        })),
+        params: [{ key: 'learning_rate', value: '0.1' }],
+        tags: [
+          ...tags,
+          { key: 'kiln.split.method', value: 'random' },
+          { key: 'kiln.split.seed', value: options.seed ?? '7' },
+          { key: 'kiln.split.test', value: '0.2' },
+          { key: 'kiln.learner', value: 'gbdt' },
+          { key: 'kiln.task', value: 'binary' },
+        ],
+      });
+      await fx.tracking.uploadArtifact(
+        run.info.run_id,
+        'model/signature.json',
+        JSON.stringify({
+          format: 1,
+          inputs: [
+            { name: 'amount', type: 'numeric' },
+            { name: 'ratio', type: 'numeric', expr: 'amount / income' },
+          ],
+          target: { name: 'label', classes: ['0', '1'] },
+          output: { task: 'binary', kind: 'probability', shape: [1] },
+          learner: 'gbdt',
+        }),
+      );
+      const mv = await reg.createModelVersion(
+        { name: 'credit', source: `runs:/${run.info.run_id}/model`, run_id: run.info.run_id },
+        { user: 'alice' },
+      );
+      return mv.version;
+    }
+
+    const good = { 'test.auc': 0.8, 'test.logloss': 0.45, p99_latency_us: 100 };
+
+    it('parses policies and names the bad field', async () => {
+      expect(parsePromotionPolicy(POLICY).guards).toHaveLength(2);
+      expect(
+        (await failure(Promise.resolve().then(() => parsePromotionPolicy('primary: [')))).message,
+      ).toContain('not valid YAML');
+      const noDir = await failure(
+        Promise.resolve().then(() => parsePromotionPolicy('primary:\n  metric: auc\n')),
+      );
+      expect(noDir.message).toContain('primary.direction');
+      const badGuard = await failure(
+        Promise.resolve().then(() =>
+          parsePromotionPolicy(
+            'primary: {metric: a, direction: maximize}\nguards:\n  - {metric: b, direction: minimize}\n',
+          ),
+        ),
+      );
+      expect(badGuard.message).toContain('guards[0]');
+      const unknown = await failure(
+        Promise.resolve().then(() => parsePromotionPolicy('primary: {metric: a, direction: up}\n')),
+      );
+      expect(unknown.code).toBe('INVALID_PARAMETER_VALUE');
+      await setPromotionPolicy(reg, 'credit', POLICY, { user: 'alice' });
+      expect((await getPromotionPolicy(reg, 'credit'))?.policy.primary.min_improvement).toBe(0.005);
+      // The governed alias is protected from then on.
+      expect(await reg.protectedAliases('credit')).toEqual(['champion']);
+    });
+
+    it('accepts a better challenger once someone else approves, and records it all', async () => {
+      await setPromotionPolicy(reg, 'credit', POLICY, { user: 'alice' });
+      const v1 = await trainedVersion(good);
+      // First promotion: no holder to beat, but approval is still required.
+      const first = await promoteVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(first.decision).toBe('refused');
+      expect(first.rules.filter((r) => r.outcome === 'failed').map((r) => r.rule)).toEqual(['approval']);
+      // Self-approval and approval without the role are refused.
+      expect(
+        (
+          await failure(
+            approveVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'alice' }),
+          )
+        ).code,
+      ).toBe('PERMISSION_DENIED');
+      const noRole = await failure(
+        approveVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'carol' }),
+      );
+      expect(noRole.message).toContain('approver role');
+      await approveVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion', comment: 'ok' },
+        { user: 'bob' },
+      );
+      const accepted = await promoteVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(accepted.decision).toBe('accepted');
+      expect((await reg.getModelVersionByAlias('credit', 'champion')).version).toBe(v1);
+
+      const v2 = await trainedVersion({ 'test.auc': 0.82, 'test.logloss': 0.44, p99_latency_us: 110 });
+      await approveVersion(reg, { name: 'credit', version: v2, alias: 'champion' }, { user: 'bob' });
+      const second = await promoteVersion(
+        reg,
+        { name: 'credit', version: v2, alias: 'champion' },
+        { user: 'alice', reason: 'retrained' },
+      );
+      expect(second.decision, JSON.stringify(second.rules)).toBe('accepted');
+      const primary = second.rules.find((r) => r.rule === 'primary:test.auc')!;
+      expect(primary).toMatchObject({ outcome: 'passed', candidate: 0.82, incumbent: 0.8, threshold: 0.005 });
+      expect(second.rules.find((r) => r.rule === 'same-held-out-data')?.outcome).toBe('passed');
+
+      const history = await reg.aliasHistory('credit', 'champion');
+      expect(history.map((e) => [e.from_version, e.to_version, e.promotion_id])).toEqual([
+        [null, v1, accepted.promotion_id],
+        [v1, v2, second.promotion_id],
+      ]);
+      expect(history[1]!.reason).toBe('retrained');
+      const actions: string[] = [];
+      for await (const e of readAuditLog(reg.db, { target: 'models:/credit' })) actions.push(e.action);
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'policy.set',
+          'promotion.refused',
+          'approval.request',
+          'approval.give',
+          'promotion.accepted',
+          'alias.set',
+        ]),
+      );
+      expect((await verifyAuditChain(reg.db)).ok).toBe(true);
+      expect((await listPromotions(reg, 'credit', 'champion')).map((p) => p.decision)).toEqual([
+        'refused',
+        'accepted',
+        'accepted',
+      ]);
+    });
+
+    it('refuses a worse challenger and one that fails a guard, naming each rule with its numbers', async () => {
+      await setPromotionPolicy(reg, 'credit', POLICY.replace('required: true', 'required: false'), {
+        user: 'alice',
+      });
+      const v1 = await trainedVersion(good);
+      expect(
+        (await promoteVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'alice' }))
+          .decision,
+      ).toBe('accepted');
+
+      const worse = await trainedVersion({ 'test.auc': 0.802, 'test.logloss': 0.45, p99_latency_us: 100 });
+      const refused = await promoteVersion(
+        reg,
+        { name: 'credit', version: worse, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(refused.decision).toBe('refused');
+      const primary = refused.rules.find((r) => r.rule === 'primary:test.auc')!;
+      expect(primary.outcome).toBe('failed');
+      expect(primary.detail).toContain('0.802 vs holder 0.8');
+      expect(primary.detail).toContain('< required margin 0.005');
+
+      const slow = await trainedVersion({ 'test.auc': 0.9, 'test.logloss': 0.47, p99_latency_us: 130 });
+      const guarded = await promoteVersion(
+        reg,
+        { name: 'credit', version: slow, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(guarded.decision).toBe('refused');
+      const failed = guarded.rules.filter((r) => r.outcome === 'failed');
+      expect(failed.map((r) => r.rule)).toEqual(['guard:p99_latency_us', 'guard:test.logloss']);
+      expect(failed[0]!.detail).toContain('30 % worse, allowed 20 %');
+      expect(failed[1]!.detail).toContain('worse by 0.02, allowed 0.01');
+      // The alias did not move, and the refusals are in the audit log.
+      expect((await reg.getModelVersionByAlias('credit', 'champion')).version).toBe(v1);
+      const refusals: unknown[] = [];
+      for await (const e of readAuditLog(reg.db))
+        if (e.action === 'promotion.refused') refusals.push(e.detail);
+      expect(refusals).toHaveLength(2);
+      // Protected: nobody moves it by hand.
+      expect((await failure(reg.setAlias('credit', 'champion', slow, { user: 'alice' }))).code).toBe(
+        'PERMISSION_DENIED',
+      );
+    });
+
+    it('refuses when the held-out data differs or the training data was never validated', async () => {
+      await setPromotionPolicy(reg, 'credit', POLICY.replace('required: true', 'required: false'), {
+        user: 'alice',
+      });
+      const v1 = await trainedVersion(good);
+      await promoteVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'alice' });
+      const otherSplit = await trainedVersion({ ...good, 'test.auc': 0.95 }, { seed: '8' });
+      const result = await promoteVersion(
+        reg,
+        { name: 'credit', version: otherSplit, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(result.decision).toBe('refused');
+      const rule = result.rules.find((r) => r.rule === 'same-held-out-data')!;
+      expect(rule.outcome).toBe('failed');
+      expect(rule.detail).toContain('kiln.split.seed differs: candidate 8, holder 7');
+      // With a different split nothing data-dependent is compared at all.
+      expect(result.rules.some((r) => r.rule === 'primary:test.auc')).toBe(false);
+
+      const fromFile = await trainedVersion({ ...good, 'test.auc': 0.95 }, { datasetTags: false });
+      const unvalidated = await promoteVersion(
+        reg,
+        { name: 'credit', version: fromFile, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(unvalidated.rules.find((r) => r.rule === 'data-validation')?.outcome).toBe('failed');
+      expect(unvalidated.rules.find((r) => r.rule === 'same-held-out-data')?.detail).toContain(
+        'kiln.dataset.hash',
+      );
+    });
+
+    it('--force is for admins only and is audited with what it overrode', async () => {
+      await setPromotionPolicy(reg, 'credit', POLICY, { user: 'alice' });
+      const v1 = await trainedVersion(good);
+      const denied = await failure(
+        promoteVersion(
+          reg,
+          { name: 'credit', version: v1, alias: 'champion', force: true },
+          { user: 'alice' },
+        ),
+      );
+      expect(denied.code).toBe('PERMISSION_DENIED');
+      expect(denied.message).toContain('admin');
+      const forced = await promoteVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion', force: true },
+        { user: 'root', reason: 'hotfix' },
+      );
+      expect(forced.decision).toBe('forced');
+      expect((await reg.getModelVersionByAlias('credit', 'champion')).version).toBe(v1);
+      const entries = [];
+      for await (const e of readAuditLog(reg.db)) if (e.action === 'promotion.forced') entries.push(e);
+      expect(entries).toHaveLength(1);
+      expect(entries[0]!.actor).toBe('root');
+      expect(JSON.stringify(entries[0]!.detail)).toContain('needs an approval');
+      expect(
+        (
+          await failure(
+            promoteVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'root' }),
+          )
+        ).code,
+      ).toBe('INVALID_STATE');
+      const noPolicy = await reg.createRegisteredModel({ name: 'bare' });
+      await reg.createModelVersion({ name: noPolicy.name, source: 's3://b/1' });
+      expect(
+        (
+          await failure(
+            promoteVersion(reg, { name: 'bare', version: '1', alias: 'champion' }, { user: 'root' }),
+          )
+        ).message,
+      ).toContain('no promotion policy');
+    });
+
+    it('generates a model card from the run, keeps the edited fields, renders Markdown', async () => {
+      const v1 = await trainedVersion(good);
+      const card = await getModelCard(reg, 'credit', v1);
+      expect(card.evaluation.parts.test).toEqual({ auc: 0.8, logloss: 0.45 });
+      expect(card.evaluation.other).toEqual({ p99_latency_us: 100 });
+      expect(card.parameters).toEqual([{ key: 'learning_rate', value: '0.1' }]);
+      expect(card.training_data).toMatchObject({
+        dataset: { name: 'loans', version: dataset.version, hash: dataset.hash },
+        split: { method: 'random', seed: '7', test: '0.2' },
+        validation: { passed: true, expectations: 1 },
+      });
+      const amount = card.signature!.inputs.find((i) => i.name === 'amount')!;
+      expect(amount.range).toMatchObject({ min: 0, max: 490, missing: 0, count: 50 });
+      expect(card.signature!.inputs.find((i) => i.name === 'ratio')).toEqual({
+        name: 'ratio',
+        type: 'numeric',
+        expr: 'amount / income',
+      });
+      const edited = await updateModelCard(
+        reg,
+        'credit',
+        v1,
+        { intended_use: 'Credit pre-screening', owner: 'risk-team' },
+        { user: 'alice' },
+      );
+      await updateModelCard(reg, 'credit', v1, { personal_data: 'income (aggregated)' }, { user: 'alice' });
+      expect(edited.fields.owner).toBe('risk-team');
+      const again = await getModelCard(reg, 'credit', v1);
+      expect(again.fields).toEqual({
+        intended_use: 'Credit pre-screening',
+        owner: 'risk-team',
+        personal_data: 'income (aggregated)',
+      });
+      const md = renderModelCardMarkdown(again);
+      expect(md).toContain('# Model card: credit version 1');
+      expect(md).toContain('| auc | 0.800000 |');
+      expect(md).toContain('Credit pre-screening');
+      expect(md).toContain('| amount | numeric | 0 … 490 (0 missing of 50) |');
+      const bad = await failure(updateModelCard(reg, 'credit', v1, { owner: 5 }, { user: 'alice' }));
+      expect(bad.message).toContain("'owner'");
+      expect(
+        (await failure(updateModelCard(reg, 'credit', v1, { colour: 'red' }, { user: 'alice' }))).message,
+      ).toContain('colour');
+    });
+
+    it('traces lineage both ways and purges deleted entries with gc', async () => {
+      await setPromotionPolicy(reg, 'credit', POLICY.replace('required: true', 'required: false'), {
+        user: 'alice',
+      });
+      const v1 = await trainedVersion(good);
+      await promoteVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'alice' });
+      const lineage = await modelLineage(reg, 'credit@champion');
+      expect(lineage.model.version).toBe(v1);
+      expect(lineage.dataset).toMatchObject({ name: 'loans', version: dataset.version, hash: dataset.hash });
+      expect(lineage.split).toMatchObject({ seed: '7' });
+      expect(lineage.alias_events.map((e) => e.to_version)).toEqual([v1]);
+      expect(lineage.promotions.map((p) => p.decision)).toEqual(['accepted']);
+      const used = await datasetUsedBy(reg, 'loans', dataset.version);
+      expect(used.flatMap((u) => u.model_versions)).toEqual([
+        { name: 'credit', version: v1, aliases: ['champion'] },
+      ]);
+
+      const v2 = await trainedVersion(good);
+      await reg.deleteModelVersion('credit', v2, { user: 'alice' });
+      const dry = await purgeDeletedRegistryEntries(reg, { user: 'root' }, { dryRun: true });
+      expect(dry.versions).toEqual([{ name: 'credit', version: Number(v2) }]);
+      await purgeDeletedRegistryEntries(reg, { user: 'root' });
+      expect((await failure(reg.restoreModelVersion('credit', v2))).code).toBe('RESOURCE_DOES_NOT_EXIST');
+      // Numbers are not reused after a purge.
+      expect(Number(await trainedVersion(good))).toBe(Number(v2) + 1);
+
+      await reg.createRegisteredModel({ name: 'imported' });
+      const file = 'registry/imported/abc/model.onnx';
+      await reg.artifacts.put(file, 'onnx bytes');
+      await reg.createModelVersion({
+        name: 'imported',
+        source: `kiln-registry:/${path.posix.dirname(file)}`,
+      });
+      await reg.deleteRegisteredModel('imported', { user: 'alice' });
+      const purged = await purgeDeletedRegistryEntries(reg, { user: 'root' });
+      expect(purged.models).toEqual(['imported']);
+      expect(purged.artifactsDeleted).toEqual(['registry/imported/abc']);
+      expect(await reg.artifacts.exists(file)).toBe(false);
+      // The name is free again, and the chain still verifies with the purges in it.
+      await reg.createRegisteredModel({ name: 'imported' });
+      expect((await verifyAuditChain(reg.db)).ok).toBe(true);
+    });
+  });
+}
