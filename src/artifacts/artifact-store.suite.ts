@@ -72,6 +72,15 @@ export function runArtifactStoreSuite(
       await expect(store.getBytes('a/nope.bin')).rejects.toMatchObject({ code: 'RESOURCE_DOES_NOT_EXIST' });
     });
 
+    it('takes concurrent writes into the same new nested folder, every one of them', async () => {
+      // Several uploads of one folder start at once (the SDK's logArtifacts does): each finds
+      // the folders missing and races to create them.
+      const names = Array.from({ length: 12 }, (_, i) => `deep/new/folder/f${i}.txt`);
+      await Promise.all(names.map((n, i) => store.put(n, `file ${i}`)));
+      for (const [i, n] of names.entries()) expect((await store.getBytes(n)).toString()).toBe(`file ${i}`);
+      expect(await store.list('deep/new/folder')).toHaveLength(12);
+    });
+
     it('overwrites an object with the whole new content', async () => {
       await store.put('m/model.bin', 'first version, longer');
       expect(await store.put('m/model.bin', 'second')).toEqual({ size: 6 });

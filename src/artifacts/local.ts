@@ -83,12 +83,17 @@ export class LocalArtifactStore implements ArtifactStore {
     const created: string[] = [];
     try {
       for (const d of missing) {
-        await fsp.mkdir(d);
-        created.push(d);
+        try {
+          await fsp.mkdir(d);
+          created.push(d);
+        } catch (e) {
+          // A concurrent write into the same new folder made it first: go on to the deeper ones
+          // (stopping here left them missing, and that write's file then failed with ENOENT).
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await fsp.stat(d)).isDirectory()) throw e;
+        }
       }
     } catch (e) {
       for (const d of created.reverse()) await fsp.rmdir(d).catch(() => {});
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return [];
       throw writeError(e, rel);
     }
     return created;
