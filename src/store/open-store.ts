@@ -63,6 +63,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
     };
     const pool = new pg.Pool({ connectionString: parsed.uri, max: 10, types });
+    // An idle pooled connection that the server ends (a restart, a failover, an admin's
+    // pg_terminate_backend, a dropped database) makes the pool emit 'error'; unheard, that event
+    // crashes the process. The pool has already discarded the client, and the next query opens
+    // a new connection or fails with its own error, so there is nothing more to do here.
+    pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     store = { db, dialect: 'postgres', location: describeLocation(parsed), close: () => db.destroy() };
   } else {
