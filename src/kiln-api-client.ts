@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { type ErrorCode, KilnError, STATUS_OF_CODE } from './errors.js';
 
 /**
@@ -20,6 +21,11 @@ export interface KilnApiClientOptions {
 }
 
 export type Retry = 'idempotent' | 'once';
+
+/** A body streamed as bytes instead of JSON; the function reopens it for a retry. */
+class StreamBody {
+  constructor(readonly stream: () => Readable) {}
+}
 
 export class KilnApiClient {
   readonly headers: Record<string, string>;
@@ -51,12 +57,23 @@ export class KilnApiClient {
     return this.call<T>('PUT', path, body, 'idempotent');
   }
 
+  /**
+   * Streams a body that is not JSON (a file upload) and parses the JSON answer. `body` is a
+   * function so a retry can reopen the file; only a refused connection is retried, as for
+   * any write.
+   */
+  upload<T>(path: string, query: Record<string, string | undefined>, body: () => Readable): Promise<T> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.append(k, v);
+    return this.call<T>('POST', `${path}?${qs}`, new StreamBody(body), 'once');
+  }
+
   /** The raw 2xx response of a GET (for a download streamed to a file). */
   async download(path: string): Promise<Response> {
     return this.send('GET', path, undefined, 'idempotent', false);
   }
 
-  private async call<T>(method: string, path: string, body: unknown, retry: Retry): Promise<T> {
+  private async call<T>(method: string, path: string, body: unknown | StreamBody, retry: Retry): Promise<T> {
     const res = await this.send(method, path, body, retry, true);
     const text = await res.text();
     try {
@@ -72,12 +89,13 @@ export class KilnApiClient {
   private async send(
     method: string,
     path: string,
-    body: unknown,
+    body: unknown | StreamBody,
     retry: Retry,
     timeWholeCall: boolean,
   ): Promise<Response> {
     const url = `${this.baseUrl}${path}`;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const stream = body instanceof StreamBody ? body.stream : undefined;
+    const payload = body === undefined || stream ? undefined : JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
       const last = attempt > this.maxRetries;
       let res: Response;
@@ -88,10 +106,14 @@ export class KilnApiClient {
             accept: 'application/json',
             ...this.headers,
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(stream ? { 'content-type': 'application/octet-stream' } : {}),
           },
-          body: payload,
-          ...(timeWholeCall ? { signal: AbortSignal.timeout(this.timeoutMs) } : {}),
-        });
+          body: stream ? (Readable.toWeb(stream()) as ReadableStream) : payload,
+          // A streamed body is sent as it is read (undici requires saying so).
+          ...(stream ? { duplex: 'half' } : {}),
+          // An upload is timed by its progress, not as a whole (a large file takes long).
+          ...(timeWholeCall && !stream ? { signal: AbortSignal.timeout(this.timeoutMs) } : {}),
+        } as RequestInit);
       } catch (e) {
         const cause = networkCause(e);
         if (!last && (retry === 'idempotent' || cause.refused)) {

@@ -92,7 +92,7 @@ afterAll(async () => {
 });
 
 describe('a remote workspace (--tracking-uri http://…) through a real kiln server', () => {
-  it('kiln data ls / show / head read the server catalog; ingest says it is not available remotely', async () => {
+  it('kiln data ls / show / head read the server catalog', async () => {
     const ls = await kiln(['data', 'ls', '--tracking-uri', url, '--json']);
     expect(ls.code, ls.stderr).toBe(0);
     const list = JSON.parse(ls.stdout);
@@ -100,12 +100,52 @@ describe('a remote workspace (--tracking-uri http://…) through a real kiln ser
     const head = await kiln(['data', 'head', 'synth@1', '-n', '3', '--json'], { KILN_TRACKING_URI: url });
     expect(head.code, head.stderr).toBe(0);
     expect(JSON.parse(head.stdout)).toHaveLength(3);
-    const ingest = await kiln(['data', 'ingest', path.join(serverHome, 'synth.csv'), '--name', 'x'], {
+  }, 240_000);
+
+  it('kiln data ingest uploads a file of the client machine; the server stores what a local ingest would', async () => {
+    // The file exists only on the client's side: the server cannot read it by path.
+    const csv = path.join(clientHome, 'mine.csv');
+    writeCsv(csv, 300);
+    const expect_ = path.join(clientHome, 'expect.yaml');
+    fs.writeFileSync(
+      expect_,
+      'expectations:\n  - { row_count: { min: 100 } }\n  - { column: x1, not_null: true }\n',
+    );
+    const ingest = await kiln(
+      ['data', 'ingest', csv, '--name', 'mine', '--expect', expect_, '--require-valid', '--json'],
+      { KILN_TRACKING_URI: url },
+    );
+    expect(ingest.code, ingest.stderr).toBe(0);
+    const answer = JSON.parse(ingest.stdout);
+    expect(answer.created).toBe(true);
+    expect(answer.version).toMatchObject({ name: 'mine', version: 1, rows: 300 });
+    expect(answer.validation.passed).toBe(true);
+    // The same bytes ingested locally give the same content hash: the upload changed nothing.
+    const scratchHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-compare-'));
+    try {
+      const local = await openWorkspace(scratchHome);
+      const direct = await local.datasets.ingest({ file: csv, name: 'mine' });
+      await local.close();
+      expect(answer.version.hash).toBe(direct.version.hash);
+    } finally {
+      fs.rmSync(scratchHome, { recursive: true, force: true });
+    }
+    // Again: the server recognises the same data and registers nothing new.
+    const again = await kiln(['data', 'ingest', csv, '--name', 'mine', '--json'], {
       KILN_TRACKING_URI: url,
     });
-    expect(ingest.code).toBe(2);
-    expect(ingest.stderr).toMatch(
-      /^kiln: INVALID_PARAMETER_VALUE: kiln data ingest: http:\/\/127\.0\.0\.1:\d+ is a remote workspace/,
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, version: { version: 1 } });
+    // A glob cannot be one upload; a missing file is named as the user gave it.
+    const glob = await kiln(['data', 'ingest', path.join(clientHome, '*.csv'), '--name', 'g'], {
+      KILN_TRACKING_URI: url,
+    });
+    expect(glob.code).toBe(2);
+    expect(glob.stderr).toMatch(/^kiln: INVALID_PARAMETER_VALUE: kiln data ingest: '.*\*\.csv' is a glob/);
+    const missing = await kiln(['data', 'ingest', 'no-such.csv', '--name', 'g'], { KILN_TRACKING_URI: url });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(
+      /^kiln: RESOURCE_DOES_NOT_EXIST: kiln data ingest: cannot read 'no-such.csv'/,
     );
   }, 240_000);
 

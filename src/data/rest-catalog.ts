@@ -1,3 +1,5 @@
+import { createReadStream, statSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import { KilnApiClient, type KilnApiClientOptions } from '../kiln-api-client.js';
@@ -7,10 +9,12 @@ import {
   type DatasetSummary,
   type DatasetVersion,
   type DatasetVersionRef,
+  type IngestOptions,
   type IngestResult,
   parseDatasetRef,
   type SplitOptions,
 } from './catalog.js';
+import { isGlobPattern } from './data-roots.js';
 import type { Expectation, ValidationReport } from './expectations.js';
 import type { DatasetProfile } from './profile.js';
 import type { SplitSpec } from './splits.js';
@@ -35,13 +39,57 @@ export class RestDatasetCatalog implements DatasetCatalog {
     this.location = baseUrl;
   }
 
-  async ingest(): Promise<IngestResult> {
-    // The server reads only what it may (issue 11: confined data roots or uploaded bytes);
-    // a path on this machine means nothing there.
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `kiln data ingest: ${this.location} is a remote workspace, and ingesting a local file through a server is not available yet; ingest on the server's machine (kiln data ingest --home …) or into a shared postgres:// workspace`,
+  /**
+   * Uploads the local file's bytes (the server reads no client paths unless they are inside
+   * its data roots; issue 11), streamed, with the spec and expectations in the query string.
+   * The server's upload limit (KILN_MAX_UPLOAD_BYTES) applies.
+   */
+  async ingest(options: IngestOptions): Promise<IngestResult> {
+    const progress = options.onProgress ?? (() => {});
+    const file = options.file;
+    if (isGlobPattern(file)) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `kiln data ingest: '${file}' is a glob; a remote workspace (${this.location}) takes one file per upload (combine the files first, or ingest on the server's machine)`,
+      );
+    }
+    let size: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile())
+        throw new KilnError('INVALID_PARAMETER_VALUE', `kiln data ingest: '${file}' is not a file`);
+      size = st.size;
+    } catch (e) {
+      if (e instanceof KilnError) throw e;
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `kiln data ingest: cannot read '${file}': no such file`);
+    }
+    if (size === 0) throw new KilnError('INVALID_PARAMETER_VALUE', `kiln data ingest: '${file}' is empty`);
+    // The server does every step; 'read' covers the upload, 'store' the server's answer.
+    progress('read', false);
+    const answer = await this.api.upload<{
+      created: boolean;
+      version: DatasetVersion;
+      validation: ValidationReport | null;
+    }>(
+      '/api/kiln/datasets',
+      {
+        name: options.name,
+        filename: path.basename(file),
+        spec: options.spec === undefined ? undefined : JSON.stringify(options.spec),
+        expectations: options.expectations === undefined ? undefined : JSON.stringify(options.expectations),
+        requireValid: options.requireValid ? 'true' : undefined,
+        description: options.description,
+      },
+      () => createReadStream(file),
     );
+    progress('read', true);
+    const profile = await this.profile({ name: answer.version.name, version: answer.version.version });
+    return {
+      created: answer.created,
+      version: answer.version,
+      ...(answer.validation ? { validation: answer.validation } : {}),
+      profile,
+    };
   }
 
   async list(): Promise<DatasetSummary[]> {
