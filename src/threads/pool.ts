@@ -8,12 +8,19 @@ import {
   CTRL_ARG0,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_READY,
   CTRL_SEQ,
   controlBlock,
   FAILURE_BYTES,
   recordThreadFailure,
   threadFailure,
 } from './protocol.js';
+
+/**
+ * How long the first command of a pool from startNow waits for workers to reach their loop.
+ * Generous: from source (tsx) a loaded 2-core machine took seconds to start one.
+ */
+const START_TIMEOUT_MS = 60_000;
 
 /** What a pool's worker is told about its place; the pool adds its own data around it. */
 export interface ThreadSlot {
@@ -36,6 +43,8 @@ export interface ThreadPoolOptions {
   userWords: number;
   /** Each worker's workerData, given its slot. */
   workerData(slot: ThreadSlot): unknown;
+  /** startNow only: how long the first command waits for workers to start (default START_TIMEOUT_MS). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -53,6 +62,9 @@ export class ThreadPool {
   private readonly failure: Uint8Array;
   private readonly workers: Worker[] = [];
   private closed = false;
+  /** Set by startNow until every worker reached its loop. */
+  private startedAt: number | undefined;
+  private startTimeoutMs = START_TIMEOUT_MS;
 
   private constructor(
     private readonly name: string,
@@ -64,21 +76,10 @@ export class ThreadPool {
   }
 
   static async start(options: ThreadPoolOptions): Promise<ThreadPool> {
-    const T = Math.max(1, Math.floor(options.threads));
-    const pool = new ThreadPool(options.name, T, options.userWords);
+    const pool = new ThreadPool(options.name, Math.max(1, Math.floor(options.threads)), options.userWords);
     const ready: Promise<void>[] = [];
     try {
-      for (let t = 1; t < T; t++) {
-        const slot: ThreadSlot = {
-          index: t,
-          count: T,
-          control: pool.ctrl.buffer as SharedArrayBuffer,
-          failure: pool.failure.buffer as SharedArrayBuffer,
-        };
-        const w = startWorker(options.entry, { workerData: options.workerData(slot) });
-        // A forgotten pool must not keep the process alive.
-        w.unref();
-        pool.workers.push(w);
+      for (const [t, w] of pool.spawn(options)) {
         ready.push(
           new Promise((resolve, reject) => {
             w.once('message', () => resolve());
@@ -110,6 +111,62 @@ export class ThreadPool {
     return pool;
   }
 
+  /**
+   * Starts the workers and returns at once, for a caller that must stay synchronous (a model's
+   * `predict`). Commands may be posted at once: a worker runs what was posted before it got to
+   * its loop (protocol.ts). A worker that fails to load cannot answer, and the caller's event
+   * loop (which would hear its 'error') is blocked while it waits, so the first wait gives up
+   * after START_TIMEOUT_MS if some workers never reached their loop; an error heard later
+   * (between calls) fails the pool for the next command.
+   */
+  static startNow(options: ThreadPoolOptions): ThreadPool {
+    const pool = new ThreadPool(options.name, Math.max(1, Math.floor(options.threads)), options.userWords);
+    pool.startedAt = Date.now();
+    pool.startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+    try {
+      for (const [t, w] of pool.spawn(options)) {
+        w.on('error', (e) => pool.recordFailure(new Error(`worker ${t} failed: ${e.message}`)));
+      }
+    } catch (e) {
+      void pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Creates the workers (unref'd: a forgotten pool must not keep the process alive). */
+  private spawn(options: ThreadPoolOptions): [number, Worker][] {
+    const started: [number, Worker][] = [];
+    for (let t = 1; t < this.threads; t++) {
+      const slot: ThreadSlot = {
+        index: t,
+        count: this.threads,
+        control: this.ctrl.buffer as SharedArrayBuffer,
+        failure: this.failure.buffer as SharedArrayBuffer,
+      };
+      const w = startWorker(options.entry, { workerData: options.workerData(slot) });
+      w.unref();
+      // Heard between commands: a worker gone for any reason fails the pool (inside a command
+      // the worker's own exit hook answers; see serveCommands).
+      w.on('exit', (code) => {
+        if (!this.closed) this.recordFailure(new Error(`worker ${t} exited (code ${code})`));
+      });
+      this.workers.push(w);
+      started.push([t, w]);
+    }
+    return started;
+  }
+
+  /**
+   * Sends every worker the same message, to be read inside the next command with
+   * `receiveMessageOnPort(parentPort)` (a worker in its loop never runs its event loop, so the
+   * message waits there until taken). For data too large or too changeable for control words:
+   * SharedArrayBuffers travel by reference.
+   */
+  broadcast(message: unknown): void {
+    for (const w of this.workers) w.postMessage(message);
+  }
+
   /** Worker threads (threads − 1). */
   get workerCount(): number {
     return this.workers.length;
@@ -135,9 +192,25 @@ export class ThreadPool {
       const done = Atomics.load(c, CTRL_DONE);
       if (done >= nW) break;
       this.throwIfFailed();
+      this.throwIfNotStarted();
       awaitChange(c, CTRL_DONE, done, AWAIT_SLICE_MS);
     }
     this.throwIfFailed();
+  }
+
+  /** A pool from startNow whose workers have not all reached their loop within the bound. */
+  private throwIfNotStarted(): void {
+    if (this.startedAt === undefined) return;
+    const ready = Atomics.load(this.ctrl, CTRL_READY);
+    if (ready >= this.workers.length) {
+      this.startedAt = undefined;
+      return;
+    }
+    if (Date.now() - this.startedAt > this.startTimeoutMs) {
+      const message = `${this.workers.length - ready} of ${this.workers.length} workers did not start within ${this.startTimeoutMs / 1000} s`;
+      this.recordFailure(new Error(message));
+      this.throwIfFailed();
+    }
   }
 
   /** The failure recorded by a worker (or the calling thread's own share), as a KilnError. */

@@ -8,6 +8,8 @@
  *   CTRL_CMD     the command; CMD_STOP ends the worker's loop
  *   CTRL_ARG0…+2 three integer arguments
  *   CTRL_FAILED  0, or 1 + the byte length of the first failure's message in the failure buffer
+ *   CTRL_READY   workers that entered their command loop (a pool started without waiting for
+ *                them, ThreadPool.startNow, bounds the wait for the rest by this count)
  *   CTRL_USER0…  words a pool defines for itself (barriers, counters, per-thread results)
  *
  * Rules both sides keep:
@@ -20,14 +22,17 @@
  *   wait slices (AWAIT_SLICE_MS) bound how long it sleeps between checks, and the pool's
  *   'exit' listener marks it failed as soon as the caller's event loop runs.
  * - A failed pool stays failed: every later command reports the same failure.
+ * - CTRL_SEQ starts at 0 and a worker starts counting from 0, so a command posted before a
+ *   worker reached its loop (ThreadPool.startNow) is still run by it.
  */
 export const CTRL_SEQ = 0;
 export const CTRL_DONE = 1;
 export const CTRL_CMD = 2;
 export const CTRL_ARG0 = 3;
 export const CTRL_FAILED = 6;
+export const CTRL_READY = 7;
 /** First control word a pool may use for itself. */
-export const CTRL_USER0 = 7;
+export const CTRL_USER0 = 8;
 
 export const CMD_STOP = -1;
 

@@ -97,6 +97,53 @@ describe('threads: one worker-thread pool protocol', () => {
     );
   });
 
+  it('startNow: commands posted before the workers started are run, and broadcast data reaches them', async () => {
+    const pool = ThreadPool.startNow({
+      name: 'now',
+      entry: new URL('./fixtures/test-worker.js', import.meta.url),
+      threads: 3,
+      userWords: 0,
+      workerData: (thread) => ({ thread, results }),
+    });
+    try {
+      const out = new Int32Array(results);
+      // At once, before any worker can have loaded (from source each takes tens of ms at least).
+      pool.dispatch(1, 100, 0, 0);
+      pool.awaitWorkers();
+      expect([out[1], out[2]]).toEqual([101, 102]);
+      pool.broadcast({ add: 1000 });
+      pool.dispatch(4, 0, 0, 0);
+      pool.awaitWorkers();
+      expect([out[1], out[2]]).toEqual([1001, 1002]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('startNow: a worker that fails while loading fails the first command once the start bound passes', async () => {
+    const pool = ThreadPool.startNow({
+      name: 'broken-now',
+      entry: new URL('./fixtures/broken-worker.js', import.meta.url),
+      threads: 2,
+      userWords: 0,
+      workerData: () => ({}),
+      startTimeoutMs: 1500,
+    });
+    try {
+      pool.dispatch(1, 0, 0, 0);
+      // The caller is blocked, so the worker's 'error' event cannot reach it: the bound ends the wait.
+      expect(() => pool.awaitWorkers()).toThrow(
+        /broken-now worker failed: .*1 of 1 workers did not start within 1\.5 s/,
+      );
+      // Later, with the event loop free, the cause arrives too; the pool stays failed.
+      await new Promise((r) => setTimeout(r, 200));
+      pool.dispatch(1, 0, 0, 0);
+      expect(() => pool.awaitWorkers()).toThrow(/broken-now worker failed/);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('runs a compiled .js worker as is, without tsx (what dist/ does)', async () => {
     const file = path.join(dir, 'plain-worker.js');
     writeFileSync(

@@ -5,6 +5,7 @@ import {
   CTRL_ARG0,
   CTRL_CMD,
   CTRL_DONE,
+  CTRL_READY,
   CTRL_SEQ,
   recordThreadFailure,
 } from './protocol.js';
@@ -33,7 +34,9 @@ export function serveCommands(
     Atomics.add(ctrl, CTRL_DONE, 1);
     Atomics.notify(ctrl, CTRL_DONE);
   });
-  let seen = Atomics.load(ctrl, CTRL_SEQ);
+  // From 0, not the current value: a command posted before this thread got here is still due.
+  let seen = 0;
+  Atomics.add(ctrl, CTRL_READY, 1);
   parentPort!.postMessage('ready');
   for (;;) {
     awaitChange(ctrl, CTRL_SEQ, seen);
