@@ -10,7 +10,7 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | ------------------- | --------------------------- | ----------------------------------------------- |
  * | KILN_HOME           | ./.kiln                     | root of the embedded store                      |
  * | KILN_DB             | $KILN_HOME/kiln.db          | SQLite file path, sqlite://, or postgres://…    |
- * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder (s3:// parses; its store comes with scale-out) |
+ * | KILN_ARTIFACTS      | $KILN_HOME/artifacts        | artifact folder, or s3://bucket/prefix (settings below) |
  * | KILN_TRACKING_URI   | (unset: embedded)           | the workspace: http(s):// kiln/MLflow server, postgres://, sqlite://, or a folder |
  * | MLFLOW_TRACKING_URI | (fallback for the above)    | honoured so existing MLflow setups just work    |
  * | KILN_HOST           | 127.0.0.1                   | `kiln server` bind address (loopback default)   |
@@ -18,6 +18,16 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_LOG_LEVEL      | info                        | pino level for the server                       |
  * | KILN_DATA_ROOTS     | (none)                      | folders (':'-separated) a client may name in a REST ingest; outside them a client uploads the bytes |
  * | KILN_MAX_UPLOAD_BYTES | 1073741824 (1 GiB)        | largest dataset upload the server accepts        |
+ *
+ * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
+ * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE, instance roles), and
+ *
+ * | variable            | default                     | meaning                                         |
+ * | ------------------- | --------------------------- | ----------------------------------------------- |
+ * | KILN_S3_ENDPOINT    | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's | an S3-compatible server (MinIO, Ceph, …) |
+ * | AWS_REGION          | AWS_DEFAULT_REGION, else us-east-1 | the bucket's region                      |
+ * | KILN_S3_PATH_STYLE  | true with an endpoint, else false | `host/bucket/key` addressing (most S3-compatible servers need it) |
  */
 export interface KilnConfig {
   home: string;
@@ -94,4 +104,44 @@ function byteCount(text: string | undefined, fallback: number): number {
     );
   }
   return n;
+}
+
+/** Where and how an s3:// artifact store connects (see the table at the top). */
+export interface S3Settings {
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Settings {
+  const endpoint = env.KILN_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const pathStyle = (env.KILN_S3_PATH_STYLE ?? '').toLowerCase();
+  if (pathStyle !== '' && pathStyle !== 'true' && pathStyle !== 'false') {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `KILN_S3_PATH_STYLE must be true or false, got '${env.KILN_S3_PATH_STYLE}'`,
+    );
+  }
+  if (endpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `the S3 endpoint '${endpoint}' is not a URL (KILN_S3_ENDPOINT / AWS_ENDPOINT_URL)`,
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `the S3 endpoint '${endpoint}' must be http:// or https://`,
+      );
+    }
+  }
+  return {
+    endpoint,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    forcePathStyle: pathStyle === '' ? endpoint !== undefined : pathStyle === 'true',
+  };
 }

@@ -86,7 +86,7 @@ export async function openWorkspace(
     { ...input, trackingUri: undefined },
     { ...env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '' },
   );
-  if (!uri) return openLocal('embedded', config.db, config.artifacts, config.scratch);
+  if (!uri) return openLocal('embedded', config.db, config.artifacts, config.scratch, env);
   const location = parseLocation(uri, 'workspace');
   switch (location.kind) {
     case 'http':
@@ -98,12 +98,13 @@ export async function openWorkspace(
         path.join(home, 'kiln.db'),
         input.artifacts ?? path.join(home, 'artifacts'),
         path.join(home, 'scratch'),
+        env,
       );
     }
     case 'sqlite':
-      return openLocal('database', location.path, config.artifacts, config.scratch);
+      return openLocal('database', location.path, config.artifacts, config.scratch, env);
     case 'postgres':
-      return openLocal('database', location.uri, config.artifacts, config.scratch);
+      return openLocal('database', location.uri, config.artifacts, config.scratch, env);
   }
 }
 
@@ -112,9 +113,10 @@ async function openLocal(
   db: string,
   artifactsAt: string,
   scratch: string,
+  env: NodeJS.ProcessEnv,
 ): Promise<Workspace> {
   // The artifact location is checked before the database is created or migrated.
-  const artifacts = openArtifactStore(artifactsAt);
+  const artifacts = openArtifactStore(artifactsAt, env);
   const store = await openStore({ db });
   let tracking: SqlTrackingStore;
   try {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,37 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/index.js';
 import { loadStudy } from '../src/tune/index.js';
 import { openWorkspace } from '../src/workspace.js';
+import { type KilnResult, type KilnServerProcess, runKiln, startKilnServer } from './kiln-process.js';
 
 /**
  * A remote workspace: the CLI as child processes against a real `kiln server` child process
  * on loopback. The clients hold no database: their KILN_DB names a Postgres that does not
  * exist, so any attempt to open a store instead of going through the server fails loudly.
  */
-const root = path.resolve(import.meta.dirname, '..');
 const serverHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-server-'));
 const clientHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-client-'));
 const NO_DATABASE = 'postgres://nobody@127.0.0.1:1/no_such_database';
-let server: ChildProcess;
+let server: KilnServerProcess;
 let url: string;
 
-function kiln(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, KILN_HOME: clientHome, KILN_DB: NO_DATABASE, ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function kiln(args: string[], env: Record<string, string> = {}): Promise<KilnResult> {
+  return runKiln(args, { ...process.env, KILN_HOME: clientHome, KILN_DB: NO_DATABASE, ...env });
 }
 
 /** late ⇔ x1 + 0.5·x2 + noise > 0, with a fixed generator. */
@@ -62,31 +45,12 @@ beforeAll(async () => {
   const local = await openWorkspace(serverHome);
   await local.datasets.ingest({ file: csv, name: 'synth' });
   await local.close();
-  server = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'server', '--home', serverHome, '--port', '0'],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server.stdout?.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`kiln server exited with ${code}`)));
-  });
+  server = await startKilnServer(['--home', serverHome, '--port', '0'], process.env);
+  url = server.url;
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   fs.rmSync(serverHome, { recursive: true, force: true });
   fs.rmSync(clientHome, { recursive: true, force: true });
 });

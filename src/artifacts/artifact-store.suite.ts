@@ -25,6 +25,12 @@ export interface ArtifactStoreSuiteOptions {
     linkPath: string,
     kind: 'folder' | 'file',
   ): { outsideUnchanged(): boolean };
+  /**
+   * The memory bound of the large streamed round trip, when the store's client churns more
+   * buffers than the local one (LARGE_MEMORY_BOUND otherwise). Still far below the artifact's
+   * size: what the test catches is a store that holds the whole artifact.
+   */
+  largeMemoryBound?: number;
 }
 
 /**
@@ -40,6 +46,7 @@ export function runArtifactStoreSuite(
   options: ArtifactStoreSuiteOptions = {},
 ): void {
   const { plantEscapeLink } = options;
+  const memoryBound = options.largeMemoryBound ?? LARGE_MEMORY_BOUND;
   describe(`ArtifactStore (${name})`, () => {
     let fixture: ArtifactStoreFixture;
     let store: ArtifactStore;
@@ -241,7 +248,7 @@ export function runArtifactStoreSuite(
       expect(probe.outsideUnchanged()).toBe(true);
     });
 
-    it(`streams a ${LARGE_BYTES >> 20} MiB artifact in and out within ${LARGE_MEMORY_BOUND >> 20} MiB of memory`, async () => {
+    it(`streams a ${LARGE_BYTES >> 20} MiB artifact in and out within ${memoryBound >> 20} MiB of memory`, async () => {
       const chunk = 1 << 20;
       const sample = new MemorySampler();
       const written = createHash('sha256');
@@ -268,7 +275,7 @@ export function runArtifactStoreSuite(
       expect(read.digest('hex')).toBe(written.digest('hex'));
       expect(await store.list('big')).toEqual([{ path: 'big/blob.bin', isDir: false, size: LARGE_BYTES }]);
       // Buffers live outside the V8 heap, so arrayBuffers is what a whole-file read would grow.
-      expect(sample.peakGrowth()).toBeLessThan(LARGE_MEMORY_BOUND);
+      expect(sample.peakGrowth()).toBeLessThan(memoryBound);
     }, 120_000);
   });
 }

@@ -9,4 +9,5 @@ export {
   withoutAreaNamespaces,
 } from './namespaces.js';
 export { openArtifactStore } from './open-artifact-store.js';
+export { S3ArtifactStore } from './s3.js';
 export type { ArtifactInfo, ArtifactStore } from './types.js';
