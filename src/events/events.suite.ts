@@ -2,9 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { grantRole } from '../auth/index.js';
-import { approveVersion, promoteVersion, setPromotionPolicy } from '../registry/index.js';
-import { failure, type RegistryFixture } from '../registry/registry.suite.js';
-import type { SqlModelRegistry } from '../registry/sql-registry.js';
+import { KilnError } from '../errors.js';
+import {
+  approveVersion,
+  promoteVersion,
+  type SqlModelRegistry,
+  setPromotionPolicy,
+} from '../registry/index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature } from './signature.js';
 import {
   createSubscription,
@@ -18,6 +22,21 @@ import {
 import { deliverDueWebhooks, WebhookDeliverer } from './webhook-deliverer.js';
 
 const SECRET = 'top-secret-value-1';
+
+export interface EventsFixture {
+  registry: SqlModelRegistry;
+  close(): Promise<void>;
+}
+
+async function failure(p: Promise<unknown>): Promise<KilnError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof KilnError) return e;
+    throw e;
+  }
+  throw new Error('expected a KilnError, the call succeeded');
+}
 
 /** A receiver on loopback that answers each request with the next scripted behaviour. */
 interface Received {
@@ -61,9 +80,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * limit, a hanging receiver times out without holding up the registry, and every attempt is
  * recorded.
  */
-export function runEventsSuite(label: string, makeFixture: () => Promise<RegistryFixture>): void {
+export function runEventsSuite(label: string, makeFixture: () => Promise<EventsFixture>): void {
   describe(`events and webhooks (${label})`, () => {
-    let fx: RegistryFixture;
+    let fx: EventsFixture;
     let reg: SqlModelRegistry;
     const receivers: { close(): Promise<void> }[] = [];
 

@@ -3,21 +3,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe } from 'vitest';
 import { openArtifactStore } from '../artifacts/index.js';
-import type { RegistryFixture } from '../registry/registry.suite.js';
-import { SqlModelRegistry } from '../registry/sql-registry.js';
+import { SqlModelRegistry } from '../registry/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
-import { runEventsSuite } from './events.suite.js';
+import { type EventsFixture, runEventsSuite } from './events.suite.js';
 
-async function fixtureOn(db: string, home: string, cleanup: () => Promise<void>): Promise<RegistryFixture> {
+async function fixtureOn(db: string, home: string, cleanup: () => Promise<void>): Promise<EventsFixture> {
   const store = await openStore({ db });
   const artifacts = openArtifactStore(path.join(home, 'artifacts'));
   const tracking = await SqlTrackingStore.create(store, artifacts);
   const registry = new SqlModelRegistry(store, artifacts, { tracking });
   return {
     registry,
-    tracking,
     close: async () => {
       await tracking.close();
       await store.close();
