@@ -9,6 +9,7 @@ import { registerServeCommand } from './serve.js';
 import { registerServerCommand } from './server.js';
 import { registerTrainCommand } from './train.js';
 import { registerTuneCommands } from './tune.js';
+import { registerWebhooksCommands } from './webhooks.js';
 
 /**
  * The `kiln` command. Each command group lives in its own file and registers itself here;
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerTuneCommands(program);
   registerModelsCommands(program);
+  registerWebhooksCommands(program);
   return program;
 }
 

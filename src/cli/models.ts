@@ -46,12 +46,12 @@ import {
  * `--json`. Who acts is `--user`, else KILN_USER, else the OS user: a declared name that the
  * alias history and the audit log record (proven identities need `kiln server --auth`).
  */
-interface ModelsOptions extends WorkspaceCommandOptions {
+export interface ModelsOptions extends WorkspaceCommandOptions {
   user?: string;
   reason?: string;
 }
 
-function actorOf(opts: ModelsOptions): Actor {
+export function actorOf(opts: ModelsOptions): Actor {
   const user = opts.user || process.env.KILN_USER || safeOsUser();
   if (!user || user.length > 256)
     throw new KilnError('INVALID_PARAMETER_VALUE', '--user: 1 to 256 characters');
@@ -84,18 +84,18 @@ async function withRegistry<T>(
   }
 }
 
-function common(cmd: Command): Command {
+export function common(cmd: Command): Command {
   return addWorkspaceOptions(cmd).option(
     '--user <name>',
     'who is acting (default: KILN_USER, else the OS user)',
   );
 }
 
-function print(opts: { json?: boolean }, value: unknown, text: () => string): void {
+export function print(opts: { json?: boolean }, value: unknown, text: () => string): void {
   process.stdout.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : text());
 }
 
-const when = (ms: number) =>
+export const when = (ms: number) =>
   new Date(ms)
     .toISOString()
     .replace('T', ' ')

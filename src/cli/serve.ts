@@ -11,6 +11,7 @@ import {
   loadDeploymentFile,
   modelNameOf,
 } from '../serve/index.js';
+import { openWorkspace, type Workspace } from '../workspace.js';
 
 interface ServeOptions {
   host?: string;
@@ -36,14 +37,19 @@ interface ServeOptions {
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('serve a model (runs:/<id>/model, a model folder, an .onnx file) or a deployment file')
+    .description(
+      'serve a model (models:/name@alias, models:/name/3, runs:/<id>/model, a model folder, an .onnx file) or a deployment file',
+    )
     .argument('<model>', 'model URI / folder / .onnx file, or a deployment .yaml')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '8080')
     .option('--grpc-port <port>', 'also serve OIP v2 over gRPC on this port')
     .option('--workers <n>', 'processes sharing the port (default: the number of cores)')
     .option('--name <name>', 'model name for a single model (default: from the URI)')
-    .option('--tracking-uri <uri>', 'where runs:/ models are read from (default: the environment)')
+    .option(
+      '--tracking-uri <uri>',
+      'where runs:/ and models:/ models are read from (default: the environment)',
+    )
     .option('--prediction-log <file>', 'append every prediction as JSON lines (the monitoring hook)')
     .option(
       '--batching <on|off>',
@@ -107,11 +113,20 @@ async function runWorker(
   port: number,
   inCluster: boolean,
 ): Promise<void> {
+  // Registry sources are re-resolved every few seconds (alias moves): one workspace for all of it.
+  const sources = deployment.models.flatMap((m) => [...m.versions, ...(m.shadow ? [m.shadow] : [])]);
+  const workspace: Workspace | undefined = sources.some((v) => /^models:\//i.test(v.source))
+    ? await openWorkspace(opts.trackingUri)
+    : undefined;
+  const load = {
+    ...(opts.trackingUri ? { trackingUri: opts.trackingUri } : {}),
+    ...(workspace ? { workspace } : {}),
+  };
   const served = await createServeApp({
     deployment,
     logger: { level: opts.logLevel ?? 'info' },
     ...(opts.predictionLog ? { predictionSink: new JsonLinesSink(opts.predictionLog) } : {}),
-    ...(opts.trackingUri ? { load: { trackingUri: opts.trackingUri } } : {}),
+    ...(Object.keys(load).length ? { load } : {}),
     ...(inCluster ? { workerId: String(process.pid) } : {}),
     ...(opts.grpcPort !== undefined
       ? { grpc: { host: opts.host ?? '127.0.0.1', port: intOption(opts.grpcPort, '--grpc-port')! } }
@@ -145,6 +160,7 @@ async function runWorker(
     stopping = true;
     served.app.log.info({ signal }, 'draining and shutting down');
     await served.close();
+    await workspace?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

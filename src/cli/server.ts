@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
+import { WebhookDeliverer } from '../events/index.js';
 import { buildApp } from '../server/index.js';
 import { openWorkspace } from '../workspace.js';
 import { workspaceTarget } from './tracking-connection.js';
@@ -18,6 +19,11 @@ export function registerServerCommand(program: Command): void {
     .option('--home <dir>', 'KILN_HOME for the embedded store')
     .option('--db <uri>', 'SQLite file or postgres:// URI')
     .option('--artifacts <location>', 'artifact folder')
+    .option(
+      '--webhook-interval-ms <ms>',
+      'how often due webhook deliveries are sent (0: never; kiln webhooks deliver)',
+      '2000',
+    )
     .action(
       async (opts: {
         host?: string;
@@ -26,7 +32,14 @@ export function registerServerCommand(program: Command): void {
         home?: string;
         db?: string;
         artifacts?: string;
+        webhookIntervalMs: string;
       }) => {
+        const webhookIntervalMs = Number(opts.webhookIntervalMs);
+        if (!/^\d{1,9}$/.test(opts.webhookIntervalMs))
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--webhook-interval-ms: expected a whole number of milliseconds, got '${opts.webhookIntervalMs.slice(0, 40)}'`,
+          );
         const config = resolveConfig({
           host: opts.host,
           port: opts.port === undefined ? undefined : portFlag(opts.port),
@@ -46,6 +59,11 @@ export function registerServerCommand(program: Command): void {
           );
         }
         const app = await buildApp({ store, artifacts, config, logger: { level: config.logLevel } });
+        // Deliveries run on this timer, off every request path (src/events/types.ts).
+        const deliverer =
+          webhookIntervalMs > 0
+            ? new WebhookDeliverer(store.db, { intervalMs: webhookIntervalMs, log: app.log })
+            : undefined;
         let closing = false;
         // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
         const shutdown = async (signal: string) => {
@@ -53,6 +71,7 @@ export function registerServerCommand(program: Command): void {
           closing = true;
           app.log.info({ signal }, 'shutting down');
           await app.close();
+          await deliverer?.stop();
           await workspace.close();
           process.exit(0);
         };
@@ -65,6 +84,7 @@ export function registerServerCommand(program: Command): void {
           await store.close().catch(() => {});
           throw listenError(e, config.host, config.port, opts);
         }
+        deliverer?.start();
         // Machine-readable line for scripts and tests that start the server on port 0.
         process.stdout.write(
           `kiln server listening on http://${config.host}:${serverPort(app.server.address())}\n`,

@@ -1,6 +1,7 @@
 import { appendAudit, hasRole } from '../auth/index.js';
 import { listValidations } from '../data/index.js';
 import { KilnError } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import type { Run } from '../tracking/index.js';
 import { type GuardRule, getPromotionPolicy, type PromotionPolicy } from './policy.js';
 import type { SqlModelRegistry } from './sql-registry.js';
@@ -137,12 +138,33 @@ export async function promoteVersion(
         reason: actor.reason,
       },
     });
+    if (decision === 'refused') {
+      await publishEvent(trx, {
+        type: 'promotion.refused',
+        subject: `models:/${name}@${alias}`,
+        actor: actor.user,
+        payload: {
+          promotion_id: id,
+          name,
+          alias,
+          candidate: String(version),
+          incumbent: incumbentVersion,
+          failed: failed.map((r) => ({ rule: r.rule, detail: r.detail })),
+        },
+      });
+    }
     if (decision === 'refused' && failed.some((r) => r.rule === 'approval')) {
       await appendAudit(trx, {
         actor: actor.user,
         action: 'approval.request',
         target: `models:/${name}/${version}`,
         detail: { alias, promotion_id: id },
+      });
+      await publishEvent(trx, {
+        type: 'approval.requested',
+        subject: `models:/${name}/${version}`,
+        actor: actor.user,
+        payload: { name, version: String(version), alias, promotion_id: id },
       });
     }
     if (decision !== 'refused') {
@@ -524,6 +546,18 @@ export async function approveVersion(
       action: 'approval.give',
       target: `models:/${name}/${version}`,
       detail: { alias, approval_id: Number(row.approval_id), comment: req.comment },
+    });
+    await publishEvent(trx, {
+      type: 'approval.given',
+      subject: `models:/${name}/${version}`,
+      actor: actor.user,
+      payload: {
+        name,
+        version: String(version),
+        alias,
+        approval_id: Number(row.approval_id),
+        comment: req.comment ?? null,
+      },
     });
     return Number(row.approval_id);
   });

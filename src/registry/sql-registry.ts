@@ -2,6 +2,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { ArtifactStore } from '../artifacts/index.js';
 import { appendAudit } from '../auth/index.js';
 import { KilnError } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import type { Database, Store } from '../store/index.js';
 import {
   decodePageToken,
@@ -411,6 +412,12 @@ export class SqlModelRegistry implements ModelRegistry {
         action: 'version.create',
         target: `models:/${name}/${v}`,
         detail: { source, run_id: runId ?? null, storage_location: storageLocation, tags },
+      });
+      await publishEvent(trx, {
+        type: 'model_version.created',
+        subject: `models:/${name}/${v}`,
+        actor: actor.user,
+        payload: { name, version: String(v), source, run_id: runId ?? null },
       });
       return v;
     });
@@ -837,6 +844,19 @@ export class SqlModelRegistry implements ModelRegistry {
         before: { version: from },
         after: { version },
         reason: actor.reason,
+        promotion_id: promotionId,
+      },
+    });
+    await publishEvent(trx, {
+      type: 'alias.moved',
+      subject: `models:/${name}@${alias}`,
+      actor: actor.user,
+      payload: {
+        name,
+        alias,
+        from_version: from === null ? null : String(from),
+        to_version: version === null ? null : String(version),
+        reason: actor.reason ?? null,
         promotion_id: promotionId,
       },
     });

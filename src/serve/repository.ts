@@ -3,7 +3,7 @@ import { KilnError } from '../errors.js';
 import { AdaptiveBatcher, BATCHING_DEFAULTS, type BatchingConfig } from './batcher.js';
 import type { Deployment, ModelDeployment, VersionSpec } from './deployment.js';
 import type { LoadPackageOptions } from './load-model-package.js';
-import { packageIdentity } from './load-model-package.js';
+import { followsRegistry, packageIdentity, REGISTRY_WATCH_SECONDS } from './load-model-package.js';
 import type { ServeMetrics } from './metrics.js';
 import { type PredictionHook, recordColumns, recordOutputs } from './prediction-hook.js';
 import { mirrorToShadow, pickRoute } from './router.js';
@@ -92,7 +92,12 @@ export class ModelRepository extends EventEmitter {
           ? { share: spec.shadow.share, loaded: await repo.loadVersion(spec, { ...spec.shadow, weight: 0 }) }
           : undefined;
         repo.models.set(spec.name, { spec, routes, ...(shadow ? { shadow } : {}), shadowInFlight: 0 });
-        if (spec.watchSeconds) repo.watch(spec.name, spec.watchSeconds);
+        // An alias source is watched unless told otherwise: serving models:/x@champion follows promotions.
+        const followed = [...spec.versions, ...(spec.shadow ? [spec.shadow] : [])].some((v) =>
+          followsRegistry(v.source),
+        );
+        const watchSeconds = spec.watchSeconds ?? (followed ? REGISTRY_WATCH_SECONDS : undefined);
+        if (watchSeconds) repo.watch(spec.name, watchSeconds);
       }
     } catch (e) {
       await repo.close();
@@ -204,7 +209,7 @@ export class ModelRepository extends EventEmitter {
     for (const slot of slots) {
       if (opts.version !== undefined && slot.version !== opts.version) continue;
       const old = slot.get();
-      const current = opts.onlyIfChanged ? await packageIdentity(old.source) : undefined;
+      const current = opts.onlyIfChanged ? await packageIdentity(old.source, this.options.load) : undefined;
       // A watcher retries a source only when it changes again, not every interval.
       if (current !== undefined && (current === old.identity || current === old.failedIdentity)) continue;
       let fresh: LoadedVersion;

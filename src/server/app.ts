@@ -6,6 +6,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface BuildAppOptions extends ServerContext {
   /** pino logger options, or false to stay quiet (tests). */
@@ -77,4 +78,5 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   trackingRoutes,
   artifactRoutes,
   registryRoutes,
+  webhookRoutes,
 ];

@@ -309,6 +309,58 @@ export interface DatasetValidationsTable {
   creation_time: number;
 }
 
+// ---- events, webhooks, deployments (0009) ----
+export interface EventsOutboxTable {
+  event_id: Generated<number>;
+  type: string;
+  subject: string;
+  actor: string;
+  time: number;
+  payload_json: string;
+}
+
+export interface WebhookSubscriptionsTable {
+  subscription_id: string;
+  url: string;
+  events_json: string; // JSON: string[] of event types or patterns ('alias.*', '*')
+  secret: string;
+  description: string | null;
+  status: string; // ACTIVE | DISABLED
+  created_by: string;
+  creation_time: number;
+  last_updated_time: number;
+}
+
+export interface WebhookDeliveriesTable {
+  delivery_id: Generated<number>;
+  subscription_id: string;
+  event_id: number;
+  status: string; // pending | delivered | failed
+  attempts: Defaulted<number>;
+  next_attempt_time: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  creation_time: number;
+  finished_time: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  attempt_id: Generated<number>;
+  delivery_id: number;
+  attempt: number;
+  time: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface ServeDeploymentsTable {
+  name: string;
+  spec_json: string; // JSON: StoredDeployment
+  updated_by: string;
+  updated_time: number;
+}
+
 export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
@@ -341,6 +393,11 @@ export interface Database {
   dataset_versions: DatasetVersionsTable;
   dataset_version_parents: DatasetVersionParentsTable;
   dataset_validations: DatasetValidationsTable;
+  events_outbox: EventsOutboxTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  serve_deployments: ServeDeploymentsTable;
 }
 
 /** For columns the DB fills in on insert. */
