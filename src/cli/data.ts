@@ -5,6 +5,7 @@ import {
   type DatasetCatalog,
   type DatasetProfile,
   type DatasetVersion,
+  findPersonalData,
   formatReport,
   loadDataSpec,
   loadExpectations,
@@ -312,7 +313,17 @@ export function registerDataCommands(program: Command): void {
       print(opts, col, () => JSON.stringify(shown, null, 2));
       return;
     }
-    print(opts, profile, () => describeProfile(profile));
+    // Found from the stored profile each time: a better detector applies to old versions too.
+    const personalData = findPersonalData(profile);
+    print(opts, { ...profile, personalData }, () => {
+      const text = describeProfile(profile);
+      if (personalData.length === 0) return `${text}\nno column looks like personal data`;
+      const lines = personalData.map(
+        (f) =>
+          `  ${f.column}: ${f.kind}, ${f.rows.toLocaleString('en-US')} of ${f.examined.toLocaleString('en-US')} rows${f.exact ? '' : ' examined (rare values not tracked)'} (${(100 * f.share).toFixed(1)}%), e.g. ${f.examples.join(', ')}`,
+      );
+      return `${text}\npersonal data (review before using these columns as features):\n${lines.join('\n')}`;
+    });
   });
 
   addWorkspaceOptions(

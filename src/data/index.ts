@@ -44,6 +44,13 @@ export {
   validateRowExpression,
 } from './expression.js';
 export { levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
+export {
+  detectPersonalData,
+  findPersonalData,
+  PERSONAL_DATA_KINDS,
+  type PersonalDataFinding,
+  type PersonalDataKind,
+} from './personal-data.js';
 export { contentHash, type PreparedDataset, prepareDataset } from './prepare.js';
 export {
   binValues,
