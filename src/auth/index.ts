@@ -19,3 +19,23 @@ export {
   revokeRole,
   scopeMatches,
 } from './roles.js';
+export {
+  type AccessDecision,
+  checkAccess,
+  formatScope,
+  type ParsedScope,
+  parseScope,
+  type Resource,
+  roleAtLeast,
+  scopeCovers,
+} from './access.js';
+export {
+  countTokens,
+  createToken,
+  listTokens,
+  revokeToken,
+  type TokenInfo,
+  TokenVerifier,
+  type TokenVerification,
+} from './tokens.js';
+export { localUser } from './actor.js';
