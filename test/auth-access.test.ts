@@ -4,7 +4,15 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../src/artifacts/index.js';
-import { createToken, grantRole, ROLES, type Role, readAuditLog, revokeToken, verifyAuditChain } from '../src/auth/index.js';
+import {
+  createToken,
+  grantRole,
+  ROLES,
+  type Role,
+  readAuditLog,
+  revokeToken,
+  verifyAuditChain,
+} from '../src/auth/index.js';
 import { resolveConfig } from '../src/config.js';
 import { SqlModelRegistry } from '../src/registry/index.js';
 import { buildApp } from '../src/server/index.js';
@@ -28,7 +36,10 @@ const SECRET_TAG = 'SECRET-TAG-4410';
 type Kind = 'public' | 'everything' | 'experiment' | 'run' | 'model';
 type Scope = '*' | 'inExperiment' | 'inModels' | 'otherExperiment';
 
-function accessSuite(label: string, openDb: (home: string) => Promise<{ db: string; drop(): Promise<void> }>) {
+function accessSuite(
+  label: string,
+  openDb: (home: string) => Promise<{ db: string; drop(): Promise<void> }>,
+) {
   describe(`route × role × scope (${label})`, () => {
     let dir: string;
     let store: Store;
@@ -100,14 +111,18 @@ function accessSuite(label: string, openDb: (home: string) => Promise<{ db: stri
     /** What the route touches, judged from its URL alone. */
     function kindOf(method: string, url: string): Kind {
       if (url === '/health') return 'public';
-      if (url.includes('/mlflow-artifacts/')) return method === 'GET' || method === 'HEAD' ? 'run' : 'experiment';
+      if (url.includes('/mlflow-artifacts/'))
+        return method === 'GET' || method === 'HEAD' ? 'run' : 'experiment';
       if (/\/(experiments\/(create|search)|registered-models\/search|model-versions\/search)$/.test(url)) {
         return 'everything';
       }
       if (/\/(experiments\/search-datasets|runs\/search|runs\/create)$/.test(url)) return 'experiment';
       if (/api\/2\.0\/mlflow\/experiments\//.test(url)) return 'experiment';
       if (/api\/2\.0\/mlflow\/(runs|metrics|artifacts)\//.test(url)) return 'run';
-      if (/\/(registered-models|model-versions)\//.test(url) || url.startsWith('/api/kiln/registry/models/')) {
+      if (
+        /\/(registered-models|model-versions)\//.test(url) ||
+        url.startsWith('/api/kiln/registry/models/')
+      ) {
         return 'model';
       }
       return 'everything';
@@ -158,7 +173,12 @@ function accessSuite(label: string, openDb: (home: string) => Promise<{ db: stri
       });
     }
 
-    function expectRefusal(res: { statusCode: number; body: string }, status: number, code: string, where: string) {
+    function expectRefusal(
+      res: { statusCode: number; body: string },
+      status: number,
+      code: string,
+      where: string,
+    ) {
       expect(res.statusCode, `${where}: ${res.body}`).toBe(status);
       const body = JSON.parse(res.body);
       expect(Object.keys(body).sort(), where).toEqual(['error_code', 'message']);
@@ -245,9 +265,9 @@ function accessSuite(label: string, openDb: (home: string) => Promise<{ db: stri
       const revoked = await createToken(store.db, { user: 'gone', role: 'admin' }, 'admin');
       const live = await createToken(store.db, { user: 'basic-user', role: 'viewer' }, 'admin');
       const url = `/api/2.0/mlflow/runs/get?run_id=${r1}`;
-      expect((await app.inject({ url, headers: { authorization: `Bearer ${revoked.token}` } })).statusCode).toBe(
-        200,
-      );
+      expect(
+        (await app.inject({ url, headers: { authorization: `Bearer ${revoked.token}` } })).statusCode,
+      ).toBe(200);
       await revokeToken(store.db, revoked.info.token_id, 'admin');
       await new Promise((r) => setTimeout(r, 5));
       for (const [token, text] of [
@@ -305,7 +325,10 @@ function accessSuite(label: string, openDb: (home: string) => Promise<{ db: stri
         ['carol', 'experiment.restore', `experiments:/${experiment_id}`],
       ]);
       expect(entries[1]!.detail).toEqual({ before: 'carol-exp', after: 'carol-exp-2' });
-      expect(entries[4]!.detail).toMatchObject({ before: { status: 'RUNNING' }, after: { status: 'FINISHED' } });
+      expect(entries[4]!.detail).toMatchObject({
+        before: { status: 'RUNNING' },
+        after: { status: 'FINISHED' },
+      });
       expect(entries[7]!.detail).toEqual({ name: 'carol-exp-2', runs: 1 });
       // A registry write names the token's user too, not the Basic user name a client declares.
       const reg = await app.inject({

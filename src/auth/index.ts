@@ -1,4 +1,15 @@
 export {
+  type AccessDecision,
+  checkAccess,
+  formatScope,
+  type ParsedScope,
+  parseScope,
+  type Resource,
+  roleAtLeast,
+  scopeCovers,
+} from './access.js';
+export { localUser } from './actor.js';
+export {
   type AuditEntry,
   type AuditEvent,
   type AuditVerification,
@@ -20,22 +31,11 @@ export {
   scopeMatches,
 } from './roles.js';
 export {
-  type AccessDecision,
-  checkAccess,
-  formatScope,
-  type ParsedScope,
-  parseScope,
-  type Resource,
-  roleAtLeast,
-  scopeCovers,
-} from './access.js';
-export {
   countTokens,
   createToken,
   listTokens,
   revokeToken,
   type TokenInfo,
-  TokenVerifier,
   type TokenVerification,
+  TokenVerifier,
 } from './tokens.js';
-export { localUser } from './actor.js';

@@ -2,7 +2,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { KilnError } from '../errors.js';
 import type { Database } from '../store/index.js';
-import { formatScope, type ParsedScope, parseScope } from './access.js';
+import { formatScope, parseScope } from './access.js';
 import { appendAudit } from './audit.js';
 import { parseRole, type Role } from './roles.js';
 
@@ -96,23 +96,21 @@ export async function createToken(
   const secretHash = await hashSecret(secret);
   const now = Date.now();
   const expires = request.expiresInMs === undefined ? null : now + request.expiresInMs;
+  const row: Database['auth_tokens'] = {
+    token_id: tokenId,
+    user_id: user,
+    role,
+    scope,
+    secret_hash: secretHash,
+    description: description ?? null,
+    created_by: by,
+    created_time: now,
+    expires_time: expires,
+    revoked_time: null,
+    revoked_by: null,
+  };
   await db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('auth_tokens')
-      .values({
-        token_id: tokenId,
-        user_id: user,
-        role,
-        scope,
-        secret_hash: secretHash,
-        description: description ?? null,
-        created_by: by,
-        created_time: now,
-        expires_time: expires,
-        revoked_time: null,
-        revoked_by: null,
-      })
-      .execute();
+    await trx.insertInto('auth_tokens').values(row).execute();
     await appendAudit(trx, {
       actor: by,
       action: 'token.create',
@@ -120,21 +118,7 @@ export async function createToken(
       detail: { user, role, scope, expires_time: expires ?? undefined },
     });
   });
-  return {
-    token: `kiln_${tokenId}_${secret}`,
-    info: toInfo({
-      token_id: tokenId,
-      user_id: user,
-      role,
-      scope,
-      description: description ?? null,
-      created_by: by,
-      created_time: now,
-      expires_time: expires,
-      revoked_time: null,
-      revoked_by: null,
-    }),
-  };
+  return { token: `kiln_${tokenId}_${secret}`, info: toInfo(row) };
 }
 
 /** Revokes a token (by its id, or the whole token); revoking one already revoked is an error. */

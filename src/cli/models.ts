@@ -6,11 +6,11 @@ import {
   listRoleGrants,
   listTokens,
   localUser,
-  revokeToken,
-  type TokenInfo,
   parseRole,
   readAuditLog,
   revokeRole,
+  revokeToken,
+  type TokenInfo,
   verifyAuditChain,
 } from '../auth/index.js';
 import { KilnError } from '../errors.js';

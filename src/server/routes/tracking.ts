@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { withoutAreaNamespaces } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
+import { SqlModelRegistry } from '../../registry/index.js';
 import {
   type DatasetInput,
   invalidValue,
@@ -11,7 +12,6 @@ import {
   SqlTrackingStore,
   type TrackingStore,
 } from '../../tracking/index.js';
-import { SqlModelRegistry } from '../../registry/index.js';
 import { access, actorOf, isProven } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { fieldsOf, listOf, ResourceLookup } from '../resources.js';
