@@ -73,7 +73,7 @@ export function registerServerCommand(program: Command): void {
           );
         }
         const app = await buildApp({ store, artifacts, config, auth, logger: { level: config.logLevel } });
-                // Deliveries run on this timer, off every request path (src/events/types.ts).
+        // Deliveries run on this timer, off every request path (src/events/types.ts).
         const deliverer =
           webhookIntervalMs > 0
             ? new WebhookDeliverer(store.db, { intervalMs: webhookIntervalMs, log: app.log })
