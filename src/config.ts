@@ -18,6 +18,10 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_LOG_LEVEL      | info                        | pino level for the server                       |
  * | KILN_DATA_ROOTS     | (none)                      | folders (':'-separated) a client may name in a REST ingest; outside them a client uploads the bytes |
  * | KILN_MAX_UPLOAD_BYTES | 1073741824 (1 GiB)        | largest dataset upload the server accepts        |
+ * | KILN_USER           | (the OS user)               | who acts, for the audit log, without a server's token |
+ * | KILN_TOKEN          | (none)                      | token sent to an http(s):// workspace (`Authorization: Bearer`) |
+ * | MLFLOW_TRACKING_TOKEN | (fallback for the above)  | the same, as MLflow's client reads it            |
+ * | MLFLOW_TRACKING_USERNAME / _PASSWORD | (none)     | HTTP Basic, as MLflow's client sends it (the password is the token) |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -144,4 +148,20 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Setti
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     forcePathStyle: pathStyle === '' ? endpoint !== undefined : pathStyle === 'true',
   };
+}
+
+/**
+ * The Authorization header kiln's clients (tracking, datasets, studies, the SDK, the CLI)
+ * send to an http(s):// workspace, read in this one place: KILN_TOKEN, else what MLflow's
+ * client would send (HTTP Basic from MLFLOW_TRACKING_USERNAME / _PASSWORD, else
+ * MLFLOW_TRACKING_TOKEN as a bearer token).
+ */
+export function clientAuthorization(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.KILN_TOKEN) return `Bearer ${env.KILN_TOKEN}`;
+  if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) {
+    const pair = `${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`;
+    return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+  }
+  if (env.MLFLOW_TRACKING_TOKEN) return `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type ArtifactStore, openArtifactStore } from './artifacts/index.js';
-import { type KilnConfigInput, resolveConfig } from './config.js';
+import { clientAuthorization, type KilnConfigInput, resolveConfig } from './config.js';
 import { type DatasetCatalog, RestDatasetCatalog, SqlDatasetCatalog } from './data/index.js';
 import { parseLocation } from './location.js';
 import { SqlModelRegistry } from './registry/index.js';
@@ -90,7 +90,7 @@ export async function openWorkspace(
   const location = parseLocation(uri, 'workspace');
   switch (location.kind) {
     case 'http':
-      return openRemote(location.url, config.home, input.rest);
+      return openRemote(location.url, config.home, withAuthorization(input.rest, env));
     case 'folder': {
       const home = location.path;
       return openLocal(
@@ -143,6 +143,17 @@ async function openLocal(
       }
     },
   };
+}
+
+/** The environment's token on every request, unless the caller set its own header. */
+function withAuthorization(
+  rest: RestTrackingStoreOptions = {},
+  env: NodeJS.ProcessEnv,
+): RestTrackingStoreOptions {
+  const authorization = clientAuthorization(env);
+  const given = Object.keys(rest.headers ?? {}).some((k) => k.toLowerCase() === 'authorization');
+  if (!authorization || given) return rest;
+  return { ...rest, headers: { ...rest.headers, authorization } };
 }
 
 function openRemote(url: string, home: string, rest: RestTrackingStoreOptions = {}): Workspace {

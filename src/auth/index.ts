@@ -1,4 +1,15 @@
 export {
+  type AccessDecision,
+  checkAccess,
+  formatScope,
+  type ParsedScope,
+  parseScope,
+  type Resource,
+  roleAtLeast,
+  scopeCovers,
+} from './access.js';
+export { localUser } from './actor.js';
+export {
   type AuditEntry,
   type AuditEvent,
   type AuditVerification,
@@ -19,3 +30,12 @@ export {
   revokeRole,
   scopeMatches,
 } from './roles.js';
+export {
+  countTokens,
+  createToken,
+  listTokens,
+  revokeToken,
+  type TokenInfo,
+  type TokenVerification,
+  TokenVerifier,
+} from './tokens.js';

@@ -1,12 +1,16 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import type { Command } from 'commander';
 import {
+  createToken,
   grantRole,
   listRoleGrants,
+  listTokens,
+  localUser,
   parseRole,
   readAuditLog,
   revokeRole,
+  revokeToken,
+  type TokenInfo,
   verifyAuditChain,
 } from '../auth/index.js';
 import { KilnError } from '../errors.js';
@@ -52,18 +56,10 @@ export interface ModelsOptions extends WorkspaceCommandOptions {
 }
 
 export function actorOf(opts: ModelsOptions): Actor {
-  const user = opts.user || process.env.KILN_USER || safeOsUser();
+  const user = opts.user || localUser();
   if (!user || user.length > 256)
     throw new KilnError('INVALID_PARAMETER_VALUE', '--user: 1 to 256 characters');
   return { user, ...(opts.reason ? { reason: opts.reason } : {}) };
-}
-
-function safeOsUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function withRegistry<T>(
@@ -121,14 +117,17 @@ function parseModelRef(text: string): { name: string; version?: string; alias?: 
 }
 
 /** `30d`, `12h`, `45m`, `0` → milliseconds. */
-function parseAge(text: string | undefined): number | undefined {
+function tokenState(t: TokenInfo): string {
+  if (t.revoked_time) return `revoked ${when(t.revoked_time)} by ${t.revoked_by}`;
+  if (t.expires_time && t.expires_time <= Date.now()) return 'expired';
+  return 'active';
+}
+
+function parseAge(text: string | undefined, flag = '--older-than'): number | undefined {
   if (text === undefined) return undefined;
   const m = /^(\d+)([dhm]?)$/.exec(text);
   if (!m)
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `--older-than must look like 30d, 12h or 45m, got '${text}'`,
-    );
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must look like 30d, 12h or 45m, got '${text}'`);
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, '': 86_400_000 }[m[2] as 'd' | 'h' | 'm' | ''];
   return Number(m[1]) * unit;
 }
@@ -722,7 +721,7 @@ function registerAuditCommands(program: Command): void {
 
   const auth = program
     .command('auth')
-    .description('roles (viewer < editor < approver < admin), per model or name pattern');
+    .description('roles (viewer < editor < approver < admin), per model or name pattern, and API tokens');
   common(auth.command('grant').description('grant a role'))
     .requiredOption('--to <user>', 'the user receiving the role')
     .requiredOption('--role <role>', 'viewer, editor, approver or admin')
@@ -778,6 +777,82 @@ function registerAuditCommands(program: Command): void {
       );
     });
   });
+
+  const token = auth
+    .command('token')
+    .description('API tokens for `kiln server --auth` (shown once, stored as a scrypt hash)');
+  // `--user` names the token's holder here; who issues it is KILN_USER, else the OS user.
+  addWorkspaceOptions(token.command('create').description('issue a token and print it once'))
+    .requiredOption('--user <name>', 'the user the token authenticates')
+    .requiredOption('--role <role>', 'viewer, editor, approver or admin')
+    .option('--scope <scope>', "'*', experiment:ID, model:NAME or model:PATTERN*", '*')
+    .option('--expires <age>', 'lifetime: 30d, 12h, 45m (default: never)')
+    .option('--description <text>', 'what the token is for')
+    .action(
+      async (
+        opts: WorkspaceCommandOptions & {
+          user: string;
+          role: string;
+          scope: string;
+          expires?: string;
+          description?: string;
+        },
+      ) => {
+        const expiresInMs = parseAge(opts.expires, '--expires');
+        await withRegistry({ ...opts, user: undefined }, async (registry) => {
+          const created = await createToken(
+            registry.db,
+            {
+              user: opts.user,
+              role: parseRole(opts.role, '--role'),
+              scope: opts.scope,
+              expiresInMs,
+              description: opts.description,
+            },
+            localUser(),
+          );
+          print(
+            opts,
+            { token: created.token, ...created.info },
+            () =>
+              `${created.token}\n` +
+              `token ${created.info.token_id} for ${created.info.user}: ${created.info.role} on ${created.info.scope}` +
+              `${created.info.expires_time ? `, expires ${when(created.info.expires_time)}` : ''}\n` +
+              'This is the only time the token is shown; kiln keeps only its hash.\n',
+          );
+        });
+      },
+    );
+  addWorkspaceOptions(
+    token.command('revoke <id>').description('revoke a token (its id, or the token itself)'),
+  ).action(async (id: string, opts: WorkspaceCommandOptions) => {
+    await withRegistry(opts, async (registry) => {
+      const info = await revokeToken(registry.db, id, localUser());
+      print(opts, info, () => `revoked token ${info.token_id} of ${info.user}\n`);
+    });
+  });
+  addWorkspaceOptions(token.command('ls').description('every token issued (never the secrets)'))
+    .option('--user <name>', "only this user's tokens")
+    .action(async (opts: WorkspaceCommandOptions & { user?: string }) => {
+      await withRegistry({ ...opts, user: undefined }, async (registry) => {
+        const tokens = await listTokens(registry.db, { user: opts.user });
+        print(opts, tokens, () =>
+          renderTable(
+            tokens,
+            [
+              { header: 'ID', value: (t: TokenInfo) => t.token_id },
+              { header: 'USER', value: (t) => t.user },
+              { header: 'ROLE', value: (t) => t.role },
+              { header: 'SCOPE', value: (t) => t.scope },
+              { header: 'STATE', value: (t) => tokenState(t) },
+              { header: 'CREATED', value: (t) => `${when(t.created_time)} by ${t.created_by}` },
+              { header: 'EXPIRES', value: (t) => (t.expires_time ? when(t.expires_time) : 'never') },
+            ],
+            { empty: 'no tokens' },
+          ),
+        );
+      });
+    });
 
   common(
     program

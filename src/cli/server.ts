@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { countTokens } from '../auth/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WebhookDeliverer } from '../events/index.js';
@@ -24,6 +25,11 @@ export function registerServerCommand(program: Command): void {
       'how often due webhook deliveries are sent (0: never; kiln webhooks deliver)',
       '2000',
     )
+    .option('--auth', 'require a token on every route (always on when --host is not a loopback address)')
+    .option(
+      '--insecure',
+      'serve a non-loopback --host without auth (anyone who can reach it can do anything)',
+    )
     .action(
       async (opts: {
         host?: string;
@@ -33,6 +39,8 @@ export function registerServerCommand(program: Command): void {
         db?: string;
         artifacts?: string;
         webhookIntervalMs: string;
+        auth?: boolean;
+        insecure?: boolean;
       }) => {
         const webhookIntervalMs = Number(opts.webhookIntervalMs);
         if (!/^\d{1,9}$/.test(opts.webhookIntervalMs))
@@ -47,6 +55,7 @@ export function registerServerCommand(program: Command): void {
           db: opts.db,
           artifacts: opts.artifacts,
         });
+        const auth = authMode(config.host, opts);
         // A server serves a local workspace; it is never a proxy in front of another server.
         const { KILN_TRACKING_URI: _k, MLFLOW_TRACKING_URI: _m, ...env } = process.env;
         const workspace = await openWorkspace(workspaceTarget(opts), env);
@@ -58,7 +67,12 @@ export function registerServerCommand(program: Command): void {
             `--tracking-uri ${workspace.location}: kiln server serves a local workspace (a folder, sqlite:// or postgres://), not another server`,
           );
         }
-        const app = await buildApp({ store, artifacts, config, logger: { level: config.logLevel } });
+        if (auth && (await countTokens(store.db)) === 0) {
+          process.stderr.write(
+            'kiln: auth is on and no token exists yet: create one with `kiln auth token create --user NAME --role admin` against the same store\n',
+          );
+        }
+        const app = await buildApp({ store, artifacts, config, auth, logger: { level: config.logLevel } });
         // Deliveries run on this timer, off every request path (src/events/types.ts).
         const deliverer =
           webhookIntervalMs > 0
@@ -87,10 +101,39 @@ export function registerServerCommand(program: Command): void {
         deliverer?.start();
         // Machine-readable line for scripts and tests that start the server on port 0.
         process.stdout.write(
-          `kiln server listening on http://${config.host}:${serverPort(app.server.address())}\n`,
+          `kiln server listening on http://${config.host}:${serverPort(app.server.address())}${auth ? ' (auth on)' : ''}\n`,
         );
       },
     );
+}
+
+/**
+ * Auth is off by default on loopback, where only this machine's users reach the server. Any
+ * other address turns it on, unless `--insecure` says explicitly not to (with a warning).
+ */
+function authMode(host: string, opts: { auth?: boolean; insecure?: boolean }): boolean {
+  if (opts.auth && opts.insecure) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', '--auth and --insecure contradict each other: give one');
+  }
+  if (opts.auth) return true;
+  if (isLoopbackHost(host)) return false;
+  if (opts.insecure) {
+    process.stderr.write(
+      `kiln: WARNING: --insecure: serving ${host} without auth; anyone who can reach this address can read and change every run, model and dataset\n`,
+    );
+    return false;
+  }
+  return true;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  );
 }
 
 function serverPort(address: ReturnType<import('node:net').Server['address']>): number | string {

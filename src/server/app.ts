@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { access, installAccessControl } from './access.js';
 import type { ServerContext } from './context.js';
 import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -13,6 +14,8 @@ export interface BuildAppOptions extends ServerContext {
   logger?: boolean | { level: string };
   /** Largest request body accepted, bytes (artifact uploads stream and are not limited by this). */
   bodyLimit?: number;
+  /** Require a token on every route but the health check (`kiln server --auth`); default off. */
+  auth?: boolean;
 }
 
 /**
@@ -20,7 +23,7 @@ export interface BuildAppOptions extends ServerContext {
  * (validate → call the area → map errors); domain logic never imports fastify.
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
-  const { logger = false, bodyLimit = 16 * 1024 * 1024, ...context } = options;
+  const { logger = false, bodyLimit = 16 * 1024 * 1024, auth = false, ...context } = options;
   // Per-request logs only at debug: at tens of thousands of log-batch calls a second they would cost more than the work.
   const disableRequestLogging =
     typeof logger === 'object' ? logger.level !== 'debug' && logger.level !== 'trace' : true;
@@ -62,7 +65,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
-  app.get('/health', async () => ({ status: 'ok', store: context.store.dialect }));
+  // Before any route: every route registered from here on must declare its access.
+  installAccessControl(app, { auth, store: context.store });
+
+  // Public: a load balancer polls it without a token, and it tells nothing but the dialect.
+  app.get('/health', access('public'), async () => ({ status: 'ok', store: context.store.dialect }));
 
   // Route plugins, one per area. Each gets the shared context.
   for (const plugin of ROUTE_PLUGINS) await app.register(plugin, context);

@@ -213,6 +213,21 @@ export interface AuthRoleGrantsTable {
   time: number;
 }
 
+/** API tokens: only the scrypt hash of the secret is kept (src/auth/tokens.ts). */
+export interface AuthTokensTable {
+  token_id: string;
+  user_id: string;
+  role: string; // viewer | editor | approver | admin
+  scope: string; // '*', 'experiment:ID' or 'model:NAME-or-glob'
+  secret_hash: string; // scrypt$N$r$p$salt$hash (base64url)
+  description: string | null;
+  created_by: string;
+  created_time: number;
+  expires_time: number | null;
+  revoked_time: number | null;
+  revoked_by: string | null;
+}
+
 /** Append-only; each row's hash covers its content and the previous row's hash. */
 export interface AuditLogTable {
   seq: number;
@@ -384,6 +399,7 @@ export interface Database {
   registry_promotions: RegistryPromotionsTable;
   registry_approvals: RegistryApprovalsTable;
   auth_role_grants: AuthRoleGrantsTable;
+  auth_tokens: AuthTokensTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
   tune_studies: TuneStudiesTable;

@@ -194,8 +194,13 @@ export interface ListArtifactsResult {
  * - writes to a deleted run or experiment are INVALID_PARAMETER_VALUE errors (400), as in
  *   MLflow 2.x.
  * - keys follow MLflow's name rule (validation.ts), Unicode letters and digits included.
+ * - a store that keeps an audit log records experiment and run mutations (create, rename,
+ *   tag, delete, restore; a run's update) in the transaction of the change, with the acting
+ *   user of `actingAs` (a server passes the request's user).
  */
 export interface TrackingStore {
+  /** The same store, recording `user` as the actor of the mutations it audits. */
+  actingAs?(user: string): TrackingStore;
   createExperiment(req: CreateExperimentRequest): Promise<string>;
   getExperiment(experimentId: string): Promise<Experiment>;
   getExperimentByName(name: string): Promise<Experiment>;

@@ -3,8 +3,13 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { artifactContentType, normaliseArtifactPath, withoutAreaNamespaces } from '../../artifacts/index.js';
+import type { Resource } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
+import { SqlModelRegistry } from '../../registry/index.js';
+import { SqlTrackingStore } from '../../tracking/index.js';
+import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
+import { ResourceLookup } from '../resources.js';
 
 /**
  * MLflow's artifact proxy, `/api/2.0/mlflow-artifacts/artifacts/<path>`: clients holding a
@@ -16,6 +21,30 @@ import type { ServerContext } from '../context.js';
 export async function artifactRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   // The proxy serves run and experiment artifacts only: kiln's areas' files are out of its reach.
   const artifacts = withoutAreaNamespaces(context.artifacts);
+  const tracking = await SqlTrackingStore.create(context.store, artifacts);
+  app.addHook('onClose', async () => tracking.close());
+  const lookup = new ResourceLookup(
+    tracking,
+    new SqlModelRegistry(context.store, context.artifacts, { tracking }),
+  );
+  // A proxied path is `<experiment id>/<run id>/artifacts/…` (the run's mlflow-artifacts:/ URI).
+  // Writes need the experiment; reads may also come through a model registered from the run.
+  const experimentOfPath = (p: string): Resource[] => {
+    const first = p.split('/').filter((s) => s !== '')[0];
+    return first === undefined ? [] : [/^\d+$/.test(first) ? lookup.experiment(first) : { kind: 'unknown' }];
+  };
+  const readPath = async (req: FastifyRequest, p: string): Promise<Resource[]> => {
+    const [first, second] = p.split('/').filter((s) => s !== '');
+    if (first === undefined) return [];
+    if (second === undefined) return experimentOfPath(p);
+    const run = await lookup.run(req, second);
+    return [run.kind === 'run' && run.experimentId === first ? run : { kind: 'unknown' }];
+  };
+  const pathParam = (req: FastifyRequest) => (req.params as { '*'?: string })['*'] ?? '';
+  const listPath = (req: FastifyRequest) => {
+    const q = req.query as { path?: unknown } | undefined;
+    return typeof q?.path === 'string' ? q.path : '';
+  };
   for (const prefix of ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts']) {
     await app.register(
       async (scope) => {
@@ -25,43 +54,59 @@ export async function artifactRoutes(app: FastifyInstance, context: ServerContex
           done(null, payload),
         );
 
-        scope.get('/artifacts', async (req) => {
-          const q = z.object({ path: z.string().optional() }).parse(req.query ?? {});
-          const prefixPath = normaliseArtifactPath(q.path ?? '', 'path');
-          const entries = await artifacts.list(prefixPath);
-          return {
-            files: entries.map((e) => ({
-              path: path.posix.basename(e.path),
-              is_dir: e.isDir,
-              ...(e.isDir ? {} : { file_size: e.size ?? 0 }),
-            })),
-          };
-        });
+        scope.get(
+          '/artifacts',
+          access('viewer', (req) => readPath(req, listPath(req))),
+          async (req) => {
+            const q = z.object({ path: z.string().optional() }).parse(req.query ?? {});
+            const prefixPath = normaliseArtifactPath(q.path ?? '', 'path');
+            const entries = await artifacts.list(prefixPath);
+            return {
+              files: entries.map((e) => ({
+                path: path.posix.basename(e.path),
+                is_dir: e.isDir,
+                ...(e.isDir ? {} : { file_size: e.size ?? 0 }),
+              })),
+            };
+          },
+        );
 
-        scope.get('/artifacts/*', async (req, reply) => {
-          const artifactPath = wildcardPath(req);
-          const stream = await artifacts.get(artifactPath);
-          reply.header('content-type', artifactContentType(artifactPath));
-          reply.header('x-content-type-options', 'nosniff');
-          reply.header(
-            'content-disposition',
-            `attachment; filename="${encodeURIComponent(path.posix.basename(artifactPath))}"`,
-          );
-          return reply.send(stream);
-        });
+        scope.get(
+          '/artifacts/*',
+          access('viewer', (req) => readPath(req, pathParam(req))),
+          async (req, reply) => {
+            const artifactPath = wildcardPath(req);
+            const stream = await artifacts.get(artifactPath);
+            reply.header('content-type', artifactContentType(artifactPath));
+            reply.header('x-content-type-options', 'nosniff');
+            reply.header(
+              'content-disposition',
+              `attachment; filename="${encodeURIComponent(path.posix.basename(artifactPath))}"`,
+            );
+            return reply.send(stream);
+          },
+        );
 
-        scope.put('/artifacts/*', async (req) => {
-          const artifactPath = wildcardPath(req);
-          // No body (no content-type) still creates an empty file, as MLflow's proxy does.
-          const body = (req.body as IncomingMessage | undefined) ?? '';
-          await artifacts.put(artifactPath, body);
-          return {};
-        });
+        scope.put(
+          '/artifacts/*',
+          access('editor', (req) => experimentOfPath(pathParam(req))),
+          async (req) => {
+            const artifactPath = wildcardPath(req);
+            // No body (no content-type) still creates an empty file, as MLflow's proxy does.
+            const body = (req.body as IncomingMessage | undefined) ?? '';
+            await artifacts.put(artifactPath, body);
+            return {};
+          },
+        );
 
-        scope.delete('/artifacts/*', async (req) => {
-          await artifacts.delete(wildcardPath(req));
-          return {};
-        });
+        scope.delete(
+          '/artifacts/*',
+          access('editor', (req) => experimentOfPath(pathParam(req))),
+          async (req) => {
+            await artifacts.delete(wildcardPath(req));
+            return {};
+          },
+        );
       },
       { prefix },
     );

@@ -25,6 +25,7 @@ import {
   withServerPathsHidden,
 } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
+import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
 
 /**
@@ -129,9 +130,9 @@ export async function datasetRoutes(app: FastifyInstance, context: ServerContext
     done(null, payload),
   );
 
-  app.get('/api/kiln/datasets', async () => ({ datasets: await listDatasets(ctx) }));
+  app.get('/api/kiln/datasets', access('viewer'), async () => ({ datasets: await listDatasets(ctx) }));
 
-  app.post('/api/kiln/datasets', async (request, reply) => {
+  app.post('/api/kiln/datasets', access('editor'), async (request, reply) => {
     const isUpload = !(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
     if (isUpload) {
       const q = uploadQuery.parse(request.query ?? {});
@@ -193,23 +194,23 @@ export async function datasetRoutes(app: FastifyInstance, context: ServerContext
     return { created: result.created, version: result.version, validation: result.validation ?? null };
   });
 
-  app.get('/api/kiln/datasets/:name/versions', async (request) => {
+  app.get('/api/kiln/datasets/:name/versions', access('viewer'), async (request) => {
     const { name } = nameParams.parse(request.params);
     return { versions: await listDatasetVersions(ctx, name) };
   });
 
-  app.get('/api/kiln/datasets/:name/versions/:version', async (request) => ({
+  app.get('/api/kiln/datasets/:name/versions/:version', access('viewer'), async (request) => ({
     version: await getDatasetVersion(ctx, refOf(versionParams.parse(request.params))),
   }));
 
-  app.get('/api/kiln/datasets/:name/versions/:version/head', async (request) => {
+  app.get('/api/kiln/datasets/:name/versions/:version/head', access('viewer'), async (request) => {
     const { n } = headQuery.parse(request.query);
     return { rows: await headDataset(ctx, refOf(versionParams.parse(request.params)), n) };
   });
 
   // The version's Parquet, for a remote workspace's training and catalog reads (the client
   // checks it against the version's content hash).
-  app.get('/api/kiln/datasets/:name/versions/:version/data', async (request, reply) => {
+  app.get('/api/kiln/datasets/:name/versions/:version/data', access('viewer'), async (request, reply) => {
     const version = await getDatasetVersion(ctx, refOf(versionParams.parse(request.params)));
     const stream = await context.artifacts.get(version.artifactPath);
     reply.header('content-type', 'application/vnd.apache.parquet');
@@ -217,21 +218,21 @@ export async function datasetRoutes(app: FastifyInstance, context: ServerContext
     return reply.send(stream);
   });
 
-  app.get('/api/kiln/datasets/:name/versions/:version/profile', async (request) => ({
+  app.get('/api/kiln/datasets/:name/versions/:version/profile', access('viewer'), async (request) => ({
     profile: await getDatasetProfile(ctx, refOf(versionParams.parse(request.params))),
   }));
 
-  app.get('/api/kiln/datasets/:name/versions/:version/validations', async (request) => ({
+  app.get('/api/kiln/datasets/:name/versions/:version/validations', access('viewer'), async (request) => ({
     validations: await listValidations(ctx, refOf(versionParams.parse(request.params))),
   }));
 
-  app.post('/api/kiln/datasets/:name/versions/:version/validate', async (request) => {
+  app.post('/api/kiln/datasets/:name/versions/:version/validate', access('editor'), async (request) => {
     const ref = refOf(versionParams.parse(request.params));
     const expectations = parseExpectations(request.body ?? {}, 'body');
     return { report: await validateDatasetVersion(ctx, ref, expectations) };
   });
 
-  app.post('/api/kiln/datasets/:name/versions/:version/split', async (request, reply) => {
+  app.post('/api/kiln/datasets/:name/versions/:version/split', access('editor'), async (request, reply) => {
     const ref = refOf(versionParams.parse(request.params));
     const { prefix, ...rest } = z
       .object({ prefix: z.string().min(1).max(200).optional() })

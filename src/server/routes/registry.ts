@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { readAuditLog, verifyAuditChain } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
 import {
-  type Actor,
   approveVersion,
   checkAlias,
   getModelCard,
@@ -19,7 +18,9 @@ import {
   updateModelCard,
 } from '../../registry/index.js';
 import { SqlTrackingStore } from '../../tracking/index.js';
+import { access, actorOf } from '../access.js';
 import type { ServerContext } from '../context.js';
+import { fieldsOf, ResourceLookup } from '../resources.js';
 
 /**
  * MLflow's model registry REST API 2.0, under /api/2.0/mlflow and /ajax-api/2.0/mlflow.
@@ -32,20 +33,32 @@ import type { ServerContext } from '../context.js';
 export async function registryRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
   const registry = new SqlModelRegistry(context.store, context.artifacts, { tracking });
+  const lookup = new ResourceLookup(tracking, registry);
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
-    await app.register(async (scope) => registerMlflowRegistryRoutes(scope, registry), { prefix });
+    await app.register(async (scope) => registerMlflowRegistryRoutes(scope, registry, lookup), { prefix });
   }
-  await app.register(async (scope) => registerGovernanceRoutes(scope, registry), { prefix: '/api/kiln' });
+  await app.register(async (scope) => registerGovernanceRoutes(scope, registry, lookup), {
+    prefix: '/api/kiln',
+  });
   app.addHook('onClose', async () => tracking.close());
 }
 
-export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerMlflowRegistryRoutes(
+  app: FastifyInstance,
+  registry: ModelRegistry,
+  lookup: ResourceLookup,
+): void {
+  // The model a request names, for tokens scoped to models.
+  const model = (req: FastifyRequest) => [lookup.model(fieldsOf(req).name)];
+  const readModel = access('viewer', model);
+  const editModel = access('editor', model);
+  const readAll = access('viewer');
   // ---------------------------------------------------------------- registered models
-  app.post('/registered-models/create', async (req) => {
+  app.post('/registered-models/create', editModel, async (req) => {
     const body = parse(CreateModel, req);
     return { registered_model: await registry.createRegisteredModel(body, actorOf(req)) };
   });
-  app.get('/registered-models/get', async (req) => {
+  app.get('/registered-models/get', readModel, async (req) => {
     const q = parse(NameOnly, req);
     return { registered_model: await registry.getRegisteredModel(q.name) };
   });
@@ -53,28 +66,34 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
     const page = await registry.searchRegisteredModels(parse(Search, req));
     return withToken({ registered_models: page.items }, page.next_page_token);
   };
-  app.get('/registered-models/search', searchModels);
-  app.post('/registered-models/search', searchModels);
-  app.patch('/registered-models/update', async (req) => {
+  app.get('/registered-models/search', readAll, searchModels);
+  app.post('/registered-models/search', readAll, searchModels);
+  app.patch('/registered-models/update', editModel, async (req) => {
     const body = parse(NameOnly.extend({ description: optionalString }), req);
     return {
       registered_model: await registry.updateRegisteredModel(body.name, body.description, actorOf(req)),
     };
   });
-  app.post('/registered-models/rename', async (req) => {
-    const body = parse(NameOnly.extend({ new_name: requiredString('new_name') }), req);
-    return { registered_model: await registry.renameRegisteredModel(body.name, body.new_name, actorOf(req)) };
-  });
-  app.delete('/registered-models/delete', async (req) => {
+  app.post(
+    '/registered-models/rename',
+    access('editor', (req) => [lookup.model(fieldsOf(req).name), lookup.model(fieldsOf(req).new_name)]),
+    async (req) => {
+      const body = parse(NameOnly.extend({ new_name: requiredString('new_name') }), req);
+      return {
+        registered_model: await registry.renameRegisteredModel(body.name, body.new_name, actorOf(req)),
+      };
+    },
+  );
+  app.delete('/registered-models/delete', editModel, async (req) => {
     await registry.deleteRegisteredModel(parse(NameOnly, req).name, actorOf(req));
     return {};
   });
-  app.post('/registered-models/set-tag', async (req) => {
+  app.post('/registered-models/set-tag', editModel, async (req) => {
     const body = parse(NameOnly.extend({ key: requiredString('key'), value: z.string() }), req);
     await registry.setRegisteredModelTag(body.name, body.key, body.value, actorOf(req));
     return {};
   });
-  app.delete('/registered-models/delete-tag', async (req) => {
+  app.delete('/registered-models/delete-tag', editModel, async (req) => {
     const body = parse(NameOnly.extend({ key: requiredString('key') }), req);
     await registry.deleteRegisteredModelTag(body.name, body.key, actorOf(req));
     return {};
@@ -83,31 +102,31 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
     const q = parse(NameOnly.extend({ stages: stringList.optional() }), req);
     return { model_versions: await registry.getLatestVersions(q.name, q.stages) };
   };
-  app.get('/registered-models/get-latest-versions', latestVersions);
-  app.post('/registered-models/get-latest-versions', latestVersions);
+  app.get('/registered-models/get-latest-versions', readModel, latestVersions);
+  app.post('/registered-models/get-latest-versions', readModel, latestVersions);
 
   // ---------------------------------------------------------------- aliases
-  app.post('/registered-models/alias', async (req) => {
+  app.post('/registered-models/alias', editModel, async (req) => {
     const body = parse(AliasRef.extend({ version }), req);
     await registry.setAlias(body.name, body.alias, body.version, actorOf(req));
     return {};
   });
-  app.delete('/registered-models/alias', async (req) => {
+  app.delete('/registered-models/alias', editModel, async (req) => {
     const body = parse(AliasRef, req);
     await registry.deleteAlias(body.name, body.alias, actorOf(req));
     return {};
   });
-  app.get('/registered-models/alias', async (req) => {
+  app.get('/registered-models/alias', readModel, async (req) => {
     const q = parse(AliasRef, req);
     return { model_version: await registry.getModelVersionByAlias(q.name, q.alias) };
   });
 
   // ---------------------------------------------------------------- model versions
-  app.post('/model-versions/create', async (req) => {
+  app.post('/model-versions/create', editModel, async (req) => {
     const body = parse(CreateVersion, req);
     return { model_version: await registry.createModelVersion(body, actorOf(req)) };
   });
-  app.get('/model-versions/get', async (req) => {
+  app.get('/model-versions/get', readModel, async (req) => {
     const q = parse(VersionRef, req);
     return { model_version: await registry.getModelVersion(q.name, q.version) };
   });
@@ -115,9 +134,9 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
     const page = await registry.searchModelVersions(parse(Search, req));
     return withToken({ model_versions: page.items }, page.next_page_token);
   };
-  app.get('/model-versions/search', searchVersions);
-  app.post('/model-versions/search', searchVersions);
-  app.patch('/model-versions/update', async (req) => {
+  app.get('/model-versions/search', readAll, searchVersions);
+  app.post('/model-versions/search', readAll, searchVersions);
+  app.patch('/model-versions/update', editModel, async (req) => {
     const body = parse(VersionRef.extend({ description: optionalString }), req);
     return {
       model_version: await registry.updateModelVersion(
@@ -128,26 +147,26 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
       ),
     };
   });
-  app.delete('/model-versions/delete', async (req) => {
+  app.delete('/model-versions/delete', editModel, async (req) => {
     const body = parse(VersionRef, req);
     await registry.deleteModelVersion(body.name, body.version, actorOf(req));
     return {};
   });
-  app.post('/model-versions/set-tag', async (req) => {
+  app.post('/model-versions/set-tag', editModel, async (req) => {
     const body = parse(VersionRef.extend({ key: requiredString('key'), value: z.string() }), req);
     await registry.setModelVersionTag(body.name, body.version, body.key, body.value, actorOf(req));
     return {};
   });
-  app.delete('/model-versions/delete-tag', async (req) => {
+  app.delete('/model-versions/delete-tag', editModel, async (req) => {
     const body = parse(VersionRef.extend({ key: requiredString('key') }), req);
     await registry.deleteModelVersionTag(body.name, body.version, body.key, actorOf(req));
     return {};
   });
-  app.get('/model-versions/get-download-uri', async (req) => {
+  app.get('/model-versions/get-download-uri', readModel, async (req) => {
     const q = parse(VersionRef, req);
     return { artifact_uri: await registry.getModelVersionDownloadUri(q.name, q.version) };
   });
-  app.post('/model-versions/transition-stage', async (req) => {
+  app.post('/model-versions/transition-stage', editModel, async (req) => {
     const body = parse(
       VersionRef.extend({ stage: requiredString('stage'), archive_existing_versions: boolLike.optional() }),
       req,
@@ -165,14 +184,19 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, registry: Mod
 }
 
 /** kiln's own registry endpoints: what MLflow's API has no words for. */
-export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlModelRegistry): void {
+export function registerGovernanceRoutes(
+  app: FastifyInstance,
+  registry: SqlModelRegistry,
+  lookup: ResourceLookup,
+): void {
+  const model = (req: FastifyRequest) => [lookup.model((req.params as { name?: unknown }).name)];
   const ModelParams = z.object({ name: z.string().min(1).max(256) });
   const VersionParams = ModelParams.extend({
     version: z.string().regex(/^\d{1,9}$/, 'expected a version number'),
   });
   const AliasParams = ModelParams.extend({ alias: z.string().min(1).max(255) });
 
-  app.get('/registry/models/:name/aliases/:alias/history', async (req) => {
+  app.get('/registry/models/:name/aliases/:alias/history', access('viewer', model), async (req) => {
     const p = AliasParams.parse(req.params);
     const q = z.object({ as_of: timestamp.optional() }).parse(req.query);
     const events = await registry.aliasHistory(p.name, checkAlias(p.alias));
@@ -183,20 +207,20 @@ export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlMode
         : {}),
     };
   });
-  app.put('/registry/models/:name/aliases/:alias/protection', async (req) => {
+  app.put('/registry/models/:name/aliases/:alias/protection', access('admin', model), async (req) => {
     const p = AliasParams.parse(req.params);
     const body = parse(z.object({ protected: z.boolean(), reason: optionalString }), req);
     await registry.protectAlias(p.name, p.alias, body.protected, { ...actorOf(req), reason: body.reason });
     return { protected: body.protected };
   });
-  app.post('/registry/models/:name/restore', async (req) => ({
+  app.post('/registry/models/:name/restore', access('editor', model), async (req) => ({
     registered_model: await registry.restoreRegisteredModel(ModelParams.parse(req.params).name, actorOf(req)),
   }));
-  app.post('/registry/models/:name/versions/:version/restore', async (req) => {
+  app.post('/registry/models/:name/versions/:version/restore', access('editor', model), async (req) => {
     const p = VersionParams.parse(req.params);
     return { model_version: await registry.restoreModelVersion(p.name, p.version, actorOf(req)) };
   });
-  app.get('/registry/models/:name/versions/:version/card', async (req, reply) => {
+  app.get('/registry/models/:name/versions/:version/card', access('viewer', model), async (req, reply) => {
     const p = VersionParams.parse(req.params);
     const q = z.object({ format: z.enum(['json', 'markdown']).default('json') }).parse(req.query);
     const card = await getModelCard(registry, p.name, p.version);
@@ -206,24 +230,24 @@ export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlMode
     }
     return { model_card: card };
   });
-  app.patch('/registry/models/:name/versions/:version/card', async (req) => {
+  app.patch('/registry/models/:name/versions/:version/card', access('editor', model), async (req) => {
     const p = VersionParams.parse(req.params);
     const body = parse(z.object({ fields: z.unknown() }), req);
     return { model_card: await updateModelCard(registry, p.name, p.version, body.fields, actorOf(req)) };
   });
-  app.get('/registry/models/:name/policy', async (req) => {
+  app.get('/registry/models/:name/policy', access('viewer', model), async (req) => {
     const { name } = ModelParams.parse(req.params);
     const policy = await getPromotionPolicy(registry, name);
     if (!policy)
       throw new KilnError('RESOURCE_DOES_NOT_EXIST', `Registered model '${name}' has no promotion policy`);
     return { policy };
   });
-  app.put('/registry/models/:name/policy', async (req) => {
+  app.put('/registry/models/:name/policy', access('admin', model), async (req) => {
     const { name } = ModelParams.parse(req.params);
     const body = parse(z.object({ yaml: z.string().max(100_000) }), req);
     return { policy: await setPromotionPolicy(registry, name, body.yaml, actorOf(req)) };
   });
-  app.post('/registry/models/:name/promote', async (req) => {
+  app.post('/registry/models/:name/promote', access('editor', model), async (req) => {
     const { name } = ModelParams.parse(req.params);
     const body = parse(
       z.object({
@@ -243,21 +267,21 @@ export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlMode
       ),
     };
   });
-  app.post('/registry/models/:name/approve', async (req) => {
+  app.post('/registry/models/:name/approve', access('approver', model), async (req) => {
     const { name } = ModelParams.parse(req.params);
     const body = parse(z.object({ version, alias: requiredString('alias'), comment: optionalString }), req);
     return { approval: await approveVersion(registry, { name, ...body }, actorOf(req)) };
   });
-  app.get('/registry/models/:name/promotions', async (req) => {
+  app.get('/registry/models/:name/promotions', access('viewer', model), async (req) => {
     const { name } = ModelParams.parse(req.params);
     const q = z.object({ alias: optionalString }).parse(req.query);
     return { promotions: await listPromotions(registry, name, q.alias) };
   });
-  app.get('/registry/lineage', async (req) => {
+  app.get('/registry/lineage', access('viewer'), async (req) => {
     const q = z.object({ uri: requiredString('uri') }).parse(req.query);
     return { lineage: await modelLineage(registry, q.uri) };
   });
-  app.get('/audit/verify', async (req) => {
+  app.get('/audit/verify', access('viewer'), async (req) => {
     const q = z
       .object({
         expect_head: z
@@ -268,7 +292,7 @@ export function registerGovernanceRoutes(app: FastifyInstance, registry: SqlMode
       .parse(req.query);
     return verifyAuditChain(registry.db, { expectHead: q.expect_head });
   });
-  app.get('/audit/export', async (req, reply) => {
+  app.get('/audit/export', access('viewer'), async (req, reply) => {
     const q = z
       .object({ target: z.string().max(600).optional(), since_seq: intLike.optional() })
       .parse(req.query);
@@ -340,21 +364,6 @@ function parse<T extends z.ZodType>(schema: T, req: FastifyRequest): z.output<T>
     throw new KilnError('INVALID_PARAMETER_VALUE', 'Invalid request body: expected a JSON object');
   }
   return schema.parse(input);
-}
-
-/**
- * Who is calling. Without auth (item 6 of the registry issue, not yet built) this is the user
- * name an MLflow client sends with HTTP Basic (MLFLOW_TRACKING_USERNAME), else 'anonymous':
- * a declared name, recorded as such, not a proven identity.
- */
-export function actorOf(req: FastifyRequest): Actor {
-  const header = req.headers.authorization;
-  if (header?.startsWith('Basic ')) {
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    const user = decoded.slice(0, Math.max(0, decoded.indexOf(':'))).trim();
-    if (user && user.length <= 256) return { user };
-  }
-  return { user: 'anonymous' };
 }
 
 function withToken<T extends object>(body: T, token: string | undefined): T & { next_page_token?: string } {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { SqlStudyStorage, trialToJson, type WireNumber } from '../../tune/index.js';
+import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
 
 /**
@@ -65,24 +66,24 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return trialId;
   };
 
-  app.get('/api/kiln/studies', async (request) => {
+  app.get('/api/kiln/studies', access('viewer'), async (request) => {
     const query = z.object({ name: name.optional() }).parse(request.query);
     if (query.name === undefined) return { studies: await storage.listStudies() };
     const found = await storage.findStudy(query.name);
     return { studies: found ? [found] : [] };
   });
 
-  app.post('/api/kiln/studies', async (request, reply) => {
+  app.post('/api/kiln/studies', access('editor'), async (request, reply) => {
     const body = createBody.parse(request.body);
     reply.status(201);
     return { study: await storage.createStudy(body) };
   });
 
-  app.get('/api/kiln/studies/by-name/:name', async (request) => ({
+  app.get('/api/kiln/studies/by-name/:name', access('viewer'), async (request) => ({
     study: await storage.getStudy(z.object({ name }).parse(request.params).name),
   }));
 
-  app.put('/api/kiln/studies/:studyId/tracking', async (request) => {
+  app.put('/api/kiln/studies/:studyId/tracking', access('editor'), async (request) => {
     const body = z
       .object({ experimentId: z.string().min(1), parentRunId: z.string().min(1) })
       .parse(request.body);
@@ -90,7 +91,7 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return {};
   });
 
-  app.post('/api/kiln/studies/:studyId/trials', async (request) => {
+  app.post('/api/kiln/studies/:studyId/trials', access('editor'), async (request) => {
     const body = z
       .object({ workerId, maxTrials: z.number().int().positive().optional() })
       .parse(request.body);
@@ -102,7 +103,7 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return { trial: created ? trialToJson(created) : null };
   });
 
-  app.post('/api/kiln/studies/:studyId/trials/enqueue', async (request) => {
+  app.post('/api/kiln/studies/:studyId/trials/enqueue', access('editor'), async (request) => {
     const body = z
       .object({ fixedParams: z.record(z.string(), paramValue), systemAttrs: jsonObject.default({}) })
       .parse(request.body);
@@ -111,13 +112,13 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     };
   });
 
-  app.post('/api/kiln/studies/:studyId/trials/claim', async (request) => {
+  app.post('/api/kiln/studies/:studyId/trials/claim', access('editor'), async (request) => {
     const body = z.object({ workerId }).parse(request.body);
     const claimed = await storage.claimWaitingTrial(await study(request.params), body.workerId);
     return { trial: claimed ? trialToJson(claimed) : null };
   });
 
-  app.post('/api/kiln/studies/:studyId/trials/search', async (request) => {
+  app.post('/api/kiln/studies/:studyId/trials/search', access('viewer'), async (request) => {
     const body = z
       .object({
         afterId: z.number().int().min(0).default(0),
@@ -128,20 +129,20 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return { trials: trials.map(trialToJson) };
   });
 
-  app.post('/api/kiln/studies/:studyId/reap', async (request) => {
+  app.post('/api/kiln/studies/:studyId/reap', access('editor'), async (request) => {
     const body = z.object({ gracePeriodMs: z.number().int().positive() }).parse(request.body);
     return { reaped: await storage.reapStaleTrials(await study(request.params), body.gracePeriodMs) };
   });
 
-  app.get('/api/kiln/studies/:studyId/states', async (request) => ({
+  app.get('/api/kiln/studies/:studyId/states', access('viewer'), async (request) => ({
     states: await storage.countStates(await study(request.params)),
   }));
 
-  app.get('/api/kiln/studies/trials/:trialId', async (request) => ({
+  app.get('/api/kiln/studies/trials/:trialId', access('viewer'), async (request) => ({
     trial: trialToJson(await storage.getTrial(trialParams.parse(request.params).trialId)),
   }));
 
-  app.put('/api/kiln/studies/trials/:trialId/params', async (request) => {
+  app.put('/api/kiln/studies/trials/:trialId/params', access('editor'), async (request) => {
     const body = z
       .object({ params: z.record(z.string(), paramValue), distributions: z.record(z.string(), distribution) })
       .parse(request.body);
@@ -149,13 +150,13 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return {};
   });
 
-  app.put('/api/kiln/studies/trials/:trialId/intermediate', async (request) => {
+  app.put('/api/kiln/studies/trials/:trialId/intermediate', access('editor'), async (request) => {
     const body = z.object({ step: z.number().int().min(0), value: wireNumber }).parse(request.body);
     await storage.reportIntermediate(await trial(request.params), body.step, number(body.value));
     return {};
   });
 
-  app.put('/api/kiln/studies/trials/:trialId/attrs', async (request) => {
+  app.put('/api/kiln/studies/trials/:trialId/attrs', access('editor'), async (request) => {
     const body = z
       .object({ column: z.enum(['system_attrs', 'user_attrs']), attrs: jsonObject })
       .parse(request.body);
@@ -163,13 +164,13 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return {};
   });
 
-  app.put('/api/kiln/studies/trials/:trialId/run', async (request) => {
+  app.put('/api/kiln/studies/trials/:trialId/run', access('editor'), async (request) => {
     const body = z.object({ runId: z.string().min(1).max(256) }).parse(request.body);
     await storage.setRunId(await trial(request.params), body.runId);
     return {};
   });
 
-  app.post('/api/kiln/studies/trials/heartbeat', async (request) => {
+  app.post('/api/kiln/studies/trials/heartbeat', access('editor'), async (request) => {
     const body = z
       .object({ trialIds: z.array(z.number().int().positive()).max(10_000), workerId })
       .parse(request.body);
@@ -177,7 +178,7 @@ export async function studyRoutes(app: FastifyInstance, context: ServerContext):
     return {};
   });
 
-  app.post('/api/kiln/studies/trials/:trialId/finish', async (request) => {
+  app.post('/api/kiln/studies/trials/:trialId/finish', access('editor'), async (request) => {
     const body = finishBody.parse(request.body);
     const recorded = await storage.finishTrial(await trial(request.params), body.workerId, body.state, {
       values: body.values?.map(number) ?? null,

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { withoutAreaNamespaces } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
+import { SqlModelRegistry } from '../../registry/index.js';
 import {
   type DatasetInput,
   invalidValue,
@@ -11,7 +12,9 @@ import {
   SqlTrackingStore,
   type TrackingStore,
 } from '../../tracking/index.js';
+import { access, actorOf, isProven } from '../access.js';
 import type { ServerContext } from '../context.js';
+import { fieldsOf, listOf, ResourceLookup } from '../resources.js';
 
 /**
  * MLflow's tracking REST API 2.0, under /api/2.0/mlflow and /ajax-api/2.0/mlflow (the prefix
@@ -23,67 +26,99 @@ import type { ServerContext } from '../context.js';
 export async function trackingRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   // Run artifacts never reach an area's namespace (a stored dataset, a registered model).
   const tracking = await SqlTrackingStore.create(context.store, withoutAreaNamespaces(context.artifacts));
+  const lookup = new ResourceLookup(
+    tracking,
+    new SqlModelRegistry(context.store, context.artifacts, { tracking }),
+  );
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
-    await app.register(async (scope) => registerTrackingRoutes(scope, tracking), { prefix });
+    await app.register(async (scope) => registerTrackingRoutes(scope, tracking, lookup), { prefix });
   }
   app.addHook('onClose', async () => tracking.close());
 }
 
 /** Registers the endpoints on `app` against any TrackingStore (prefix chosen by the caller). */
-export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingStore): void {
+export function registerTrackingRoutes(
+  app: FastifyInstance,
+  tracking: TrackingStore,
+  lookup: ResourceLookup = new ResourceLookup(tracking),
+): void {
+  // What each request touches, for tokens scoped to an experiment or a model.
+  const experiment = (req: FastifyRequest) => [lookup.experiment(fieldsOf(req).experiment_id)];
+  const experiments = (req: FastifyRequest) =>
+    listOf(fieldsOf(req).experiment_ids).map((id) => lookup.experiment(id));
+  const run = async (req: FastifyRequest) => {
+    const f = fieldsOf(req);
+    return [await lookup.run(req, f.run_id || f.run_uuid)];
+  };
+  const runs = (req: FastifyRequest) =>
+    Promise.all(listOf(fieldsOf(req).run_ids).map((id) => lookup.run(req, id)));
+  const readAll = access('viewer');
+  const readExperiment = access('viewer', experiment);
+  const editExperiment = access('editor', experiment);
+  const readRun = access('viewer', run);
+  const editRun = access('editor', run);
+  // Audited writes record the request's user as their actor.
+  const as = (req: FastifyRequest) => tracking.actingAs?.(actorOf(req).user) ?? tracking;
+
   // ---------------------------------------------------------------- experiments
-  app.post('/experiments/create', async (req) => {
+  app.post('/experiments/create', access('editor'), async (req) => {
     const body = parse(CreateExperiment, req);
-    return { experiment_id: await tracking.createExperiment(body) };
+    return { experiment_id: await as(req).createExperiment(body) };
   });
-  app.get('/experiments/get', async (req) => {
+  app.get('/experiments/get', readExperiment, async (req) => {
     const q = parse(z.object({ experiment_id: idString }), req);
     return { experiment: await tracking.getExperiment(q.experiment_id) };
   });
-  app.get('/experiments/get-by-name', async (req) => {
-    const q = parse(z.object({ experiment_name: z.string() }), req);
-    return { experiment: await tracking.getExperimentByName(q.experiment_name) };
-  });
+  app.get(
+    '/experiments/get-by-name',
+    access('viewer', async (req) => [await lookup.experimentByName(fieldsOf(req).experiment_name)]),
+    async (req) => {
+      const q = parse(z.object({ experiment_name: z.string() }), req);
+      return { experiment: await tracking.getExperimentByName(q.experiment_name) };
+    },
+  );
   const searchExperiments = async (req: FastifyRequest) => {
     const q = parse(SearchExperiments, req);
     const page = await tracking.searchExperiments(q);
     return withToken({ experiments: page.items }, page.next_page_token);
   };
-  app.get('/experiments/search', searchExperiments);
-  app.post('/experiments/search', searchExperiments);
-  app.post('/experiments/update', async (req) => {
+  app.get('/experiments/search', readAll, searchExperiments);
+  app.post('/experiments/search', readAll, searchExperiments);
+  app.post('/experiments/update', editExperiment, async (req) => {
     const body = parse(z.object({ experiment_id: idString, new_name: z.string() }), req);
-    await tracking.updateExperiment(body.experiment_id, body.new_name);
+    await as(req).updateExperiment(body.experiment_id, body.new_name);
     return {};
   });
-  app.post('/experiments/delete', async (req) => {
+  app.post('/experiments/delete', editExperiment, async (req) => {
     const body = parse(z.object({ experiment_id: idString }), req);
-    await tracking.deleteExperiment(body.experiment_id);
+    await as(req).deleteExperiment(body.experiment_id);
     return {};
   });
-  app.post('/experiments/restore', async (req) => {
+  app.post('/experiments/restore', editExperiment, async (req) => {
     const body = parse(z.object({ experiment_id: idString }), req);
-    await tracking.restoreExperiment(body.experiment_id);
+    await as(req).restoreExperiment(body.experiment_id);
     return {};
   });
-  app.post('/experiments/set-experiment-tag', async (req) => {
+  app.post('/experiments/set-experiment-tag', editExperiment, async (req) => {
     const body = parse(z.object({ experiment_id: idString, key: z.string(), value: z.string() }), req);
-    await tracking.setExperimentTag(body.experiment_id, body.key, body.value);
+    await as(req).setExperimentTag(body.experiment_id, body.key, body.value);
     return {};
   });
 
   // ---------------------------------------------------------------- runs
-  app.post('/runs/create', async (req) => {
+  app.post('/runs/create', access('editor', experiment), async (req) => {
     const body = parse(CreateRun, req);
-    return { run: runJson(await tracking.createRun(body)) };
+    // A proven user is the run's user: a token's holder cannot file runs under another name.
+    const userId = isProven(req) ? actorOf(req).user : body.user_id;
+    return { run: runJson(await as(req).createRun({ ...body, user_id: userId })) };
   });
-  app.get('/runs/get', async (req) => {
+  app.get('/runs/get', readRun, async (req) => {
     const q = parse(RunRef, req);
     return { run: runJson(await tracking.getRun(runIdOf(q))) };
   });
-  app.post('/runs/update', async (req) => {
+  app.post('/runs/update', editRun, async (req) => {
     const body = parse(UpdateRun, req);
-    const info = await tracking.updateRun({
+    const info = await as(req).updateRun({
       run_id: runIdOf(body),
       status: body.status,
       end_time: body.end_time,
@@ -91,15 +126,15 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return { run_info: info };
   });
-  app.post('/runs/delete', async (req) => {
-    await tracking.deleteRun(runIdOf(parse(RunRef, req)));
+  app.post('/runs/delete', editRun, async (req) => {
+    await as(req).deleteRun(runIdOf(parse(RunRef, req)));
     return {};
   });
-  app.post('/runs/restore', async (req) => {
-    await tracking.restoreRun(runIdOf(parse(RunRef, req)));
+  app.post('/runs/restore', editRun, async (req) => {
+    await as(req).restoreRun(runIdOf(parse(RunRef, req)));
     return {};
   });
-  app.post('/runs/log-metric', async (req) => {
+  app.post('/runs/log-metric', editRun, async (req) => {
     const body = parse(LogMetric, req);
     await tracking.logBatch({
       run_id: runIdOf(body),
@@ -109,22 +144,22 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return {};
   });
-  app.post('/runs/log-parameter', async (req) => {
+  app.post('/runs/log-parameter', editRun, async (req) => {
     const body = parse(RunKeyValue, req);
     await tracking.logBatch({ run_id: runIdOf(body), params: [{ key: body.key, value: body.value }] });
     return {};
   });
-  app.post('/runs/set-tag', async (req) => {
+  app.post('/runs/set-tag', editRun, async (req) => {
     const body = parse(RunKeyValue, req);
     await tracking.logBatch({ run_id: runIdOf(body), tags: [{ key: body.key, value: body.value }] });
     return {};
   });
-  app.post('/runs/delete-tag', async (req) => {
+  app.post('/runs/delete-tag', editRun, async (req) => {
     const body = parse(RunRef.extend({ key: z.string() }), req);
     await tracking.deleteTag(runIdOf(body), body.key);
     return {};
   });
-  app.post('/runs/log-batch', async (req) => {
+  app.post('/runs/log-batch', editRun, async (req) => {
     // The hot path: the store validates every item itself (names the failing field) on typed
     // arrays, so no per-point zod pass here.
     const body = parse(LogBatch, req);
@@ -136,7 +171,7 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return {};
   });
-  app.post('/runs/log-model', async (req) => {
+  app.post('/runs/log-model', editRun, async (req) => {
     const body = parse(RunRef.extend({ model_json: z.string() }), req);
     let model: unknown;
     try {
@@ -147,7 +182,7 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     await tracking.logModel(runIdOf(body), model as Record<string, unknown>);
     return {};
   });
-  app.post('/runs/log-inputs', async (req) => {
+  app.post('/runs/log-inputs', editRun, async (req) => {
     // Dataset fields are checked by the store (MLflow's limits, naming the field).
     // `datasets` is required, as in MLflow's handler (an empty list is fine).
     const body = parse(RunRef.extend({ datasets: z.array(z.unknown()) }), req);
@@ -157,7 +192,7 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return {};
   });
-  app.post('/experiments/search-datasets', async (req) => {
+  app.post('/experiments/search-datasets', access('viewer', experiments), async (req) => {
     const body = parse(z.object({ experiment_ids: stringList.optional() }), req);
     return { dataset_summaries: await tracking.searchDatasets(body.experiment_ids ?? []) };
   });
@@ -166,11 +201,11 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     const page = await tracking.searchRuns(q);
     return withToken({ runs: page.items.map(runJson) }, page.next_page_token);
   };
-  app.post('/runs/search', searchRuns);
-  app.get('/runs/search', searchRuns);
+  app.post('/runs/search', access('viewer', experiments), searchRuns);
+  app.get('/runs/search', access('viewer', experiments), searchRuns);
 
   // ---------------------------------------------------------------- metrics, artifacts
-  app.get('/metrics/get-history', async (req) => {
+  app.get('/metrics/get-history', readRun, async (req) => {
     const q = parse(MetricHistory, req);
     const page = await tracking.getMetricHistory({
       run_id: runIdOf(q),
@@ -180,12 +215,12 @@ export function registerTrackingRoutes(app: FastifyInstance, tracking: TrackingS
     });
     return withToken({ metrics: page.items.map(metricJson) }, page.next_page_token);
   });
-  app.get('/metrics/get-history-bulk-interval', async (req) => {
+  app.get('/metrics/get-history-bulk-interval', access('viewer', runs), async (req) => {
     const q = parse(MetricHistoryBulkInterval, req);
     const metrics = await tracking.getMetricHistoryBulkInterval(q as MetricHistoryBulkIntervalRequest);
     return { metrics: metrics.map(metricJson) };
   });
-  app.get('/artifacts/list', async (req) => {
+  app.get('/artifacts/list', readRun, async (req) => {
     const q = parse(RunRef.extend({ path: z.string().optional(), page_token: z.string().optional() }), req);
     const result = await tracking.listArtifacts(runIdOf(q), q.path ?? '');
     return { root_uri: result.root_uri, files: result.files };

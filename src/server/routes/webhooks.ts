@@ -10,8 +10,8 @@ import {
   listSubscriptions,
   updateSubscription,
 } from '../../events/index.js';
+import { access, actorOf } from '../access.js';
 import type { ServerContext } from '../context.js';
-import { actorOf } from './registry.js';
 
 /**
  * Webhook subscriptions and the events outbox under /api/kiln. Thin: zod checks the shape,
@@ -49,29 +49,30 @@ const eventsQuery = z
   })
   .strict();
 
+/** Subscriptions name outbound URLs and hold secrets: admin only. The event feed is read by viewers. */
 export async function webhookRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   const db = context.store.db;
   await app.register(
     async (scope) => {
-      scope.post('/webhooks', async (req) => ({
+      scope.post('/webhooks', access('admin'), async (req) => ({
         webhook: await createSubscription(db, createBody.parse(req.body ?? {}), actorOf(req).user),
       }));
-      scope.get('/webhooks', async () => ({ webhooks: await listSubscriptions(db) }));
-      scope.get('/webhooks/:id', async (req) => ({
+      scope.get('/webhooks', access('admin'), async () => ({ webhooks: await listSubscriptions(db) }));
+      scope.get('/webhooks/:id', access('admin'), async (req) => ({
         webhook: await getSubscription(db, idParams.parse(req.params).id),
       }));
-      scope.patch('/webhooks/:id', async (req) => ({
+      scope.patch('/webhooks/:id', access('admin'), async (req) => ({
         webhook: await updateSubscription(
           db,
           idParams.parse(req.params).id,
           updateBody.parse(req.body ?? {}),
         ),
       }));
-      scope.delete('/webhooks/:id', async (req) => {
+      scope.delete('/webhooks/:id', access('admin'), async (req) => {
         await deleteSubscription(db, idParams.parse(req.params).id);
         return {};
       });
-      scope.get('/webhooks/:id/deliveries', async (req) => {
+      scope.get('/webhooks/:id/deliveries', access('admin'), async (req) => {
         const q = deliveriesQuery.parse(req.query);
         return {
           deliveries: await listDeliveries(db, {
@@ -83,10 +84,10 @@ export async function webhookRoutes(app: FastifyInstance, context: ServerContext
         };
       });
       // Drains what is due now, on demand (the server's timer does the same every few seconds).
-      scope.post('/webhooks/deliver', async () => ({
+      scope.post('/webhooks/deliver', access('admin'), async () => ({
         summary: await deliverDueWebhooks(db, { drain: true }),
       }));
-      scope.get('/events', async (req) => {
+      scope.get('/events', access('viewer'), async (req) => {
         const q = eventsQuery.parse(req.query);
         return {
           events: await listEvents(db, {

@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { appendAudit } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
 import { LIMITS } from '../limits.js';
 import { parseExperimentOrderBy } from '../order-by.js';
@@ -65,7 +66,11 @@ export async function ensureDefaultExperiment(ctx: SqlContext): Promise<void> {
     .execute();
 }
 
-export async function createExperiment(ctx: SqlContext, req: CreateExperimentRequest): Promise<string> {
+export async function createExperiment(
+  ctx: SqlContext,
+  req: CreateExperimentRequest,
+  actor: string,
+): Promise<string> {
   const name = requireString(req?.name, 'name');
   if (name.trim() === '') throw invalidValue('name', name, 'experiment name must not be empty');
   checkLength('Experiment name', name, LIMITS.experimentNameLength);
@@ -115,6 +120,12 @@ export async function createExperiment(ctx: SqlContext, req: CreateExperimentReq
         .values(tags.map((t) => ({ experiment_id, key: t.key, value: t.value })))
         .execute();
     }
+    await appendAudit(trx, {
+      actor,
+      action: 'experiment.create',
+      target: experimentTarget(experiment_id),
+      detail: { name, artifact_location: location, tags: tags.length ? tags : undefined },
+    });
     return String(experiment_id);
   });
 }
@@ -172,6 +183,7 @@ export async function updateExperiment(
   ctx: SqlContext,
   experimentId: string,
   newName: string,
+  actor: string,
 ): Promise<void> {
   const name = requireString(newName, 'new_name');
   if (name.trim() === '') throw invalidValue('new_name', name, 'experiment name must not be empty');
@@ -193,6 +205,12 @@ export async function updateExperiment(
       .set({ name, last_update_time: Date.now() })
       .where('experiment_id', '=', row.experiment_id)
       .execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'experiment.rename',
+      target: experimentTarget(row.experiment_id),
+      detail: { before: row.name, after: name },
+    });
   });
 }
 
@@ -201,6 +219,7 @@ export async function setExperimentStage(
   ctx: SqlContext,
   experimentId: string,
   stage: LifecycleStage,
+  actor: string,
 ): Promise<void> {
   await ctx.transaction(async (trx) => {
     const row = await experimentRow(trx, experimentId, 'experiment_id');
@@ -222,12 +241,18 @@ export async function setExperimentStage(
       .set({ lifecycle_stage: stage, last_update_time: now })
       .where('experiment_id', '=', row.experiment_id)
       .execute();
-    await trx
+    const runs = await trx
       .updateTable('runs')
       .set({ lifecycle_stage: stage, deleted_time: stage === 'deleted' ? now : null })
       .where('experiment_id', '=', row.experiment_id)
       .where('lifecycle_stage', '=', stage === 'deleted' ? 'active' : 'deleted')
-      .execute();
+      .executeTakeFirst();
+    await appendAudit(trx, {
+      actor,
+      action: stage === 'deleted' ? 'experiment.delete' : 'experiment.restore',
+      target: experimentTarget(row.experiment_id),
+      detail: { name: row.name, runs: Number(runs.numUpdatedRows) },
+    });
   });
 }
 
@@ -236,6 +261,7 @@ export async function setExperimentTag(
   experimentId: string,
   key: string,
   value: string,
+  actor: string,
 ): Promise<void> {
   const [tag] = checkExperimentTags([{ key, value }], 'tag');
   await ctx.transaction(async (trx) => {
@@ -246,5 +272,16 @@ export async function setExperimentTag(
       .values({ experiment_id: row.experiment_id, key: tag!.key, value: tag!.value })
       .onConflict((oc) => oc.columns(['experiment_id', 'key']).doUpdateSet({ value: tag!.value }))
       .execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'experiment.set-tag',
+      target: experimentTarget(row.experiment_id),
+      detail: { key: tag!.key, value: tag!.value },
+    });
   });
+}
+
+/** The audit log's name for an experiment. */
+export function experimentTarget(id: number | string): string {
+  return `experiments:/${id}`;
 }

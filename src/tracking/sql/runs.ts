@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { appendAudit } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
 import { LIMITS } from '../limits.js';
 import { RUN_NAME_TAG } from '../log-batch-rules.js';
@@ -27,7 +28,7 @@ import {
 
 /** Runs: create (with MLflow's naming rules), read, update, delete/restore, delete a tag. */
 
-export async function createRun(ctx: SqlContext, req: CreateRunRequest): Promise<Run> {
+export async function createRun(ctx: SqlContext, req: CreateRunRequest, actor: string): Promise<Run> {
   const experimentId = requireString(req?.experiment_id, 'experiment_id');
   const tags = checkRunTags(req.tags, 'tags');
   const userId = req.user_id === undefined ? '' : requireString(req.user_id, 'user_id');
@@ -69,6 +70,12 @@ export async function createRun(ctx: SqlContext, req: CreateRunRequest): Promise
       .insertInto('tags')
       .values(allTags.map((t) => ({ run_uuid: runId, key: t.key, value: t.value })))
       .execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'run.create',
+      target: runTarget(runId),
+      detail: { experiment_id: String(exp.experiment_id), run_name: runName, user_id: userId },
+    });
     return {
       info: toRunInfo(row),
       data: { metrics: [], params: [], tags: allTags },
@@ -83,7 +90,7 @@ export async function getRun(ctx: SqlContext, runId: string): Promise<Run> {
   return run!;
 }
 
-export async function updateRun(ctx: SqlContext, req: UpdateRunRequest): Promise<RunInfo> {
+export async function updateRun(ctx: SqlContext, req: UpdateRunRequest, actor: string): Promise<RunInfo> {
   const runId = requireString(req?.run_id, 'run_id');
   const status = req.status === undefined ? undefined : checkStatus(req.status);
   const endTime =
@@ -102,19 +109,47 @@ export async function updateRun(ctx: SqlContext, req: UpdateRunRequest): Promise
       await trx.updateTable('runs').set(patch).where('run_uuid', '=', runId).execute();
     }
     if (runName !== undefined) await upsertTag(trx, runId, RUN_NAME_TAG, runName);
+    const changed = Object.keys(patch).filter(
+      (k) => patch[k as keyof RunRow] !== row[k as keyof RunRow],
+    ) as (keyof RunRow)[];
+    // A heartbeat-like update that changes nothing is not a mutation worth a log entry.
+    if (changed.length) {
+      await appendAudit(trx, {
+        actor,
+        action: 'run.update',
+        target: runTarget(runId),
+        detail: {
+          before: Object.fromEntries(changed.map((k) => [k, row[k]])),
+          after: Object.fromEntries(changed.map((k) => [k, patch[k]])),
+        },
+      });
+    }
     return toRunInfo({ ...row, ...patch });
   });
 }
 
-export async function setRunStage(ctx: SqlContext, runId: string, stage: LifecycleStage): Promise<void> {
+export async function setRunStage(
+  ctx: SqlContext,
+  runId: string,
+  stage: LifecycleStage,
+  actor: string,
+): Promise<void> {
   requireString(runId, 'run_id');
   await ctx.transaction(async (trx) => {
-    await runRow(trx, runId);
+    const row = await runRow(trx, runId);
     await trx
       .updateTable('runs')
       .set({ lifecycle_stage: stage, deleted_time: stage === 'deleted' ? Date.now() : null })
       .where('run_uuid', '=', runId)
       .execute();
+    if (row.lifecycle_stage !== stage) {
+      await appendAudit(trx, {
+        actor,
+        action: stage === 'deleted' ? 'run.delete' : 'run.restore',
+        target: runTarget(runId),
+        detail: { experiment_id: String(row.experiment_id) },
+      });
+    }
   });
 }
 
@@ -174,4 +209,9 @@ export async function assembleRuns(db: Db, rows: RunRow[]): Promise<Run[]> {
   for (const t of tags) runs.get(t.run_uuid)!.data.tags.push({ key: t.key, value: t.value });
   for (const m of metrics) runs.get(m.run_uuid)!.data.metrics.push(toMetric(m));
   return rows.map((r) => runs.get(r.run_uuid)!);
+}
+
+/** The audit log's name for a run (MLflow's URI form). */
+export function runTarget(runId: string): string {
+  return `runs:/${runId}`;
 }

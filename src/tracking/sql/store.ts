@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/index.js';
+import { localUser } from '../../auth/index.js';
 import type { Store } from '../../store/index.js';
 import type {
   CreateExperimentRequest,
@@ -40,6 +41,8 @@ export interface SqlTrackingStoreOptions {
    * full sort. Tests set it tiny to exercise both paths.
    */
   searchWindow?: number;
+  /** Who the audit log names for this store's mutations (default KILN_USER, else the OS user). */
+  actor?: string;
 }
 
 /**
@@ -51,6 +54,8 @@ export interface SqlTrackingStoreOptions {
 export class SqlTrackingStore implements TrackingStore {
   readonly store: Store;
   readonly artifacts: ArtifactStore;
+  /** The acting user recorded in the audit log (see `actingAs`). */
+  readonly actor: string;
   private readonly ctx: SqlContext;
   private readonly closeStore: boolean;
   private readonly batches: BatchWriter;
@@ -63,6 +68,7 @@ export class SqlTrackingStore implements TrackingStore {
     this.artifacts = artifacts;
     this.ctx = new SqlContext(store, artifacts);
     this.closeStore = options.closeStore ?? false;
+    this.actor = options.actor ?? localUser();
     this.batches = new BatchWriter(this.ctx);
     this.runSearch = new RunSearch(this.ctx, options.searchWindow);
     if (store.sqlite) {
@@ -89,9 +95,18 @@ export class SqlTrackingStore implements TrackingStore {
     return tracking;
   }
 
+  /**
+   * This store with `user` as the actor of its audited mutations (a server: the request's
+   * user). A view, not a copy: it shares the context and its write queue, which must stay one
+   * per store (SQLite's writes are ordered through it).
+   */
+  actingAs(user: string): SqlTrackingStore {
+    return Object.create(this, { actor: { value: user, enumerable: true } }) as SqlTrackingStore;
+  }
+
   async createExperiment(req: CreateExperimentRequest): Promise<string> {
     await this.ready;
-    return experiments.createExperiment(this.ctx, req);
+    return experiments.createExperiment(this.ctx, req, this.actor);
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
@@ -110,24 +125,24 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   updateExperiment(experimentId: string, newName: string): Promise<void> {
-    return experiments.updateExperiment(this.ctx, experimentId, newName);
+    return experiments.updateExperiment(this.ctx, experimentId, newName, this.actor);
   }
 
   deleteExperiment(experimentId: string): Promise<void> {
-    return experiments.setExperimentStage(this.ctx, experimentId, 'deleted');
+    return experiments.setExperimentStage(this.ctx, experimentId, 'deleted', this.actor);
   }
 
   restoreExperiment(experimentId: string): Promise<void> {
-    return experiments.setExperimentStage(this.ctx, experimentId, 'active');
+    return experiments.setExperimentStage(this.ctx, experimentId, 'active', this.actor);
   }
 
   setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
-    return experiments.setExperimentTag(this.ctx, experimentId, key, value);
+    return experiments.setExperimentTag(this.ctx, experimentId, key, value, this.actor);
   }
 
   async createRun(req: CreateRunRequest): Promise<Run> {
     await this.ready;
-    return runs.createRun(this.ctx, req);
+    return runs.createRun(this.ctx, req, this.actor);
   }
 
   getRun(runId: string): Promise<Run> {
@@ -135,15 +150,15 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   updateRun(req: UpdateRunRequest): Promise<RunInfo> {
-    return runs.updateRun(this.ctx, req);
+    return runs.updateRun(this.ctx, req, this.actor);
   }
 
   deleteRun(runId: string): Promise<void> {
-    return runs.setRunStage(this.ctx, runId, 'deleted');
+    return runs.setRunStage(this.ctx, runId, 'deleted', this.actor);
   }
 
   restoreRun(runId: string): Promise<void> {
-    return runs.setRunStage(this.ctx, runId, 'active');
+    return runs.setRunStage(this.ctx, runId, 'active', this.actor);
   }
 
   deleteTag(runId: string, key: string): Promise<void> {
