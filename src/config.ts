@@ -18,6 +18,8 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_LOG_LEVEL      | info                        | pino level for the server                       |
  * | KILN_DATA_ROOTS     | (none)                      | folders (':'-separated) a client may name in a REST ingest; outside them a client uploads the bytes |
  * | KILN_MAX_UPLOAD_BYTES | 1073741824 (1 GiB)        | largest dataset upload the server accepts        |
+ * | KILN_RUN_HEARTBEAT_MS | 10000                     | how often a kiln process beats the runs it owns  |
+ * | KILN_RUN_STALE_MS   | 120000                      | a RUNNING run with no beat for this long is stale (`runs ls`, `gc --stale`) |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -95,12 +97,16 @@ function locationString(location: Location): string {
 }
 
 function byteCount(text: string | undefined, fallback: number): number {
+  return positiveWhole('KILN_MAX_UPLOAD_BYTES', 'of bytes', text, fallback);
+}
+
+function positiveWhole(name: string, unit: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === '') return fallback;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
-      `KILN_MAX_UPLOAD_BYTES must be a positive whole number of bytes, got '${text.slice(0, 40)}'`,
+      `${name} must be a positive whole number ${unit}, got '${text.slice(0, 40)}'`,
     );
   }
   return n;
@@ -143,5 +149,19 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Setti
     endpoint,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     forcePathStyle: pathStyle === '' ? endpoint !== undefined : pathStyle === 'true',
+  };
+}
+
+/**
+ * Run heartbeats: a beat every 10 s, stale after 12 missed beats, so a process starved on a
+ * loaded machine for a minute is not taken for dead (the tuning grace period is the same).
+ */
+export function runHeartbeatSettings(env: NodeJS.ProcessEnv = process.env): {
+  intervalMs: number;
+  staleAfterMs: number;
+} {
+  return {
+    intervalMs: positiveWhole('KILN_RUN_HEARTBEAT_MS', 'of milliseconds', env.KILN_RUN_HEARTBEAT_MS, 10_000),
+    staleAfterMs: positiveWhole('KILN_RUN_STALE_MS', 'of milliseconds', env.KILN_RUN_STALE_MS, 120_000),
   };
 }
