@@ -381,7 +381,7 @@ function isZeroOne(y: Float64Array): boolean {
 
 function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
   const parsed = LEARNERS[spec.learner.name]!.paramsSchema.safeParse(params);
-  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error);
+  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error, params);
   return params;
 }
 
