@@ -22,6 +22,8 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_TOKEN          | (none)                      | token sent to an http(s):// workspace (`Authorization: Bearer`) |
  * | MLFLOW_TRACKING_TOKEN | (fallback for the above)  | the same, as MLflow's client reads it            |
  * | MLFLOW_TRACKING_USERNAME / _PASSWORD | (none)     | HTTP Basic, as MLflow's client sends it (the password is the token) |
+ * | KILN_RUN_HEARTBEAT_MS | 10000                     | how often a kiln process beats the runs it owns  |
+ * | KILN_RUN_STALE_MS   | 120000                      | a RUNNING run with no beat for this long is stale (`runs ls`, `gc --stale`) |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -99,12 +101,16 @@ function locationString(location: Location): string {
 }
 
 function byteCount(text: string | undefined, fallback: number): number {
+  return positiveWhole('KILN_MAX_UPLOAD_BYTES', 'of bytes', text, fallback);
+}
+
+function positiveWhole(name: string, unit: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === '') return fallback;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
-      `KILN_MAX_UPLOAD_BYTES must be a positive whole number of bytes, got '${text.slice(0, 40)}'`,
+      `${name} must be a positive whole number ${unit}, got '${text.slice(0, 40)}'`,
     );
   }
   return n;
@@ -164,4 +170,18 @@ export function clientAuthorization(env: NodeJS.ProcessEnv = process.env): strin
   }
   if (env.MLFLOW_TRACKING_TOKEN) return `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
   return undefined;
+}
+
+/**
+ * Run heartbeats: a beat every 10 s, stale after 12 missed beats, so a process starved on a
+ * loaded machine for a minute is not taken for dead (the tuning grace period is the same).
+ */
+export function runHeartbeatSettings(env: NodeJS.ProcessEnv = process.env): {
+  intervalMs: number;
+  staleAfterMs: number;
+} {
+  return {
+    intervalMs: positiveWhole('KILN_RUN_HEARTBEAT_MS', 'of milliseconds', env.KILN_RUN_HEARTBEAT_MS, 10_000),
+    staleAfterMs: positiveWhole('KILN_RUN_STALE_MS', 'of milliseconds', env.KILN_RUN_STALE_MS, 120_000),
+  };
 }

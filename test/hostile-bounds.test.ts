@@ -32,7 +32,7 @@ describe('bounds on work-sizing parameters', () => {
     expect(linearParamsSchema.safeParse({ nThreads: THREADS + 1 }).success).toBe(false);
     expect(linearParamsSchema.safeParse({ nThreads: THREADS }).success).toBe(true);
     expect(specError({ ...base, learner: { name: 'gbdt', params: { threads: 100_000 } } })).toBe(
-      `train.yaml: learner.params.threads: must be at most ${THREADS} (4 per core on this ${availableParallelism()}-core machine)`,
+      `train.yaml: learner.params.threads: must be at most ${THREADS} (4 per core on this ${availableParallelism()}-core machine) (got 100000)`,
     );
   });
 
@@ -68,7 +68,7 @@ describe('bounds on work-sizing parameters', () => {
       search: { objectives: [{ metric: 'valid.auc' }], space: {}, ...extra },
     });
     expect(specError(search({ trials: 1e9 }))).toBe(
-      'train.yaml: search.trials: must be at most 100000 (trials per study)',
+      'train.yaml: search.trials: must be at most 100000 (trials per study) (got 1000000000)',
     );
     expect(specError(search({ parallel: 1e5 }))).toMatch(
       new RegExp(`^train.yaml: search.parallel: must be at most ${THREADS}`),
@@ -91,10 +91,10 @@ describe('bounds on work-sizing parameters', () => {
 
   it('names split.valid and split.test, not split.method, when the method is left out (Low 11)', () => {
     expect(specError({ ...base, learner: { name: 'gbdt' }, split: { valid: -0.1 } })).toBe(
-      'train.yaml: split.valid: Too small: expected number to be >=0',
+      'train.yaml: split.valid: Too small: expected number to be >=0 (got -0.1)',
     );
     expect(specError({ ...base, learner: { name: 'gbdt' }, split: { valid: 0.7, test: 0.7 } })).toBe(
-      'train.yaml: split.valid: valid + test must leave rows to train on',
+      'train.yaml: split.valid: valid + test must leave rows to train on (got 0.7)',
     );
     expect(specError({ ...base, learner: { name: 'gbdt' }, split: { valid: 0.1, test: 0.1 } })).toBe(
       'accepted',

@@ -13,6 +13,7 @@ import {
   type TokenInfo,
   verifyAuditChain,
 } from '../auth/index.js';
+import { runHeartbeatSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import {
   type Actor,
@@ -33,11 +34,13 @@ import {
   setPromotionPolicy,
   updateModelCard,
 } from '../registry/index.js';
-import { openWorkspace } from '../workspace.js';
+import type { SqlTrackingStore } from '../tracking/index.js';
+import { openWorkspace, type Workspace } from '../workspace.js';
 import { renderKeyValues, renderTable } from './table.js';
 import {
   addWorkspaceOptions,
   collect,
+  parseAge,
   parseKeyValue,
   type WorkspaceCommandOptions,
   workspaceTarget,
@@ -64,7 +67,7 @@ export function actorOf(opts: ModelsOptions): Actor {
 
 async function withRegistry<T>(
   opts: ModelsOptions,
-  fn: (registry: SqlModelRegistry) => Promise<T>,
+  fn: (registry: SqlModelRegistry, workspace: Workspace) => Promise<T>,
 ): Promise<T> {
   const workspace = await openWorkspace(workspaceTarget(opts));
   try {
@@ -74,7 +77,7 @@ async function withRegistry<T>(
         `--tracking-uri ${workspace.location}: the models, audit, auth and gc commands need the metadata store itself (a folder, sqlite:// or postgres://); against a server use its REST API (/api/2.0/mlflow/registered-models/…, /api/kiln/registry/…)`,
       );
     }
-    return await fn(workspace.registry);
+    return await fn(workspace.registry, workspace);
   } finally {
     await workspace.close();
   }
@@ -121,15 +124,6 @@ function tokenState(t: TokenInfo): string {
   if (t.revoked_time) return `revoked ${when(t.revoked_time)} by ${t.revoked_by}`;
   if (t.expires_time && t.expires_time <= Date.now()) return 'expired';
   return 'active';
-}
-
-function parseAge(text: string | undefined, flag = '--older-than'): number | undefined {
-  if (text === undefined) return undefined;
-  const m = /^(\d+)([dhm]?)$/.exec(text);
-  if (!m)
-    throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} must look like 30d, 12h or 45m, got '${text}'`);
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, '': 86_400_000 }[m[2] as 'd' | 'h' | 'm' | ''];
-  return Number(m[1]) * unit;
 }
 
 /** An ISO date/time or milliseconds since the epoch. */
@@ -798,7 +792,7 @@ function registerAuditCommands(program: Command): void {
           description?: string;
         },
       ) => {
-        const expiresInMs = parseAge(opts.expires, '--expires');
+        const expiresInMs = parseAge('--expires', opts.expires);
         await withRegistry({ ...opts, user: undefined }, async (registry) => {
           const created = await createToken(
             registry.db,
@@ -863,20 +857,75 @@ function registerAuditCommands(program: Command): void {
       '--older-than <age>',
       'only what was deleted at least this long ago: 30d, 12h, 45m (default: all)',
     )
-    .option('--dry-run', 'list what would be purged')
-    .action(async (opts: ModelsOptions & { olderThan?: string; dryRun?: boolean }) => {
-      const olderThanMs = parseAge(opts.olderThan);
-      await withRegistry(opts, async (registry) => {
-        const result = await purgeDeletedRegistryEntries(registry, actorOf(opts), {
-          olderThanMs,
-          dryRun: opts.dryRun,
+    .option('--dry-run', 'list what would be purged (or closed, with --stale)')
+    .option(
+      '--stale',
+      'instead of purging: end RUNNING runs whose owner stopped beating (kill -9, a crash) as FAILED, tagged kiln.error.code STALE_RUN; audited',
+    )
+    .option(
+      '--stale-after <age>',
+      'with --stale: no heartbeat for this long, e.g. 10m, 90s (default KILN_RUN_STALE_MS, else 2m)',
+    )
+    .action(
+      async (
+        opts: ModelsOptions & { olderThan?: string; dryRun?: boolean; stale?: boolean; staleAfter?: string },
+      ) => {
+        if (opts.stale) {
+          if (opts.olderThan !== undefined)
+            throw new KilnError(
+              'INVALID_PARAMETER_VALUE',
+              '--older-than is for purging; --stale closes stale runs',
+            );
+          await closeStaleRuns(opts);
+          return;
+        }
+        if (opts.staleAfter !== undefined)
+          throw new KilnError('INVALID_PARAMETER_VALUE', '--stale-after goes with --stale');
+        const olderThanMs = parseAge('--older-than', opts.olderThan);
+        await withRegistry(opts, async (registry) => {
+          const result = await purgeDeletedRegistryEntries(registry, actorOf(opts), {
+            olderThanMs,
+            dryRun: opts.dryRun,
+          });
+          print(
+            opts,
+            result,
+            () =>
+              `${opts.dryRun ? 'would purge' : 'purged'} ${result.versions.length} model version(s)${result.versions.length ? ` (${result.versions.map((v) => `${v.name}/${v.version}`).join(', ')})` : ''}, ${result.models.length} model(s)${result.models.length ? ` (${result.models.join(', ')})` : ''}, ${result.artifactsDeleted.length} artifact folder(s)\n`,
+          );
         });
-        print(
-          opts,
-          result,
-          () =>
-            `${opts.dryRun ? 'would purge' : 'purged'} ${result.versions.length} model version(s)${result.versions.length ? ` (${result.versions.map((v) => `${v.name}/${v.version}`).join(', ')})` : ''}, ${result.models.length} model(s)${result.models.length ? ` (${result.models.join(', ')})` : ''}, ${result.artifactsDeleted.length} artifact folder(s)\n`,
-        );
-      });
+      },
+    );
+}
+
+/** `kiln gc --stale`: the metadata store's stale runs, closed (or listed with --dry-run). */
+async function closeStaleRuns(
+  opts: ModelsOptions & { dryRun?: boolean; staleAfter?: string },
+): Promise<void> {
+  const olderThanMs = parseAge('--stale-after', opts.staleAfter) ?? runHeartbeatSettings().staleAfterMs;
+  const actor = actorOf(opts);
+  await withRegistry(opts, async (_registry, workspace) => {
+    // A workspace with a registry is a local one: its tracking store is the SQL one.
+    const tracking = workspace.tracking as SqlTrackingStore;
+    const runs = await tracking.staleRuns({
+      olderThanMs,
+      close: opts.dryRun !== true,
+      reason: `closed by kiln gc --stale: no heartbeat for ${Math.round(olderThanMs / 1000)} s`,
+      actor: actor.user,
     });
+    print(opts, { stale_after_ms: olderThanMs, dry_run: opts.dryRun === true, runs }, () =>
+      runs.length === 0
+        ? 'no stale runs\n'
+        : `${opts.dryRun ? 'would close' : 'closed'} ${runs.length} stale run(s) as FAILED:\n${renderTable(
+            runs,
+            [
+              { header: 'RUN ID', value: (r) => r.run_id },
+              { header: 'NAME', value: (r) => r.run_name, maxWidth: 30 },
+              { header: 'EXPERIMENT', value: (r) => r.experiment_id },
+              { header: 'LAST HEARTBEAT (UTC)', value: (r) => when(r.heartbeat_ms) },
+            ],
+            { empty: '' },
+          )}`,
+    );
+  });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { runHeartbeatSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import type { KilnClient } from '../sdk/index.js';
 import type { Experiment, FileInfo, Run } from '../tracking/index.js';
@@ -15,6 +16,7 @@ import {
 import {
   addWorkspaceOptions,
   collect,
+  parseAge,
   parsePositiveInt,
   parseViewType,
   type WorkspaceCommandOptions,
@@ -29,6 +31,7 @@ interface ListOptions extends WorkspaceCommandOptions {
   view?: string;
   pageToken?: string;
   metrics?: string;
+  staleAfter?: string;
 }
 
 /** Metric columns `runs ls` shows besides the ones the filter and order-by name. */
@@ -49,13 +52,18 @@ export function registerRunsCommands(program: Command): void {
       .option('--view <active|deleted|all>', 'which lifecycle stage to show (default active)')
       .option('--page-token <token>', 'continue from a previous page')
       .option(
+        '--stale-after <age>',
+        'a RUNNING run with no heartbeat this long is marked stale, e.g. 10m, 90s (default KILN_RUN_STALE_MS, else 2m)',
+      )
+      .option(
         '--metrics <keys>',
         'metric columns to show, comma-separated (default: those the filter and order-by name, then the first few)',
       ),
   ).action(async (opts: ListOptions) => {
     const maxResults = parsePositiveInt('--max-results', opts.maxResults) ?? 100;
     const viewType = parseViewType(opts.view);
-    const { page, experiments } = await withWorkspace(opts, async (kiln) => {
+    const staleAfterMs = parseAge('--stale-after', opts.staleAfter) ?? runHeartbeatSettings().staleAfterMs;
+    const { page, experiments, heartbeats } = await withWorkspace(opts, async (kiln) => {
       const experiments = await resolveExperiments(kiln, opts.experiment);
       const page = await kiln.searchRuns({
         experimentIds: experiments.map((e) => e.experiment_id),
@@ -65,12 +73,25 @@ export function registerRunsCommands(program: Command): void {
         viewType,
         pageToken: opts.pageToken,
       });
-      return { page, experiments };
+      const running = page.runs.filter((r) => r.info.status === 'RUNNING').map((r) => r.info.run_id);
+      const heartbeats = running.length > 0 ? await kiln.store.runHeartbeats(running) : {};
+      return { page, experiments, heartbeats };
     });
+    // A RUNNING run whose owner stopped beating: its process is gone (`kiln gc --stale` closes it).
+    const now = Date.now();
+    const staleSince = (r: Run): number | undefined => {
+      const beat = heartbeats[r.info.run_id];
+      return r.info.status === 'RUNNING' && beat !== undefined && now - beat > staleAfterMs
+        ? beat
+        : undefined;
+    };
     if (opts.json) {
-      printJson(
-        page.nextPageToken ? { runs: page.runs, next_page_token: page.nextPageToken } : { runs: page.runs },
-      );
+      const stale = page.runs.filter((r) => staleSince(r) !== undefined).map((r) => r.info.run_id);
+      printJson({
+        runs: page.runs,
+        ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}),
+        stale_run_ids: stale,
+      });
       return;
     }
     const nameOf = new Map(experiments.map((e) => [e.experiment_id, e.name]));
@@ -93,7 +114,15 @@ export function registerRunsCommands(program: Command): void {
       ...(new Set(page.runs.map((r) => r.info.experiment_id)).size > 1
         ? [{ header: 'EXPERIMENT', value: (r: Run) => nameOf.get(r.info.experiment_id), maxWidth: 30 }]
         : []),
-      { header: 'STATUS', value: (r) => r.info.status },
+      {
+        header: 'STATUS',
+        value: (r) => {
+          const beat = staleSince(r);
+          return beat === undefined
+            ? r.info.status
+            : `RUNNING (stale: no heartbeat for ${formatDuration(now - beat)})`;
+        },
+      },
       { header: 'START (UTC)', value: (r) => formatTimestamp(r.info.start_time) },
       { header: 'DURATION', value: (r) => runDuration(r), align: 'right' },
       ...metricKeys.map((k) => ({

@@ -88,3 +88,18 @@ export function parseKeyValue(flag: string, text: string): [string, string] {
   if (i <= 0) throw new KilnError('INVALID_PARAMETER_VALUE', `${flag} expects key=value, got '${text}'`);
   return [text.slice(0, i), text.slice(i + 1)];
 }
+
+/** An age flag: 30d, 12h, 45m, 90s (a bare number is days). */
+export function parseAge(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,9})([dhms]?)$/.exec(text);
+  if (!m)
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${flag} must look like 30d, 12h, 45m or 90s, got '${text.slice(0, 40)}'`,
+    );
+  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, '': 86_400_000 }[
+    m[2] as 'd' | 'h' | 'm' | 's' | ''
+  ];
+  return Number(m[1]) * unit;
+}

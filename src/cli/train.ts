@@ -7,6 +7,7 @@ import {
   type TrainingResult,
   type TrainSpec,
 } from '../pipeline/index.js';
+import { withRunsEndedOnInterrupt } from './interrupt.js';
 import { formatNumber, printJson, renderKeyValues } from './table.js';
 import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
 import { runTuneSpecCommand } from './tune-spec.js';
@@ -51,13 +52,16 @@ export function registerTrainCommand(program: Command): void {
       const bar =
         options.json || options.progress === false || !process.stderr.isTTY ? undefined : progressBar();
       try {
-        return await runTraining(spec, {
-          tracking: client,
-          experiment: options.experiment,
-          runName: options.name,
-          data: workspace.datasets,
-          onProgress: bar ? (p) => bar.update(p) : (p) => logPhase(p, options.json === true),
-        });
+        return await withRunsEndedOnInterrupt(client, (signal) =>
+          runTraining(spec, {
+            signal,
+            tracking: client,
+            experiment: options.experiment,
+            runName: options.name,
+            data: workspace.datasets,
+            onProgress: bar ? (p) => bar.update(p) : (p) => logPhase(p, options.json === true),
+          }),
+        );
       } finally {
         bar?.stop();
       }

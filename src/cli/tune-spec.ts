@@ -2,6 +2,7 @@ import { KilnError } from '../errors.js';
 import { WORK_BOUNDS } from '../learn/index.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
 import type { FrozenTrial } from '../tune/index.js';
+import { withRunsEndedOnInterrupt } from './interrupt.js';
 import { renderStudySummary } from './study-summary-text.js';
 import { printJson } from './table.js';
 import { type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
@@ -40,23 +41,26 @@ export async function runTuneSpecCommand(
   // Studies, trial runs and a stored dataset all come from the one workspace the flags name:
   // a local one shares one connection, a kiln server is reached over REST for all three.
   return withWorkspace(opts, async (client, workspace) => {
-    const result = await tuneFromSpec(spec, {
-      storage: workspace.studies,
-      client,
-      data: workspace.datasets,
-      ...(opts.resume ? { resume: opts.resume } : {}),
-      ...(opts.study ? { study: opts.study } : {}),
-      ...(opts.trials !== undefined
-        ? { trials: positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations) }
-        : {}),
-      ...(opts.parallel !== undefined
-        ? { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }
-        : {}),
-      ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
-      onTrialFinished: (t) => {
-        if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
-      },
-    });
+    const result = await withRunsEndedOnInterrupt(client, (signal) =>
+      tuneFromSpec(spec, {
+        signal,
+        storage: workspace.studies,
+        client,
+        data: workspace.datasets,
+        ...(opts.resume ? { resume: opts.resume } : {}),
+        ...(opts.study ? { study: opts.study } : {}),
+        ...(opts.trials !== undefined
+          ? { trials: positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations) }
+          : {}),
+        ...(opts.parallel !== undefined
+          ? { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }
+          : {}),
+        ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
+        onTrialFinished: (t) => {
+          if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
+        },
+      }),
+    );
     if (opts.json) printJson(result.summary);
     else process.stdout.write(summaryText(result, spec));
     return result;

@@ -65,7 +65,7 @@ export type ExpectationSuite = z.infer<typeof expectationSuiteSchema>;
 
 export function parseExpectations(value: unknown, place = 'expectations'): Expectation[] {
   const parsed = expectationSuiteSchema.safeParse(value);
-  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error, value);
   parsed.data.expectations.forEach((e, i) => {
     const checks = checksOf(e);
     const where = `${place}: expectations[${i}]`;

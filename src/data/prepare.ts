@@ -98,6 +98,12 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
       requireColumn(allNames, name, `${specPlace}: select/drop`);
     if (spec.target) requireColumn(allNames, spec.target, `${specPlace}: target`);
     const keep = (spec.select ?? allNames).filter((n) => !(spec.drop ?? []).includes(n));
+    if (keep.length === 0) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${specPlace}: ${spec.select ? 'select/drop' : 'drop'}: no column is left (${allNames.length} column(s), all dropped); a dataset needs at least one`,
+      );
+    }
 
     // Types of derived features come from DuckDB unless the spec declares them.
     const withFeatures = `SELECT *${features.map((f) => `, ${f.sql} AS ${sqlIdent(f.name)}`).join('')} FROM (${inner})`;

@@ -57,7 +57,7 @@ export const dataSpecSchema = z
     /** Type overrides (and fixed levels) for source columns. */
     columns: z.record(z.string(), columnSpecSchema).optional(),
     /** Derived features: name → row-level DuckDB SQL expression over source columns. */
-    features: z.record(z.string(), featureSpecSchema).optional(),
+    features: z.record(z.string().min(1, 'a derived feature needs a name'), featureSpecSchema).optional(),
     /** Keep only these columns (source or derived), in this order. Default: all. */
     select: z.array(z.string()).optional(),
     drop: z.array(z.string()).optional(),
@@ -72,7 +72,7 @@ export type DataSpec = z.infer<typeof dataSpecSchema>;
 /** Validates a parsed spec object; `place` names the file for error messages. */
 export function parseDataSpec(value: unknown, place = 'data spec'): DataSpec {
   const parsed = dataSpecSchema.safeParse(value ?? {});
-  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error, value);
   return parsed.data;
 }
 

@@ -54,7 +54,7 @@ type ParsedSplit = z.output<typeof splitSpecSchema>;
 
 export function parseSplitSpec(value: unknown, place = 'split'): ParsedSplit {
   const parsed = splitSpecSchema.safeParse(value);
-  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error, value);
   const spec = parsed.data;
   if (spec.method === 'time' && (spec.cutoff === undefined) === (spec.fractions === undefined)) {
     throw new KilnError('INVALID_PARAMETER_VALUE', `${place}: a time split takes either cutoff or fractions`);

@@ -239,15 +239,17 @@ export class ActiveRun {
   }
 
   /**
-   * Flushes buffered metrics and marks the run ended with `status` (default FINISHED).
-   * Calling it again returns the first call's promise.
+   * Flushes buffered metrics and marks the run ended with `status` (default FINISHED), after
+   * setting `tags` (why a run FAILED or was KILLED). The run counts as ended from this call on,
+   * so code still running cannot end it a second way. Calling it again returns the first
+   * call's promise.
    */
-  end(status: RunStatus = 'FINISHED'): Promise<void> {
-    if (this.ending === undefined) this.ending = this.finish(status);
+  end(status: RunStatus = 'FINISHED', tags: Record<string, LoggableValue> = {}): Promise<void> {
+    if (this.ending === undefined) this.ending = this.finish(status, tags);
     return this.ending;
   }
 
-  private async finish(status: RunStatus): Promise<void> {
+  private async finish(status: RunStatus, tags: Record<string, LoggableValue>): Promise<void> {
     let flushError: unknown;
     try {
       await this.batcher.close();
@@ -256,6 +258,8 @@ export class ActiveRun {
     }
     const lost = this.batcher.pending;
     try {
+      const kvs = toKeyValues(tags, 'tag');
+      if (kvs.length > 0) await this.store.logBatch({ run_id: this.id, tags: kvs });
       await this.store.updateRun({ run_id: this.id, status, end_time: Date.now() });
     } finally {
       this.onEnd(this);

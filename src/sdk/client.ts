@@ -7,11 +7,13 @@ import {
   type Metric,
   type RestTrackingStoreOptions,
   type Run,
+  type RunStatus,
   type TrackingStore,
   type ViewType,
 } from '../tracking/index.js';
 import { openWorkspace, type Workspace, type WorkspaceTarget } from '../workspace.js';
 import { ActiveRun, type LoggableValue } from './active-run.js';
+import { RunHeartbeat } from './run-heartbeat.js';
 
 export interface ConnectOptions {
   /** Metric points per background log-batch call, at most 1000 (default 1000). */
@@ -173,6 +175,7 @@ export class KilnClient {
   private readonly options: ConnectOptions;
   private readonly openRuns = new Set<ActiveRun>();
   private readonly onBeforeExit = () => this.endOpenRunsAtExit();
+  private readonly heartbeat: RunHeartbeat;
   private listening = false;
 
   /**
@@ -187,6 +190,7 @@ export class KilnClient {
     this.workspace = workspace;
     this.options = options;
     this.experiments = new Experiments(store);
+    this.heartbeat = new RunHeartbeat(store);
   }
 
   /**
@@ -194,6 +198,15 @@ export class KilnClient {
    * @example const run = await kiln.startRun({ experiment: 'fraud', name: 'depth-6', tags: { owner: 'ana' } });
    */
   async startRun(options: StartRunOptions = {}): Promise<ActiveRun> {
+    return this.track(await this.createRun(options));
+  }
+
+  /**
+   * Creates a RUNNING run as `startRun` does, without taking it on in this client: no
+   * heartbeat, not ended at exit. For a run another step logs into (`resumeRun`), as a
+   * study's trial run is created before its training starts.
+   */
+  async createRun(options: StartRunOptions = {}): Promise<Run> {
     const experimentId =
       options.experimentId ??
       (await this.experiments.getOrCreate(options.experiment ?? DEFAULT_EXPERIMENT_NAME)).experiment_id;
@@ -212,7 +225,7 @@ export class KilnClient {
       start_time: options.startTime ?? Date.now(),
       tags,
     });
-    return this.track(run);
+    return run;
   }
 
   /**
@@ -235,9 +248,13 @@ export class KilnClient {
     const active = new ActiveRun(this.store, run, {
       maxBatchSize: this.options.metricBatchSize,
       flushIntervalMs: this.options.metricFlushIntervalMs,
-      onEnd: (r) => this.openRuns.delete(r),
+      onEnd: (r) => {
+        this.openRuns.delete(r);
+        if (![...this.openRuns].some((o) => o.id === r.id)) this.heartbeat.remove(r.id);
+      },
     });
     this.openRuns.add(active);
+    this.heartbeat.add(active.id);
     if (!this.listening) {
       process.on('beforeExit', this.onBeforeExit);
       this.listening = true;
@@ -299,12 +316,31 @@ export class KilnClient {
     return [...this.openRuns];
   }
 
+  /**
+   * Ends every run this client has open with `status`, after setting `tags`: what a command
+   * interrupted by a signal does (KILLED, with the signal named), as MLflow's `start_run`
+   * context ends its run when the block is left by an exception.
+   */
+  async endActiveRuns(status: RunStatus, tags: Record<string, LoggableValue> = {}): Promise<void> {
+    const seen = new Set<string>();
+    const ending: Promise<void>[] = [];
+    for (const run of this.openRuns) {
+      if (run.ended || seen.has(run.id)) continue;
+      seen.add(run.id);
+      ending.push(run.end(status, tags));
+    }
+    const results = await Promise.allSettled(ending);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
   /** Flushes every open run's metrics (runs stay open), then closes the store. */
   async close(): Promise<void> {
     if (this.listening) {
       process.off('beforeExit', this.onBeforeExit);
       this.listening = false;
     }
+    await this.heartbeat.stop();
     const results = await Promise.allSettled([...this.openRuns].map((r) => r.flush()));
     await (this.workspace ? this.workspace.close() : this.store.close());
     const failed = results.find((r) => r.status === 'rejected');

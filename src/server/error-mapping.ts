@@ -13,7 +13,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     return;
   }
   if (error instanceof ZodError) {
-    const e = KilnError.fromZod(undefined, error);
+    const e = KilnError.fromZod(undefined, error, request.method === 'GET' ? request.query : request.body);
     reply.status(e.status).send({ error_code: e.code, message: e.message });
     return;
   }

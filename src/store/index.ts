@@ -1,5 +1,12 @@
 export type { Dialect } from './dialect.js';
 export {
+  type HeartbeatSubject,
+  type HeartbeatTarget,
+  type HeartbeatThread,
+  heartbeatTargetOf,
+  startHeartbeatThread,
+} from './heartbeat-thread.js';
+export {
   checkStoreIntegrity,
   migrateStore,
   type OpenStoreOptions,

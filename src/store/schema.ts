@@ -35,6 +35,12 @@ export interface RunsTable {
   deleted_time: number | null;
 }
 
+/** A run's last heartbeat from the kiln process that owns it (migration 0007). */
+export interface RunHeartbeatsTable {
+  run_uuid: string;
+  heartbeat_ms: number;
+}
+
 export interface ParamsTable {
   run_uuid: string;
   key: string;
@@ -380,6 +386,7 @@ export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
   runs: RunsTable;
+  run_heartbeats: RunHeartbeatsTable;
   params: ParamsTable;
   tags: TagsTable;
   metrics: MetricsTable;

@@ -16,6 +16,7 @@ export {
 } from './search-filter.js';
 export { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME } from './sql/experiments.js';
 export { type Condition, comparison as filterComparisonSql } from './sql/filter.js';
+export { STALE_RUN_CODE, type StaleRun } from './sql/heartbeats.js';
 export { LOGGED_MODELS_TAG } from './sql/logged-models.js';
 export { SqlTrackingStore, type SqlTrackingStoreOptions } from './sql/store.js';
 export * from './types.js';

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorCode, KilnError, STATUS_OF_CODE } from '../errors.js';
+import type { HeartbeatTarget } from '../store/index.js';
 import {
   ARTIFACT_URI_SCHEME,
   type CreateExperimentRequest,
@@ -288,8 +289,39 @@ export class RestTrackingStore implements TrackingStore {
     return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
   }
 
+  heartbeatTarget(): HeartbeatTarget | undefined {
+    return { kind: 'http', url: this.baseUrl, headers: this.headers };
+  }
+
+  async beatRuns(runIds: string[]): Promise<void> {
+    await this.kilnCall('/api/kiln/runs/heartbeat', { run_ids: runIds });
+  }
+
+  async runHeartbeats(runIds: string[]): Promise<Record<string, number>> {
+    const res = await this.kilnCall<{ heartbeats?: Record<string, number> }>('/api/kiln/runs/heartbeats', {
+      run_ids: runIds,
+    });
+    return res.heartbeats ?? {};
+  }
+
   async close(): Promise<void> {
     this.artifactUriOfRun.clear();
+  }
+
+  /** A kiln extension route; a server without it (MLflow's) answers 404, taken as nothing kept. */
+  private async kilnCall<T>(route: string, payload: object): Promise<Partial<T>> {
+    const body = JSON.stringify(payload);
+    try {
+      const res = await this.send('POST', `${this.baseUrl}${route}`, 'idempotent', () => ({
+        body,
+        headers: { 'content-type': 'application/json' },
+      }));
+      return (await res.json()) as T;
+    } catch (e) {
+      if (e instanceof KilnError && (e.code === 'ENDPOINT_NOT_FOUND' || e.code === 'RESOURCE_DOES_NOT_EXIST'))
+        return {};
+      throw e;
+    }
   }
 
   // ---- transport ----

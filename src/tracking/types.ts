@@ -1,3 +1,4 @@
+import type { HeartbeatTarget } from '../store/index.js';
 /**
  * Tracking entities in MLflow's REST JSON shapes (snake_case, ms timestamps, string ids), so
  * the REST layer serialises them unchanged and existing MLflow clients read them as-is.
@@ -244,6 +245,18 @@ export interface TrackingStore {
     body: import('node:stream').Readable | Uint8Array | string,
   ): Promise<void>;
   downloadArtifact(runId: string, path: string): Promise<import('node:stream').Readable>;
+
+  /**
+   * Run heartbeats (kiln's, not MLflow's): the process that owns a run beats it while it
+   * lives, so a RUNNING run whose owner died shows as stale. `heartbeatTarget` is a second
+   * connection for a heartbeat thread (store/heartbeat-thread.ts), or undefined when the
+   * caller must beat on its own thread with `beatRuns`. A server that keeps no heartbeats
+   * (MLflow's) answers `runHeartbeats` with {} and ignores beats.
+   */
+  heartbeatTarget(): HeartbeatTarget | undefined;
+  beatRuns(runIds: string[]): Promise<void>;
+  /** The last heartbeat (ms since the epoch) of each of these runs that has one. */
+  runHeartbeats(runIds: string[]): Promise<Record<string, number>>;
 
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { alreadyExists, notFound } from '../errors.js';
-import type { Store, TuneTrialsTable } from '../store/index.js';
+import { heartbeatTargetOf, type Store, type TuneTrialsTable } from '../store/index.js';
 import type {
   Direction,
   Distribution,
@@ -45,10 +45,7 @@ export class SqlStudyStorage implements StudyStorage {
   }
 
   heartbeatTarget(): HeartbeatTarget | undefined {
-    const uri =
-      this.store.connectionUri ?? (this.store.dialect === 'sqlite' ? this.store.location : undefined);
-    if (uri === undefined || uri === ':memory:') return undefined;
-    return this.store.dialect === 'postgres' ? { kind: 'postgres', uri } : { kind: 'sqlite', path: uri };
+    return heartbeatTargetOf(this.store);
   }
 
   async createStudy(input: {

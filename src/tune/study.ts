@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { invalidParam, KilnError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { type HeartbeatThread, startHeartbeatThread } from './heartbeat-thread.js';
+import { type HeartbeatThread, startHeartbeatThread } from '../store/index.js';
 import { paretoFront } from './pareto.js';
 import { prunerFromSpec } from './pruners/index.js';
 import { samplerFromSpec } from './samplers/index.js';
@@ -74,6 +74,12 @@ export interface OptimizeOptions {
   catchErrors?: boolean;
   /** Called after each trial is recorded. */
   onTrialFinished?: (trial: FrozenTrial) => void;
+  /**
+   * Aborted: no trial starts after it, and a trial whose objective then fails is recorded
+   * FAILED ('interrupted') without its tracking hook: whoever aborted owns the trial's run
+   * (an interrupted `kiln tune` ends it KILLED).
+   */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_HEARTBEAT_MS = 10_000;
@@ -337,7 +343,7 @@ export class Study implements StudyView, TrialHost {
     if (this.options.tracking && !this.record.parentRunId) await this.startTracking();
     this.startHeartbeat();
     const loop = async () => {
-      while (!stop && started < limit && Date.now() < deadline) {
+      while (!stop && !options.signal?.aborted && started < limit && Date.now() < deadline) {
         // Count the slot before the first await: parallel loops would otherwise all pass the
         // check above while one of them is refreshing, and run more than nTrials.
         started++;
@@ -364,7 +370,7 @@ export class Study implements StudyView, TrialHost {
           stop = true;
           break;
         }
-        const result = await this.runTrial(frozen, objective, options.catchErrors ?? true);
+        const result = await this.runTrial(frozen, objective, options.catchErrors ?? true, options.signal);
         done.push(result);
         options.onTrialFinished?.(result);
       }
@@ -393,6 +399,7 @@ export class Study implements StudyView, TrialHost {
     frozen: FrozenTrial,
     objective: Objective,
     catchErrors: boolean,
+    signal?: AbortSignal,
   ): Promise<FrozenTrial> {
     this.own.add(frozen.id);
     this.heartbeatThread?.add(frozen.id);
@@ -429,9 +436,10 @@ export class Study implements StudyView, TrialHost {
       if (e instanceof TrialPruned) state = 'PRUNED';
       else {
         state = 'FAILED';
-        failure = e;
+        failure = signal?.aborted ? new Error(`interrupted (${String(signal.reason ?? 'aborted')})`) : e;
       }
     }
+    const interrupted = state === 'FAILED' && signal?.aborted === true;
     if (state === 'PRUNED') {
       // As Optuna: a pruned trial's value is its last intermediate value.
       const steps = [...frozen.intermediate.keys()];
@@ -466,7 +474,8 @@ export class Study implements StudyView, TrialHost {
       this.runningList = null;
       if (frozen.state === 'COMPLETE' || frozen.state === 'PRUNED') this.finished.push(frozen);
     }
-    if (this.options.tracking && frozen.runId) await this.options.tracking.finishTrial(this.record, frozen);
+    if (this.options.tracking && frozen.runId && !interrupted)
+      await this.options.tracking.finishTrial(this.record, frozen);
     this.sampler.afterTrial?.(this, frozen);
     if (failure && !catchErrors) throw failure;
     return frozen;
@@ -477,7 +486,7 @@ export class Study implements StudyView, TrialHost {
     const target = this.storage.heartbeatTarget();
     if (target) {
       this.heartbeatThread = startHeartbeatThread(
-        { target, workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
+        { target, subject: 'trials', workerId: this.workerId, intervalMs: this.heartbeatIntervalMs },
         () => {
           this.heartbeatThread = undefined; // beat from the main thread instead
         },

@@ -1,3 +1,4 @@
+import type { HeartbeatTarget } from '../store/index.js';
 /**
  * The concepts of tuning, as Optuna names them: a study holds trials; a sampler proposes
  * parameter values; a pruner stops unpromising trials from their intermediate values.
@@ -87,11 +88,8 @@ export interface StudySpec {
   [key: string]: unknown;
 }
 
-/** How a heartbeat thread reaches the storage on its own connection (see heartbeat-thread.ts). */
-export type HeartbeatTarget =
-  | { kind: 'sqlite'; path: string }
-  | { kind: 'postgres'; uri: string }
-  | { kind: 'http'; url: string; headers: Record<string, string> };
+/** How a heartbeat thread reaches the storage on its own connection (store/heartbeat-thread.ts). */
+export type { HeartbeatTarget };
 
 /**
  * Where studies and trials live: the metadata database (sql-storage.ts), or a kiln server

@@ -113,7 +113,7 @@ export type GbdtObjective = NonNullable<GbdtParams['objective']>;
 /** Validates user parameters and fills defaults; the message names the offending field. */
 export function parseGbdtParams(input: unknown): GbdtParams {
   const parsed = gbdtParamsSchema.safeParse(input ?? {});
-  if (!parsed.success) throw KilnError.fromZod('gbdt parameters', parsed.error);
+  if (!parsed.success) throw KilnError.fromZod('gbdt parameters', parsed.error, input);
   return parsed.data;
 }
 

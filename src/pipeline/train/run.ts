@@ -25,7 +25,7 @@ import {
   type TransformStep,
   writeModelPackage,
 } from '../../learn/index.js';
-import { ActiveRun, connect, KilnClient } from '../../sdk/index.js';
+import { type ActiveRun, connect, KilnClient } from '../../sdk/index.js';
 import type { TrackingStore } from '../../tracking/index.js';
 import { loadTrainingData, type TrainingMatrices } from './load-data.js';
 import { type ModelMeasurements, measureModel } from './measure.js';
@@ -81,6 +81,8 @@ export interface RunTrainingOptions {
   tags?: Record<string, string>;
   /** Log into this existing RUNNING run (a tuning trial's child run) instead of starting one. */
   runId?: string;
+  /** Aborts the fit (an interrupted command): it stops at the learner's next check. */
+  signal?: AbortSignal;
 }
 
 export interface TrainingResult {
@@ -155,7 +157,8 @@ export async function runTraining(
       ...(options.tags ?? {}),
     };
     if (options.runId) {
-      run = new ActiveRun(client.store, await client.getRun(options.runId));
+      // Taken on by this client: beaten while it trains, ended KILLED if the command is interrupted.
+      run = await client.resumeRun(options.runId);
       await run.setTags(tags);
     } else {
       run = await client.startRun({
@@ -175,6 +178,7 @@ export async function runTraining(
       { x: data.train.x, y: data.train.y, classes: data.train.classes },
       {
         ...(data.valid ? { valid: { x: data.valid.x, y: data.valid.y, classes: data.valid.classes } } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
         onIteration: (info) => {
           iterations = info.iteration + 1;
           active.logMetrics(info.metrics, info.iteration);
@@ -377,7 +381,7 @@ function isZeroOne(y: Float64Array): boolean {
 
 function checkParams(spec: TrainSpec, params: Record<string, unknown>): Record<string, unknown> {
   const parsed = LEARNERS[spec.learner.name]!.paramsSchema.safeParse(params);
-  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error);
+  if (!parsed.success) throw KilnError.fromZod('learner.params', parsed.error, params);
   return params;
 }
 

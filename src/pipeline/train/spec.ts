@@ -503,7 +503,7 @@ function issueText(issue: z.core.$ZodIssue): string {
  */
 export function parseTrainSpec(value: unknown, place = 'training spec'): TrainSpec {
   const parsed = trainSpecSchema.safeParse(value ?? {});
-  if (!parsed.success) throw KilnError.fromZod(place, parsed.error);
+  if (!parsed.success) throw KilnError.fromZod(place, parsed.error, value);
   return parsed.data;
 }
 

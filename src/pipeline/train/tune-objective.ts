@@ -65,6 +65,8 @@ export interface TrainingObjectiveOptions {
   data?: DatasetCatalog;
   /** Study name, recorded as a tag on each trial's run. */
   study?: string;
+  /** Aborts a trial's fit (an interrupted command). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -116,6 +118,7 @@ export function trainingObjective(spec: TrainSpec, options: TrainingObjectiveOpt
         ...(options.study ? { 'kiln.study': options.study } : {}),
       },
       ...(onIteration ? { onIteration } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     trial.setUserAttr('run_id', result.runId);
     trial.setUserAttr('iterations', result.iterations);

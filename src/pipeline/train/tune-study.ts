@@ -37,6 +37,8 @@ export interface TuneFromSpecBehaviour {
   parallel?: number;
   timeoutSeconds?: number;
   onTrialFinished?: (trial: FrozenTrial) => void;
+  /** An interrupted command: no trial starts after it, and the running trials' fits stop. */
+  signal?: AbortSignal;
 }
 
 export interface TuneResult {
@@ -100,12 +102,14 @@ export async function tuneFromSpec(
     client: options.client,
     data: options.data,
     spec,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const finished = await study.optimize(objective, {
     ...(options.trials !== undefined ? { nTrials: options.trials } : {}),
     parallel: options.parallel ?? spec.search?.parallel ?? 1,
     ...(options.timeoutSeconds !== undefined ? { timeout: options.timeoutSeconds } : {}),
     ...(options.onTrialFinished ? { onTrialFinished: options.onTrialFinished } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   await study.refresh();
   const summary = studySummary(study);
@@ -120,11 +124,17 @@ export async function tuneFromSpec(
  */
 export async function trainingObjectiveForStudy(
   study: Study,
-  options: { client: KilnClient; data?: DatasetCatalog; spec?: TrainSpec },
+  options: { client: KilnClient; data?: DatasetCatalog; spec?: TrainSpec; signal?: AbortSignal },
 ) {
   const spec = options.spec ?? storedSpecOf(study);
   const matrices = await loadTrainingData(spec, options.data);
-  return trainingObjective(spec, { client: options.client, matrices, data: options.data, study: study.name });
+  return trainingObjective(spec, {
+    client: options.client,
+    matrices,
+    data: options.data,
+    study: study.name,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /** True when a stored study was created from a training spec (so a worker needs this module). */
@@ -182,7 +192,9 @@ export function studyTracking(client: KilnClient): StudyTracking {
     },
     async startTrial(record: StudyRecord, trial: FrozenTrial) {
       const experimentId = record.experimentId ?? undefined;
-      const run = await client.startRun({
+      // Created, not taken on: the trial's training takes the run on (resumeRun), beats it
+      // and ends it; this process holds no handle that would outlive the trial.
+      const run = await client.createRun({
         ...(experimentId ? { experimentId } : { experiment: experimentOf.get(record.id) }),
         name: `${record.name}-${trial.number}`,
         tags: {
@@ -191,8 +203,7 @@ export function studyTracking(client: KilnClient): StudyTracking {
           'kiln.trial.number': String(trial.number),
         },
       });
-      await run.flush();
-      return run.id;
+      return run.info.run_id;
     },
     async finishTrial(_record: StudyRecord, trial: FrozenTrial) {
       if (!trial.runId) return;
@@ -248,7 +259,11 @@ async function finishParentRun(client: KilnClient, runId: string, summary: Study
         ]
       : [],
   });
-  await store.updateRun({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
+  // The parent run this process started is ended through its handle, so an interrupt
+  // arriving later finds it ended; a resumed study's parent (another process's) by id.
+  const own = client.activeRuns.find((r) => r.id === runId);
+  if (own) await own.end('FINISHED');
+  else await store.updateRun({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
 }
 
 function studyLocation(options: TuneFromSpecOptions): StudyLocation {

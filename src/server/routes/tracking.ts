@@ -33,6 +33,15 @@ export async function trackingRoutes(app: FastifyInstance, context: ServerContex
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
     await app.register(async (scope) => registerTrackingRoutes(scope, tracking, lookup), { prefix });
   }
+  // kiln's run heartbeats (migration 0007): the server's clock stamps a remote owner's beats.
+  const runIds = z.object({ run_ids: z.array(z.string().min(1).max(256)).max(10_000) });
+  app.post('/api/kiln/runs/heartbeat', async (req) => {
+    await tracking.beatRuns(runIds.parse(req.body).run_ids);
+    return {};
+  });
+  app.post('/api/kiln/runs/heartbeats', async (req) => ({
+    heartbeats: await tracking.runHeartbeats(runIds.parse(req.body).run_ids),
+  }));
   app.addHook('onClose', async () => tracking.close());
 }
 

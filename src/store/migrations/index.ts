@@ -5,6 +5,7 @@ import * as datasets from './0002_datasets.js';
 import * as tune from './0003_tune.js';
 import * as datasetInputs from './0004_dataset_inputs.js';
 import * as registry from './0006_registry.js';
+import * as runHeartbeats from './0007_run_heartbeats.js';
 import * as authTokens from './0008_auth_tokens.js';
 import * as events from './0009_events.js';
 
@@ -24,6 +25,7 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0003_tune', up: tune.up },
   { name: '0004_dataset_inputs', up: datasetInputs.up },
   { name: '0006_registry', up: registry.up },
+  { name: '0007_run_heartbeats', up: runHeartbeats.up },
   { name: '0008_auth_tokens', up: authTokens.up },
   { name: '0009_events', up: events.up },
 ];

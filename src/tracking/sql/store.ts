@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/index.js';
 import { localUser } from '../../auth/index.js';
-import type { Store } from '../../store/index.js';
+import { type HeartbeatTarget, heartbeatTargetOf, type Store } from '../../store/index.js';
 import type {
   CreateExperimentRequest,
   CreateRunRequest,
@@ -25,6 +25,7 @@ import type {
 import { downloadArtifact, listArtifacts, uploadArtifact } from './artifacts.js';
 import { SqlContext } from './context.js';
 import * as experiments from './experiments.js';
+import { beatRuns, runHeartbeats, type StaleRun, staleRuns } from './heartbeats.js';
 import { logInputs, runsUsingDatasetVersion, searchDatasets } from './inputs.js';
 import { BatchWriter } from './log-batch.js';
 import { logModel } from './logged-models.js';
@@ -210,6 +211,32 @@ export class SqlTrackingStore implements TrackingStore {
 
   downloadArtifact(runId: string, path: string): Promise<Readable> {
     return downloadArtifact(this.ctx, runId, path);
+  }
+
+  heartbeatTarget(): HeartbeatTarget | undefined {
+    return heartbeatTargetOf(this.store);
+  }
+
+  beatRuns(runIds: string[]): Promise<void> {
+    return beatRuns(this.ctx, runIds);
+  }
+
+  runHeartbeats(runIds: string[]): Promise<Record<string, number>> {
+    return runHeartbeats(this.ctx, runIds);
+  }
+
+  /**
+   * RUNNING runs whose heartbeat is older than `olderThanMs` (their owner is gone); with
+   * `close`, each is ended FAILED with `kiln.error` / `kiln.error.code: STALE_RUN` tags.
+   */
+  staleRuns(options: {
+    olderThanMs: number;
+    close: boolean;
+    reason?: string;
+    /** Who closes them: each close is then an entry in the audit log. */
+    actor?: string;
+  }): Promise<StaleRun[]> {
+    return staleRuns(this.ctx, options);
   }
 
   async close(): Promise<void> {

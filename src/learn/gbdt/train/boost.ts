@@ -108,19 +108,26 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
   };
   const pool = await TrainingPool.create(buffers, threads);
   try {
-    return runRounds(input, options, data, buffers, pool);
+    return await runRounds(input, options, data, buffers, pool);
   } finally {
     await pool.close();
   }
 }
 
-function runRounds(
+/**
+ * The fit gives the event loop a turn at least this often (between rounds): a signal handler,
+ * the SDK's metric sends and an abort must not wait for the whole fit (an interrupted
+ * `kiln train` ends its run KILLED only if its handler gets to run). A turn costs microseconds.
+ */
+const YIELD_EVERY_MS = 50;
+
+async function runRounds(
   input: BoostInput,
   options: FitOptions,
   data: BinnedMatrix,
   buffers: TrainingBuffers,
   pool: TrainingPool,
-): BoostResult {
+): Promise<BoostResult> {
   const { objective: obj, params: p } = input;
   const { y, weight: w, rows, score, prob, expNeg } = buffers;
   const n = buffers.nRows;
@@ -165,7 +172,12 @@ function runRounds(
   let bestValue = Number.NaN;
   let rounds = 0;
 
+  let lastYield = performance.now();
   for (let it = 0; it < p.num_iterations; it++) {
+    if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
     if (options.signal?.aborted) {
       throw new KilnError('INVALID_STATE', `gbdt fit: aborted at round ${it}`);
     }

@@ -1,6 +1,25 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { HeartbeatTarget } from './types.js';
+import type { Store } from './open-store.js';
+/** How a heartbeat thread reaches the store on its own connection. */
+export type HeartbeatTarget =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; uri: string }
+  | { kind: 'http'; url: string; headers: Record<string, string> };
+
+/** The store's own connection string for a heartbeat thread; undefined for an in-memory one. */
+export function heartbeatTargetOf(store: Store): HeartbeatTarget | undefined {
+  const uri = store.connectionUri ?? (store.dialect === 'sqlite' ? store.location : undefined);
+  if (uri === undefined || uri === ':memory:') return undefined;
+  return store.dialect === 'postgres' ? { kind: 'postgres', uri } : { kind: 'sqlite', path: uri };
+}
+
+/**
+ * What a thread beats: tuning trials (`tune_trials.heartbeat_ms`, guarded by state and worker)
+ * or tracked runs (`run_heartbeats`, migration 0007). Both keep the same protocol; only the
+ * statement and the kiln server route differ, so the SQL for each lives here, in store/.
+ */
+export type HeartbeatSubject = 'trials' | 'runs';
 
 /**
  * Heartbeats from a worker thread. Learners may block the main thread for a whole fit (the
@@ -15,23 +34,40 @@ import type { HeartbeatTarget } from './types.js';
  * clock (the one its reaper reads) stamps the beat.
  */
 export interface HeartbeatThread {
-  add(trialId: number): void;
-  remove(trialId: number): void;
+  add(id: number | string): void;
+  remove(id: number | string): void;
   stop(): Promise<void>;
 }
 
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { target, workerId, intervalMs, sqlitePath, pgPath } = workerData;
+const { target, subject, workerId, intervalMs, sqlitePath, pgPath } = workerData;
+const STATEMENTS = {
+  trials: {
+    route: '/api/kiln/studies/trials/heartbeat',
+    body: (list) => ({ trialIds: list, workerId }),
+    postgres: "update tune_trials set heartbeat_ms = $1 where trial_id = any($2::int[]) and state = 'RUNNING' and worker_id = $3",
+    postgresParams: (now, list) => [now, list, workerId],
+    sqlite: "update tune_trials set heartbeat_ms = @now where trial_id = @id and state = 'RUNNING' and worker_id = @workerId",
+  },
+  runs: {
+    route: '/api/kiln/runs/heartbeat',
+    body: (list) => ({ run_ids: list }),
+    postgres: 'insert into run_heartbeats (run_uuid, heartbeat_ms) select r.run_uuid, $1 from runs r where r.run_uuid = any($2::text[]) on conflict (run_uuid) do update set heartbeat_ms = excluded.heartbeat_ms',
+    postgresParams: (now, list) => [now, list],
+    sqlite: 'insert into run_heartbeats (run_uuid, heartbeat_ms) select run_uuid, @now from runs where run_uuid = @id on conflict (run_uuid) do update set heartbeat_ms = excluded.heartbeat_ms',
+  },
+};
+const statements = STATEMENTS[subject];
 const ids = new Set();
 let beat;
 let close;
 if (target.kind === 'http') {
   beat = async (list) => {
-    const res = await fetch(target.url + '/api/kiln/studies/trials/heartbeat', {
+    const res = await fetch(target.url + statements.route, {
       method: 'POST',
       headers: { ...target.headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ trialIds: list, workerId }),
+      body: JSON.stringify(statements.body(list)),
       signal: AbortSignal.timeout(Math.max(1000, intervalMs)),
     });
     await res.arrayBuffer();
@@ -43,22 +79,17 @@ if (target.kind === 'http') {
   const ready = client.connect();
   beat = async (list, now) => {
     await ready;
-    await client.query(
-      "update tune_trials set heartbeat_ms = $1 where trial_id = any($2::int[]) and state = 'RUNNING' and worker_id = $3",
-      [now, list, workerId],
-    );
+    await client.query(statements.postgres, statements.postgresParams(now, list));
   };
   close = () => client.end();
 } else {
   const Database = require(sqlitePath);
   const conn = new Database(target.path);
   conn.pragma('busy_timeout = 10000');
-  const stmt = conn.prepare(
-    "update tune_trials set heartbeat_ms = ? where trial_id = ? and state = 'RUNNING' and worker_id = ?",
-  );
+  const stmt = conn.prepare(statements.sqlite);
   beat = async (list, now) => {
     conn.transaction(() => {
-      for (const id of list) stmt.run(now, id, workerId);
+      for (const id of list) stmt.run({ now, id, workerId });
     })();
   };
   close = async () => conn.close();
@@ -75,6 +106,8 @@ const timer = setInterval(tick, intervalMs);
 parentPort.on('message', async (m) => {
   if (m.type === 'add') {
     ids.add(m.id);
+    // A new id beats at once: a process killed before its first tick still leaves a beat.
+    if (subject === 'runs') void tick();
   } else if (m.type === 'remove') {
     ids.delete(m.id);
   } else if (m.type === 'stop') {
@@ -89,7 +122,7 @@ parentPort.on('message', async (m) => {
 `;
 
 export function startHeartbeatThread(
-  options: { target: HeartbeatTarget; workerId: string; intervalMs: number },
+  options: { target: HeartbeatTarget; subject: HeartbeatSubject; workerId: string; intervalMs: number },
   onError: (e: Error) => void = () => {},
 ): HeartbeatThread {
   const require = createRequire(import.meta.url);
