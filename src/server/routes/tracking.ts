@@ -35,11 +35,11 @@ export async function trackingRoutes(app: FastifyInstance, context: ServerContex
   }
   // kiln's run heartbeats (migration 0007): the server's clock stamps a remote owner's beats.
   const runIds = z.object({ run_ids: z.array(z.string().min(1).max(256)).max(10_000) });
-  app.post('/api/kiln/runs/heartbeat', async (req) => {
+  app.post('/api/kiln/runs/heartbeat', access('editor'), async (req) => {
     await tracking.beatRuns(runIds.parse(req.body).run_ids);
     return {};
   });
-  app.post('/api/kiln/runs/heartbeats', async (req) => ({
+  app.post('/api/kiln/runs/heartbeats', access('viewer'), async (req) => ({
     heartbeats: await tracking.runHeartbeats(runIds.parse(req.body).run_ids),
   }));
   app.addHook('onClose', async () => tracking.close());
