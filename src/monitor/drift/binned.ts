@@ -1,24 +1,12 @@
+import { fineBinOf } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import type { BinnedDistribution, ColumnDistribution, NumericDistribution } from './types.js';
 
 /**
  * Numeric sides on one fine grid. A binned side fixes the grid (equal-width bins over the
- * reference's [lo, hi]); an exact side is binned onto it exactly, with the same rule the profile
+ * reference's [lo, hi]); an exact side is binned onto it exactly, with the rule the profile
  * builder uses (`fineBinOf`), so an exact and a binned side compare like two profiles.
  */
-export function fineBinOf(v: number, lo: number, hi: number, bins: number): number {
-  if (v < lo) return -1;
-  if (v > hi) return bins;
-  const width = (hi - lo) / bins;
-  if (!(width > 0)) return 0;
-  let b = Math.floor((v - lo) / width);
-  if (b >= bins) b = bins - 1;
-  // Keep the comparison against the edges themselves, so every writer bins a value alike.
-  while (b > 0 && v < lo + b * width) b--;
-  while (b < bins - 1 && v >= lo + (b + 1) * width) b++;
-  return b;
-}
-
 export function binExact(d: NumericDistribution, lo: number, hi: number, bins: number): BinnedDistribution {
   const counts = new Float64Array(bins);
   const below = { count: 0, sum: 0 };

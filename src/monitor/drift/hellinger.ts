@@ -1,5 +1,5 @@
 import { histogramCounts, sturgesEdges, sturgesShares } from './binning.js';
-import { alignCategories, asCategories, distinctCount } from './distribution.js';
+import { alignCategories, alignNumeric, asCategories, distinctCount } from './distribution.js';
 import type { DriftTest, DriftTestOutcome, NumericDistribution } from './types.js';
 
 /**
@@ -51,9 +51,7 @@ function exactNumeric(reference: NumericDistribution, current: NumericDistributi
     current.values[current.values.length - 1],
   );
   if (min === max) return { statistic: 0, score: 0 };
-  const keys = new Set<number>(reference.values);
-  for (const v of current.values) keys.add(v);
-  const edges = sturgesEdges(min, max, keys.size);
+  const edges = sturgesEdges(min, max, alignNumeric(reference, current).xs.length);
   const c1 = histogramCounts(reference, edges);
   const c2 = histogramCounts(current, edges);
   const binWidth = (max - min) / c1.length;
