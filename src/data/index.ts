@@ -43,6 +43,7 @@ export {
   referencedColumns,
   validateRowExpression,
 } from './expression.js';
+export { DEFAULT_FINE_BINS, type FineHistogram, fineBinOf } from './fine-histogram.js';
 export { levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
 export {
   detectPersonalData,

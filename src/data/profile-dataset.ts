@@ -8,6 +8,7 @@ import {
   type ColumnProfile,
   type DatasetProfile,
   edgesFor,
+  fineGridFor,
   NumericAccumulator,
   type ProfileOptions,
   resolveProfileOptions,
@@ -94,6 +95,7 @@ export async function profileRelation(
       finishers.push(() => textProfile(col.name, count, missing, distinct));
     } else {
       const range = ranges.get(col.name)!;
+      const fine = fineGridFor(col.name, range.min, range.max, opts);
       const acc = new NumericAccumulator(
         col.name,
         edgesFor(col.name, range.min, range.max, opts, col.type === 'integer' || col.type === 'boolean'),
@@ -101,6 +103,7 @@ export async function profileRelation(
           exactDistinctLimit: opts.exactDistinctLimit,
           kllK: opts.kllK,
           type: col.type,
+          ...(fine ? { fine } : {}),
         },
       );
       selects.push(numericSql(col.name, col.type));

@@ -1,4 +1,12 @@
 import { KilnError } from '../errors.js';
+import {
+  addToFine,
+  DEFAULT_FINE_BINS,
+  emptyFine,
+  type FineGrid,
+  type FineHistogram,
+  mergeFine,
+} from './fine-histogram.js';
 import { DistinctCounter, type DistinctState } from './hyperloglog.js';
 import type { LogicalType } from './spec.js';
 import type { FeatureMatrix } from './types.js';
@@ -42,6 +50,8 @@ export interface NumericProfile {
   histogram: Histogram;
   /** Exact value counts up to `exactDistinctLimit` distinct values, else HyperLogLog + KLL. */
   sketch: NumericSketch;
+  /** Fine equal-width histogram for drift (absent in profiles stored before it existed). */
+  fine?: FineHistogram;
 }
 
 export interface CategoryCount {
@@ -89,6 +99,8 @@ export interface ProfileOptions {
   kllK?: number;
   /** Logical types to record, by column name. */
   types?: Record<string, LogicalType>;
+  /** Fine-histogram bins per numeric column over its own range (0: none). Default 2048. */
+  fineBins?: number;
 }
 
 /** Columns to profile: a learner matrix, or raw columns including strings. */
@@ -99,7 +111,14 @@ export type ProfileColumn =
 
 export type ProfileInput = FeatureMatrix | { nRows: number; columns: ProfileColumn[] };
 
-const DEFAULTS = { bins: 20, exactDistinctLimit: 10_000, topK: 10, maxTrackedValues: 10_000, kllK: 200 };
+const DEFAULTS = {
+  bins: 20,
+  exactDistinctLimit: 10_000,
+  topK: 10,
+  maxTrackedValues: 10_000,
+  kllK: 200,
+  fineBins: DEFAULT_FINE_BINS,
+};
 
 export function profileBatch(input: ProfileInput, options: ProfileOptions = {}): DatasetProfile {
   const opts = { ...DEFAULTS, ...options };
@@ -139,6 +158,31 @@ export function edgesFor(
     return edges;
   }
   return equalWidthEdges(min, max, opts.bins);
+}
+
+/**
+ * The fine-histogram grid of a column: the reference profile's (so a current window lines up with
+ * it), else `fineBins` bins over min..max of this data and as many again over half that range on
+ * either side; none when the column has no finite value or fineBins is 0.
+ */
+export function fineGridFor(
+  name: string,
+  min: number,
+  max: number,
+  opts: ResolvedOptions,
+): FineGrid | undefined {
+  const ref = opts.reference?.columns.find((c) => c.name === name);
+  if (ref?.kind === 'numeric' && ref.fine)
+    return { lo: ref.fine.lo, hi: ref.fine.hi, bins: ref.fine.counts.length };
+  if (!(opts.fineBins > 0)) return undefined;
+  // A reference stored without fine bins still fixes the grid, so every window merges with the next.
+  if (ref?.kind === 'numeric' && ref.min !== null && ref.max !== null) [min, max] = [ref.min, ref.max];
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return undefined;
+  if (min === max) return { lo: min, hi: max, bins: 1 };
+  // Half a range more on each side at the same bin width: live data that leaves the reference
+  // range is still binned finely (drift is when it matters), only far outliers fall to the tails.
+  const half = (max - min) / 2;
+  return { lo: min - half, hi: max + half, bins: 2 * opts.fineBins };
 }
 
 export function equalWidthEdges(min: number, max: number, bins: number): number[] {
@@ -219,14 +263,20 @@ export class NumericAccumulator {
   private readonly counts: number[];
   private underflow = 0;
   private overflow = 0;
+  private readonly fine: FineHistogram | undefined;
+  private readonly fineCounts: Float64Array | undefined;
 
   constructor(
     readonly name: string,
     private readonly edges: number[],
-    private readonly opts: { exactDistinctLimit: number; kllK: number; type?: LogicalType },
+    private readonly opts: { exactDistinctLimit: number; kllK: number; type?: LogicalType; fine?: FineGrid },
   ) {
     this.values = new NumericValueSketch(opts.exactDistinctLimit, opts.kllK);
     this.counts = new Array<number>(Math.max(edges.length - 1, 0)).fill(0);
+    if (opts.fine) {
+      this.fine = emptyFine(opts.fine);
+      this.fineCounts = new Float64Array(opts.fine.bins);
+    }
   }
 
   add(values: ArrayLike<number>): void {
@@ -264,6 +314,7 @@ export class NumericAccumulator {
     for (let i = 0; i < h.counts.length; i++) this.counts[i] += h.counts[i];
     this.underflow += h.underflow;
     this.overflow += h.overflow;
+    if (this.fine) addToFine(this.fine, values, this.fineCounts!);
   }
 
   toProfile(): NumericProfile {
@@ -289,6 +340,7 @@ export class NumericAccumulator {
         overflow: this.overflow,
       },
       sketch: this.values.state(),
+      ...(this.fine ? { fine: { ...this.fine, counts: Array.from(this.fineCounts!) } } : {}),
     });
   }
 }
@@ -358,9 +410,11 @@ function profileNumeric(name: string, values: ArrayLike<number>, opts: ResolvedO
     if (v > max) max = v;
     if (integral && v === v && Math.floor(v) !== v) integral = false;
   }
+  const fine = fineGridFor(name, min, max, opts);
   const acc = new NumericAccumulator(name, edgesFor(name, min, max, opts, integral), {
     ...opts,
     type: opts.types?.[name],
+    ...(fine ? { fine } : {}),
   });
   acc.add(values);
   return acc.toProfile();
@@ -504,6 +558,7 @@ function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
   }
   const sketch = sketchOf(a.sketch);
   sketch.merge(sketchOf(b.sketch));
+  const fine = mergeFine(a.fine, b.fine);
   return finishNumeric({
     kind: 'numeric',
     name: a.name,
@@ -520,6 +575,7 @@ function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
     quantiles: {},
     histogram: mergeHistograms(a.histogram, b.histogram),
     sketch: sketch.state(),
+    ...(fine ? { fine } : {}),
   });
 }
 

@@ -16,6 +16,11 @@ export type NumericSketch =
 const SMALL_MIN = -1024;
 const SMALL_SIZE = 8192;
 
+function sliceOf(values: ArrayLike<number>, start: number): ArrayLike<number> {
+  if (ArrayBuffer.isView(values)) return (values as unknown as Float64Array).subarray(start);
+  return Array.prototype.slice.call(values, start) as number[];
+}
+
 export class NumericValueSketch {
   private counts: Map<number, number> | null = new Map();
   /** Counts of small integers (hours, weekdays, flags, short distances): no hashing at all. */
@@ -43,9 +48,12 @@ export class NumericValueSketch {
   add(values: ArrayLike<number>): void {
     const counts = this.counts;
     const small = this.small;
+    let start = 0;
     if (counts && small) {
       let fresh = 0;
-      for (let i = 0; i < values.length; i++) {
+      const limit = this.limit - this.smallDistinct;
+      let i = 0;
+      for (; i < values.length; i++) {
         const v = values[i];
         if (v !== v) continue;
         const slot = v - SMALL_MIN;
@@ -55,17 +63,23 @@ export class NumericValueSketch {
           const key = v === 0 ? 0 : v; // -0 and 0 are one value
           counts.set(key, (counts.get(key) ?? 0) + 1);
         }
+        // Spill as soon as the table is full: filling a Map with a whole batch of distinct
+        // values first (1M entries, then a 1M-pair sort) cost seconds per column.
+        if (counts.size + fresh > limit) break;
       }
       this.smallDistinct += fresh;
-      if (counts.size + this.smallDistinct > this.limit) this.spill();
-      return;
+      if (counts.size + this.smallDistinct <= this.limit) return;
+      this.spill();
+      start = i + 1;
+      if (start >= values.length) return;
     }
+    const rest = start === 0 ? values : sliceOf(values, start);
     const distinct = this.distinct!;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
+    for (let i = 0; i < rest.length; i++) {
+      const v = rest[i];
       if (v === v) distinct.addNumber(v);
     }
-    kllUpdate(this.kll!, values);
+    kllUpdate(this.kll!, rest);
   }
 
   merge(other: NumericValueSketch): void {

@@ -1,0 +1,18 @@
+export {
+  type ColumnDrift,
+  type ColumnDriftOptions,
+  chooseDriftTest,
+  columnDrift,
+  type DatasetColumnInput,
+  type DatasetDrift,
+  datasetDrift,
+} from './drift/choose.js';
+export {
+  categoricalDistribution,
+  categoricalFromCodes,
+  categoricalFromCounts,
+  numericDistribution,
+  numericFromCounts,
+} from './drift/distribution.js';
+export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
+export type * from './drift/types.js';
