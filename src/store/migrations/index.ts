@@ -6,6 +6,7 @@ import * as tune from './0003_tune.js';
 import * as datasetInputs from './0004_dataset_inputs.js';
 import * as registry from './0006_registry.js';
 import * as events from './0009_events.js';
+import * as pipeline from './0011_pipeline.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -24,4 +25,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0004_dataset_inputs', up: datasetInputs.up },
   { name: '0006_registry', up: registry.up },
   { name: '0009_events', up: events.up },
+  { name: '0011_pipeline', up: pipeline.up },
 ];
