@@ -28,8 +28,15 @@ export const promoteStep: StepKind<z.infer<typeof params>> = {
   cachedByDefault: false,
   keyInputs: () => [],
   async run(p, ctx) {
+    const registry = registryOf(ctx);
+    const model = await registry.getRegisteredModel(p.name);
+    // A re-run whose candidate already holds the alias (its upstream steps were cache hits) has nothing to move.
+    if (model.aliases.some((a) => a.alias === p.alias && String(a.version) === String(p.version))) {
+      ctx.log(`version ${p.version} already holds ${p.name}@${p.alias}`);
+      return { name: p.name, version: String(p.version), alias: p.alias, decision: 'unchanged' };
+    }
     const result = await promoteVersion(
-      registryOf(ctx),
+      registry,
       { name: p.name, version: String(p.version), alias: p.alias },
       pipelineActor(),
     );
