@@ -13,6 +13,7 @@ export {
   resumePipeline,
   runPipeline,
   type StepSummary,
+  type TrackingServer,
 } from './run.js';
 export { applyParamOverrides, type PipelineSpec, type StepSpec } from './spec.js';
 export {

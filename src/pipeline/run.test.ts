@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { serveWorkspaceTracking } from '../cli/pipeline.js';
 import { connect } from '../sdk/index.js';
 import { explainPipeline, type PipelineEvent, resumePipeline, runPipeline } from './run.js';
 
@@ -342,5 +343,28 @@ describe('pipeline runs (local executor, command steps)', () => {
     const result = await run(file);
     expect(result.steps[0]!.error).toContain('did not write its declared output out (missing.txt');
     expect(result.steps[1]!.error).toContain('cannot start /no/such/program');
+  });
+
+  it('gives a command step MLflow’s variables, so a Python script logs into the step’s run', async () => {
+    copyFileSync(
+      fileURLToPath(new URL('./fixtures/log-metric.py', import.meta.url)),
+      path.join(dir, 'log.py'),
+    );
+    const file = writeSpec({
+      params: { rows: 12 },
+      steps: {
+        py: { command: ['/usr/bin/python3', 'log.py'], env: { ROWS: ref('params.rows') }, code: ['log.py'] },
+      },
+    });
+    const result = await run(file, { serveTracking: serveWorkspaceTracking });
+    expect(result.steps[0]!.status).toBe('succeeded');
+    const client = await connect({ home });
+    try {
+      const r = await client.getRun(result.steps[0]!.trackingRunId!);
+      expect(r.data.metrics.map((m) => [m.key, m.value])).toEqual([['rmse', 0.25]]);
+      expect(r.data.params).toEqual([{ key: 'rows', value: '12' }]);
+    } finally {
+      await client.close();
+    }
   });
 });

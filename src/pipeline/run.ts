@@ -77,13 +77,20 @@ export interface PipelineRunOptions {
   concurrency?: number;
   executor?: StepExecutor;
   /**
-   * An MLflow-compatible tracking URI for command steps (MLFLOW_TRACKING_URI), started on
-   * demand the first time a command runs; the CLI serves the local workspace on loopback.
+   * An MLflow-compatible tracking server for command steps (their MLFLOW_TRACKING_URI),
+   * started the first time a command runs and closed when the run ends; the CLI serves the
+   * workspace on a loopback port. Without it a command gets kiln's own variables (KILN_DB,
+   * KILN_ARTIFACTS) only, which kiln's SDK reads.
    */
-  commandTrackingUri?: () => Promise<string>;
+  serveTracking?: (workspace: Workspace) => Promise<TrackingServer>;
   onEvent?: (event: PipelineEvent) => void;
   /** What started the run (recorded): manual by default, a schedule, an event. */
   trigger?: Record<string, unknown>;
+}
+
+export interface TrackingServer {
+  uri: string;
+  close(): Promise<void>;
 }
 
 export interface StepSummary {
@@ -292,6 +299,7 @@ async function withRunner<T>(options: PipelineRunOptions, body: (runner: Runner)
     return await body(runner);
   } finally {
     await executor.close().catch(() => undefined);
+    if (runner.trackingServer) await (await runner.trackingServer.catch(() => undefined))?.close();
     await client.close();
     await rm(workDir, { recursive: true, force: true });
   }
@@ -309,7 +317,7 @@ class Runner {
   readonly pipelines: SqlPipelineStore;
   trackingRunId: string | undefined;
   experimentId: string | undefined;
-  private commandTrackingUri: Promise<string> | undefined;
+  trackingServer: Promise<TrackingServer> | undefined;
 
   constructor(
     readonly client: KilnClient,
@@ -784,9 +792,9 @@ class Runner {
       env[`KILN_OUTPUT_${n.toUpperCase()}`] = file;
     }
     for (const [n, file] of Object.entries(task.inputs)) env[`KILN_INPUT_${n.toUpperCase()}`] = file;
-    if (this.options.commandTrackingUri) {
-      this.commandTrackingUri ??= this.options.commandTrackingUri();
-      env.MLFLOW_TRACKING_URI = await this.commandTrackingUri;
+    if (this.options.serveTracking) {
+      this.trackingServer ??= this.options.serveTracking(this.workspace);
+      env.MLFLOW_TRACKING_URI = (await this.trackingServer).uri;
     }
     return env;
   }
