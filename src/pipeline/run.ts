@@ -398,8 +398,10 @@ class Runner {
       steps: dag.order,
       trackingRunId: this.trackingRunId ?? '',
     });
-    for (const [s, rec] of finished)
-      this.emit({ type: 'step', step: s, status: rec.status, cacheKey: rec.cacheKey ?? undefined });
+    for (const s of dag.order) {
+      const rec = finished.get(s);
+      if (rec) this.emit({ type: 'step', step: s, status: rec.status, cacheKey: rec.cacheKey ?? undefined });
+    }
     const skipCache = noCacheFor(this.options, spec, loaded.place);
     const concurrency = this.options.concurrency ?? spec.concurrency ?? 2;
     const running = new Map<string, Promise<void>>();
