@@ -6,12 +6,16 @@ import { DuckDBInstance } from '@duckdb/node-api';
 const [source, where] = process.argv.slice(2);
 const out = process.env.KILN_OUTPUT_DATA;
 if (!source || !where || !out) {
-  console.error('usage: node slice.mjs SOURCE WHERE (run as a kiln pipeline step: KILN_OUTPUT_DATA names the output)');
+  console.error(
+    'usage: node slice.mjs SOURCE WHERE (run as a kiln pipeline step: KILN_OUTPUT_DATA names the output)',
+  );
   process.exit(2);
 }
 const quote = (s) => `'${s.replaceAll("'", "''")}'`;
 const db = await DuckDBInstance.create(':memory:');
 const conn = await db.connect();
-await conn.run(`COPY (SELECT * FROM read_parquet(${quote(source)}) WHERE ${where} ORDER BY date) TO ${quote(out)} (FORMAT parquet)`);
+await conn.run(
+  `COPY (SELECT * FROM read_parquet(${quote(source)}) WHERE ${where} ORDER BY date) TO ${quote(out)} (FORMAT parquet)`,
+);
 const rows = await conn.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${quote(out)})`);
 console.log(`${rows.getRowObjects()[0].n} rows where ${where}`);

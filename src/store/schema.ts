@@ -359,6 +359,8 @@ export interface ServeDeploymentsTable {
   spec_json: string; // JSON: StoredDeployment
   updated_by: string;
   updated_time: number;
+}
+
 // ---- pipelines (src/pipeline/sql-pipeline-store.ts) ----
 export interface PipelineRunsTable {
   run_id: string;
