@@ -12,7 +12,7 @@ import type { ArtifactInfo, ArtifactStore } from './types.js';
  */
 export const AREA_NAMESPACE_ROOT = '_kiln';
 
-export type Area = 'datasets';
+export type Area = 'datasets' | 'pipelines';
 
 /** `_kiln/<area>/<parts…>`: where an area's files live. */
 export function areaArtifactPath(area: Area, ...parts: string[]): string {

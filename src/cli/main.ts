@@ -4,6 +4,7 @@ import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerModelsCommands } from './models.js';
+import { registerPipelineCommands } from './pipeline.js';
 import { registerRunsCommands } from './runs.js';
 import { registerServeCommand } from './serve.js';
 import { registerServerCommand } from './server.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTuneCommands(program);
   registerModelsCommands(program);
   registerWebhooksCommands(program);
+  registerPipelineCommands(program);
   return program;
 }
 

@@ -1,3 +1,27 @@
+export { canonicalJson, type KeyExplain } from './cache.js';
+export { buildDag, downstreamOf, type PipelineDag } from './dag.js';
+export { LocalExecutor } from './executors/local.js';
+export {
+  checkPipeline,
+  explainPipeline,
+  type LoadedPipeline,
+  loadPipeline,
+  type PipelineEvent,
+  type PipelineRunOptions,
+  type PipelineRunSummary,
+  pipelineSummaryOf,
+  resumePipeline,
+  runPipeline,
+  type StepSummary,
+  type TrackingServer,
+} from './run.js';
+export { applyParamOverrides, type PipelineSpec, type StepSpec } from './spec.js';
+export {
+  type PipelineRunRecord,
+  type ScheduleRecord,
+  SqlPipelineStore,
+  type StepRecord,
+} from './sql-pipeline-store.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
 export {
@@ -45,3 +69,4 @@ export {
   trainingObjectiveForStudy,
   tuneFromSpec,
 } from './train/tune-study.js';
+export type * from './types.js';

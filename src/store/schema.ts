@@ -382,6 +382,61 @@ export interface ServeDeploymentsTable {
   updated_time: number;
 }
 
+// ---- pipelines (src/pipeline/sql-pipeline-store.ts) ----
+export interface PipelineRunsTable {
+  run_id: string;
+  name: string;
+  status: string; // RUNNING | SUCCEEDED | FAILED
+  spec_json: string;
+  params_json: string;
+  spec_path: string;
+  project_dir: string;
+  trigger_json: string; // JSON: { type: 'manual' | 'schedule' | 'event', … }
+  tracking_run_id: string | null;
+  experiment_id: string | null;
+  created_by: string;
+  start_time: number;
+  end_time: number | null;
+}
+
+export interface PipelineStepsTable {
+  run_id: string;
+  step: string;
+  kind: string;
+  status: string; // pending | running | succeeded | cached | failed | skipped
+  attempts: Defaulted<number>;
+  cache_key: string | null;
+  cached_from: string | null;
+  outputs_json: string | null; // JSON: { name: { value } | { file: { path, sha256, size } } }
+  error: string | null;
+  tracking_run_id: string | null;
+  log_path: string | null;
+  start_time: number | null;
+  end_time: number | null;
+}
+
+export interface PipelineCacheTable {
+  cache_key: string;
+  kind: string;
+  outputs_json: string;
+  explain_json: string;
+  run_id: string;
+  step: string;
+  creation_time: number;
+}
+
+export interface PipelineSchedulesTable {
+  name: string;
+  cron: string;
+  spec_path: string;
+  params_json: string;
+  enabled: Defaulted<number>;
+  last_fire_time: number | null;
+  last_run_id: string | null;
+  created_by: string;
+  creation_time: number;
+}
+
 export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
@@ -421,6 +476,10 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   serve_deployments: ServeDeploymentsTable;
+  pipeline_runs: PipelineRunsTable;
+  pipeline_steps: PipelineStepsTable;
+  pipeline_cache: PipelineCacheTable;
+  pipeline_schedules: PipelineSchedulesTable;
 }
 
 /** For columns the DB fills in on insert. */

@@ -100,7 +100,8 @@ export interface TrainingResult {
   report: TrainingEvaluation;
 }
 
-const PACKAGE_VERSION = readPackageVersion();
+/** kiln's own version: part of every pipeline step's cache key (pipeline/cache.ts). */
+export const PACKAGE_VERSION = readPackageVersion();
 
 /**
  * Runs one training spec as a tracked run. The data is loaded and checked before the run is

@@ -1,0 +1,346 @@
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { resolveConfig } from '../config.js';
+import { KilnError } from '../errors.js';
+import {
+  explainPipeline,
+  type PipelineEvent,
+  type PipelineRunOptions,
+  type PipelineRunSummary,
+  resumePipeline,
+  runPipeline,
+  SqlPipelineStore,
+  type StepRecord,
+  type TrackingServer,
+} from '../pipeline/index.js';
+import { buildApp } from '../server/index.js';
+import type { Workspace } from '../workspace.js';
+import {
+  escapeControlCharacters,
+  formatDuration,
+  formatTimestamp,
+  printJson,
+  renderKeyValues,
+  renderTable,
+} from './table.js';
+import {
+  addWorkspaceOptions,
+  collect,
+  parseKeyValue,
+  parsePositiveInt,
+  type WorkspaceCommandOptions,
+  withWorkspace,
+  workspaceTarget,
+} from './tracking-connection.js';
+
+interface RunCommandOptions extends WorkspaceCommandOptions {
+  param: string[];
+  cache?: boolean;
+  rerun: string[];
+  concurrency?: string;
+  logs?: boolean;
+  progress?: boolean;
+}
+
+/**
+ * Serves the workspace's MLflow-compatible API on a loopback port for the length of a run,
+ * so a command step's MLflow client (MLFLOW_TRACKING_URI, MLFLOW_RUN_ID) logs into its step's run.
+ */
+export async function serveWorkspaceTracking(workspace: Workspace): Promise<TrackingServer> {
+  const app = await buildApp({
+    store: workspace.store!,
+    artifacts: workspace.artifacts!,
+    config: resolveConfig({ host: '127.0.0.1', port: 0 }),
+    logger: false,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { uri: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+function paramOverrides(list: string[]): Record<string, string> {
+  return Object.fromEntries(list.map((t) => parseKeyValue('--param', t)));
+}
+
+function runOptions(opts: RunCommandOptions): PipelineRunOptions {
+  return {
+    workspace: workspaceTarget(opts),
+    params: paramOverrides(opts.param),
+    noCache: opts.cache === false ? true : opts.rerun.length > 0 ? opts.rerun : false,
+    ...(opts.concurrency !== undefined
+      ? { concurrency: parsePositiveInt('--concurrency', opts.concurrency) }
+      : {}),
+    serveTracking: serveWorkspaceTracking,
+  };
+}
+
+const STATUS_TEXT: Record<string, string> = {
+  pending: 'waiting',
+  running: 'running',
+  succeeded: 'done',
+  cached: 'cached',
+  failed: 'FAILED',
+  skipped: 'skipped',
+};
+
+/**
+ * Live progress: one bar per step on a terminal (stderr), a line per change otherwise; with
+ * --json every event is a JSON line on stdout and the summary the last line.
+ */
+function progressReporter(opts: RunCommandOptions): { onEvent: (e: PipelineEvent) => void; stop(): void } {
+  if (opts.json) {
+    return {
+      onEvent: (e) => {
+        if (e.type !== 'log' || opts.logs) process.stdout.write(`${JSON.stringify(e)}\n`);
+      },
+      stop: () => {},
+    };
+  }
+  const tty = process.stderr.isTTY && opts.progress !== false && !opts.logs;
+  if (!tty) {
+    return {
+      onEvent: (e) => {
+        if (e.type === 'run') process.stderr.write(`pipeline ${e.name}: run ${e.runId}\n`);
+        if (e.type === 'step')
+          process.stderr.write(
+            `  ${e.step}: ${STATUS_TEXT[e.status]}${e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.error ? `: ${e.error}` : ''}\n`,
+          );
+        if (e.type === 'log' && opts.logs)
+          process.stderr.write(`  [${e.step}] ${escapeControlCharacters(e.line)}\n`);
+      },
+      stop: () => {},
+    };
+  }
+  const multi = new cliProgress.MultiBar(
+    {
+      format: ' {step} [{bar}] {status}',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      barsize: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, cliProgress.SingleBar>();
+  let width = 0;
+  return {
+    onEvent: (e) => {
+      if (e.type === 'run') {
+        width = Math.max(...e.steps.map((s) => s.length));
+        for (const s of e.steps)
+          bars.set(s, multi.create(1, 0, { step: s.padEnd(width), status: 'waiting' }));
+      }
+      if (e.type === 'step') {
+        const done = e.status !== 'pending' && e.status !== 'running';
+        const status = `${STATUS_TEXT[e.status]}${e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.error ? `: ${e.error.slice(0, 120)}` : ''}`;
+        bars.get(e.step)?.update(done ? 1 : 0, { step: e.step.padEnd(width), status });
+      }
+    },
+    stop: () => multi.stop(),
+  };
+}
+
+function summaryText(r: PipelineRunSummary): string {
+  const table = renderTable(r.steps, [
+    { header: 'STEP', value: (s) => s.step },
+    { header: 'KIND', value: (s) => s.kind },
+    { header: 'STATUS', value: (s) => s.status },
+    { header: 'TRIES', value: (s) => String(s.attempts) },
+    { header: 'KEY', value: (s) => (s.cacheKey ?? '').slice(0, 12) },
+    {
+      header: 'NOTE',
+      value: (s) => s.error ?? (s.cachedFrom ? `from run ${s.cachedFrom.slice(0, 12)}` : ''),
+    },
+  ]);
+  return `pipeline ${r.name} run ${r.runId}: ${r.status}\n${table}`;
+}
+
+async function runAndReport(
+  opts: RunCommandOptions,
+  body: (o: PipelineRunOptions) => Promise<PipelineRunSummary>,
+) {
+  const reporter = progressReporter(opts);
+  let result: PipelineRunSummary;
+  try {
+    result = await body({ ...runOptions(opts), onEvent: reporter.onEvent });
+  } finally {
+    reporter.stop();
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ...result })}\n`);
+  else process.stdout.write(summaryText(result));
+  if (result.status !== 'SUCCEEDED') process.exitCode = 1;
+}
+
+function withPipelines<T>(
+  opts: WorkspaceCommandOptions,
+  body: (p: SqlPipelineStore, ws: Workspace) => Promise<T>,
+): Promise<T> {
+  return withWorkspace(opts, (_client, workspace) => {
+    if (!workspace.store)
+      throw new KilnError(
+        'INVALID_STATE',
+        `pipeline runs live in a local or database workspace, not ${workspace.location}`,
+      );
+    return body(new SqlPipelineStore(workspace.store), workspace);
+  });
+}
+
+function stepsTable(steps: StepRecord[]): string {
+  return renderTable(steps, [
+    { header: 'STEP', value: (s) => s.step },
+    { header: 'KIND', value: (s) => s.kind },
+    { header: 'STATUS', value: (s) => s.status },
+    { header: 'TRIES', value: (s) => String(s.attempts) },
+    {
+      header: 'TIME',
+      value: (s) => (s.startTime && s.endTime ? formatDuration(s.endTime - s.startTime) : ''),
+    },
+    { header: 'KEY', value: (s) => (s.cacheKey ?? '').slice(0, 12) },
+    { header: 'RUN', value: (s) => s.trackingRunId ?? '' },
+    {
+      header: 'OUTPUTS / ERROR',
+      value: (s) =>
+        s.error ??
+        Object.entries(s.outputs ?? {})
+          .map(
+            ([k, v]) =>
+              `${k}=${'value' in v ? JSON.stringify(v.value) : `file ${v.file.sha256.slice(0, 8)}`}`,
+          )
+          .join(' '),
+    },
+  ]);
+}
+
+/** `kiln pipeline …`: run, resume, ls, show, explain, logs. */
+export function registerPipelineCommands(program: Command): void {
+  const pipeline = program
+    .command('pipeline')
+    .description('declared, cached, resumable workflows (kiln.yaml)');
+
+  const runFlags = (c: Command) =>
+    addWorkspaceOptions(c)
+      .option('--param <k=v>', 'override a declared parameter (repeatable)', collect, [])
+      .option('--no-cache', 'run every step; read and write no cache entry')
+      // Commander reads any --no-… flag as a negated boolean, so the per-step form has its own name.
+      .option('--rerun <step>', 'no cache for this step: run it even if cached (repeatable)', collect, [])
+      .option('--concurrency <n>', 'steps run at once (default: the spec’s, else 2)')
+      .option('--logs', 'stream each step’s log lines to stderr (with --json: as log events)')
+      .option('--no-progress', 'no progress bars');
+
+  runFlags(
+    pipeline
+      .command('run')
+      .argument('[spec]', 'the pipeline spec', 'kiln.yaml')
+      .description('run the pipeline: independent steps in parallel, cached steps skipped'),
+  ).action(async (spec: string, opts: RunCommandOptions) => {
+    await runAndReport(opts, (o) => runPipeline(spec, o));
+  });
+
+  runFlags(
+    pipeline
+      .command('resume')
+      .argument('<run>', 'pipeline run id (or a unique prefix)')
+      .description('continue a failed run: finished steps keep their outputs, the rest run'),
+  ).action(async (run: string, opts: RunCommandOptions) => {
+    await runAndReport(opts, (o) => resumePipeline(run, o));
+  });
+
+  addWorkspaceOptions(
+    pipeline
+      .command('explain')
+      .argument('[spec]', 'the pipeline spec', 'kiln.yaml')
+      .option('--param <k=v>', 'override a declared parameter (repeatable)', collect, [])
+      .description('show each step’s cache key, what went into it, and whether it is cached'),
+  ).action(async (spec: string, opts: WorkspaceCommandOptions & { param: string[] }) => {
+    const steps = await explainPipeline(spec, {
+      workspace: workspaceTarget(opts),
+      params: paramOverrides(opts.param),
+    });
+    if (opts.json) return printJson(steps);
+    const lines: string[] = [];
+    for (const s of steps) {
+      lines.push(
+        `${s.step} (${s.kind}): ${s.key ? `${s.key}${s.cached ? '  cached' : '  not cached'}` : s.note}`,
+      );
+      if (s.explain) for (const l of JSON.stringify(s.explain, null, 2).split('\n')) lines.push(`  ${l}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
+
+  addWorkspaceOptions(
+    pipeline
+      .command('ls')
+      .option('--name <name>', 'only runs of this pipeline')
+      .option('--limit <n>', 'at most this many runs', '50')
+      .description('list pipeline runs, newest first'),
+  ).action(async (opts: WorkspaceCommandOptions & { name?: string; limit: string }) => {
+    const runs = await withPipelines(opts, (p) =>
+      p.listRuns({ name: opts.name, limit: parsePositiveInt('--limit', opts.limit) }),
+    );
+    if (opts.json) return printJson(runs.map(({ spec: _s, ...r }) => r));
+    process.stdout.write(
+      runs.length === 0
+        ? 'no pipeline runs yet: kiln pipeline run kiln.yaml\n'
+        : renderTable(runs, [
+            { header: 'RUN', value: (r) => r.runId },
+            { header: 'PIPELINE', value: (r) => r.name },
+            { header: 'STATUS', value: (r) => r.status },
+            { header: 'STARTED', value: (r) => formatTimestamp(r.startTime) },
+            { header: 'TIME', value: (r) => (r.endTime ? formatDuration(r.endTime - r.startTime) : '') },
+            { header: 'TRIGGER', value: (r) => String(r.trigger.type ?? '') },
+          ]),
+    );
+  });
+
+  addWorkspaceOptions(
+    pipeline
+      .command('show')
+      .argument('<run>', 'pipeline run id (or a unique prefix)')
+      .description('a run: its parameters, and each step’s status, key, run and outputs'),
+  ).action(async (id: string, opts: WorkspaceCommandOptions) => {
+    const { run, steps } = await withPipelines(opts, async (p) => {
+      const run = await p.getRun(id);
+      return { run, steps: await p.listSteps(run.runId) };
+    });
+    const order = Object.keys((run.spec as { steps: Record<string, unknown> }).steps);
+    steps.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step));
+    if (opts.json) return printJson({ ...run, steps });
+    process.stdout.write(
+      `${renderKeyValues([
+        ['run', run.runId],
+        ['pipeline', run.name],
+        ['status', run.status],
+        ['spec', run.specPath],
+        ['params', JSON.stringify(run.params)],
+        ['trigger', JSON.stringify(run.trigger)],
+        ['tracking run', run.trackingRunId ?? ''],
+        ['started', formatTimestamp(run.startTime)],
+        ['ended', run.endTime ? formatTimestamp(run.endTime) : ''],
+      ])}\n${stepsTable(steps)}`,
+    );
+  });
+
+  addWorkspaceOptions(
+    pipeline
+      .command('logs')
+      .argument('<run>', 'pipeline run id (or a unique prefix)')
+      .argument('<step>', 'the step')
+      .description('print a step’s stored log (every attempt)'),
+  ).action(async (id: string, stepName: string, opts: WorkspaceCommandOptions) => {
+    await withPipelines(opts, async (p, ws) => {
+      const run = await p.getRun(id);
+      const step = (await p.listSteps(run.runId)).find((s) => s.step === stepName);
+      if (!step)
+        throw new KilnError('RESOURCE_DOES_NOT_EXIST', `pipeline run ${run.runId} has no step '${stepName}'`);
+      if (!step.trackingRunId || !step.logPath)
+        throw new KilnError(
+          'RESOURCE_DOES_NOT_EXIST',
+          `step ${stepName} of run ${run.runId} has no log (${step.status})`,
+        );
+      const inRun = step.logPath.replace(`runs:/${step.trackingRunId}/`, '');
+      for await (const chunk of await ws.tracking.downloadArtifact(step.trackingRunId, inRun))
+        process.stdout.write(chunk);
+    });
+  });
+}
