@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
+import { registerDeployCommands } from './deploy.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerModelsCommands } from './models.js';
 import { registerRunsCommands } from './runs.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTuneCommands(program);
   registerModelsCommands(program);
   registerWebhooksCommands(program);
+  registerDeployCommands(program);
   return program;
 }
 
