@@ -1,4 +1,9 @@
-import { getDeployment, parseModelUri, type SqlModelRegistry, type StoredDeployment } from '../registry/index.js';
+import {
+  getDeployment,
+  parseModelUri,
+  type SqlModelRegistry,
+  type StoredDeployment,
+} from '../registry/index.js';
 import { DEFAULT_MAX_ROWS, type ModelDeployment } from './deployment.js';
 import { REGISTRY_WATCH_SECONDS } from './load-model-package.js';
 import type { ModelRepository } from './repository.js';
@@ -23,17 +28,28 @@ function labelOf(model: string): string {
         : ref.stage.toLowerCase();
 }
 
-export function modelDeploymentOf(stored: StoredDeployment, overrides: Partial<ModelDeployment> = {}): ModelDeployment {
+export function modelDeploymentOf(
+  stored: StoredDeployment,
+  overrides: Partial<ModelDeployment> = {},
+): ModelDeployment {
   const refs = [...stored.versions.map((v) => v.model), ...(stored.shadow ? [stored.shadow.model] : [])];
   const labels = refs.map(labelOf);
   const unique = refs.map((r, i) =>
-    labels.indexOf(labels[i]!) !== labels.lastIndexOf(labels[i]!) ? `${parseModelUri(r).name}-${labels[i]}` : labels[i]!,
+    labels.indexOf(labels[i]!) !== labels.lastIndexOf(labels[i]!)
+      ? `${parseModelUri(r).name}-${labels[i]}`
+      : labels[i]!,
   );
   return {
     name: stored.name,
     versions: stored.versions.map((v, i) => ({ version: unique[i]!, source: v.model, weight: v.weight })),
     ...(stored.shadow
-      ? { shadow: { version: unique[refs.length - 1]!, source: stored.shadow.model, share: stored.shadow.share } }
+      ? {
+          shadow: {
+            version: unique[refs.length - 1]!,
+            source: stored.shadow.model,
+            share: stored.shadow.share,
+          },
+        }
       : {}),
     maxRows: DEFAULT_MAX_ROWS,
     ...overrides,
@@ -49,7 +65,11 @@ export function followStoredDeployment(
   repository: ModelRepository,
   registry: SqlModelRegistry,
   initial: StoredDeployment,
-  options: { seconds?: number; overrides?: Partial<ModelDeployment>; log?: { error(o: object, m: string): void } } = {},
+  options: {
+    seconds?: number;
+    overrides?: Partial<ModelDeployment>;
+    log?: { error(o: object, m: string): void };
+  } = {},
 ): { stop(): void } {
   let seen = initial.updated_timestamp;
   let busy = false;
