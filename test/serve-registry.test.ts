@@ -13,7 +13,13 @@ import {
   type ServeApp,
 } from '../src/serve/index.js';
 import { openWorkspace, type Workspace } from '../src/workspace.js';
-import { columnsOf, flightsSpec, type TrainedFixture, trainFixture } from './serve-fixture.js';
+import {
+  columnsOf,
+  flightsSpec,
+  serveListening,
+  type TrainedFixture,
+  trainFixture,
+} from './serve-fixture.js';
 
 /**
  * `models:/` sources: the registry resolves them wherever kiln loads a model (loadModelPackage,
@@ -329,19 +335,7 @@ async function startServe(source: string): Promise<string> {
     { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv },
   );
   children.push(child);
-  return new Promise<string>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => {
-      err += d;
-    });
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`kiln serve exited ${code}: ${err}`)));
-  });
+  return serveListening(child);
 }
 
 async function stopLast(): Promise<void> {
