@@ -24,6 +24,7 @@
  */
 export type { KilnConfig, KilnConfigInput } from './config.js';
 export { type ErrorCode, KilnError } from './errors.js';
+export { signWebhook, verifyWebhookSignature } from './events/index.js';
 export {
   defineTrainSpec,
   isTrainingSpecStudy,

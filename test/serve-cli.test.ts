@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TrainedFixture, trainFixture } from './serve-fixture.js';
+import { serveListening, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
 /** `kiln serve` as a user runs it: one command serves a trained run; --workers N share the port. */
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -26,19 +26,7 @@ function startServe(
   });
   children.push(child);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => {
-      err += d;
-    });
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve({ child, base: m[1]!, exited });
-    });
-    child.on('exit', (code) => reject(new Error(`kiln serve exited ${code}: ${err}`)));
-  });
+  return serveListening(child).then((base) => ({ child, base, exited }));
 }
 
 async function invoke(base: string, rows: Record<string, unknown>[]) {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,4 +108,21 @@ export function oipInputs(
     datatype: typeof data[0] === 'number' ? 'FP64' : 'BYTES',
     data,
   }));
+}
+
+/** The URL a `kiln serve` child prints once it listens; rejects with its stderr if it exits first. */
+export function serveListening(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`kiln serve exited ${code}: ${err}`)));
+  });
 }

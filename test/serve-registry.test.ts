@@ -1,12 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grantRole } from '../src/auth/index.js';
 import { exportGbdtToOnnx, type GbdtModel, MODEL_PACKAGE_FILES } from '../src/learn/index.js';
-import { importOnnxModel, type SqlModelRegistry } from '../src/registry/index.js';
-import { createServeApp, loadModelPackage, type ServeApp } from '../src/serve/index.js';
+import { importOnnxModel, type SqlModelRegistry, setDeployment } from '../src/registry/index.js';
+import {
+  createServeApp,
+  followStoredDeployment,
+  loadModelPackage,
+  modelDeploymentOf,
+  type ServeApp,
+} from '../src/serve/index.js';
 import { openWorkspace, type Workspace } from '../src/workspace.js';
-import { flightsSpec, type TrainedFixture, trainFixture } from './serve-fixture.js';
+import {
+  columnsOf,
+  flightsSpec,
+  serveListening,
+  type TrainedFixture,
+  trainFixture,
+} from './serve-fixture.js';
 
 /**
  * `models:/` sources: the registry resolves them wherever kiln loads a model (loadModelPackage,
@@ -169,45 +182,164 @@ describe('models:/ sources', () => {
   }, 60_000);
 
   it('kiln serve models:/flights@champion from the CLI', async () => {
-    const TSX = path.resolve('node_modules/.bin/tsx');
-    const child = spawn(
-      TSX,
-      [
-        path.resolve('src/cli/main.ts'),
-        'serve',
-        'models:/flights@champion',
-        '--tracking-uri',
-        v1.trackingDir,
-        '--workers',
-        '1',
-        '--port',
-        '0',
-        '--log-level',
-        'warn',
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '' },
-      },
-    );
-    children.push(child);
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      child.stderr!.on('data', (d) => {
-        err += d;
-      });
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', (code) => reject(new Error(`kiln serve exited ${code}: ${err}`)));
-    });
+    const base = await startServe('models:/flights@champion');
     const r = await predict(base, 'flights', v1.rows.slice(0, 5));
     expect(r.status).toBe(200);
     expect(close(r.predictions, v1.expected.subarray(0, 5), 1e-12)).toBe(true);
-    child.kill('SIGTERM');
-    expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+    await stopLast();
   }, 120_000);
+
+  it('a stored deployment is served with its split, and a change to it reaches the running server', async () => {
+    await grantRole(registry.db, { user: 'ana', role: 'editor', scope: 'flights' }, 'admin');
+    const stored = await setDeployment(
+      registry,
+      {
+        name: 'web',
+        versions: [
+          { model: 'models:/flights/1', weight: 50 },
+          { model: 'models:/flights/2', weight: 50 },
+        ],
+      },
+      { user: 'ana' },
+    );
+    const served = await createServeApp({
+      deployment: { models: [modelDeploymentOf(stored)] },
+      load: { workspace: ws },
+    });
+    closers.push(() => served.close());
+    const follower = followStoredDeployment(served.repository, registry, stored, { seconds: 0.2 });
+    closers.push(async () => follower.stop());
+    expect(served.repository.status('web').routes).toEqual([
+      { version: '1', weight: 50 },
+      { version: '2', weight: 50 },
+    ]);
+    const rows = v1.rows.slice(0, 20);
+    const infer = async (routingKey: string) =>
+      (
+        await served.repository.infer({
+          model: 'web',
+          input: { kind: 'columns', nRows: rows.length, columns: new Map(Object.entries(columnsOf(rows))) },
+          options: {},
+          routingKey,
+          requestId: routingKey,
+        })
+      ).outputs[0]!.data as ArrayLike<number>;
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const p = await infer(`user-${i}`);
+      if (close(p, v1.expected.subarray(0, 20), 1e-12)) seen.add('1');
+      else if (close(p, v2.expected.subarray(0, 20), 1e-12)) seen.add('2');
+      else throw new Error('a prediction from neither version');
+    }
+    expect([...seen].sort()).toEqual(['1', '2']);
+
+    let stop = false;
+    let failures = 0;
+    let answered = 0;
+    const load = (async () => {
+      while (!stop) {
+        await infer(`k${answered}`).then(
+          () => answered++,
+          () => failures++,
+        );
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await setDeployment(
+      registry,
+      {
+        name: 'web',
+        versions: [{ model: 'models:/flights/2', weight: 1 }],
+        shadow: { model: 'models:/flights/1', share: 1 },
+      },
+      { user: 'ana' },
+    );
+    for (let i = 0; i < 100 && served.repository.status('web').routes.length !== 1; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    await load;
+    expect(served.repository.status('web')).toMatchObject({
+      routes: [{ version: '2', weight: 1 }],
+      shadow: { version: '1', share: 1 },
+    });
+    expect(failures).toBe(0);
+    expect(answered).toBeGreaterThan(0);
+    expect(close(await infer('after'), v2.expected.subarray(0, 20), 1e-12)).toBe(true);
+  }, 60_000);
+
+  it('kiln deploy set, models lineage shows it, kiln serve deployments:/NAME serves it; refusals are kiln: CODE lines', async () => {
+    const kiln = (...args: string[]) =>
+      spawnSync(TSX, [MAIN, ...args, '--tracking-uri', v1.trackingDir], {
+        encoding: 'utf8',
+        env: cliEnv,
+        timeout: 120_000,
+      });
+    const set = kiln(
+      'deploy',
+      'set',
+      'web2',
+      '--version',
+      'flights@champion=1',
+      '--user',
+      'ana',
+      '--reason',
+      'go',
+    );
+    expect(set.status, set.stderr).toBe(0);
+    expect(set.stdout).toContain('models:/flights@champion');
+    const lineage = kiln('models', 'lineage', 'flights@champion');
+    expect(lineage.stdout).toMatch(/web2 via models:\/flights@champion: 100% of traffic/);
+    expect(JSON.parse(kiln('models', 'lineage', 'flights/1', '--json').stdout).deployments).toContainEqual({
+      deployment: 'web2',
+      via: 'models:/flights@champion',
+      traffic: 1,
+      shadow: false,
+    });
+    const local = kiln('deploy', 'set', 'web2', '--version', '/etc/passwd', '--user', 'ana');
+    expect(local.status).toBe(2);
+    expect(local.stderr).toMatch(/^kiln: INVALID_PARAMETER_VALUE: Invalid model URI/);
+    const denied = kiln('deploy', 'set', 'web2', '--version', 'flights/2', '--user', 'bob');
+    expect(denied.stderr).toMatch(/^kiln: PERMISSION_DENIED: .*editor role on 'flights'/);
+    expect(kiln('deploy', 'ls').stdout).toMatch(/web2\s+flights@champion=1/);
+
+    const base = await startServe('deployments:/web2');
+    const r = await predict(base, 'web2', v1.rows.slice(0, 5));
+    expect(r.status).toBe(200);
+    expect(close(r.predictions, v1.expected.subarray(0, 5), 1e-12)).toBe(true);
+    await stopLast();
+    const missing = kiln('serve', 'deployments:/nope', '--workers', '1', '--port', '0');
+    expect(missing.stderr).toMatch(/^kiln: RESOURCE_DOES_NOT_EXIST: Deployment 'nope' not found/);
+  }, 180_000);
 });
+
+const TSX = path.resolve('node_modules/.bin/tsx');
+const MAIN = path.resolve('src/cli/main.ts');
+const cliEnv = { ...process.env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '', KILN_USER: '' };
+
+async function startServe(source: string): Promise<string> {
+  const child = spawn(
+    TSX,
+    [
+      MAIN,
+      'serve',
+      source,
+      '--tracking-uri',
+      v1.trackingDir,
+      '--workers',
+      '1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv },
+  );
+  children.push(child);
+  return serveListening(child);
+}
+
+async function stopLast(): Promise<void> {
+  const child = children[children.length - 1]!;
+  child.kill('SIGTERM');
+  expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+}

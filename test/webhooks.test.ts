@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../src/artifacts/index.js';
+import { grantRole } from '../src/auth/index.js';
 import { resolveConfig } from '../src/config.js';
 import { verifyWebhookSignature } from '../src/events/index.js';
 import { buildApp } from '../src/server/index.js';
@@ -143,6 +144,42 @@ function restSuite(label: string, openDb: (home: string) => Promise<{ db: string
       expect(patched.raw).not.toContain('new-secret-456');
       expect((await call('DELETE', `/api/kiln/webhooks/${id}`)).status).toBe(200);
       expect((await call('GET', `/api/kiln/webhooks/${id}`)).status).toBe(404);
+    });
+
+    it('stored deployments over REST: role-checked, bad bodies are 400s naming the field', async () => {
+      const put = (name: string, body: unknown) =>
+        app.inject({ method: 'PUT', url: `/api/kiln/deployments/${name}`, payload: body as object });
+      await call('POST', '/api/2.0/mlflow/registered-models/create', { name: 'dep' });
+      await call('POST', '/api/2.0/mlflow/model-versions/create', {
+        name: 'dep',
+        source: 'mlflow-artifacts:/0/d/artifacts/model',
+      });
+      const body = { versions: [{ model: 'models:/dep/1', weight: 1 }] };
+      const denied = await put('site', body);
+      expect(denied.statusCode).toBe(403);
+      expect(denied.json().error_code).toBe('PERMISSION_DENIED');
+      await grantRole(store.db, { user: 'anonymous', role: 'editor', scope: 'dep' }, 'admin');
+      for (const [bad, text] of [
+        [{ versions: [{ model: '/etc/passwd', weight: 1 }] }, 'Invalid model URI'],
+        [{ versions: [{ model: 'models:/dep/1', weight: 'x' }] }, 'weight'],
+        [{ versions: body.versions, extra: true }, 'extra'],
+        [[1], 'INVALID_PARAMETER_VALUE'],
+      ] as const) {
+        const res = await put('site', bad);
+        expect(res.statusCode, res.body).toBe(400);
+        expect(`${res.json().error_code} ${res.json().message}`).toContain(text);
+      }
+      const ok = await put('site', { ...body, reason: 'first' });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().deployment).toMatchObject({ name: 'site', updated_by: 'anonymous' });
+      expect((await call('GET', '/api/kiln/deployments')).body.deployments).toHaveLength(1);
+      expect((await call('GET', '/api/kiln/deployments/nope')).status).toBe(404);
+      expect((await call('GET', '/api/kiln/deployments/bad%20name')).status).toBe(400);
+      const lineage = await call('GET', '/api/kiln/registry/lineage?uri=models:/dep/1');
+      expect(lineage.body.lineage.deployments).toEqual([
+        { deployment: 'site', via: 'models:/dep/1', traffic: 1, shadow: false },
+      ]);
+      expect((await call('DELETE', '/api/kiln/deployments/site')).status).toBe(200);
     });
 
     it('bad input: MLflow error shapes naming the field, never a 500', async () => {

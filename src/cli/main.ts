@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { registerDataCommands } from './data.js';
+import { registerDeployCommands } from './deploy.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerModelsCommands } from './models.js';
 import { registerPipelineCommands } from './pipeline.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerModelsCommands(program);
   registerWebhooksCommands(program);
   registerPipelineCommands(program);
+  registerDeployCommands(program);
   return program;
 }
 

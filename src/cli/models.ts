@@ -65,7 +65,7 @@ export function actorOf(opts: ModelsOptions): Actor {
   return { user, ...(opts.reason ? { reason: opts.reason } : {}) };
 }
 
-async function withRegistry<T>(
+export async function withRegistry<T>(
   opts: ModelsOptions,
   fn: (registry: SqlModelRegistry, workspace: Workspace) => Promise<T>,
 ): Promise<T> {
@@ -589,7 +589,11 @@ export function registerModelsCommands(program: Command): void {
           ...l.promotions.map(
             (p) => `  gate ${p.promotion_id}: ${p.decision} for @${p.alias} by ${p.actor} at ${when(p.time)}`,
           ),
-          'deployments: not recorded yet (serve/ does not report them)',
+          `deployed  ${l.deployments.length ? '' : 'nowhere (kiln deploy set)'}`,
+          ...l.deployments.map(
+            (d) =>
+              `  ${d.deployment} via ${d.via}: ${d.shadow ? 'shadow' : `${Math.round(d.traffic * 1000) / 10}% of traffic`}`,
+          ),
         ];
         return `${lines.join('\n')}\n`;
       });

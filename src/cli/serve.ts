@@ -2,14 +2,18 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
+import { getDeployment, type StoredDeployment } from '../registry/index.js';
 import {
   BATCHING_DEFAULTS,
   createServeApp,
   DEFAULT_MAX_ROWS,
   type Deployment,
+  followStoredDeployment,
   JsonLinesSink,
   loadDeploymentFile,
+  modelDeploymentOf,
   modelNameOf,
+  STORED_DEPLOYMENT_SCHEME,
 } from '../serve/index.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 
@@ -40,7 +44,10 @@ export function registerServeCommand(program: Command): void {
     .description(
       'serve a model (models:/name@alias, models:/name/3, runs:/<id>/model, a model folder, an .onnx file) or a deployment file',
     )
-    .argument('<model>', 'model URI / folder / .onnx file, or a deployment .yaml')
+    .argument(
+      '<model>',
+      'model URI / folder / .onnx file, a deployment .yaml, or deployments:/<name> (stored by kiln deploy set, followed live)',
+    )
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '8080')
     .option('--grpc-port <port>', 'also serve OIP v2 over gRPC on this port')
@@ -65,12 +72,14 @@ export function registerServeCommand(program: Command): void {
     .action(async (model: string, opts: ServeOptions) => {
       const workers = intOption(opts.workers, '--workers') ?? os.availableParallelism();
       const port = intOption(opts.port, '--port') ?? 8080;
-      const deployment = deploymentOf(model, opts);
+      // A stored deployment is read by each worker from the registry (and followed there).
+      const stored = STORED_DEPLOYMENT_SCHEME.exec(model)?.[1];
+      const deployment = stored === undefined ? deploymentOf(model, opts) : undefined;
       if (workers > 1 && cluster.isPrimary) {
         await runPrimary(workers, opts.host ?? '127.0.0.1');
         return;
       }
-      await runWorker(deployment, opts, port, workers > 1);
+      await runWorker(deployment ?? { stored: stored! }, opts, port, workers > 1);
     });
 }
 
@@ -108,16 +117,31 @@ function deploymentOf(model: string, opts: ServeOptions): Deployment {
 }
 
 async function runWorker(
-  deployment: Deployment,
+  what: Deployment | { stored: string },
   opts: ServeOptions,
   port: number,
   inCluster: boolean,
 ): Promise<void> {
-  // Registry sources are re-resolved every few seconds (alias moves): one workspace for all of it.
-  const sources = deployment.models.flatMap((m) => [...m.versions, ...(m.shadow ? [m.shadow] : [])]);
-  const workspace: Workspace | undefined = sources.some((v) => /^models:\//i.test(v.source))
-    ? await openWorkspace(opts.trackingUri)
-    : undefined;
+  let workspace: Workspace | undefined;
+  let stored: StoredDeployment | undefined;
+  let deployment: Deployment;
+  if ('stored' in what) {
+    workspace = await openWorkspace(opts.trackingUri);
+    if (!workspace.registry) {
+      await workspace.close();
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `deployments:/${what.stored}: serving a stored deployment needs the registry's metadata store (--tracking-uri a folder, sqlite:// or postgres://), not ${workspace.location}`,
+      );
+    }
+    stored = await getDeployment(workspace.registry, what.stored);
+    deployment = { models: [modelDeploymentOf(stored)] };
+  } else {
+    deployment = what;
+    // Registry sources are re-resolved every few seconds (alias moves): one workspace for all of it.
+    const sources = deployment.models.flatMap((m) => [...m.versions, ...(m.shadow ? [m.shadow] : [])]);
+    if (sources.some((v) => /^models:\//i.test(v.source))) workspace = await openWorkspace(opts.trackingUri);
+  }
   const load = {
     ...(opts.trackingUri ? { trackingUri: opts.trackingUri } : {}),
     ...(workspace ? { workspace } : {}),
@@ -132,6 +156,11 @@ async function runWorker(
       ? { grpc: { host: opts.host ?? '127.0.0.1', port: intOption(opts.grpcPort, '--grpc-port')! } }
       : {}),
   });
+  // `kiln deploy set` on the stored deployment reaches this process within a few seconds.
+  const follower =
+    stored && workspace?.registry
+      ? followStoredDeployment(served.repository, workspace.registry, stored, { log: served.app.log })
+      : undefined;
   const reloadAll = async (only?: { model: string; version?: string }) => {
     for (const m of deployment.models) {
       if (only && only.model !== m.name) continue;
@@ -159,6 +188,7 @@ async function runWorker(
     if (stopping) return;
     stopping = true;
     served.app.log.info({ signal }, 'draining and shutting down');
+    follower?.stop();
     await served.close();
     await workspace?.close();
     process.exit(0);

@@ -1,4 +1,16 @@
 export {
+  checkDeploymentName,
+  type DeploymentRoute,
+  type DeploymentUse,
+  deleteDeployment,
+  deploymentsServing,
+  getDeployment,
+  listDeployments,
+  type SetDeploymentRequest,
+  type StoredDeployment,
+  setDeployment,
+} from './deployments.js';
+export {
   type Approval,
   approveVersion,
   type GateRuleResult,

@@ -1,5 +1,6 @@
 import { getDatasetVersion } from '../data/index.js';
 import type { Run } from '../tracking/index.js';
+import { type DeploymentUse, deploymentsServing } from './deployments.js';
 import { listPromotions, type PromotionResult } from './gate.js';
 import { resolveModelUri } from './model-uri.js';
 import type { SqlModelRegistry } from './sql-registry.js';
@@ -11,7 +12,8 @@ import { checkModelName } from './validation.js';
  * versions registered from those runs → aliases they hold. Upstream from a model: version →
  * run (→ tuning study, → parent run) → split → dataset version (→ the versions it was split
  * or derived from) and every alias move and gate decision the version took part in.
- * Deployments are not recorded by serve/ yet, so the chain ends at aliases.
+ * and the stored deployments (`kiln deploy set`) serving the version now, directly or through
+ * an alias.
  */
 export interface ModelLineage {
   model: {
@@ -41,6 +43,7 @@ export interface ModelLineage {
   aliases: string[];
   alias_events: AliasEvent[];
   promotions: PromotionResult[];
+  deployments: DeploymentUse[];
 }
 
 export async function modelLineage(registry: SqlModelRegistry, uri: string): Promise<ModelLineage> {
@@ -94,6 +97,7 @@ export async function modelLineage(registry: SqlModelRegistry, uri: string): Pro
     aliases: mv.aliases,
     alias_events: history.filter((e) => e.to_version === mv.version || e.from_version === mv.version),
     promotions,
+    deployments: await deploymentsServing(registry, mv.name, mv.version),
   };
 }
 

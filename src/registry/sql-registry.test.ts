@@ -6,6 +6,7 @@ import { openArtifactStore } from '../artifacts/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
+import { runDeploymentsSuite } from './deployments.suite.js';
 import { runGovernanceSuite } from './governance.suite.js';
 import { type RegistryFixture, runRegistrySuite } from './registry.suite.js';
 import { SqlModelRegistry } from './sql-registry.js';
@@ -33,6 +34,7 @@ async function sqliteFixture(): Promise<RegistryFixture> {
 }
 runRegistrySuite('SQLite', sqliteFixture);
 runGovernanceSuite('SQLite', sqliteFixture);
+runDeploymentsSuite('SQLite', sqliteFixture);
 
 const postgresUrl = process.env.KILN_TEST_POSTGRES;
 describe.skipIf(!postgresUrl)('on Postgres (KILN_TEST_POSTGRES)', () => {
@@ -45,4 +47,5 @@ describe.skipIf(!postgresUrl)('on Postgres (KILN_TEST_POSTGRES)', () => {
   };
   runRegistrySuite('Postgres', postgresFixture);
   runGovernanceSuite('Postgres', postgresFixture);
+  runDeploymentsSuite('Postgres', postgresFixture);
 });

@@ -25,4 +25,9 @@ export {
 } from './prediction-hook.js';
 export { ModelRepository, type ReloadOutcome } from './repository.js';
 export { mirrorToShadow, pickRoute, type Route, unitOfKey } from './router.js';
+export {
+  followStoredDeployment,
+  modelDeploymentOf,
+  STORED_DEPLOYMENT_SCHEME,
+} from './stored-deployment.js';
 export type * from './types.js';

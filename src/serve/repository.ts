@@ -71,9 +71,13 @@ export interface RepositoryOptions {
   log?: { info(o: object, m: string): void; error(o: object, m: string): void };
 }
 
+function loadedOf(s: ServedModel): LoadedVersion[] {
+  return [...s.routes.map((r) => r.loaded), ...(s.shadow ? [s.shadow.loaded] : [])];
+}
+
 export class ModelRepository extends EventEmitter {
   private readonly models = new Map<string, ServedModel>();
-  private readonly watchers: NodeJS.Timeout[] = [];
+  private readonly watchers = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
   private constructor(private readonly options: RepositoryOptions) {
@@ -85,25 +89,73 @@ export class ModelRepository extends EventEmitter {
     const repo = new ModelRepository(options);
     try {
       for (const spec of deployment.models) {
-        const routes = [];
-        for (const v of spec.versions)
-          routes.push({ version: v.version, weight: v.weight, loaded: await repo.loadVersion(spec, v) });
-        const shadow = spec.shadow
-          ? { share: spec.shadow.share, loaded: await repo.loadVersion(spec, { ...spec.shadow, weight: 0 }) }
-          : undefined;
-        repo.models.set(spec.name, { spec, routes, ...(shadow ? { shadow } : {}), shadowInFlight: 0 });
-        // An alias source is watched unless told otherwise: serving models:/x@champion follows promotions.
-        const followed = [...spec.versions, ...(spec.shadow ? [spec.shadow] : [])].some((v) =>
-          followsRegistry(v.source),
-        );
-        const watchSeconds = spec.watchSeconds ?? (followed ? REGISTRY_WATCH_SECONDS : undefined);
-        if (watchSeconds) repo.watch(spec.name, watchSeconds);
+        repo.models.set(spec.name, await repo.openServed(spec));
+        repo.startWatch(spec);
       }
     } catch (e) {
       await repo.close();
       throw e;
     }
     return repo;
+  }
+
+  /**
+   * Replaces how a model is served (its versions, weights, shadow: `kiln deploy set` on a stored
+   * deployment) with the reload protocol: every version of the new spec is loaded and warmed
+   * beside the old ones, the model's entry is swapped in one assignment, then the old versions
+   * retire as their requests finish. If any new version fails to load, nothing changes.
+   * A name not served yet starts being served.
+   */
+  async replace(spec: ModelDeployment): Promise<void> {
+    const fresh = await this.openServed(spec);
+    if (this.closed) {
+      for (const v of loadedOf(fresh)) await v.runtime.close();
+      return;
+    }
+    const old = this.models.get(spec.name);
+    this.models.set(spec.name, fresh);
+    this.startWatch(spec);
+    if (old) for (const v of loadedOf(old)) this.retire(v);
+    this.options.metrics.reloads.inc({ model: spec.name, outcome: 'ok' });
+    this.options.log?.info(
+      { model: spec.name, versions: spec.versions.map((v) => `${v.version}=${v.weight}`) },
+      'deployment replaced',
+    );
+    this.emit('replaced', { model: spec.name });
+  }
+
+  private async openServed(spec: ModelDeployment): Promise<ServedModel> {
+    const loaded: LoadedVersion[] = [];
+    try {
+      const routes = [];
+      for (const v of spec.versions) {
+        const l = await this.loadVersion(spec, v);
+        loaded.push(l);
+        routes.push({ version: v.version, weight: v.weight, loaded: l });
+      }
+      let shadow: ServedModel['shadow'];
+      if (spec.shadow) {
+        const l = await this.loadVersion(spec, { ...spec.shadow, weight: 0 });
+        loaded.push(l);
+        shadow = { share: spec.shadow.share, loaded: l };
+      }
+      return { spec, routes, ...(shadow ? { shadow } : {}), shadowInFlight: 0 };
+    } catch (e) {
+      for (const l of loaded) await l.runtime.close();
+      throw e;
+    }
+  }
+
+  private startWatch(spec: ModelDeployment): void {
+    const previous = this.watchers.get(spec.name);
+    if (previous) clearInterval(previous);
+    this.watchers.delete(spec.name);
+    // An alias source is watched unless told otherwise: serving models:/x@champion follows promotions.
+    const followed = [...spec.versions, ...(spec.shadow ? [spec.shadow] : [])].some((v) =>
+      followsRegistry(v.source),
+    );
+    const watchSeconds = spec.watchSeconds ?? (followed ? REGISTRY_WATCH_SECONDS : undefined);
+    if (watchSeconds) this.watch(spec.name, watchSeconds);
   }
 
   async infer(request: InferRequest): Promise<InferResponse> {
@@ -252,11 +304,8 @@ export class ModelRepository extends EventEmitter {
   /** Waits for every version's queue to empty and closes the runtimes (graceful shutdown). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.watchers) clearInterval(t);
-    const all = [...this.models.values()].flatMap((s) => [
-      ...s.routes.map((r) => r.loaded),
-      ...(s.shadow ? [s.shadow.loaded] : []),
-    ]);
+    for (const t of this.watchers.values()) clearInterval(t);
+    const all = [...this.models.values()].flatMap(loadedOf);
     for (const v of all) {
       await v.batcher?.drain();
       while (v.inFlight > 0) await new Promise((r) => setTimeout(r, 2));
@@ -363,7 +412,7 @@ export class ModelRepository extends EventEmitter {
         });
     }, seconds * 1000);
     timer.unref();
-    this.watchers.push(timer);
+    this.watchers.set(name, timer);
   }
 
   private unknownModel(name: string): KilnError {

@@ -4,6 +4,7 @@ import type { ServerContext } from './context.js';
 import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { deploymentRoutes } from './routes/deployments.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -86,4 +87,5 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   artifactRoutes,
   registryRoutes,
   webhookRoutes,
+  deploymentRoutes,
 ];
