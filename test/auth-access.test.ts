@@ -207,7 +207,10 @@ function accessSuite(
           continue;
         }
         expect(ROLES, `${r.method} ${r.url}`).toContain(r.access.role);
-        const read = r.method === 'GET' || r.method === 'HEAD' || /search|get-latest-versions|runs\/heartbeats$/.test(r.url);
+        const read =
+          r.method === 'GET' ||
+          r.method === 'HEAD' ||
+          /search|get-latest-versions|runs\/heartbeats$/.test(r.url);
         // Webhook subscriptions name outbound URLs: reading them is admin's.
         if (r.url.startsWith('/api/kiln/webhooks'))
           expect(r.access.role, `${r.method} ${r.url}`).toBe('admin');
