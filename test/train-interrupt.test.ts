@@ -291,8 +291,9 @@ for (const backend of backends) {
             .trim()
             .split('\n')
             .map((l) => JSON.parse(l));
-          expect(entries).toHaveLength(1);
-          expect(entries[0]).toMatchObject({
+          // The run's creation is audited too (tracking mutations are, since auth landed).
+          expect(entries.map((e: { action: string }) => e.action)).toEqual(['run.create', 'run.close-stale']);
+          expect(entries[1]).toMatchObject({
             actor: 'ops',
             action: 'run.close-stale',
             target: `runs:/${deadId}`,
