@@ -67,11 +67,6 @@ export function registerServerCommand(program: Command): void {
             `--tracking-uri ${workspace.location}: kiln server serves a local workspace (a folder, sqlite:// or postgres://), not another server`,
           );
         }
-        if (auth && (await countTokens(store.db)) === 0) {
-          process.stderr.write(
-            'kiln: auth is on and no token exists yet: create one with `kiln auth token create --user NAME --role admin` against the same store\n',
-          );
-        }
         const app = await buildApp({ store, artifacts, config, auth, logger: { level: config.logLevel } });
         // Deliveries run on this timer, off every request path (src/events/types.ts).
         const deliverer =
@@ -99,6 +94,12 @@ export function registerServerCommand(program: Command): void {
           throw listenError(e, config.host, config.port, opts);
         }
         deliverer?.start();
+        // Warned once listening: a bind error (busy port, unknown host) is the one thing to say first.
+        if (auth && (await countTokens(store.db)) === 0) {
+          process.stderr.write(
+            'kiln: warning: auth is on and no token exists yet: create one with `kiln auth token create --user NAME --role admin` against the same store\n',
+          );
+        }
         // Machine-readable line for scripts and tests that start the server on port 0.
         process.stdout.write(
           `kiln server listening on http://${config.host}:${serverPort(app.server.address())}${auth ? ' (auth on)' : ''}\n`,
