@@ -4,13 +4,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { serveWorkspaceTracking } from '../cli/pipeline.js';
-import { connect } from '../sdk/index.js';
-import { explainPipeline, type PipelineEvent, resumePipeline, runPipeline } from './run.js';
+import { serveWorkspaceTracking } from '../src/cli/pipeline.js';
+import { explainPipeline, type PipelineEvent, resumePipeline, runPipeline } from '../src/pipeline/run.js';
+import { connect } from '../src/sdk/index.js';
 
 /** A `${…}` reference as the spec spells it. */
 const ref = (r: string) => `\${${r}}`;
-const STEP = fileURLToPath(new URL('./fixtures/step.mjs', import.meta.url));
+const STEP = fileURLToPath(new URL('../src/pipeline/fixtures/step.mjs', import.meta.url));
 const node = process.execPath;
 
 let dir: string;
@@ -347,7 +347,7 @@ describe('pipeline runs (local executor, command steps)', () => {
 
   it('gives a command step MLflow’s variables, so a Python script logs into the step’s run', async () => {
     copyFileSync(
-      fileURLToPath(new URL('./fixtures/log-metric.py', import.meta.url)),
+      fileURLToPath(new URL('../src/pipeline/fixtures/log-metric.py', import.meta.url)),
       path.join(dir, 'log.py'),
     );
     const file = writeSpec({
