@@ -64,3 +64,31 @@ start_postgres() {
 stop_postgres() {
   "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
 }
+
+# --- Redis (Debian redis-server) ---------------------------------------------------------
+REDIS_DIR=""
+REDIS_PORT=""
+
+# No persistence (a test server), loopback only, daemonised with its pid and log in our folder.
+start_redis() {
+  REDIS_PORT="${1:-$(free_port)}"
+  ci_tmp
+  REDIS_DIR="$CI_TMP/redis"
+  mkdir -p "$REDIS_DIR"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes ||
+    return 1
+  local i
+  for ((i = 0; i < 100; i++)); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null || { cat "$REDIS_DIR/redis.log" >&2; return 1; }
+  CI_STOPS+=(stop_redis)
+  export KILN_TEST_REDIS="redis://127.0.0.1:$REDIS_PORT"
+  echo "ci: Redis $(redis-server --version | awk '{print $3}') at $KILN_TEST_REDIS"
+}
+
+stop_redis() {
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$REDIS_DIR/redis.pid")"
+}

@@ -114,7 +114,9 @@ export async function tuneFromSpec(
   await study.refresh();
   const summary = studySummary(study);
   const parentRunId = study.record.parentRunId;
-  if (parentRunId) await finishParentRun(options.client, parentRunId, summary);
+  // An interrupted study's parent run belongs to whoever aborted it (`kiln tune` ends it
+  // KILLED); finishing it here would race that and could overwrite KILLED with FINISHED.
+  if (parentRunId && !options.signal?.aborted) await finishParentRun(options.client, parentRunId, summary);
   return { study: study.name, parentRunId, finished, summary, wallSeconds: (Date.now() - started) / 1000 };
 }
 
@@ -263,7 +265,8 @@ async function finishParentRun(client: KilnClient, runId: string, summary: Study
   // arriving later finds it ended; a resumed study's parent (another process's) by id.
   const own = client.activeRuns.find((r) => r.id === runId);
   if (own) await own.end('FINISHED');
-  else await store.updateRun({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
+  else if ((await store.getRun(runId)).info.status === 'RUNNING')
+    await store.updateRun({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
 }
 
 function studyLocation(options: TuneFromSpecOptions): StudyLocation {
