@@ -494,6 +494,57 @@ for (const backend of BACKENDS) {
       expect(after.status).toBe(200);
       expect(fs.existsSync(path.join(os.tmpdir(), 'etc'))).toBe(false);
     });
+
+    it('survives the same fuzz on every route the server declares: never a 5xx, always MLflow-shaped errors', {
+      timeout: 150_000,
+    }, async () => {
+      // Every route, not a list kept by hand: registry, deployments, webhooks, studies,
+      // heartbeats, tokens and whatever an area adds later are all in app.declaredRoutes.
+      const routes = app.declaredRoutes.filter((route) => route.method !== 'HEAD' && route.url !== '/health');
+      expect(routes.length).toBeGreaterThan(100);
+      const exp = await send(port, 'POST', '/api/2.0/mlflow/experiments/create', '{"name":"fuzz-all"}', {
+        'content-type': 'application/json',
+      });
+      const run = await send(
+        port,
+        'POST',
+        '/api/2.0/mlflow/runs/create',
+        JSON.stringify({ experiment_id: exp.json.experiment_id }),
+        { 'content-type': 'application/json' },
+      );
+      const known = {
+        experimentId: exp.json.experiment_id as string,
+        runId: run.json.run.info.run_id as string,
+      };
+      const SEED = 12;
+      const PER_ROUTE = 5;
+      const r = rng(SEED);
+      const deadline = Date.now() + 120_000;
+      let sent = 0;
+      for (const route of routes) {
+        for (let i = 0; i < PER_ROUTE && Date.now() < deadline; i++) {
+          const c = randomCase(r, known);
+          const filled = route.url
+            .replace(/:[A-Za-z]+/g, () => enc(String(pick(r, [...NASTY_STRINGS, '1', 'x'])).slice(0, 300)) || 'x')
+            .replace('*', () => enc(String(pick(r, NASTY_STRINGS)).slice(0, 300)) || 'x');
+          const query = c.path.includes('?') ? c.path.slice(c.path.indexOf('?')) : '';
+          const hasBody = route.method !== 'GET' && route.method !== 'DELETE';
+          const label = `seed ${SEED}: ${route.method} ${route.url} as ${filled.slice(0, 120)}${query.slice(0, 60)} ${String(c.body ?? '').slice(0, 120)}`;
+          const res = await send(port, route.method, `${filled}${query}`, hasBody ? c.body : undefined, c.headers);
+          sent++;
+          expect(res.status, `${label} → ${res.text.slice(0, 300)}`).toBeLessThan(500);
+          if (res.status >= 400) {
+            const where = `${label} → ${res.status} ${res.text.slice(0, 200)}`;
+            expect(typeof res.json?.error_code, where).toBe('string');
+            expect(typeof res.json?.message, where).toBe('string');
+            expect(res.json.message, where).not.toMatch(/\n\s+at /);
+            expect(res.json.message, where).not.toContain(home);
+          }
+        }
+      }
+      expect(sent).toBeGreaterThanOrEqual(routes.length * 2);
+      expect((await send(port, 'GET', `/api/2.0/mlflow/runs/get?run_id=${known.runId}`)).status).toBe(200);
+    });
   });
 }
 

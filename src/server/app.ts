@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { access, installAccessControl } from './access.js';
 import type { ServerContext } from './context.js';
 import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
@@ -32,7 +32,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger,
     bodyLimit,
     return503OnClosing: true,
-    disableRequestLogging,
+    logController: new LogController({ disableRequestLogging }),
     // Errors fastify raises before routing (a URL like '/%zz') get MLflow's shape too.
     frameworkErrors: (error, request, reply) => sendError(error, request, reply),
     // Bytes that are not HTTP at all (a body sent without a length, a broken request line) are
