@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
 import { readRows, runSql, sqlString, withDuck } from './duckdb.js';
 import { prepareDataset } from './prepare.js';
+import { parseDataSpec } from './spec.js';
 
 const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
 let dir: string;
@@ -313,6 +314,20 @@ describe('prepareDataset: bad input names file, row and column', () => {
     );
     expect(await attempt(file, { target: 'late' })).toMatch(
       /data\.yaml: target: column 'late' does not exist/,
+    );
+  });
+
+  it('a spec that drops every column, and a derived feature with an empty name', async () => {
+    const file = path.join(dir, 'two-cols.csv');
+    writeFileSync(file, 'a,b\n1,2\n3,4\n');
+    expect(await attempt(file, { drop: ['a', 'b'] })).toBe(
+      'data.yaml: drop: no column is left (2 column(s), all dropped); a dataset needs at least one',
+    );
+    expect(await attempt(file, { select: ['a'], drop: ['a'] })).toMatch(
+      /data\.yaml: select\/drop: no column is left/,
+    );
+    expect(() => parseDataSpec({ features: { '': 'a + 1' } }, 'data.yaml')).toThrow(
+      "data.yaml: features.'': a derived feature needs a name",
     );
   });
 
