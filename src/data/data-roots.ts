@@ -1,5 +1,16 @@
-import { realpathSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors.js';
 
 /**
@@ -103,6 +114,57 @@ export function assertFilesInsideDataRoots(
     }
     if (!reals.some((r) => inside(real, r))) throw refused(given, roots, field);
   }
+}
+
+/**
+ * Copies checked files into `stageDir` through the descriptor whose real path was checked, and
+ * returns the copies (same order, same base names, so format detection and `ORDER BY file`
+ * see what the originals would give). Checking a path and then letting DuckDB open it again
+ * leaves a window in which a symlink inside a root can be swapped to point outside it; a
+ * descriptor opened first and judged by what it refers to (Linux: /proc/self/fd/N) closes
+ * it. Elsewhere the file's identity is compared with the checked path's (device and inode).
+ */
+export async function stageInsideDataRoots(
+  files: string[],
+  given: string,
+  roots: string[],
+  stageDir: string,
+  field = 'path',
+): Promise<string[]> {
+  const reals = realRoots(roots);
+  const staged: string[] = [];
+  for (const [i, file] of files.entries()) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `${file}: file does not exist`);
+    }
+    try {
+      const opened = fstatSync(fd);
+      let real: string;
+      try {
+        real = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        real = realpathSync(file);
+        const now = statSync(real);
+        if (now.dev !== opened.dev || now.ino !== opened.ino) throw refused(given, roots, field);
+      }
+      if (!reals.some((r) => inside(real, r))) throw refused(given, roots, field);
+      if (opened.isDirectory())
+        throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: is a directory, not a file`);
+      const copy = path.join(stageDir, String(i).padStart(6, '0'), path.basename(file));
+      mkdirSync(path.dirname(copy));
+      await pipeline(
+        createReadStream('', { fd, autoClose: false }),
+        createWriteStream(copy, { flags: 'wx' }),
+      );
+      staged.push(copy);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return staged;
 }
 
 /**

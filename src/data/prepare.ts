@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { KilnError } from '../errors.js';
+import { stageInsideDataRoots, withServerPathsHidden } from './data-roots.js';
 import { readRows, runSql, sqlIdent, sqlString, withDuck } from './duckdb.js';
 import { expressionToSql, validateRowExpression } from './expression.js';
 import { type LoadedSource, loadSource, type ResolvedSource, ROW_COLUMN, resolveSource } from './read.js';
@@ -37,7 +38,11 @@ export interface PrepareOptions {
   outPath: string;
   /** Names the spec in error messages. */
   specPlace?: string;
-  /** When set, every file read must be inside one of these folders (see data-roots.ts). */
+  /**
+   * When set, every file read must be inside one of these folders (see data-roots.ts); the
+   * files are then copied into `outPath`'s folder through the descriptor that was checked, so
+   * a symlink swapped after the check cannot redirect the read.
+   */
   confineTo?: string[];
 }
 
@@ -50,129 +55,153 @@ export async function prepareDataset(pattern: string, options: PrepareOptions): 
   const spec = options.spec ?? {};
   const specPlace = options.specPlace ?? 'data spec';
   return withDuck(async (conn) => {
-    const source = await resolveSource(conn, pattern, spec.source, options.confineTo);
-    const loaded = await loadSource(conn, withFileColumn(source), 'kiln_src');
-    const rows = loaded.rows;
-    const srcColumns = (await describeRelation(conn, 'kiln_src', pattern)).filter(
-      (c) => c.name !== FILE_COLUMN && c.name !== ROW_COLUMN,
-    );
-    const srcNames = srcColumns.map((c) => c.name);
-
-    for (const name of Object.keys(spec.columns ?? {}))
-      requireColumn(srcNames, name, `${specPlace}: columns.${name}`);
-
-    // Normalise source columns to their logical type's storage type.
-    const maxLevels = spec.maxLevels ?? DEFAULT_MAX_LEVELS;
-    const normalised: { name: string; type: LogicalType; sql: string }[] = [];
-    for (const col of srcColumns) {
-      const override = spec.columns?.[col.name]?.type;
-      let type = override ?? logicalTypeOfDuckType(col.type);
-      if (type === null) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `${pattern}: column '${col.name}' has type ${col.type}, which kiln cannot store; drop it or cast it in a feature`,
-        );
-      }
-      if (type === undefined) type = await stringColumnType(conn, col.name, maxLevels);
-      if (override) await checkCast(conn, source, loaded, col.name, col.type, type);
-      normalised.push({ name: col.name, type, sql: castSql(sqlIdent(col.name), col.type, type) });
+    const checked = await resolveSource(conn, pattern, spec.source, options.confineTo);
+    if (!options.confineTo) return prepareResolved(conn, checked, checked, spec, specPlace, options);
+    const stageDir = mkdtempSync(path.join(path.dirname(options.outPath), 'source-'));
+    try {
+      const staged = await stageInsideDataRoots(checked.files, checked.pattern, options.confineTo, stageDir);
+      // Errors name the client's files, never the staged copies.
+      const names = staged.map((copy, i) => [copy, checked.files[i] as string] as [string, string]);
+      return await withServerPathsHidden(names, () =>
+        prepareResolved(conn, { ...checked, files: staged }, checked, spec, specPlace, options),
+      );
+    } finally {
+      rmSync(stageDir, { recursive: true, force: true });
     }
+  });
+}
 
-    // Derived features are row-level expressions over the normalised source columns.
-    const features: { name: string; expr: string; sql: string; type: LogicalType | undefined }[] = [];
-    for (const [name, feature] of Object.entries(spec.features ?? {})) {
-      const { expr, type } = featureExpression(feature);
-      if (srcNames.some((n) => n.toLowerCase() === name.toLowerCase())) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `${specPlace}: features.${name}: a source column already has this name`,
-        );
-      }
-      const parsed = validateRowExpression(expr, srcNames, `${specPlace}: features.${name}`);
-      features.push({ name, expr, sql: expressionToSql(parsed), type });
-    }
+/** `source` is what is read; `recorded` the files the version's provenance names. */
+async function prepareResolved(
+  conn: DuckDBConnection,
+  source: ResolvedSource,
+  recorded: ResolvedSource,
+  spec: DataSpec,
+  specPlace: string,
+  options: PrepareOptions,
+): Promise<PreparedDataset> {
+  const pattern = recorded.pattern;
+  const loaded = await loadSource(conn, withFileColumn(source), 'kiln_src');
+  const rows = loaded.rows;
+  const srcColumns = (await describeRelation(conn, 'kiln_src', pattern)).filter(
+    (c) => c.name !== FILE_COLUMN && c.name !== ROW_COLUMN,
+  );
+  const srcNames = srcColumns.map((c) => c.name);
 
-    const inner = `SELECT ${normalised.map((c) => `${c.sql} AS ${sqlIdent(c.name)}`).join(', ')} FROM kiln_src`;
-    const allNames = [...normalised.map((c) => c.name), ...features.map((f) => f.name)];
-    for (const name of [...(spec.select ?? []), ...(spec.drop ?? [])])
-      requireColumn(allNames, name, `${specPlace}: select/drop`);
-    if (spec.target) requireColumn(allNames, spec.target, `${specPlace}: target`);
-    const keep = (spec.select ?? allNames).filter((n) => !(spec.drop ?? []).includes(n));
-    if (keep.length === 0) {
+  for (const name of Object.keys(spec.columns ?? {}))
+    requireColumn(srcNames, name, `${specPlace}: columns.${name}`);
+
+  // Normalise source columns to their logical type's storage type.
+  const maxLevels = spec.maxLevels ?? DEFAULT_MAX_LEVELS;
+  const normalised: { name: string; type: LogicalType; sql: string }[] = [];
+  for (const col of srcColumns) {
+    const override = spec.columns?.[col.name]?.type;
+    let type = override ?? logicalTypeOfDuckType(col.type);
+    if (type === null) {
       throw new KilnError(
         'INVALID_PARAMETER_VALUE',
-        `${specPlace}: ${spec.select ? 'select/drop' : 'drop'}: no column is left (${allNames.length} column(s), all dropped); a dataset needs at least one`,
+        `${pattern}: column '${col.name}' has type ${col.type}, which kiln cannot store; drop it or cast it in a feature`,
       );
     }
+    if (type === undefined) type = await stringColumnType(conn, col.name, maxLevels);
+    if (override) await checkCast(conn, source, loaded, col.name, col.type, type);
+    normalised.push({ name: col.name, type, sql: castSql(sqlIdent(col.name), col.type, type) });
+  }
 
-    // Types of derived features come from DuckDB unless the spec declares them.
-    const withFeatures = `SELECT *${features.map((f) => `, ${f.sql} AS ${sqlIdent(f.name)}`).join('')} FROM (${inner})`;
-    const described = new Map(
-      (await describeRelation(conn, `(${withFeatures} LIMIT 0)`, specPlace)).map((c) => [c.name, c.type]),
+  // Derived features are row-level expressions over the normalised source columns.
+  const features: { name: string; expr: string; sql: string; type: LogicalType | undefined }[] = [];
+  for (const [name, feature] of Object.entries(spec.features ?? {})) {
+    const { expr, type } = featureExpression(feature);
+    if (srcNames.some((n) => n.toLowerCase() === name.toLowerCase())) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${specPlace}: features.${name}: a source column already has this name`,
+      );
+    }
+    const parsed = validateRowExpression(expr, srcNames, `${specPlace}: features.${name}`);
+    features.push({ name, expr, sql: expressionToSql(parsed), type });
+  }
+
+  const inner = `SELECT ${normalised.map((c) => `${c.sql} AS ${sqlIdent(c.name)}`).join(', ')} FROM kiln_src`;
+  const allNames = [...normalised.map((c) => c.name), ...features.map((f) => f.name)];
+  for (const name of [...(spec.select ?? []), ...(spec.drop ?? [])])
+    requireColumn(allNames, name, `${specPlace}: select/drop`);
+  if (spec.target) requireColumn(allNames, spec.target, `${specPlace}: target`);
+  const keep = (spec.select ?? allNames).filter((n) => !(spec.drop ?? []).includes(n));
+  if (keep.length === 0) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${specPlace}: ${spec.select ? 'select/drop' : 'drop'}: no column is left (${allNames.length} column(s), all dropped); a dataset needs at least one`,
     );
-    const columns: ColumnSchema[] = [];
-    const outer: string[] = [];
-    for (const name of keep) {
-      const src = normalised.find((c) => c.name === name);
-      const feature = features.find((f) => f.name === name);
-      const duckType = described.get(name) ?? 'VARCHAR';
-      let type: LogicalType;
-      if (src) type = src.type;
-      else {
-        const inferred = feature?.type ?? logicalTypeOfDuckType(duckType);
-        if (inferred === null) {
-          throw new KilnError(
-            'INVALID_PARAMETER_VALUE',
-            `${specPlace}: features.${name}: result type ${duckType} cannot be stored`,
-          );
-        }
-        type = inferred ?? 'categorical';
+  }
+
+  // Types of derived features come from DuckDB unless the spec declares them.
+  const withFeatures = `SELECT *${features.map((f) => `, ${f.sql} AS ${sqlIdent(f.name)}`).join('')} FROM (${inner})`;
+  const described = new Map(
+    (await describeRelation(conn, `(${withFeatures} LIMIT 0)`, specPlace)).map((c) => [c.name, c.type]),
+  );
+  const columns: ColumnSchema[] = [];
+  const outer: string[] = [];
+  for (const name of keep) {
+    const src = normalised.find((c) => c.name === name);
+    const feature = features.find((f) => f.name === name);
+    const duckType = described.get(name) ?? 'VARCHAR';
+    let type: LogicalType;
+    if (src) type = src.type;
+    else {
+      const inferred = feature?.type ?? logicalTypeOfDuckType(duckType);
+      if (inferred === null) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `${specPlace}: features.${name}: result type ${duckType} cannot be stored`,
+        );
       }
-      columns.push({
-        name,
-        type,
-        storage: STORAGE_TYPES[type],
-        ...(feature ? { expr: feature.expr, exprType: duckType } : {}),
-      });
-      outer.push(`${src ? sqlIdent(name) : castSql(sqlIdent(name), duckType, type)} AS ${sqlIdent(name)}`);
+      type = inferred ?? 'categorical';
     }
-    await runSql(
-      conn,
-      `CREATE OR REPLACE TEMP VIEW kiln_norm AS SELECT ${outer.join(', ')} FROM (${withFeatures})`,
-      `${specPlace}: features`,
-    );
+    columns.push({
+      name,
+      type,
+      storage: STORAGE_TYPES[type],
+      ...(feature ? { expr: feature.expr, exprType: duckType } : {}),
+    });
+    outer.push(`${src ? sqlIdent(name) : castSql(sqlIdent(name), duckType, type)} AS ${sqlIdent(name)}`);
+  }
+  await runSql(
+    conn,
+    `CREATE OR REPLACE TEMP VIEW kiln_norm AS SELECT ${outer.join(', ')} FROM (${withFeatures})`,
+    `${specPlace}: features`,
+  );
 
-    for (const col of columns) {
-      if (col.type !== 'categorical') continue;
-      const fixed = spec.columns?.[col.name]?.levels;
-      const levels = await readLevels(conn, 'kiln_norm', col.name);
-      if (fixed) {
-        const allowed = new Set(fixed);
-        const outside = levels.find((l) => !allowed.has(l));
-        if (outside !== undefined) await throwValueOutsideLevels(conn, source, loaded, col.name, outside);
-        col.levels = [...fixed];
-      } else col.levels = levels;
-    }
+  for (const col of columns) {
+    if (col.type !== 'categorical') continue;
+    const fixed = spec.columns?.[col.name]?.levels;
+    const levels = await readLevels(conn, 'kiln_norm', col.name);
+    if (fixed) {
+      const allowed = new Set(fixed);
+      const outside = levels.find((l) => !allowed.has(l));
+      if (outside !== undefined) await throwValueOutsideLevels(conn, source, loaded, col.name, outside);
+      col.levels = [...fixed];
+    } else col.levels = levels;
+  }
 
-    await runSql(
-      conn,
-      `COPY kiln_norm TO ${sqlString(options.outPath)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
-      options.outPath,
-    );
-    const schema: DatasetSchema = { columns };
-    const hash = await contentHash(schema, options.outPath);
-    return {
-      parquetPath: options.outPath,
-      rows,
-      schema,
-      hash,
-      source: {
-        pattern: source.pattern,
-        files: source.files.map((f) => path.resolve(f)),
-        format: source.format,
-      },
-    };
-  });
+  await runSql(
+    conn,
+    `COPY kiln_norm TO ${sqlString(options.outPath)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+    options.outPath,
+  );
+  const schema: DatasetSchema = { columns };
+  const hash = await contentHash(schema, options.outPath);
+  return {
+    parquetPath: options.outPath,
+    rows,
+    schema,
+    hash,
+    source: {
+      pattern: recorded.pattern,
+      files: recorded.files.map((f) => path.resolve(f)),
+      format: source.format,
+    },
+  };
 }
 
 function withFileColumn(source: ResolvedSource): ResolvedSource {
