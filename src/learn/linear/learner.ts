@@ -189,9 +189,9 @@ export class LinearLearner implements Learner<LinearParams> {
         }
       : undefined;
     let current: Float64Array = x0;
-    let result: ReturnType<typeof minimizeQuasiNewton>;
+    let result: Awaited<ReturnType<typeof minimizeQuasiNewton>>;
     try {
-      result = minimizeQuasiNewton(
+      result = await minimizeQuasiNewton(
         (w, g) => {
           current = w;
           return objective(w, g);

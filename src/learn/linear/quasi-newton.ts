@@ -21,8 +21,15 @@ export interface QuasiNewtonOptions {
   l1?: Float64Array;
   /** Called after each iteration; returning false stops early. */
   onIteration?: (iteration: number, objective: number, gradNorm: number) => boolean | undefined;
+  /**
+   * Checked each iteration. With a signal the loop also gives the event loop a turn every
+   * YIELD_EVERY_MS, so what aborts it (a Ctrl-C handler, a study's timeout) gets to run.
+   */
   signal?: AbortSignal;
 }
+
+/** Often enough that Ctrl-C feels immediate; rare enough to cost nothing (a turn is ~µs). */
+const YIELD_EVERY_MS = 50;
 
 export interface QuasiNewtonResult {
   x: Float64Array;
@@ -81,11 +88,11 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
-export function minimizeQuasiNewton(
+export async function minimizeQuasiNewton(
   objective: SmoothObjective,
   x0: Float64Array,
   options: QuasiNewtonOptions,
-): QuasiNewtonResult {
+): Promise<QuasiNewtonResult> {
   const n = x0.length;
   const { l1, memory } = options;
   let evaluations = 0;
@@ -111,7 +118,12 @@ export function minimizeQuasiNewton(
   }
   let iteration = 0;
   let reason: QuasiNewtonResult['reason'] = 'max_iter';
+  let yielded = performance.now();
   while (iteration < options.maxIter) {
+    if (options.signal && performance.now() - yielded >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      yielded = performance.now();
+    }
     if (options.signal?.aborted) {
       reason = 'stopped';
       break;
