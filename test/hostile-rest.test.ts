@@ -442,28 +442,7 @@ for (const backend of BACKENDS) {
     it('survives a seeded fuzz of malformed requests: never a 5xx, always MLflow-shaped errors', {
       timeout: 120_000,
     }, async () => {
-      const exp = await send(
-        port,
-        'POST',
-        '/api/2.0/mlflow/experiments/create',
-        JSON.stringify({ name: 'fuzz' }),
-        {
-          'content-type': 'application/json',
-        },
-      );
-      const run = await send(
-        port,
-        'POST',
-        '/api/2.0/mlflow/runs/create',
-        JSON.stringify({ experiment_id: exp.json.experiment_id }),
-        {
-          'content-type': 'application/json',
-        },
-      );
-      const known = {
-        experimentId: exp.json.experiment_id as string,
-        runId: run.json.run.info.run_id as string,
-      };
+      const known = await seedRun(port, 'fuzz');
       const SEED = 11;
       const CASES = 400;
       const r = rng(SEED);
@@ -477,14 +456,7 @@ for (const backend of BACKENDS) {
         sent++;
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         expect(res.status, label).toBeLessThan(500);
-        if (res.status >= 400) {
-          const label2 = `${label} → ${res.status} ${res.text.slice(0, 200)}`;
-          expect(res.json, label2).toBeTypeOf('object');
-          expect(typeof res.json.error_code, label2).toBe('string');
-          expect(typeof res.json.message, label2).toBe('string');
-          expect(res.json.message, label).not.toMatch(/\n\s+at /); // no stack trace
-          expect(res.json.message, label).not.toContain(home);
-        }
+        if (res.status >= 400) expectMlflowError(res, label, home);
       }
       expect(sent).toBeGreaterThanOrEqual(200);
       expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
@@ -502,20 +474,7 @@ for (const backend of BACKENDS) {
       // heartbeats, tokens and whatever an area adds later are all in app.declaredRoutes.
       const routes = app.declaredRoutes.filter((route) => route.method !== 'HEAD' && route.url !== '/health');
       expect(routes.length).toBeGreaterThan(100);
-      const exp = await send(port, 'POST', '/api/2.0/mlflow/experiments/create', '{"name":"fuzz-all"}', {
-        'content-type': 'application/json',
-      });
-      const run = await send(
-        port,
-        'POST',
-        '/api/2.0/mlflow/runs/create',
-        JSON.stringify({ experiment_id: exp.json.experiment_id }),
-        { 'content-type': 'application/json' },
-      );
-      const known = {
-        experimentId: exp.json.experiment_id as string,
-        runId: run.json.run.info.run_id as string,
-      };
+      const known = await seedRun(port, 'fuzz-all');
       const SEED = 12;
       const PER_ROUTE = 5;
       const r = rng(SEED);
@@ -525,27 +484,49 @@ for (const backend of BACKENDS) {
         for (let i = 0; i < PER_ROUTE && Date.now() < deadline; i++) {
           const c = randomCase(r, known);
           const filled = route.url
-            .replace(/:[A-Za-z]+/g, () => enc(String(pick(r, [...NASTY_STRINGS, '1', 'x'])).slice(0, 300)) || 'x')
+            .replace(
+              /:[A-Za-z]+/g,
+              () => enc(String(pick(r, [...NASTY_STRINGS, '1', 'x'])).slice(0, 300)) || 'x',
+            )
             .replace('*', () => enc(String(pick(r, NASTY_STRINGS)).slice(0, 300)) || 'x');
           const query = c.path.includes('?') ? c.path.slice(c.path.indexOf('?')) : '';
           const hasBody = route.method !== 'GET' && route.method !== 'DELETE';
           const label = `seed ${SEED}: ${route.method} ${route.url} as ${filled.slice(0, 120)}${query.slice(0, 60)} ${String(c.body ?? '').slice(0, 120)}`;
-          const res = await send(port, route.method, `${filled}${query}`, hasBody ? c.body : undefined, c.headers);
+          const res = await send(
+            port,
+            route.method,
+            `${filled}${query}`,
+            hasBody ? c.body : undefined,
+            c.headers,
+          );
           sent++;
           expect(res.status, `${label} → ${res.text.slice(0, 300)}`).toBeLessThan(500);
-          if (res.status >= 400) {
-            const where = `${label} → ${res.status} ${res.text.slice(0, 200)}`;
-            expect(typeof res.json?.error_code, where).toBe('string');
-            expect(typeof res.json?.message, where).toBe('string');
-            expect(res.json.message, where).not.toMatch(/\n\s+at /);
-            expect(res.json.message, where).not.toContain(home);
-          }
+          if (res.status >= 400) expectMlflowError(res, label, home);
         }
       }
       expect(sent).toBeGreaterThanOrEqual(routes.length * 2);
       expect((await send(port, 'GET', `/api/2.0/mlflow/runs/get?run_id=${known.runId}`)).status).toBe(200);
     });
   });
+}
+
+/** An experiment with one run, for fuzz cases to aim at. */
+async function seedRun(port: number, name: string): Promise<{ experimentId: string; runId: string }> {
+  const json = { 'content-type': 'application/json' };
+  const exp = await send(port, 'POST', '/api/2.0/mlflow/experiments/create', JSON.stringify({ name }), json);
+  const body = JSON.stringify({ experiment_id: exp.json.experiment_id });
+  const run = await send(port, 'POST', '/api/2.0/mlflow/runs/create', body, json);
+  return { experimentId: exp.json.experiment_id as string, runId: run.json.run.info.run_id as string };
+}
+
+/** MLflow's error shape, with no stack trace and no server path in it. */
+function expectMlflowError(res: Reply, label: string, home: string): void {
+  const where = `${label} → ${res.status} ${res.text.slice(0, 200)}`;
+  expect(res.json, where).toBeTypeOf('object');
+  expect(typeof res.json.error_code, where).toBe('string');
+  expect(typeof res.json.message, where).toBe('string');
+  expect(res.json.message, where).not.toMatch(/\n\s+at /);
+  expect(res.json.message, where).not.toContain(home);
 }
 
 function listTree(dir: string): string[] {
