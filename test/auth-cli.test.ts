@@ -1,9 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kilnEnv, runKiln } from './kiln-process.js';
 
 /**
  * The auth story as a user runs it: `kiln auth token create` against the store, `kiln server
@@ -15,34 +15,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
-const execFileP = promisify(execFile);
 
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const k of ['KILN_TRACKING_URI', 'MLFLOW_TRACKING_URI', 'KILN_TOKEN', 'MLFLOW_TRACKING_TOKEN']) {
-    if (!(k in extra)) delete env[k];
-  }
-  if (!('MLFLOW_TRACKING_USERNAME' in extra)) delete env.MLFLOW_TRACKING_USERNAME;
-  if (!('MLFLOW_TRACKING_PASSWORD' in extra)) delete env.MLFLOW_TRACKING_PASSWORD;
-  return env;
-}
-
-async function kiln(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await execFileP(TSX, [MAIN, ...args], { cwd, env: cleanEnv(env) });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const kiln = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runKiln(args, kilnEnv(env), { cwd });
 
 /** Starts `kiln server` and resolves with its URL once it prints it (and its stderr so far). */
 function startServer(
   cwd: string,
   args: string[],
 ): Promise<{ child: ChildProcess; url: string; line: string; stderr: () => string }> {
-  const child = spawn(TSX, [MAIN, 'server', '--port', '0', ...args], { cwd, env: cleanEnv() });
+  const child = spawn(TSX, [MAIN, 'server', '--port', '0', ...args], { cwd, env: kilnEnv() });
   let err = '';
   child.stderr!.on('data', (d) => {
     err += d;

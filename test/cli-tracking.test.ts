@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArtifactStore } from '../src/artifacts/index.js';
@@ -10,33 +8,10 @@ import { resolveConfig } from '../src/config.js';
 import { connect } from '../src/index.js';
 import { buildApp } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { kilnEnv, runKiln } from './kiln-process.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-const run = promisify(execFile);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `kiln …` as a user would, in a child process, with KILN_HOME set to `home`. */
-async function kiln(home: string, ...args: string[]): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home };
-  delete env.KILN_TRACKING_URI;
-  delete env.MLFLOW_TRACKING_URI;
-  try {
-    const { stdout, stderr } = await run(TSX, [path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: home,
-      env,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+/** Runs `kiln …` as a user would, in a child process in `home`, with KILN_HOME set to it. */
+const kiln = (home: string, ...args: string[]) => runKiln(args, kilnEnv({ KILN_HOME: home }), { cwd: home });
 
 /** The column where `header` starts in the first line, and the text of each row from there. */
 function column(table: string, header: string): string[] {

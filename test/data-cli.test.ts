@@ -1,29 +1,17 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSql, sqlString, withDuck } from '../src/data/duckdb.js';
+import { kilnEnv, runKiln } from './kiln-process.js';
 
 const ROOT = path.resolve('.');
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const FLIGHTS = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-data-cli-'));
 const sample = path.join(home, 'flights.parquet');
 
 /** Runs `kiln …` as a user would, returning exit code and output (never throwing on exit ≠ 0). */
-function kiln(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      [path.join(ROOT, 'src/cli/main.ts'), ...args],
-      { env: { ...process.env, KILN_HOME: home } },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const kiln = (...args: string[]) => runKiln(args, kilnEnv({ KILN_HOME: home }));
 
 beforeAll(async () => {
   await withDuck((conn) =>

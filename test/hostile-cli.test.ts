@@ -1,37 +1,20 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KilnResult, kilnEnv, runKiln } from './kiln-process.js';
 
 /**
  * Issue 11, Medium 9 and Low 11/13, as a user meets them: `kiln` as a child process. Every error
  * exits 2 with `kiln: CODE: message` naming the flag the user gave, never a stack trace, never
  * an environment variable the user did not set; data from a file cannot drive the terminal.
  */
-const ROOT = path.resolve('.');
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-hostile-cli-'));
 
-function kiln(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home };
-  delete env.KILN_PORT;
-  delete env.KILN_HOST;
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      [path.join(ROOT, 'src/cli/main.ts'), ...args],
-      { env, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({
-          code: err ? Number((err as { code?: number }).code ?? 1) : 0,
-          stdout,
-          stderr: stripWarnings(stderr),
-        });
-      },
-    );
-  });
+async function kiln(...args: string[]): Promise<KilnResult> {
+  const r = await runKiln(args, kilnEnv({ KILN_HOME: home }), { timeoutMs: 60_000 });
+  return { ...r, stderr: stripWarnings(r.stderr) };
 }
 
 function stripWarnings(stderr: string): string {
@@ -41,7 +24,7 @@ function stripWarnings(stderr: string): string {
     .join('\n');
 }
 
-function expectUsageError(r: { code: number; stderr: string }, message: RegExp) {
+function expectUsageError(r: { code: number | null; stderr: string }, message: RegExp) {
   expect(r.code, r.stderr).toBe(2);
   expect(r.stderr).toMatch(/^kiln: [A-Z_]+: /);
   expect(r.stderr).toMatch(message);

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 /**
@@ -8,17 +8,59 @@ import path from 'node:path';
  */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 
+const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
+/** tsx's loader by absolute URL, so a child started in another folder still finds it. */
+const TSX_LOADER = import.meta.resolve('tsx');
+/** node + tsx + kiln's entry point; no wrapper process in between, so signals reach kiln. */
+const KILN_ARGV = ['--import', TSX_LOADER, MAIN];
+
+/** What the test process's environment may carry that would point a child somewhere else. */
+const WORKSPACE_VARS = [
+  'KILN_TRACKING_URI',
+  'MLFLOW_TRACKING_URI',
+  'KILN_TOKEN',
+  'MLFLOW_TRACKING_TOKEN',
+  'MLFLOW_TRACKING_USERNAME',
+  'MLFLOW_TRACKING_PASSWORD',
+  'KILN_HOST',
+  'KILN_PORT',
+];
+
+/**
+ * The environment for a kiln child: this process's, without the variables that choose a
+ * workspace, a server address or credentials (a developer's shell may set them), plus `set`.
+ */
+export function kilnEnv(set: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of WORKSPACE_VARS) delete env[k];
+  return { ...env, ...set };
+}
+
 export interface KilnResult {
+  /** Exit code; null when a signal ended the process. */
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-export function runKiln(args: string[], env: NodeJS.ProcessEnv): Promise<KilnResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
+export interface RunKilnOptions {
+  /** Working directory (default: the repository). */
+  cwd?: string;
+  /** Killed (SIGKILL) after this long; the result then has code null. */
+  timeoutMs?: number;
+}
+
+/** Runs `kiln …args` to completion; never throws on a non-zero exit. */
+export function runKiln(
+  args: string[],
+  env: NodeJS.ProcessEnv = kilnEnv(),
+  options: RunKilnOptions = {},
+): Promise<KilnResult> {
+  const child = spawn(process.execPath, [...KILN_ARGV, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
+    ...(options.timeoutMs ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
   });
   let stdout = '';
   let stderr = '';
@@ -28,7 +70,24 @@ export function runKiln(args: string[], env: NodeJS.ProcessEnv): Promise<KilnRes
   child.stderr?.on('data', (d) => {
     stderr += d;
   });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  // 'close', not 'exit': the pipes are read to their end.
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** `runKiln`, blocking: for tests that read better as a sequence of commands. */
+export function runKilnSync(
+  args: string[],
+  env: NodeJS.ProcessEnv = kilnEnv(),
+  options: RunKilnOptions = {},
+): KilnResult {
+  const r = spawnSync(process.execPath, [...KILN_ARGV, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    encoding: 'utf8',
+    env,
+    maxBuffer: 256 * 1024 * 1024,
+    ...(options.timeoutMs ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export interface KilnServerProcess {
@@ -40,7 +99,7 @@ export interface KilnServerProcess {
 
 /** Starts `kiln server …args` (give `--port 0`) and resolves with its URL once it listens. */
 export async function startKilnServer(args: string[], env: NodeJS.ProcessEnv): Promise<KilnServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'server', ...args], {
+  const child = spawn(process.execPath, [...KILN_ARGV, 'server', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env,

@@ -1,9 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { kilnEnv, runKiln, runKilnSync } from './kiln-process.js';
 
 /**
  * The governance story of docs/registry.md, end to end through the real `kiln` CLI on one
@@ -12,28 +12,16 @@ import { afterAll, describe, expect, it } from 'vitest';
  * the model card and lineage, verify the audit chain, then catch an edit made directly in
  * the SQLite file. Also: registrations racing from separate processes on one SQLite file.
  */
-const TSX = path.resolve('node_modules/.bin/tsx');
-const MAIN = path.resolve('src/cli/main.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-registry-cli-'));
 const home = path.join(dir, 'home');
-const env = {
-  ...process.env,
-  KILN_TRACKING_URI: '',
-  MLFLOW_TRACKING_URI: '',
-  KILN_USER: '',
-  KILN_HOME: home,
-};
+const env = kilnEnv({ KILN_USER: '', KILN_HOME: home });
 
 function kiln(...args: string[]) {
   return kilnAt(home, ...args);
 }
 function kilnAt(at: string, ...args: string[]) {
-  const r = spawnSync(TSX, [MAIN, ...args], {
-    encoding: 'utf8',
-    env: { ...env, KILN_HOME: at },
-    timeout: 300_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runKilnSync(args, { ...env, KILN_HOME: at }, { timeoutMs: 300_000 });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 function ok(...args: string[]) {
   const r = kiln(...args);
@@ -258,28 +246,19 @@ approval: { required: true }
     expect(
       kilnAt(raceHome, 'models', 'register', 'race', '--source', 's3://bucket/seed', '--user', 'ci').status,
     ).toBe(0);
-    const children = Array.from(
-      { length: 4 },
-      (_, i) =>
-        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-          const child = spawn(
-            TSX,
-            [MAIN, 'models', 'register', 'race', '--source', `s3://bucket/m${i}`, '--json', '--user', 'ci'],
-            { env: { ...env, KILN_HOME: raceHome } },
-          );
-          let out = '';
-          let err = '';
-          child.stdout.on('data', (d) => (out += d));
-          child.stderr.on('data', (d) => (err += d));
-          child.on('close', (code) => resolve({ code, out, err }));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        runKiln(['models', 'register', 'race', '--source', `s3://bucket/m${i}`, '--json', '--user', 'ci'], {
+          ...env,
+          KILN_HOME: raceHome,
         }),
+      ),
     );
-    const results = await Promise.all(children);
     expect(
       results.map((r) => r.code),
-      results.map((r) => r.err).join('\n'),
+      results.map((r) => r.stderr).join('\n'),
     ).toEqual([0, 0, 0, 0]);
-    const versions = results.map((r) => Number(JSON.parse(r.out).version)).sort((a, b) => a - b);
+    const versions = results.map((r) => Number(JSON.parse(r.stdout).version)).sort((a, b) => a - b);
     expect(versions).toEqual([2, 3, 4, 5]);
     const verified = kilnAt(raceHome, 'audit', 'verify');
     expect(verified.stdout).toContain('audit chain ok: 6 entries');

@@ -1,20 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { kilnEnv, runKilnSync } from './kiln-process.js';
 
 const FLIGHTS = path.resolve('node_modules/vega-datasets/data/flights-3m.parquet');
-const TSX = path.resolve('node_modules/.bin/tsx');
-const MAIN = path.resolve('src/cli/main.ts');
 
 function kiln(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(TSX, [MAIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '', ...env },
-    timeout: 120_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runKilnSync(args, kilnEnv(env), { timeoutMs: 120_000 });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('kiln train (CLI)', () => {
