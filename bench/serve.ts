@@ -12,7 +12,13 @@
  * 2. p50 / p99 latency at 50 % of that rate (autocannon -R, overall rate);
  * 3. batch: 1,000-row /invocations requests, rows/s end to end;
  * 4. in process (this process, one thread): the same rows through GbdtModel.predictRow, and
- *    through the whole serving path without HTTP (ModelRepository.infer).
+ *    through the whole serving path without HTTP (ModelRepository.infer);
+ * 5. ONNX: the same trees exported to ONNX and served by onnxruntime-node, single-row requests
+ *    with adaptive batching on and off (max req/s, then p50/p99 at 50 % of the slower one's rate,
+ *    the same offered load for both);
+ * 6. gRPC beside REST: one worker each, single-row OIP ModelInfer over gRPC (a separate load
+ *    process of @grpc/grpc-js clients, one HTTP/2 connection per client) against OIP REST
+ *    /v2/models/m/infer with the same row and connection count.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,13 +26,15 @@ import os, { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import Fastify from 'fastify';
 import { readRows, withDuck } from '../src/data/duckdb.js';
-import type { GbdtModel } from '../src/learn/index.js';
+import { exportGbdtToOnnx, type GbdtModel } from '../src/learn/index.js';
 import { defineTrainSpec, runTraining } from '../src/pipeline/index.js';
 import { connect } from '../src/sdk/index.js';
 import { createServeApp } from '../src/serve/index.js';
+import { oipGrpcDefinition } from '../src/serve/protocols/oip-grpc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -95,6 +103,55 @@ async function bareServer(): Promise<void> {
   process.stdout.write(`bare listening on http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}\n`);
 }
 
+/**
+ * (internal, its own process) `connections` gRPC clients, each on its own HTTP/2 connection,
+ * calling ModelInfer back to back for `duration` seconds; prints autocannon-shaped figures.
+ */
+async function grpcLoad(
+  target: string,
+  method: string,
+  request: unknown,
+  connections: number,
+  duration: number,
+): Promise<void> {
+  const Service = oipGrpcDefinition();
+  const clients = Array.from(
+    { length: connections },
+    () =>
+      new Service(target, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+      }) as grpc.Client & Record<string, (req: unknown, cb: (e: grpc.ServiceError | null) => void) => void>,
+  );
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = Date.now() + duration * 1000;
+  const loop = async (c: (typeof clients)[number]) => {
+    while (Date.now() < end) {
+      const t = process.hrtime.bigint();
+      await new Promise<void>((resolve) =>
+        c[method]!(request, (e) => {
+          if (e) errors++;
+          resolve();
+        }),
+      );
+      latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+  };
+  const started = Date.now();
+  await Promise.all(clients.map(loop));
+  const seconds = (Date.now() - started) / 1000;
+  for (const c of clients) c.close();
+  const sorted = Float64Array.from(latencies).sort();
+  const result: LoadResult = {
+    reqPerSec: latencies.length / seconds,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    non2xx: 0,
+    errors,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
 function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -108,9 +165,20 @@ async function main(): Promise<void> {
     .option('--leaves <n>', 'leaves per tree', '63')
     .option('--json', 'print one JSON object')
     .option('--bare-server', '(internal) run the bare fastify server')
+    .option('--grpc-load <target>', '(internal) run the gRPC load generator against host:port')
+    .option('--grpc-method <name>', '(internal) the RPC the load generator calls', 'ModelInfer')
+    .option('--grpc-request <json>', '(internal) the request the load generator sends')
     .parse();
   const o = program.opts();
   if (o.bareServer) return bareServer();
+  if (o.grpcLoad)
+    return grpcLoad(
+      o.grpcLoad,
+      o.grpcMethod,
+      JSON.parse(o.grpcRequest),
+      Number(o.connections),
+      Number(o.duration),
+    );
   const log = (s: string) => {
     if (!o.json) console.log(s);
   };
@@ -140,7 +208,8 @@ async function main(): Promise<void> {
   );
   await client.close();
   const model = result.model as GbdtModel;
-  const folder = join(dir, 'package');
+  // `kiln serve FOLDER` names the model after the folder.
+  const folder = join(dir, 'flights');
   mkdirSync(folder);
   writeFileSync(join(folder, 'model.kiln'), model.serialize());
   writeFileSync(join(folder, 'signature.json'), JSON.stringify(result.signature));
@@ -264,6 +333,83 @@ async function main(): Promise<void> {
     const rowsPerSec = kilnBatch.reqPerSec * 1000;
     log(`kiln serve, 1,000-row requests: ${rowsPerSec.toFixed(0)} rows/s end to end`);
 
+    kiln.kill('SIGTERM');
+
+    // 5. ONNX, batching on and off: one server at a time, each warmed first.
+    const onnxFile = join(dir, 'flights.onnx');
+    writeFileSync(onnxFile, exportGbdtToOnnx(model));
+    const onnxSingle = JSON.stringify({ dataframe_records: [derivedFeatures(rows[0]!)] });
+    const onnx: Record<string, { max: LoadResult; atRate?: LoadResult }> = {};
+    for (const batching of ['on', 'off'] as const) {
+      const server = await startServe([onnxFile, '--batching', batching]);
+      await autocannon(`${server.url}/invocations`, onnxSingle, { connections: 8, duration: 2 });
+      onnx[batching] = {
+        max: await autocannon(`${server.url}/invocations`, onnxSingle, { connections, duration }),
+      };
+      await server.stop();
+      log(`ONNX, batching ${batching}: ${onnx[batching]!.max.reqPerSec.toFixed(0)} req/s`);
+    }
+    const onnxRate = Math.max(1, Math.floor(Math.min(onnx.on!.max.reqPerSec, onnx.off!.max.reqPerSec) / 2));
+    for (const batching of ['on', 'off'] as const) {
+      const server = await startServe([onnxFile, '--batching', batching]);
+      await autocannon(`${server.url}/invocations`, onnxSingle, { connections: 8, duration: 2 });
+      onnx[batching]!.atRate = await autocannon(`${server.url}/invocations`, onnxSingle, {
+        connections: 16,
+        duration,
+        rate: onnxRate,
+      });
+      await server.stop();
+      log(
+        `ONNX, batching ${batching}, at ${onnxRate} req/s: p50 ${onnx[batching]!.atRate!.p50Ms} ms, p99 ${onnx[batching]!.atRate!.p99Ms} ms`,
+      );
+    }
+
+    // 6. gRPC beside REST, one worker each, the same row as OIP tensors.
+    const grpcServer = await startServe([folder, '--grpc-port', '0'], 1);
+    const oipInputs = Object.entries(rows[0]!).map(([name, v]) =>
+      typeof v === 'number'
+        ? { name, datatype: 'FP64', shape: [1], data: [v] }
+        : { name, datatype: 'BYTES', shape: [1], data: [String(v)] },
+    );
+    const grpcRequest = {
+      model_name: 'flights',
+      inputs: oipInputs.map((t) =>
+        t.datatype === 'FP64'
+          ? { name: t.name, datatype: t.datatype, shape: t.shape, contents: { fp64_contents: t.data } }
+          : {
+              name: t.name,
+              datatype: t.datatype,
+              shape: t.shape,
+              contents: {
+                bytes_contents: (t.data as string[]).map((x) => Buffer.from(x).toString('base64')),
+              },
+            },
+      ),
+    };
+    const restOip = `${grpcServer.url}/v2/models/flights/infer`;
+    const restBody = JSON.stringify({ inputs: oipInputs });
+    await autocannon(restOip, restBody, { connections: 8, duration: 2 });
+    const rest1 = await autocannon(restOip, restBody, { connections, duration });
+    await grpcLoadProcess(grpcServer.grpc!, 'ModelInfer', grpcRequest, 8, 2);
+    const grpc1 = await grpcLoadProcess(grpcServer.grpc!, 'ModelInfer', grpcRequest, connections, duration);
+    // The gRPC transport's own limit here, as bare fastify is HTTP's: an RPC that does nothing.
+    const grpcLive = await grpcLoadProcess(grpcServer.grpc!, 'ServerLive', {}, connections, duration);
+    await grpcServer.stop();
+    // A figure made of refusals would be worthless: say so rather than print it.
+    for (const [what, r] of [
+      ['ONNX batching on', onnx.on!.max],
+      ['ONNX batching off', onnx.off!.max],
+      ['OIP REST', rest1],
+      ['OIP gRPC', grpc1],
+      ['gRPC ServerLive', grpcLive],
+    ] as const) {
+      if (r.non2xx + r.errors > 0)
+        throw new Error(`${what}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    }
+    log(
+      `1 worker, single-row OIP: REST ${rest1.reqPerSec.toFixed(0)} req/s (p50 ${rest1.p50Ms} ms, p99 ${rest1.p99Ms} ms), gRPC ${grpc1.reqPerSec.toFixed(0)} req/s (p50 ${grpc1.p50Ms.toFixed(2)} ms, p99 ${grpc1.p99Ms.toFixed(2)} ms); gRPC transport limit (ServerLive, no work) ${grpcLive.reqPerSec.toFixed(0)} req/s`,
+    );
+
     const report = {
       date: new Date().toISOString(),
       machine: { cpus: os.availableParallelism(), load: os.loadavg() },
@@ -280,6 +426,19 @@ async function main(): Promise<void> {
         non2xx: kilnMax.non2xx + kilnHalf.non2xx + kilnBatch.non2xx,
         errors: kilnMax.errors + kilnHalf.errors + kilnBatch.errors,
       },
+      onnx: {
+        batching_on: onnx.on,
+        batching_off: onnx.off,
+        ratio_on_to_off: onnx.on!.max.reqPerSec / onnx.off!.max.reqPerSec,
+        offered_rate: onnxRate,
+      },
+      one_worker_oip: {
+        rest: rest1,
+        grpc: grpc1,
+        grpc_server_live: grpcLive,
+        ratio_grpc_to_rest: grpc1.reqPerSec / rest1.reqPerSec,
+        ratio_grpc_to_transport_limit: grpc1.reqPerSec / grpcLive.reqPerSec,
+      },
     };
     if (o.json) console.log(JSON.stringify(report));
     else
@@ -292,6 +451,82 @@ async function main(): Promise<void> {
   } finally {
     stopAll();
   }
+}
+
+interface ServeProcess {
+  url: string;
+  grpc?: string;
+  stop(): Promise<void>;
+}
+
+/** `kiln serve …args` in its own process (warn-level logs), resolved once it listens. */
+async function startServe(args: string[], workers = 2): Promise<ServeProcess> {
+  const child = spawn(
+    TSX,
+    [
+      join(ROOT, 'src/cli/main.ts'),
+      'serve',
+      ...args,
+      '--port',
+      '0',
+      '--workers',
+      String(workers),
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const wantsGrpc = args.includes('--grpc-port');
+  const ready = new Promise<{ url: string; grpc?: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const http = /listening on (http:\S+)/.exec(out);
+      const g = /gRPC on (\S+)/.exec(out);
+      if (http && (!wantsGrpc || g)) resolve({ url: http[1]!, ...(g ? { grpc: g[1]! } : {}) });
+    });
+    child.on('exit', (code) => reject(new Error(`kiln serve exited ${code} before it listened`)));
+  });
+  const { url, grpc } = await ready;
+  return {
+    url,
+    ...(grpc ? { grpc } : {}),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function grpcLoadProcess(
+  target: string,
+  method: string,
+  request: unknown,
+  connections: number,
+  duration: number,
+): Promise<LoadResult> {
+  const args = [
+    fileURLToPath(import.meta.url),
+    '--grpc-load',
+    target,
+    '--grpc-method',
+    method,
+    '--grpc-request',
+    JSON.stringify(request),
+    '--connections',
+    String(connections),
+    '--duration',
+    String(duration),
+  ];
+  const { stdout } = await run(TSX, args, { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+/** What the ONNX model takes: its input features, derived, not the raw row. */
+function derivedFeatures(r: Record<string, unknown>): Record<string, unknown> {
+  const { date: _date, ...rest } = derivedRecord(r);
+  return rest;
 }
 
 /** The model's own features for a raw row (the bench's in-process side skips the HTTP layer only). */
