@@ -1,9 +1,12 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { localUser } from '../auth/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import {
+  addSchedule,
   explainPipeline,
+  nextFireTime,
   type PipelineEvent,
   type PipelineRunOptions,
   type PipelineRunSummary,
@@ -212,7 +215,7 @@ function stepsTable(steps: StepRecord[]): string {
   ]);
 }
 
-/** `kiln pipeline …`: run, resume, ls, show, explain, logs. */
+/** `kiln pipeline …`: run, resume, ls, show, explain, logs, schedule. */
 export function registerPipelineCommands(program: Command): void {
   const pipeline = program
     .command('pipeline')
@@ -266,6 +269,70 @@ export function registerPipelineCommands(program: Command): void {
       if (s.explain) for (const l of JSON.stringify(s.explain, null, 2).split('\n')) lines.push(`  ${l}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
+  });
+
+  const schedule = pipeline
+    .command('schedule')
+    .description(
+      'cron triggers: kiln server runs the pipeline at each tick (once, whatever the number of servers)',
+    );
+  addWorkspaceOptions(
+    schedule
+      .command('add')
+      .argument('<name>', 'the schedule’s name')
+      .requiredOption(
+        '--cron <expr>',
+        "cron expression in UTC: 5 fields, or 6 with seconds first ('0 3 * * *': 03:00 daily)",
+      )
+      .option('--spec <file>', 'the pipeline spec', 'kiln.yaml')
+      .option('--param <k=v>', 'override a declared parameter at each run (repeatable)', collect, [])
+      .description('add (or replace) a schedule; the spec and parameters are checked now'),
+  ).action(
+    async (name: string, opts: WorkspaceCommandOptions & { cron: string; spec: string; param: string[] }) => {
+      const record = await withPipelines(opts, (p) =>
+        addSchedule(p, {
+          name,
+          cron: opts.cron,
+          spec: opts.spec,
+          params: paramOverrides(opts.param),
+          createdBy: localUser(),
+        }),
+      );
+      const next = nextFireTime(record.cron, Date.now());
+      if (opts.json) return printJson({ ...record, nextFireTime: next });
+      process.stdout.write(
+        `schedule '${record.name}': ${record.specPath} at '${record.cron}' (UTC); next ${next === null ? 'never' : formatTimestamp(next)}\nkiln server runs it (any server on this store)\n`,
+      );
+    },
+  );
+  addWorkspaceOptions(schedule.command('ls').description('schedules, their last and next firing')).action(
+    async (opts: WorkspaceCommandOptions) => {
+      const list = await withPipelines(opts, (p) => p.listSchedules());
+      const now = Date.now();
+      const rows = list.map((s) => ({ ...s, nextFireTime: s.enabled ? nextFireTime(s.cron, now) : null }));
+      if (opts.json) return printJson(rows);
+      process.stdout.write(
+        rows.length === 0
+          ? 'no schedules: kiln pipeline schedule add NAME --cron EXPR --spec kiln.yaml\n'
+          : renderTable(rows, [
+              { header: 'NAME', value: (r) => r.name },
+              { header: 'CRON (UTC)', value: (r) => r.cron },
+              { header: 'SPEC', value: (r) => r.specPath },
+              { header: 'LAST FIRED', value: (r) => (r.lastFireTime ? formatTimestamp(r.lastFireTime) : '') },
+              { header: 'LAST RUN', value: (r) => r.lastRunId ?? '' },
+              { header: 'NEXT', value: (r) => (r.nextFireTime ? formatTimestamp(r.nextFireTime) : '') },
+            ]),
+      );
+    },
+  );
+  addWorkspaceOptions(
+    schedule.command('rm').argument('<name>', 'the schedule’s name').description('delete a schedule'),
+  ).action(async (name: string, opts: WorkspaceCommandOptions) => {
+    const removed = await withPipelines(opts, (p) => p.deleteSchedule(name));
+    if (!removed)
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `schedule '${name.slice(0, 100)}' does not exist`);
+    if (opts.json) return printJson({ deleted: name });
+    process.stdout.write(`deleted schedule '${name}'\n`);
   });
 
   addWorkspaceOptions(

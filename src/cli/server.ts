@@ -3,8 +3,10 @@ import { countTokens } from '../auth/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WebhookDeliverer } from '../events/index.js';
+import { PipelineScheduler, runPipeline, SqlPipelineStore } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
 import { openWorkspace } from '../workspace.js';
+import { serveWorkspaceTracking } from './pipeline.js';
 import { workspaceTarget } from './tracking-connection.js';
 
 export function registerServerCommand(program: Command): void {
@@ -25,6 +27,11 @@ export function registerServerCommand(program: Command): void {
       'how often due webhook deliveries are sent (0: never; kiln webhooks deliver)',
       '2000',
     )
+    .option(
+      '--schedule-interval-ms <ms>',
+      'how often pipeline schedules are checked for a due tick (0: this server fires none)',
+      '15000',
+    )
     .option('--auth', 'require a token on every route (always on when --host is not a loopback address)')
     .option(
       '--insecure',
@@ -39,6 +46,7 @@ export function registerServerCommand(program: Command): void {
         db?: string;
         artifacts?: string;
         webhookIntervalMs: string;
+        scheduleIntervalMs: string;
         auth?: boolean;
         insecure?: boolean;
       }) => {
@@ -48,6 +56,12 @@ export function registerServerCommand(program: Command): void {
             'INVALID_PARAMETER_VALUE',
             `--webhook-interval-ms: expected a whole number of milliseconds, got '${opts.webhookIntervalMs.slice(0, 40)}'`,
           );
+        if (!/^\d{1,9}$/.test(opts.scheduleIntervalMs))
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--schedule-interval-ms: expected a whole number of milliseconds, got '${opts.scheduleIntervalMs.slice(0, 40)}'`,
+          );
+        const scheduleIntervalMs = Number(opts.scheduleIntervalMs);
         const config = resolveConfig({
           host: opts.host,
           port: opts.port === undefined ? undefined : portFlag(opts.port),
@@ -73,6 +87,24 @@ export function registerServerCommand(program: Command): void {
           webhookIntervalMs > 0
             ? new WebhookDeliverer(store.db, { intervalMs: webhookIntervalMs, log: app.log })
             : undefined;
+        // Scheduled pipelines run in this process, against the workspace it serves; each tick is
+        // claimed in the store first, so several servers on one database fire it once.
+        const scheduler =
+          scheduleIntervalMs > 0
+            ? new PipelineScheduler(new SqlPipelineStore(store), {
+                pollMs: scheduleIntervalMs,
+                log: app.log,
+                fire: async (s, fireTime) =>
+                  (
+                    await runPipeline(s.specPath, {
+                      workspace: workspaceTarget(opts),
+                      params: s.params,
+                      trigger: { type: 'schedule', schedule: s.name, fireTime },
+                      serveTracking: serveWorkspaceTracking,
+                    })
+                  ).runId,
+              })
+            : undefined;
         let closing = false;
         // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
         const shutdown = async (signal: string) => {
@@ -81,6 +113,7 @@ export function registerServerCommand(program: Command): void {
           app.log.info({ signal }, 'shutting down');
           await app.close();
           await deliverer?.stop();
+          await scheduler?.stop();
           await workspace.close();
           process.exit(0);
         };
@@ -94,6 +127,7 @@ export function registerServerCommand(program: Command): void {
           throw listenError(e, config.host, config.port, opts);
         }
         deliverer?.start();
+        scheduler?.start();
         // Warned once listening: a bind error (busy port, unknown host) is the one thing to say first.
         if (auth && (await countTokens(store.db)) === 0) {
           process.stderr.write(

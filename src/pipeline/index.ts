@@ -15,6 +15,15 @@ export {
   type StepSummary,
   type TrackingServer,
 } from './run.js';
+export {
+  type AddScheduleInput,
+  addSchedule,
+  latestDueTick,
+  nextFireTime,
+  PipelineScheduler,
+  parseCron,
+  type SchedulerOptions,
+} from './schedules.js';
 export { applyParamOverrides, type PipelineSpec, type StepSpec } from './spec.js';
 export {
   type PipelineRunRecord,
