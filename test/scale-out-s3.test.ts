@@ -7,6 +7,7 @@ import { readModelPackage } from '../src/learn/index.js';
 import { openWorkspace } from '../src/workspace.js';
 import { type KilnServerProcess, runKiln, startKilnServer } from './kiln-process.js';
 import { type S3TestServer, startS3Server } from './s3-server.js';
+import { writeSyntheticCsv, writeSyntheticTrainSpec } from './synthetic-fixture.js';
 
 /**
  * A team's setup with artifacts on S3: a real `kiln server` child process whose artifact store
@@ -50,18 +51,7 @@ afterAll(async () => {
 describe('kiln server with an S3 artifact store', () => {
   it('stores an uploaded dataset, a trained model and proxied MLflow artifacts in the bucket', async () => {
     const csv = path.join(clientHome, 'synth.csv');
-    const lines = ['x1,x2,late'];
-    let seed = 11;
-    const rand = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 4294967296;
-    };
-    for (let i = 0; i < 600; i++) {
-      const x1 = rand() * 2 - 1;
-      const x2 = rand() * 2 - 1;
-      lines.push([x1.toFixed(4), x2.toFixed(4), x1 - x2 + (rand() - 0.5) * 0.3 > 0].join(','));
-    }
-    fs.writeFileSync(csv, `${lines.join('\n')}\n`);
+    writeSyntheticCsv(csv, 600, { seed: 11, x2Weight: -1, noise: 0.3 });
 
     const ingest = await kiln(['data', 'ingest', csv, '--name', 'synth', '--json']);
     expect(ingest.code, ingest.stderr).toBe(0);
@@ -71,19 +61,7 @@ describe('kiln server with an S3 artifact store', () => {
     expect(version.artifactPath).toMatch(/^_kiln\/datasets\//);
 
     const spec = path.join(clientHome, 'train.yaml');
-    fs.writeFileSync(
-      spec,
-      [
-        'name: s3-train',
-        'data: { dataset: synth@1 }',
-        'features: [x1, x2]',
-        'target: late',
-        'split: { method: random, valid: 0.2, test: 0.2, seed: 1 }',
-        'learner: { name: gbdt, params: { num_iterations: 10, num_leaves: 7 } }',
-        'measure: { latency_rows: 20, batch_rows: 100 }',
-        '',
-      ].join('\n'),
-    );
+    writeSyntheticTrainSpec(spec, 's3-train');
     const train = await kiln(['train', spec, '--json', '--no-progress']);
     expect(train.code, train.stderr).toBe(0);
     const result = JSON.parse(train.stdout);

@@ -6,6 +6,7 @@ import { openStore } from '../src/store/index.js';
 import { loadStudy } from '../src/tune/index.js';
 import { openWorkspace } from '../src/workspace.js';
 import { type KilnResult, type KilnServerProcess, runKiln, startKilnServer } from './kiln-process.js';
+import { writeSyntheticCsv, writeSyntheticTrainSpec } from './synthetic-fixture.js';
 
 /**
  * A remote workspace: the CLI as child processes against a real `kiln server` child process
@@ -22,26 +23,10 @@ function kiln(args: string[], env: Record<string, string> = {}): Promise<KilnRes
   return runKiln(args, { ...process.env, KILN_HOME: clientHome, KILN_DB: NO_DATABASE, ...env });
 }
 
-/** late ⇔ x1 + 0.5·x2 + noise > 0, with a fixed generator. */
-function writeCsv(file: string, n: number): void {
-  let seed = 7;
-  const rand = () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed / 4294967296;
-  };
-  const lines = ['x1,x2,late'];
-  for (let i = 0; i < n; i++) {
-    const x1 = rand() * 2 - 1;
-    const x2 = rand() * 2 - 1;
-    lines.push([x1.toFixed(4), x2.toFixed(4), x1 + 0.5 * x2 + (rand() - 0.5) * 0.4 > 0].join(','));
-  }
-  fs.writeFileSync(file, `${lines.join('\n')}\n`);
-}
-
 beforeAll(async () => {
   // The dataset is ingested on the server's side, before the server starts.
   const csv = path.join(serverHome, 'synth.csv');
-  writeCsv(csv, 800);
+  writeSyntheticCsv(csv, 800);
   const local = await openWorkspace(serverHome);
   await local.datasets.ingest({ file: csv, name: 'synth' });
   await local.close();
@@ -69,7 +54,7 @@ describe('a remote workspace (--tracking-uri http://…) through a real kiln ser
   it('kiln data ingest uploads a file of the client machine; the server stores what a local ingest would', async () => {
     // The file exists only on the client's side: the server cannot read it by path.
     const csv = path.join(clientHome, 'mine.csv');
-    writeCsv(csv, 300);
+    writeSyntheticCsv(csv, 300);
     const expect_ = path.join(clientHome, 'expect.yaml');
     fs.writeFileSync(
       expect_,
@@ -115,19 +100,7 @@ describe('a remote workspace (--tracking-uri http://…) through a real kiln ser
 
   it('kiln train --tracking-uri reads the stored dataset from the server and tracks the run there', async () => {
     const spec = path.join(clientHome, 'train.yaml');
-    fs.writeFileSync(
-      spec,
-      [
-        'name: remote-train',
-        'data: { dataset: synth@1 }',
-        'features: [x1, x2]',
-        'target: late',
-        'split: { method: random, valid: 0.2, test: 0.2, seed: 1 }',
-        'learner: { name: gbdt, params: { num_iterations: 10, num_leaves: 7 } }',
-        'measure: { latency_rows: 20, batch_rows: 100 }',
-        '',
-      ].join('\n'),
-    );
+    writeSyntheticTrainSpec(spec, 'remote-train');
     const train = await kiln(['train', spec, '--tracking-uri', url, '--json', '--no-progress']);
     expect(train.code, train.stderr).toBe(0);
     const result = JSON.parse(train.stdout);
