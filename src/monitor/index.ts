@@ -25,6 +25,7 @@ export {
   type LoggedPrediction,
   type PredictionLogOptions,
   type PredictionWindow,
+  parseDuration,
   parseFeedback,
   prunePredictions,
   readLabelledWindows,

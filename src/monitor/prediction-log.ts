@@ -341,3 +341,23 @@ export async function readLabelledWindows(
   }
   return out;
 }
+
+const DURATION_UNITS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** `30d`, `12h`, `90m`, `45s`, `2w` → milliseconds; `where` names the flag or field in errors. */
+export function parseDuration(text: string, where: string): number {
+  const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(text.trim());
+  if (!m || !(Number(m[1]) > 0)) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${where}: expected a duration like 7d, 12h or 30m, got '${text}'`,
+    );
+  }
+  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}
