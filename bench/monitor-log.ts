@@ -56,4 +56,6 @@ if (pgUrl) {
   await dropPostgresDatabase(pgUrl, name);
 }
 if (argv.includes('--json')) console.log(JSON.stringify({ rows, batch, ...results }));
-else for (const [k, v] of Object.entries(results)) console.log(`${k}: ${Math.round(v)} (${rows} rows, 11 fields each, batches of ${batch})`);
+else
+  for (const [k, v] of Object.entries(results))
+    console.log(`${k}: ${Math.round(v)} (${rows} rows, 11 fields each, batches of ${batch})`);
