@@ -1,6 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPredictionWindow } from '../src/monitor/index.js';
+import { openStore } from '../src/store/index.js';
 import { serveListening, type TrainedFixture, trainFixture } from './serve-fixture.js';
 
 /** `kiln serve` as a user runs it: one command serves a trained run; --workers N share the port. */
@@ -72,6 +76,36 @@ describe('kiln serve (CLI)', () => {
     expect(workers.size).toBe(2);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  }, 180_000);
+
+  it('--prediction-store logs answered predictions into the metadata DB, hashed as asked, flushed on SIGTERM', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-serve-plog-'));
+    const field = Object.keys(fx.rows[0]!)[0]!;
+    const { child, base, exited } = await startServe([
+      fx.folder,
+      '--name',
+      'flights',
+      '--workers',
+      '1',
+      '--tracking-uri',
+      home,
+      '--prediction-store',
+      '--log-hash',
+      field,
+    ]);
+    for (let i = 0; i < 3; i++) expect((await invoke(base, [fx.rows[i]!])).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const store = await openStore({ db: path.join(home, 'kiln.db') });
+    try {
+      const rows = await readPredictionWindow(store, { model: 'flights', from: 0, to: Date.now() + 1000 });
+      expect(rows).toHaveLength(3);
+      expect(new Set(rows.map((r) => r.request_id)).size).toBe(3);
+      for (const r of rows) expect(String(r.inputs[field]![0])).toMatch(/^[0-9a-f]{16}$/);
+    } finally {
+      await store.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   }, 180_000);
 
   // tsx compiles the CLI at start: seconds on a quiet machine, minutes on a saturated one.

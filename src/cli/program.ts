@@ -3,6 +3,7 @@ import { registerDataCommands } from './data.js';
 import { registerDeployCommands } from './deploy.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerModelsCommands } from './models.js';
+import { registerMonitorCommands } from './monitor.js';
 import { registerPipelineCommands } from './pipeline.js';
 import { registerRunsCommands } from './runs.js';
 import { registerServeCommand } from './serve.js';
@@ -40,5 +41,6 @@ export function buildProgram(): Command {
   registerWebhooksCommands(program);
   registerPipelineCommands(program);
   registerDeployCommands(program);
+  registerMonitorCommands(program);
   return program;
 }

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
+import { parseDuration, SqlPredictionLog } from '../monitor/index.js';
 import { getDeployment, type StoredDeployment } from '../registry/index.js';
 import {
   BATCHING_DEFAULTS,
@@ -25,6 +26,11 @@ interface ServeOptions {
   name?: string;
   trackingUri?: string;
   predictionLog?: string;
+  predictionStore?: boolean;
+  logSampleRate?: string;
+  logRedact?: string;
+  logHash?: string;
+  logRetention?: string;
   batching?: string;
   maxBatchSize?: string;
   maxLatencyMs?: string;
@@ -58,6 +64,17 @@ export function registerServeCommand(program: Command): void {
       'where runs:/ and models:/ models are read from (default: the environment)',
     )
     .option('--prediction-log <file>', 'append every prediction as JSON lines (the monitoring hook)')
+    .option(
+      '--prediction-store',
+      "log predictions into the workspace's metadata DB (--tracking-uri), for kiln monitor",
+    )
+    .option('--log-sample-rate <rate>', 'share of requests logged, 0 < rate <= 1 (default 1)')
+    .option('--log-redact <fields>', 'comma-separated input/output fields stored as null')
+    .option(
+      '--log-hash <fields>',
+      'comma-separated input/output fields stored as a salted sha256 (salt: KILN_LOG_HASH_SALT)',
+    )
+    .option('--log-retention <age>', 'delete logged predictions older than this (30d, 12h, 90m)')
     .option(
       '--batching <on|off>',
       'adaptive batching for a single model (default: on for ONNX, off for native trees)',
@@ -142,6 +159,15 @@ async function runWorker(
     const sources = deployment.models.flatMap((m) => [...m.versions, ...(m.shadow ? [m.shadow] : [])]);
     if (sources.some((v) => /^models:\//i.test(v.source))) workspace = await openWorkspace(opts.trackingUri);
   }
+  if (opts.predictionStore && opts.predictionLog) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', '--prediction-log and --prediction-store: choose one');
+  }
+  if (opts.predictionStore) workspace ??= await openWorkspace(opts.trackingUri);
+  const predictionSink = opts.predictionStore
+    ? predictionStoreOf(workspace!, opts)
+    : opts.predictionLog
+      ? new JsonLinesSink(opts.predictionLog)
+      : undefined;
   const load = {
     ...(opts.trackingUri ? { trackingUri: opts.trackingUri } : {}),
     ...(workspace ? { workspace } : {}),
@@ -149,7 +175,7 @@ async function runWorker(
   const served = await createServeApp({
     deployment,
     logger: { level: opts.logLevel ?? 'info' },
-    ...(opts.predictionLog ? { predictionSink: new JsonLinesSink(opts.predictionLog) } : {}),
+    ...(predictionSink ? { predictionSink } : {}),
     ...(Object.keys(load).length ? { load } : {}),
     ...(inCluster ? { workerId: String(process.pid) } : {}),
     ...(opts.grpcPort !== undefined
@@ -204,6 +230,38 @@ async function runWorker(
     if (served.grpcPort !== undefined)
       process.stdout.write(`kiln serve gRPC on ${opts.host ?? '127.0.0.1'}:${served.grpcPort}\n`);
   }
+}
+
+function predictionStoreOf(workspace: Workspace, opts: ServeOptions): SqlPredictionLog {
+  if (!workspace.store) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--prediction-store: needs the metadata store itself (--tracking-uri a folder, sqlite:// or postgres://), not ${workspace.location}`,
+    );
+  }
+  const list = (v: string | undefined) =>
+    v
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : undefined;
+  const rate = opts.logSampleRate === undefined ? undefined : Number(opts.logSampleRate);
+  if (rate !== undefined && Number.isNaN(rate)) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--log-sample-rate: expected a number, got '${opts.logSampleRate}'`,
+    );
+  }
+  const redact = list(opts.logRedact);
+  const hash = list(opts.logHash);
+  return new SqlPredictionLog(workspace.store, {
+    ...(rate !== undefined ? { sampleRate: rate } : {}),
+    ...(redact ? { redact } : {}),
+    ...(hash ? { hash } : {}),
+    ...(process.env.KILN_LOG_HASH_SALT ? { hashSalt: process.env.KILN_LOG_HASH_SALT } : {}),
+    ...(opts.logRetention ? { retentionMs: parseDuration(opts.logRetention, '--log-retention') } : {}),
+  });
 }
 
 async function runPrimary(workers: number, host: string): Promise<void> {

@@ -16,3 +16,20 @@ export {
 } from './drift/distribution.js';
 export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
 export type * from './drift/types.js';
+export {
+  attachLabels,
+  checkFeedback,
+  type Feedback,
+  type FeedbackSummary,
+  hashValue,
+  type LoggedPrediction,
+  type PredictionLogOptions,
+  type PredictionWindow,
+  parseDuration,
+  parseFeedback,
+  prunePredictions,
+  readLabelledWindows,
+  readPredictionWindow,
+  SqlPredictionLog,
+  sampledIn,
+} from './prediction-log.js';

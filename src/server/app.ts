@@ -5,6 +5,7 @@ import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { monitorRoutes } from './routes/monitor.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -88,4 +89,5 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   registryRoutes,
   webhookRoutes,
   deploymentRoutes,
+  monitorRoutes,
 ];

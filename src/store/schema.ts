@@ -480,6 +480,22 @@ export interface Database {
   pipeline_steps: PipelineStepsTable;
   pipeline_cache: PipelineCacheTable;
   pipeline_schedules: PipelineSchedulesTable;
+  monitor_predictions: MonitorPredictionsTable;
+}
+
+// ---- monitoring (0012) ----
+export interface MonitorPredictionsTable {
+  prediction_id: Generated<number>;
+  request_id: string;
+  model: string;
+  version: string;
+  shadow: number; // 0 | 1
+  time: number;
+  latency_ms: number;
+  inputs_json: string; // JSON: Record<string, unknown[]>, after redaction/hashing
+  outputs_json: string; // JSON: Record<string, unknown[]>
+  label_json: string | null; // JSON: the ground truth attached by feedback
+  label_time: number | null;
 }
 
 /** For columns the DB fills in on insert. */

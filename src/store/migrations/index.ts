@@ -9,6 +9,7 @@ import * as runHeartbeats from './0007_run_heartbeats.js';
 import * as authTokens from './0008_auth_tokens.js';
 import * as events from './0009_events.js';
 import * as pipeline from './0011_pipeline.js';
+import * as monitor from './0012_monitor.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -30,4 +31,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0008_auth_tokens', up: authTokens.up },
   { name: '0009_events', up: events.up },
   { name: '0011_pipeline', up: pipeline.up },
+  { name: '0012_monitor', up: monitor.up },
 ];
