@@ -57,6 +57,13 @@ describe('cron arithmetic', () => {
     );
     expect(latestDueTick(hourly, T('2026-12-02T13:00:00Z'), T('2026-12-02T13:59:59Z'))).toBeNull();
     expect(nextFireTime(hourly, T('2026-12-02T13:00:00Z'))).toBe(T('2026-12-02T14:00:00Z'));
+    // Ticks missed during a long stop: only the latest is due, found without walking them all.
+    expect(latestDueTick('* * * * * *', T('2026-11-01T00:00:00Z'), T('2026-12-02T13:00:00.500Z'))).toBe(
+      T('2026-12-02T13:00:00Z'),
+    );
+    expect(latestDueTick('0 0 1 1 *', T('2024-06-01T00:00:00Z'), T('2026-12-02T13:00:00Z'))).toBe(
+      T('2026-01-01T00:00:00Z'),
+    );
     // Six fields: seconds first.
     expect(latestDueTick('*/10 * * * * *', T('2026-12-02T13:00:00Z'), T('2026-12-02T13:00:25Z'))).toBe(
       T('2026-12-02T13:00:20Z'),

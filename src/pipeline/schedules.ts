@@ -71,18 +71,27 @@ export function nextFireTime(cron: string, after: number): number | null {
   return parseCron(cron, 'schedule').nextRun(new Date(after))?.getTime() ?? null;
 }
 
-/** The latest tick in (since, now], or null when none is due. Bounded: at most 10,000 steps. */
+/**
+ * The latest tick in (since, now], or null when none is due. Scans forward from the start of
+ * ever wider windows ending at now (a minute, an hour, a day, a month, a year, then all of
+ * (since, now]), so a per-second cron after a day of downtime costs a minute's ticks, not a
+ * day's; each scan is bounded.
+ */
 export function latestDueTick(cron: string, since: number, now: number): number | null {
   const c = parseCron(cron, 'schedule');
-  let due: number | null = null;
-  let at = since;
-  for (let i = 0; i < 10_000; i++) {
-    const next = c.nextRun(new Date(at))?.getTime();
-    if (next === undefined || next > now) return due;
-    due = next;
-    at = next;
+  for (const window of [60e3, 3600e3, 86_400e3, 31 * 86_400e3, 366 * 86_400e3, Number.POSITIVE_INFINITY]) {
+    const from = Math.max(since, now - window);
+    let due: number | null = null;
+    let at = from;
+    for (let i = 0; i < 10_000; i++) {
+      const next = c.nextRun(new Date(at))?.getTime();
+      if (next === undefined || next > now) break;
+      due = next;
+      at = next;
+    }
+    if (due !== null || from === since) return due;
   }
-  return due;
+  return null;
 }
 
 export interface SchedulerOptions {
