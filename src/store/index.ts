@@ -6,6 +6,7 @@ export {
   heartbeatTargetOf,
   startHeartbeatThread,
 } from './heartbeat-thread.js';
+export { writeRunBeats, writeTrialBeats } from './heartbeats.js';
 export {
   checkStoreIntegrity,
   migrateStore,

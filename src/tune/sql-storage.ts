@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { alreadyExists, notFound } from '../errors.js';
-import { heartbeatTargetOf, type Store, type TuneTrialsTable } from '../store/index.js';
+import { heartbeatTargetOf, type Store, type TuneTrialsTable, writeTrialBeats } from '../store/index.js';
 import type {
   Direction,
   Distribution,
@@ -315,14 +315,7 @@ export class SqlStudyStorage implements StudyStorage {
   }
 
   async heartbeat(trialIds: readonly number[], workerId: string): Promise<void> {
-    if (trialIds.length === 0) return;
-    await this.store.db
-      .updateTable('tune_trials')
-      .set({ heartbeat_ms: nowMs() })
-      .where('trial_id', 'in', trialIds as number[])
-      .where('state', '=', 'RUNNING')
-      .where('worker_id', '=', workerId)
-      .execute();
+    await writeTrialBeats(this.store.db, trialIds, workerId, nowMs());
   }
 
   /**

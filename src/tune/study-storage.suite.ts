@@ -77,7 +77,9 @@ export function runStudyStorageSuite(
         });
         const objective = async (t: Parameters<ReturnType<typeof benchmarkObjective>>[0]) => {
           const v = t.suggestFloat('x', -1, 1) ** 2;
-          await new Promise((r) => setTimeout(r, 2));
+          // Long enough that neither handle can finish the budget while the other's heartbeat
+          // thread is still starting (each waits for its thread before its first trial).
+          await new Promise((r) => setTimeout(r, 40));
           return v;
         };
         const [ra, rb] = await Promise.all([

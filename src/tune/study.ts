@@ -342,6 +342,9 @@ export class Study implements StudyView, TrialHost {
     const done: FrozenTrial[] = [];
     if (this.options.tracking && !this.record.parentRunId) await this.startTracking();
     this.startHeartbeat();
+    // Trials start once the thread beats: a learner that blocks this thread from its first
+    // moment (the GBDT pool) must not leave a trial silent while the thread is still loading.
+    await this.heartbeatThread?.ready;
     const loop = async () => {
       while (!stop && !options.signal?.aborted && started < limit && Date.now() < deadline) {
         // Count the slot before the first await: parallel loops would otherwise all pass the

@@ -1,4 +1,5 @@
 import { appendAudit } from '../../auth/index.js';
+import { writeRunBeats } from '../../store/index.js';
 import type { SqlContext } from './context.js';
 import { upsertTag } from './rows.js';
 
@@ -19,21 +20,7 @@ export interface StaleRun {
 
 export async function beatRuns(ctx: SqlContext, runIds: readonly string[], now = Date.now()): Promise<void> {
   if (runIds.length === 0) return;
-  await ctx.serialise(async () => {
-    // Only ids of existing runs: an unknown id is ignored, as a beat for a deleted run would be.
-    const known = await ctx.db
-      .selectFrom('runs')
-      .select('run_uuid')
-      .where('run_uuid', 'in', [...runIds])
-      .execute();
-    for (const { run_uuid } of known) {
-      await ctx.db
-        .insertInto('run_heartbeats')
-        .values({ run_uuid, heartbeat_ms: now })
-        .onConflict((oc) => oc.column('run_uuid').doUpdateSet({ heartbeat_ms: now }))
-        .execute();
-    }
-  });
+  await ctx.serialise(() => writeRunBeats(ctx.db, runIds, now));
 }
 
 /** The last beat of each run that has one. */
