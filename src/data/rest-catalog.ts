@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
-import { KilnApiClient, type KilnApiClientOptions } from '../kiln-api-client.js';
+import { kilnServerClient, type RestClient, type RestClientOptions } from '../rest-client.js';
 import {
   cachedDatasetParquet,
   type DatasetCatalog,
@@ -27,15 +27,15 @@ import type { SplitSpec } from './splits.js';
  */
 export class RestDatasetCatalog implements DatasetCatalog {
   readonly location: string;
-  private readonly api: KilnApiClient;
+  private readonly api: RestClient;
 
   constructor(
     baseUrl: string,
     /** Folder for downloaded versions (the workspace puts it under KILN_HOME). */
     private readonly cacheDir: string,
-    options: KilnApiClientOptions = {},
+    options: RestClientOptions = {},
   ) {
-    this.api = new KilnApiClient(baseUrl, options);
+    this.api = kilnServerClient(baseUrl, options);
     this.location = baseUrl;
   }
 

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type ErrorCode, KilnError, STATUS_OF_CODE } from '../errors.js';
+import { KilnError } from '../errors.js';
+import { RestClient, type RestClientOptions, type RetryPolicy } from '../rest-client.js';
 import type { HeartbeatTarget } from '../store/index.js';
 import {
   ARTIFACT_URI_SCHEME,
@@ -29,26 +29,8 @@ import {
   type UpdateRunRequest,
 } from './types.js';
 
-export interface RestTrackingStoreOptions {
-  /** Retries after the first attempt for calls that may be retried (default 4). */
-  maxRetries?: number;
-  /** First backoff delay, ms; doubles each retry with jitter, capped at 5 s (default 200). */
-  retryBaseMs?: number;
-  /** Per-request timeout for JSON calls, ms (default 30 000). */
-  timeoutMs?: number;
-  /** Extra headers on every request (e.g. `authorization`). */
-  headers?: Record<string, string>;
-}
-
-/**
- * How a call may be retried:
- * - 'idempotent': reads, and writes whose repetition changes nothing (update, delete, set-tag,
- *   PUT of a whole artifact). Retried on connection errors, timeouts, 5xx and 429.
- * - 'once': writes a repetition would duplicate (create, log-batch with metrics: the metric
- *   history has no key, so a replayed batch would store its points twice). Retried only when
- *   the server certainly did not process the request: connection refused, 429, or 503.
- */
-type RetryPolicy = 'idempotent' | 'once';
+/** Retries, timeouts and headers (see RestClient for the retry rules). */
+export type RestTrackingStoreOptions = RestClientOptions;
 
 const API = '/api/2.0/mlflow';
 const ARTIFACTS_API = '/api/2.0/mlflow-artifacts/artifacts';
@@ -69,10 +51,7 @@ const ARTIFACTS_API = '/api/2.0/mlflow-artifacts/artifacts';
 export class RestTrackingStore implements TrackingStore {
   /** The server's base URL, without a trailing slash. */
   readonly baseUrl: string;
-  private readonly maxRetries: number;
-  private readonly retryBaseMs: number;
-  private readonly timeoutMs: number;
-  private readonly headers: Record<string, string>;
+  private readonly http: RestClient;
   /** run id → its artifact_uri (immutable once a run exists), so uploads skip a runs/get. */
   private readonly artifactUriOfRun = new Map<string, string>();
 
@@ -89,11 +68,12 @@ export class RestTrackingStore implements TrackingStore {
         `tracking URI '${baseUrl}' must be http:// or https:// for a REST tracking store`,
       );
     }
-    this.baseUrl = baseUrl.replace(/\/+$/, '');
-    this.maxRetries = options.maxRetries ?? 4;
-    this.retryBaseMs = options.retryBaseMs ?? 200;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.headers = options.headers ?? {};
+    this.http = new RestClient(baseUrl, options, {
+      name: 'tracking server',
+      reachHint: 'is `kiln server` running there? Check KILN_TRACKING_URI / MLFLOW_TRACKING_URI',
+      notFound: 'RESOURCE_DOES_NOT_EXIST',
+    });
+    this.baseUrl = this.http.baseUrl;
   }
 
   // ---- experiments ----
@@ -263,34 +243,29 @@ export class RestTrackingStore implements TrackingStore {
   }
 
   async uploadArtifact(runId: string, path: string, body: Readable | Uint8Array | string): Promise<void> {
-    const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
+    const url = this.artifactPath(await this.proxiedArtifactRoot(runId), path);
     // A stream can be sent only once; bytes can be sent again, so only they are retried.
-    const retry: RetryPolicy | 'never' = body instanceof Readable ? 'never' : 'idempotent';
-    const res = await this.send(
+    const retry: RetryPolicy = body instanceof Readable ? 'never' : 'idempotent';
+    const res = await this.http.send(
       'PUT',
       url,
       retry,
-      () => ({
-        body,
-        headers: { 'content-type': 'application/octet-stream' },
-        // Streaming request bodies need half-duplex in undici.
-        ...(body instanceof Readable ? { duplex: 'half' as const } : {}),
-      }),
+      () => ({ body, headers: { 'content-type': 'application/octet-stream' } }),
       'none',
     );
     await res.arrayBuffer();
   }
 
   async downloadArtifact(runId: string, path: string): Promise<Readable> {
-    const url = this.artifactUrl(await this.proxiedArtifactRoot(runId), path);
+    const url = this.artifactPath(await this.proxiedArtifactRoot(runId), path);
     // The timeout covers getting an answer; the body then streams for as long as it takes.
-    const res = await this.send('GET', url, 'idempotent', () => ({}), 'until-headers');
+    const res = await this.http.send('GET', url, 'idempotent', () => ({}), 'until-headers');
     if (!res.body) return Readable.from([]);
     return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
   }
 
   heartbeatTarget(): HeartbeatTarget | undefined {
-    return { kind: 'http', url: this.baseUrl, headers: this.headers };
+    return { kind: 'http', url: this.baseUrl, headers: this.http.headers };
   }
 
   async beatRuns(runIds: string[]): Promise<void> {
@@ -310,13 +285,8 @@ export class RestTrackingStore implements TrackingStore {
 
   /** A kiln extension route; a server without it (MLflow's) answers 404, taken as nothing kept. */
   private async kilnCall<T>(route: string, payload: object): Promise<Partial<T>> {
-    const body = JSON.stringify(payload);
     try {
-      const res = await this.send('POST', `${this.baseUrl}${route}`, 'idempotent', () => ({
-        body,
-        headers: { 'content-type': 'application/json' },
-      }));
-      return (await res.json()) as T;
+      return await this.http.post<T>(route, payload, 'idempotent');
     } catch (e) {
       if (e instanceof KilnError && (e.code === 'ENDPOINT_NOT_FOUND' || e.code === 'RESOURCE_DOES_NOT_EXIST'))
         return {};
@@ -344,167 +314,25 @@ export class RestTrackingStore implements TrackingStore {
     return rest.replace(/^\/+/, '');
   }
 
-  private artifactUrl(root: string, path: string): string {
+  private artifactPath(root: string, path: string): string {
     const segments = [...root.split('/'), ...path.split('/')].filter((s) => s !== '' && s !== '.');
     if (segments.includes('..')) {
       throw new KilnError('INVALID_PARAMETER_VALUE', `artifact path '${path}' must not contain '..'`);
     }
-    return `${this.baseUrl}${ARTIFACTS_API}/${segments.map(encodeURIComponent).join('/')}`;
+    return `${ARTIFACTS_API}/${segments.map(encodeURIComponent).join('/')}`;
   }
 
   /** One MLflow JSON call: GET with a query string, POST with a JSON body. */
-  private async call<T = unknown>(
+  private call<T = unknown>(
     method: 'GET' | 'POST',
     endpoint: string,
     payload: object,
     retry: RetryPolicy = 'idempotent',
   ): Promise<T> {
-    let url = `${this.baseUrl}${API}${endpoint}`;
-    if (method === 'GET') {
-      const query = new URLSearchParams();
-      for (const [k, v] of Object.entries(payload)) {
-        if (v === undefined || v === null) continue;
-        if (Array.isArray(v)) for (const item of v) query.append(k, String(item));
-        else query.append(k, String(v));
-      }
-      const qs = query.toString();
-      if (qs) url += `?${qs}`;
-    }
-    const body = method === 'POST' ? JSON.stringify(payload) : undefined;
-    const res = await this.send(method, url, retry, () =>
-      body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } },
-    );
-    const text = await res.text();
-    if (text === '') return {} as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new KilnError(
-        'INTERNAL_ERROR',
-        `${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
-      );
-    }
+    return method === 'GET'
+      ? this.http.get<T>(`${API}${endpoint}`, payload as Record<string, unknown>)
+      : this.http.post<T>(`${API}${endpoint}`, payload, retry);
   }
-
-  /**
-   * Sends a request with retries and returns a 2xx response; any other answer becomes a
-   * KilnError. `init` is called per attempt so a retried request gets a fresh body.
-   */
-  private async send(
-    method: string,
-    url: string,
-    retry: RetryPolicy | 'never',
-    init: () => { body?: unknown; headers?: Record<string, string>; duplex?: 'half' },
-    /** 'whole': the timeout covers the call and reading its body (JSON calls); 'until-headers':
-     * only until the server answers, so a large download streams for as long as it takes;
-     * 'none' for uploads, which the server answers only after the whole body has arrived. */
-    timeout: 'whole' | 'until-headers' | 'none' = 'whole',
-  ): Promise<Response> {
-    const maxAttempts = retry === 'never' ? 1 : this.maxRetries + 1;
-    for (let attempt = 1; ; attempt++) {
-      const { body, headers, duplex } = init();
-      let res: Response;
-      let timer: NodeJS.Timeout | undefined;
-      let signal: AbortSignal | undefined;
-      if (timeout === 'whole') signal = AbortSignal.timeout(this.timeoutMs);
-      else if (timeout === 'until-headers') {
-        const controller = new AbortController();
-        timer = setTimeout(
-          () => controller.abort(new DOMException('no answer in time', 'TimeoutError')),
-          this.timeoutMs,
-        );
-        signal = controller.signal;
-      }
-      try {
-        res = await fetch(url, {
-          method,
-          body: body as RequestInit['body'],
-          headers: { accept: 'application/json', ...this.headers, ...headers },
-          signal,
-          ...(duplex ? { duplex } : {}),
-        } as RequestInit);
-      } catch (e) {
-        clearTimeout(timer);
-        const cause = networkCause(e);
-        const retryable = retry === 'idempotent' || (retry === 'once' && cause.refused);
-        if (retryable && attempt < maxAttempts) {
-          await sleep(this.backoffMs(attempt));
-          continue;
-        }
-        throw new KilnError(
-          'INTERNAL_ERROR',
-          `cannot reach the tracking server at ${this.baseUrl} (${method} ${url}: ${cause.text}` +
-            `${attempt > 1 ? `, after ${attempt} attempts` : ''}); ` +
-            'is `kiln server` running there? Check KILN_TRACKING_URI / MLFLOW_TRACKING_URI',
-          { cause: e },
-        );
-      }
-      clearTimeout(timer);
-      if (res.ok) return res;
-      const retryable =
-        res.status === 429 ||
-        res.status === 503 ||
-        (retry === 'idempotent' && res.status >= 500 && res.status !== 501);
-      if (retry !== 'never' && retryable && attempt < maxAttempts) {
-        await res.arrayBuffer().catch(() => undefined);
-        await sleep(this.backoffMs(attempt, res.headers.get('retry-after')));
-        continue;
-      }
-      throw await errorFromResponse(method, url, res);
-    }
-  }
-
-  private backoffMs(attempt: number, retryAfter?: string | null): number {
-    const hinted = retryAfter ? Number(retryAfter) * 1000 : Number.NaN;
-    if (Number.isFinite(hinted) && hinted >= 0) return Math.min(hinted, 30_000);
-    const exp = Math.min(this.retryBaseMs * 2 ** (attempt - 1), 5_000);
-    // Full jitter: clients that failed together do not all come back together.
-    return exp / 2 + Math.random() * (exp / 2);
-  }
-}
-
-const KNOWN_CODES = new Set(Object.keys(STATUS_OF_CODE));
-
-/** MLflow's `{error_code, message}` → KilnError with the same code; anything else by status. */
-async function errorFromResponse(method: string, url: string, res: Response): Promise<KilnError> {
-  const text = await res.text().catch(() => '');
-  let code: string | undefined;
-  let message: string | undefined;
-  try {
-    const json = JSON.parse(text) as { error_code?: unknown; message?: unknown };
-    if (typeof json.error_code === 'string') code = json.error_code;
-    if (typeof json.message === 'string') message = json.message;
-  } catch {
-    // Not JSON (a proxy's HTML page, say): fall through to the status.
-  }
-  if (code && KNOWN_CODES.has(code)) {
-    return new KilnError(code as ErrorCode, message ?? `${method} ${url} failed with ${code}`);
-  }
-  const byStatus: ErrorCode =
-    res.status === 404
-      ? 'RESOURCE_DOES_NOT_EXIST'
-      : res.status === 401
-        ? 'UNAUTHENTICATED'
-        : res.status === 403
-          ? 'PERMISSION_DENIED'
-          : res.status === 429
-            ? 'RESOURCE_LIMIT_EXCEEDED'
-            : res.status >= 400 && res.status < 500
-              ? 'INVALID_PARAMETER_VALUE'
-              : 'INTERNAL_ERROR';
-  const detail = message ?? (text.slice(0, 200) || res.statusText);
-  return new KilnError(
-    byStatus,
-    `${method} ${url} answered ${res.status}${code ? ` ${code}` : ''}: ${detail}`,
-  );
-}
-
-function networkCause(e: unknown): { text: string; refused: boolean } {
-  const err = e as Error & { cause?: { code?: string; message?: string } };
-  if (err.name === 'TimeoutError' || err.name === 'AbortError') return { text: 'timed out', refused: false };
-  const code = err.cause?.code;
-  const text = code ?? err.cause?.message ?? err.message;
-  return { text, refused: code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' };
 }
 
 // ---- JSON normalisation: MLflow omits empty lists and may send int64 and NaN as strings ----

@@ -1,4 +1,4 @@
-import { KilnApiClient, type KilnApiClientOptions } from '../kiln-api-client.js';
+import { kilnServerClient, type RestClient, type RestClientOptions } from '../rest-client.js';
 import { type TrialJson, toWireNumber, trialFromJson } from './study-wire.js';
 import type {
   Direction,
@@ -28,10 +28,10 @@ export class RestStudyStorage implements StudyStorage {
   readonly location: string;
   /** The server's store may be Postgres, whose ids become visible out of order. */
   readonly refreshMargin = 256;
-  private readonly api: KilnApiClient;
+  private readonly api: RestClient;
 
-  constructor(baseUrl: string, options: KilnApiClientOptions = {}) {
-    this.api = new KilnApiClient(baseUrl, options);
+  constructor(baseUrl: string, options: RestClientOptions = {}) {
+    this.api = kilnServerClient(baseUrl, options);
     this.location = baseUrl;
   }
 
