@@ -48,19 +48,24 @@ if (url)
     async () => openStore({ db: await freshPostgresDatabase(url, `kiln_hb_${n++}`) }),
   ]);
 
+/** A run in `store` and a heartbeat thread (100 ms) for runs, not yet told of the run. */
+async function beatingRun(store: Store) {
+  const tracking = await SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, `a${n++}`)), {
+    closeStore: true,
+  });
+  const { info } = await tracking.createRun({ experiment_id: '0' });
+  const thread = startHeartbeatThread({
+    target: heartbeatTargetOf(store)!,
+    subject: 'runs',
+    workerId: '',
+    intervalMs: 100,
+  });
+  return { store, tracking, info, thread };
+}
+
 describe.each(backends)('heartbeat thread on %s', (_backend, open) => {
   it('beats a run at once and on every tick, ignores unknown ids, and stops', async () => {
-    const store = await open();
-    const tracking = await SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, `a${n++}`)), {
-      closeStore: true,
-    });
-    const { info } = await tracking.createRun({ experiment_id: '0' });
-    const thread = startHeartbeatThread({
-      target: heartbeatTargetOf(store)!,
-      subject: 'runs',
-      workerId: '',
-      intervalMs: 100,
-    });
+    const { store, tracking, info, thread } = await beatingRun(await open());
     try {
       thread.add('no-such-run');
       thread.add(info.run_id);
@@ -119,17 +124,9 @@ describe.each(backends)('heartbeat thread on %s', (_backend, open) => {
 
 describe.skipIf(!url)('heartbeat thread on postgres (set KILN_TEST_POSTGRES)', () => {
   it('keeps beating after the server ends its connection', async () => {
-    const store = await openStore({ db: await freshPostgresDatabase(url!, `kiln_hb_${n++}`) });
-    const tracking = await SqlTrackingStore.create(store, new LocalArtifactStore(path.join(dir, `a${n++}`)), {
-      closeStore: true,
-    });
-    const { info } = await tracking.createRun({ experiment_id: '0' });
-    const thread = startHeartbeatThread({
-      target: heartbeatTargetOf(store)!,
-      subject: 'runs',
-      workerId: '',
-      intervalMs: 100,
-    });
+    const { store, tracking, info, thread } = await beatingRun(
+      await openStore({ db: await freshPostgresDatabase(url!, `kiln_hb_${n++}`) }),
+    );
     const errors: unknown[] = [];
     const onUncaught = (e: unknown) => errors.push(e);
     process.on('uncaughtException', onUncaught);
