@@ -91,6 +91,8 @@ export {
   TrialPruned,
 } from './tune/index.js';
 export {
+  isLocalWorkspace,
+  type LocalWorkspace,
   type Location,
   openWorkspace,
   parseLocation,

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type ArtifactStore, openArtifactStore } from './artifacts/index.js';
+import { type ArtifactStore, openArtifactStore, withoutAreaNamespaces } from './artifacts/index.js';
 import { clientAuthorization, type KilnConfigInput, resolveConfig } from './config.js';
 import { type DatasetCatalog, RestDatasetCatalog, SqlDatasetCatalog } from './data/index.js';
 import { parseLocation } from './location.js';
@@ -118,19 +118,49 @@ async function openLocal(
   // The artifact location is checked before the database is created or migrated.
   const artifacts = openArtifactStore(artifactsAt, env);
   const store = await openStore({ db });
-  let tracking: SqlTrackingStore;
   try {
-    tracking = await SqlTrackingStore.create(store, artifacts);
+    return await localWorkspace(store, artifacts, { kind, scratch, closeStore: true });
   } catch (e) {
     await store.close();
     throw e;
   }
+}
+
+/** Whether `ws` is on this machine's stores (not a kiln server's). */
+export function isLocalWorkspace(ws: Workspace): ws is LocalWorkspace {
+  return ws.kind !== 'remote';
+}
+
+/** A workspace on this machine's stores: every area, nothing behind a server. */
+export interface LocalWorkspace extends Workspace {
+  readonly kind: 'embedded' | 'database';
+  readonly tracking: SqlTrackingStore;
+  readonly datasets: SqlDatasetCatalog;
+  readonly studies: SqlStudyStorage;
+  readonly registry: SqlModelRegistry;
+  readonly store: Store;
+  readonly artifacts: ArtifactStore;
+}
+
+/**
+ * The areas over an already open metadata store and artifact store (what openWorkspace does
+ * for a local location, and what `buildApp` does for a caller that opened its own stores).
+ * `closeStore`: whether close() closes the store too, or only what this opened on it.
+ */
+export async function localWorkspace(
+  store: Store,
+  artifacts: ArtifactStore,
+  options: { kind?: 'embedded' | 'database'; scratch: string; closeStore: boolean },
+): Promise<LocalWorkspace> {
+  // Run and experiment artifacts never reach an area's namespace (a stored dataset, a
+  // registered model), whoever asks: the tracking API is what serves them to MLflow clients.
+  const tracking = await SqlTrackingStore.create(store, withoutAreaNamespaces(artifacts));
   return {
-    kind: store.dialect === 'postgres' ? 'database' : kind,
+    kind: store.dialect === 'postgres' ? 'database' : (options.kind ?? 'embedded'),
     location: store.location,
     tracking,
     // Ingest and split scratch lives under the kiln home, where the next start sweeps a dead process's leftovers.
-    datasets: new SqlDatasetCatalog({ store, artifacts, tmpDir: scratch }),
+    datasets: new SqlDatasetCatalog({ store, artifacts, tmpDir: options.scratch }),
     studies: new SqlStudyStorage(store),
     registry: new SqlModelRegistry(store, artifacts, { tracking }),
     store,
@@ -139,7 +169,7 @@ async function openLocal(
       try {
         await tracking.close();
       } finally {
-        await store.close();
+        if (options.closeStore) await store.close();
       }
     },
   };

@@ -17,7 +17,7 @@ import {
   type TrackingServer,
 } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
-import type { Workspace } from '../workspace.js';
+import { isLocalWorkspace, type Workspace } from '../workspace.js';
 import {
   escapeControlCharacters,
   formatDuration,
@@ -50,9 +50,10 @@ interface RunCommandOptions extends WorkspaceCommandOptions {
  * so a command step's MLflow client (MLFLOW_TRACKING_URI, MLFLOW_RUN_ID) logs into its step's run.
  */
 export async function serveWorkspaceTracking(workspace: Workspace): Promise<TrackingServer> {
+  // A remote workspace already is a server: command steps log to it.
+  if (!isLocalWorkspace(workspace)) return { uri: workspace.location, close: async () => {} };
   const app = await buildApp({
-    store: workspace.store!,
-    artifacts: workspace.artifacts!,
+    workspace,
     config: resolveConfig({ host: '127.0.0.1', port: 0 }),
     logger: false,
   });

@@ -5,7 +5,7 @@ import { KilnError } from '../errors.js';
 import { WebhookDeliverer } from '../events/index.js';
 import { PipelineScheduler, runPipeline, SqlPipelineStore } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
-import { openWorkspace } from '../workspace.js';
+import { isLocalWorkspace, openWorkspace } from '../workspace.js';
 import { serveWorkspaceTracking } from './pipeline.js';
 import { workspaceTarget } from './tracking-connection.js';
 
@@ -73,15 +73,15 @@ export function registerServerCommand(program: Command): void {
         // A server serves a local workspace; it is never a proxy in front of another server.
         const { KILN_TRACKING_URI: _k, MLFLOW_TRACKING_URI: _m, ...env } = process.env;
         const workspace = await openWorkspace(workspaceTarget(opts), env);
-        const { store, artifacts } = workspace;
-        if (!store || !artifacts) {
+        if (!isLocalWorkspace(workspace)) {
           await workspace.close();
           throw new KilnError(
             'INVALID_PARAMETER_VALUE',
             `--tracking-uri ${workspace.location}: kiln server serves a local workspace (a folder, sqlite:// or postgres://), not another server`,
           );
         }
-        const app = await buildApp({ store, artifacts, config, auth, logger: { level: config.logLevel } });
+        const { store } = workspace;
+        const app = await buildApp({ workspace, config, auth, logger: { level: config.logLevel } });
         // Deliveries run on this timer, off every request path (src/events/types.ts).
         const deliverer =
           webhookIntervalMs > 0

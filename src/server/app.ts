@@ -1,4 +1,8 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { KilnConfig } from '../config.js';
+import type { Store } from '../store/index.js';
+import { type LocalWorkspace, localWorkspace } from '../workspace.js';
 import { access, installAccessControl } from './access.js';
 import type { ServerContext } from './context.js';
 import { clipForMessage, parseJsonBody, sendError } from './error-mapping.js';
@@ -11,21 +15,43 @@ import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
-export interface BuildAppOptions extends ServerContext {
+/**
+ * What the server serves: the workspace `kiln server` opened, or a store and an artifact
+ * store a caller opened itself (tests, `kiln pipeline run`'s private server), over which
+ * buildApp opens the areas and closes them with the app (the stores stay the caller's).
+ */
+export type ServedStores = { workspace: LocalWorkspace } | { store: Store; artifacts: ArtifactStore };
+
+export type BuildAppOptions = ServedStores & {
+  config: KilnConfig;
   /** pino logger options, or false to stay quiet (tests). */
   logger?: boolean | { level: string };
   /** Largest request body accepted, bytes (artifact uploads stream and are not limited by this). */
   bodyLimit?: number;
   /** Require a token on every route but the health check (`kiln server --auth`); default off. */
   auth?: boolean;
-}
+};
 
 /**
  * The kiln HTTP server: one fastify instance, one route plugin per area. Handlers are thin
  * (validate → call the area → map errors); domain logic never imports fastify.
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
-  const { logger = false, bodyLimit = 16 * 1024 * 1024, auth = false, ...context } = options;
+  const { logger = false, bodyLimit = 16 * 1024 * 1024, auth = false, config } = options;
+  const ownWorkspace = !('workspace' in options);
+  const workspace =
+    'workspace' in options
+      ? options.workspace
+      : await localWorkspace(options.store, options.artifacts, {
+          scratch: config.scratch,
+          closeStore: false,
+        });
+  const context: ServerContext = {
+    workspace,
+    store: workspace.store,
+    artifacts: workspace.artifacts,
+    config,
+  };
   // Per-request logs only at debug: at tens of thousands of log-batch calls a second they would cost more than the work.
   const disableRequestLogging =
     typeof logger === 'object' ? logger.level !== 'debug' && logger.level !== 'trace' : true;
@@ -75,6 +101,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   // Route plugins, one per area. Each gets the shared context.
   for (const plugin of ROUTE_PLUGINS) await app.register(plugin, context);
+  // Last registered, so it runs after every route's own onClose: in-flight points are flushed.
+  if (ownWorkspace) app.addHook('onClose', async () => workspace.close());
   return app;
 }
 

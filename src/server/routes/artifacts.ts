@@ -5,8 +5,6 @@ import { z } from 'zod';
 import { artifactContentType, normaliseArtifactPath, withoutAreaNamespaces } from '../../artifacts/index.js';
 import type { Resource } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
-import { SqlModelRegistry } from '../../registry/index.js';
-import { SqlTrackingStore } from '../../tracking/index.js';
 import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { ResourceLookup } from '../resources.js';
@@ -21,12 +19,8 @@ import { ResourceLookup } from '../resources.js';
 export async function artifactRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
   // The proxy serves run and experiment artifacts only: kiln's areas' files are out of its reach.
   const artifacts = withoutAreaNamespaces(context.artifacts);
-  const tracking = await SqlTrackingStore.create(context.store, artifacts);
-  app.addHook('onClose', async () => tracking.close());
-  const lookup = new ResourceLookup(
-    tracking,
-    new SqlModelRegistry(context.store, context.artifacts, { tracking }),
-  );
+  const { tracking, registry } = context.workspace;
+  const lookup = new ResourceLookup(tracking, registry);
   // A proxied path is `<experiment id>/<run id>/artifacts/…` (the run's mlflow-artifacts:/ URI).
   // Writes need the experiment; reads may also come through a model registered from the run.
   const experimentOfPath = (p: string): Resource[] => {

@@ -1,12 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import {
-  deleteDeployment,
-  getDeployment,
-  listDeployments,
-  SqlModelRegistry,
-  setDeployment,
-} from '../../registry/index.js';
+import { deleteDeployment, getDeployment, listDeployments, setDeployment } from '../../registry/index.js';
 import { access, actorOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 
@@ -29,7 +23,7 @@ const setBody = z
 const nameParams = z.object({ name: z.string().max(256) });
 
 export async function deploymentRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const registry = new SqlModelRegistry(context.store, context.artifacts);
+  const { registry } = context.workspace;
   await app.register(
     async (scope) => {
       scope.get('/deployments', access('viewer'), async () => ({

@@ -13,11 +13,10 @@ import {
   modelLineage,
   promoteVersion,
   renderModelCardMarkdown,
-  SqlModelRegistry,
+  type SqlModelRegistry,
   setPromotionPolicy,
   updateModelCard,
 } from '../../registry/index.js';
-import { SqlTrackingStore } from '../../tracking/index.js';
 import { access, actorOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { fieldsOf, ResourceLookup } from '../resources.js';
@@ -31,8 +30,7 @@ import { fieldsOf, ResourceLookup } from '../resources.js';
  * lineage, the audit chain) are under /api/kiln/registry and /api/kiln/audit.
  */
 export async function registryRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
-  const registry = new SqlModelRegistry(context.store, context.artifacts, { tracking });
+  const { tracking, registry } = context.workspace;
   const lookup = new ResourceLookup(tracking, registry);
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
     await app.register(async (scope) => registerMlflowRegistryRoutes(scope, registry, lookup), { prefix });
@@ -40,7 +38,6 @@ export async function registryRoutes(app: FastifyInstance, context: ServerContex
   await app.register(async (scope) => registerGovernanceRoutes(scope, registry, lookup), {
     prefix: '/api/kiln',
   });
-  app.addHook('onClose', async () => tracking.close());
 }
 
 export function registerMlflowRegistryRoutes(

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { SqlStudyStorage, trialToJson, type WireNumber } from '../../tune/index.js';
+import { trialToJson, type WireNumber } from '../../tune/index.js';
 import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
 
@@ -58,7 +58,7 @@ const finishBody = z
 const number = (v: WireNumber) => (typeof v === 'number' ? v : Number(v));
 
 export async function studyRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const storage = new SqlStudyStorage(context.store);
+  const storage = context.workspace.studies;
   const study = async (params: unknown) => (await storage.getStudyById(studyParams.parse(params).studyId)).id;
   const trial = async (params: unknown) => {
     const { trialId } = trialParams.parse(params);

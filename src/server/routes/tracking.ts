@@ -1,15 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { withoutAreaNamespaces } from '../../artifacts/index.js';
 import { KilnError } from '../../errors.js';
-import { SqlModelRegistry } from '../../registry/index.js';
 import {
   type DatasetInput,
   invalidValue,
   type Metric,
   type MetricHistoryBulkIntervalRequest,
   type Run,
-  SqlTrackingStore,
   type TrackingStore,
 } from '../../tracking/index.js';
 import { access, actorOf, isProven } from '../access.js';
@@ -24,12 +21,10 @@ import { fieldsOf, listOf, ResourceLookup } from '../resources.js';
  * the same answers.
  */
 export async function trackingRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  // Run artifacts never reach an area's namespace (a stored dataset, a registered model).
-  const tracking = await SqlTrackingStore.create(context.store, withoutAreaNamespaces(context.artifacts));
-  const lookup = new ResourceLookup(
-    tracking,
-    new SqlModelRegistry(context.store, context.artifacts, { tracking }),
-  );
+  // The workspace's tracking store never reaches an area's namespace (a stored dataset, a
+  // registered model): see localWorkspace.
+  const { tracking, registry } = context.workspace;
+  const lookup = new ResourceLookup(tracking, registry);
   for (const prefix of ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow']) {
     await app.register(async (scope) => registerTrackingRoutes(scope, tracking, lookup), { prefix });
   }
@@ -42,7 +37,6 @@ export async function trackingRoutes(app: FastifyInstance, context: ServerContex
   app.post('/api/kiln/runs/heartbeats', access('viewer'), async (req) => ({
     heartbeats: await tracking.runHeartbeats(runIds.parse(req.body).run_ids),
   }));
-  app.addHook('onClose', async () => tracking.close());
 }
 
 /** Registers the endpoints on `app` against any TrackingStore (prefix chosen by the caller). */
