@@ -152,6 +152,47 @@ function mlflowClientSuite(
       expect(experiments.status).toBe(400);
       expect(experiments.body.error_code).toBe('INVALID_PARAMETER_VALUE');
     });
+
+    it('proxied multipart upload answers as MLflow does without it, so the client falls back to one streamed PUT', async () => {
+      const { experiment_id } = (await ok('POST', 'experiments/create', { name: 'mpu' })) as {
+        experiment_id: string;
+      };
+      const { run } = (await ok('POST', 'runs/create', { experiment_id })) as {
+        run: { info: { run_id: string; artifact_uri: string } };
+      };
+      expect(run.info.artifact_uri).toBe(`mlflow-artifacts:/${experiment_id}/${run.info.run_id}/artifacts`);
+      const where = `${experiment_id}/${run.info.run_id}/artifacts`;
+      // HttpArtifactRepository.create_multipart_upload: POST with the file name and part count.
+      for (const step of ['create', 'complete', 'abort']) {
+        const res = await fetch(`${base}/api/2.0/mlflow-artifacts/mpu/${step}/${where}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ path: 'big.bin', num_parts: 3, upload_id: 'u', parts: [] }),
+        });
+        expect(res.status, step).toBe(501);
+        const body = (await res.json()) as { error_code: string; message: string };
+        expect(body.error_code).toBe('NOT_IMPLEMENTED');
+        // The client matches this prefix (_UnsupportedMultipartUploadException.MESSAGE) to fall back.
+        expect(
+          body.message.startsWith('Multipart upload is not supported for the current artifact repository'),
+        ).toBe(true);
+      }
+      // The fallback: one PUT of the whole file, streamed, then read back byte for byte.
+      const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 0);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 7) & 0xff;
+      const put = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${where}/big.bin`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+      expect(put.status).toBe(200);
+      const got = Buffer.from(
+        await (await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${where}/big.bin`)).arrayBuffer(),
+      );
+      expect(got.equals(bytes)).toBe(true);
+      const listed = await ok('GET', 'artifacts/list', { run_id: run.info.run_id });
+      expect(listed.files).toEqual([{ path: 'big.bin', is_dir: false, file_size: bytes.length }]);
+    });
   });
 }
 
