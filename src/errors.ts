@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'RESOURCE_LIMIT_EXCEEDED'
   | 'BAD_REQUEST'
   | 'ENDPOINT_NOT_FOUND'
+  | 'NOT_IMPLEMENTED'
   | 'INTERNAL_ERROR';
 
 /** HTTP status for each code, as MLflow's server returns them. */
@@ -28,6 +29,8 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   RESOURCE_LIMIT_EXCEEDED: 400,
   BAD_REQUEST: 400,
   ENDPOINT_NOT_FOUND: 404,
+  // MLflow's answer to an optional protocol the server does not offer (proxied multipart upload).
+  NOT_IMPLEMENTED: 501,
   INTERNAL_ERROR: 500,
 };
 

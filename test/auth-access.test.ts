@@ -253,7 +253,9 @@ function accessSuite(
             const ok = ROLES.indexOf(role) >= ROLES.indexOf(need) && scopeAllows(scope, kind, need);
             if (ok) {
               expect([401, 403], `${where}: ${res.body}`).not.toContain(res.statusCode);
-              expect(res.statusCode, `${where}: ${res.body}`).toBeLessThan(500);
+              // MLflow's 501 NOT_IMPLEMENTED (proxied multipart upload) is an answer, not a fault.
+              if (!(res.statusCode === 501 && JSON.parse(res.body).error_code === 'NOT_IMPLEMENTED'))
+                expect(res.statusCode, `${where}: ${res.body}`).toBeLessThan(500);
               allowed++;
             } else {
               expectRefusal(res, 403, 'PERMISSION_DENIED', where);

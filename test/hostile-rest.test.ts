@@ -500,7 +500,7 @@ for (const backend of BACKENDS) {
             c.headers,
           );
           sent++;
-          expect(res.status, `${label} → ${res.text.slice(0, 300)}`).toBeLessThan(500);
+          expect(serverFault(res), `${label} → ${res.text.slice(0, 300)}`).toBe(false);
           if (res.status >= 400) expectMlflowError(res, label, home);
         }
       }
@@ -520,6 +520,15 @@ async function seedRun(port: number, name: string): Promise<{ experimentId: stri
 }
 
 /** MLflow's error shape, with no stack trace and no server path in it. */
+/**
+ * A 5xx, except MLflow's own 501 NOT_IMPLEMENTED (its answer to proxied multipart upload on a
+ * store without it, which its client needs word for word to fall back to a plain upload).
+ */
+function serverFault(res: Reply): boolean {
+  if (res.status === 501 && res.json?.error_code === 'NOT_IMPLEMENTED') return false;
+  return res.status >= 500;
+}
+
 function expectMlflowError(res: Reply, label: string, home: string): void {
   const where = `${label} → ${res.status} ${res.text.slice(0, 200)}`;
   expect(res.json, where).toBeTypeOf('object');

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantRole } from '../src/auth/index.js';
@@ -16,6 +17,7 @@ import { openWorkspace, type Workspace } from '../src/workspace.js';
 import {
   columnsOf,
   flightsSpec,
+  oipInputs,
   serveListening,
   type TrainedFixture,
   trainFixture,
@@ -181,12 +183,61 @@ describe('models:/ sources', () => {
     await registry.setAlias('flights', 'champion', '1', { user: 'ana' });
   }, 60_000);
 
-  it('kiln serve models:/flights@champion from the CLI', async () => {
-    const base = await startServe('models:/flights@champion');
-    const r = await predict(base, 'flights', v1.rows.slice(0, 5));
-    expect(r.status).toBe(200);
-    expect(close(r.predictions, v1.expected.subarray(0, 5), 1e-12)).toBe(true);
-    await stopLast();
+  it('kiln serve models:/flights@champion from the CLI answers as the registry version, and relabels when the alias moves', async () => {
+    // Champion on version 2, so a made-up label '1' cannot pass for the registry version.
+    await registry.setAlias('flights', 'champion', '2', { user: 'ana' });
+    const log = path.join(v1.trackingDir, `predictions-${process.pid}.jsonl`);
+    try {
+      const base = await startServe('models:/flights@champion', ['--prediction-log', log]);
+      const r = await predict(base, 'flights', v1.rows.slice(0, 5));
+      expect(r.status).toBe(200);
+      expect(close(r.predictions, v2.expected.subarray(0, 5), 1e-12)).toBe(true);
+      const oip = async (url = '/v2/models/flights/infer') => {
+        const res = await fetch(`${base}${url}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id: 'oip-1', inputs: oipInputs(v1.rows.slice(0, 3)) }),
+        });
+        return { status: res.status, body: (await res.json()) as { model_version?: string; error?: string } };
+      };
+      expect((await oip()).body.model_version).toBe('2');
+      expect((await oip('/v2/models/flights/versions/2/infer')).status).toBe(200);
+      expect((await oip('/v2/models/flights/versions/1/infer')).status).toBe(404);
+      const meta = (await (await fetch(`${base}/v2/models/flights`)).json()) as { versions: string[] };
+      expect(meta.versions).toEqual(['2']);
+      const versionsLogged = async () =>
+        (await readFile(log, 'utf8').catch(() => ''))
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => (JSON.parse(l) as { version: string }).version);
+      let logged: string[] = [];
+      for (let i = 0; i < 100 && logged.length < 2; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        logged = await versionsLogged();
+      }
+      expect(logged.slice(0, 2)).toEqual(['2', '2']);
+
+      // The alias moves back: the served model and its label follow it.
+      await registry.setAlias('flights', 'champion', '1', { user: 'ana' });
+      let version: string | undefined;
+      for (let i = 0; i < 150 && version !== '1'; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        version = (await oip()).body.model_version;
+      }
+      expect(version).toBe('1');
+      expect(
+        close(
+          (await predict(base, 'flights', v1.rows.slice(0, 5))).predictions,
+          v1.expected.subarray(0, 5),
+          1e-12,
+        ),
+      ).toBe(true);
+      expect((await oip('/v2/models/flights/versions/1/infer')).status).toBe(200);
+      await stopLast();
+      expect((await versionsLogged()).at(-1)).toBe('1');
+    } finally {
+      await registry.setAlias('flights', 'champion', '1', { user: 'ana' });
+    }
   }, 120_000);
 
   it('a stored deployment is served with its split, and a change to it reaches the running server', async () => {
@@ -316,7 +367,7 @@ const TSX = path.resolve('node_modules/.bin/tsx');
 const MAIN = path.resolve('src/cli/main.ts');
 const cliEnv = { ...process.env, KILN_TRACKING_URI: '', MLFLOW_TRACKING_URI: '', KILN_USER: '' };
 
-async function startServe(source: string): Promise<string> {
+async function startServe(source: string, extra: string[] = []): Promise<string> {
   const child = spawn(
     TSX,
     [
@@ -331,6 +382,7 @@ async function startServe(source: string): Promise<string> {
       '0',
       '--log-level',
       'warn',
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv },
   );

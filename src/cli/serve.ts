@@ -124,7 +124,7 @@ function deploymentOf(model: string, opts: ServeOptions): Deployment {
     models: [
       {
         name: opts.name ?? modelNameOf(model),
-        versions: [{ version: '1', source: model, weight: 1 }],
+        versions: [{ version: '1', source: model, weight: 1, labelFromSource: true }],
         ...(batching !== undefined ? { batching } : {}),
         ...(watch ? { watchSeconds: watch } : {}),
         maxRows: DEFAULT_MAX_ROWS,

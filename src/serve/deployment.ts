@@ -23,9 +23,16 @@ import { BATCHING_DEFAULTS, type BatchingConfig } from './batcher.js';
  * ```
  */
 export interface VersionSpec {
+  /** The route's label: what `/v2/models/{name}/versions/{version}` and the router match. */
   version: string;
   source: string;
   weight: number;
+  /**
+   * The label was not given (one `model:` / `kiln serve <model>`): a registry source is then
+   * labelled with the version it resolves to (and relabelled when an alias moves), so
+   * `kiln serve models:/x@champion` answers as the registry version, not a made-up '1'.
+   */
+  labelFromSource?: boolean;
 }
 
 export interface ModelDeployment {
@@ -104,7 +111,7 @@ export function parseDeployment(input: unknown, place = 'deployment', baseDir = 
     const resolve = (s: string) =>
       /^[a-z][a-z0-9+.-]*:/i.test(s) || path.isAbsolute(s) ? s : path.resolve(baseDir, s);
     const versions: VersionSpec[] = m.model
-      ? [{ version: '1', source: resolve(m.model), weight: 1 }]
+      ? [{ version: '1', source: resolve(m.model), weight: 1, labelFromSource: true }]
       : m.versions!.map((v, j) => ({
           version: String(v.version ?? j + 1),
           source: resolve(v.model),

@@ -34,9 +34,13 @@ import { openWorkspace, type Workspace } from '../workspace.js';
  * one open, so polling an alias costs a query, not a database open), else through a workspace
  * opened for the call from `trackingUri` (else the environment's, as `openWorkspace` resolves it).
  */
-export type LoadedPackage =
+export type LoadedPackage = (
   | { kind: 'kiln'; model: Model; signature: ModelSignature; identity: string; source: string }
-  | { kind: 'onnx'; bytes: Uint8Array; identity: string; source: string };
+  | { kind: 'onnx'; bytes: Uint8Array; identity: string; source: string }
+) & {
+  /** For a `models:/` source: the version number it resolved to (what serving reports). */
+  registryVersion?: string;
+};
 
 export interface LoadPackageOptions {
   trackingUri?: string;
@@ -215,7 +219,12 @@ async function loadFromRegistry(
     }
     loaded = await loadFromArtifactStore(ws.artifacts, artifactPath, where);
   }
-  return { ...loaded, identity: versionIdentity(resolved), source: uri };
+  return {
+    ...loaded,
+    identity: versionIdentity(resolved),
+    source: uri,
+    registryVersion: String(resolved.version),
+  };
 }
 
 /** A package or an ONNX file the registry keeps in the artifact store (kiln models import). */

@@ -39,7 +39,13 @@ import type {
 export const MAX_SHADOW_IN_FLIGHT = 16;
 
 interface LoadedVersion {
+  /**
+   * The version this answers as (OIP model_version, the prediction log, metrics): the registry
+   * version a `models:/` source resolved to, else the route's label.
+   */
   version: string;
+  /** How the deployment named it; reloads keep it. */
+  spec: VersionSpec;
   source: string;
   identity: string;
   runtime: ModelRuntime;
@@ -131,7 +137,7 @@ export class ModelRepository extends EventEmitter {
       for (const v of spec.versions) {
         const l = await this.loadVersion(spec, v);
         loaded.push(l);
-        routes.push({ version: v.version, weight: v.weight, loaded: l });
+        routes.push({ version: v.labelFromSource ? l.version : v.version, weight: v.weight, loaded: l });
       }
       let shadow: ServedModel['shadow'];
       if (spec.shadow) {
@@ -243,7 +249,9 @@ export class ModelRepository extends EventEmitter {
         version: r.version,
         get: () => r.loaded,
         set: (v) => {
+          // Both in one synchronous step: no request sees the new version under the old label.
           r.loaded = v;
+          if (v.spec.labelFromSource) r.version = v.version;
         },
       }),
     );
@@ -266,7 +274,7 @@ export class ModelRepository extends EventEmitter {
       if (current !== undefined && (current === old.identity || current === old.failedIdentity)) continue;
       let fresh: LoadedVersion;
       try {
-        fresh = await this.loadVersion(served.spec, { version: old.version, source: old.source, weight: 0 });
+        fresh = await this.loadVersion(served.spec, old.spec);
       } catch (e) {
         const error = (e as Error).message;
         this.options.metrics.reloads.inc({ model: name, outcome: 'failed' });
@@ -321,15 +329,17 @@ export class ModelRepository extends EventEmitter {
   }
 
   private async loadVersion(spec: ModelDeployment, v: VersionSpec): Promise<LoadedVersion> {
-    const { runtime, identity } = await openRuntime(v.source, this.options.load);
+    const { runtime, identity, registryVersion } = await openRuntime(v.source, this.options.load);
+    const version = registryVersion ?? v.version;
     const config: BatchingConfig | undefined =
       spec.batching === false
         ? undefined
         : (spec.batching ?? (runtime.batchingByDefault ? { ...BATCHING_DEFAULTS } : undefined));
-    const labels = { model: spec.name, version: v.version };
+    const labels = { model: spec.name, version };
     const m = this.options.metrics;
     const loaded: LoadedVersion = {
-      version: v.version,
+      version,
+      spec: v,
       source: v.source,
       identity,
       runtime,

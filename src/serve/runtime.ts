@@ -7,6 +7,8 @@ import type { ModelRuntime } from './types.js';
 export interface OpenedRuntime {
   runtime: ModelRuntime;
   identity: string;
+  /** The registry version a `models:/` source resolved to. */
+  registryVersion?: string;
 }
 
 /** Loads a model source (see load-model-package.ts) into the runtime for its kind and warms it. */
@@ -17,5 +19,9 @@ export async function openRuntime(source: string, options: LoadPackageOptions = 
       ? await OnnxRuntime.create(pkg.bytes)
       : new KilnPackageRuntime(pkg.model, pkg.signature);
   await runtime.warm();
-  return { runtime, identity: pkg.identity };
+  return {
+    runtime,
+    identity: pkg.identity,
+    ...(pkg.registryVersion !== undefined ? { registryVersion: pkg.registryVersion } : {}),
+  };
 }

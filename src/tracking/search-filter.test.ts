@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
 import { parseExperimentOrderBy, parseRunOrderBy } from './order-by.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
-import { EXPERIMENT_FILTER_TARGET, parseFilter, tokenize } from './search-filter.js';
+import {
+  EXPERIMENT_FILTER_TARGET,
+  parseFilter,
+  parseOrderClause,
+  RUN_FILTER_TARGET,
+  tokenize,
+} from './search-filter.js';
 
 function fails(filter: string, message: RegExp): void {
   let error: unknown;
@@ -49,6 +55,29 @@ describe('search filter parser', () => {
     expect(parseFilter("run_name = 'x'")).toMatchObject({ entity: 'attribute', key: 'run_name' });
     expect(parseFilter('metrics.val.loss < .5')).toMatchObject({ key: 'val.loss', value: 0.5 });
     expect(parseFilter("tags.mlflow.runName = 'r'")).toMatchObject({ key: 'mlflow.runName' });
+  });
+
+  it('parses MLflow dataset filters on runs (datasets.name|digest|context) and refuses what MLflow refuses', () => {
+    expect(parseFilter("datasets.name = 'iris'")).toEqual({
+      kind: 'cmp',
+      entity: 'dataset',
+      key: 'name',
+      op: '=',
+      value: 'iris',
+    });
+    expect(parseFilter("dataset.digest IN ('a', 'b')")).toMatchObject({ entity: 'dataset', op: 'IN' });
+    expect(parseFilter("datasets.context ILIKE 'TRAIN%'")).toMatchObject({ key: 'context', op: 'ILIKE' });
+    expect(() => parseFilter("datasets.source = 'x'")).toThrow(/invalid dataset key 'source'/);
+    expect(() => parseFilter("datasets.name NOT LIKE 'x'")).toThrow(/invalid comparator 'NOT LIKE'/);
+    expect(() => parseFilter('datasets.name = 3')).toThrow(/quoted string/);
+    expect(() => parseFilter('datasets.name IS NULL')).toThrow(/invalid comparator/);
+    // Experiments have no datasets to filter on; order_by cannot name one.
+    expect(() => parseFilter("datasets.name = 'x'", EXPERIMENT_FILTER_TARGET)).toThrow(
+      /not searchable on experiments/,
+    );
+    expect(() => parseOrderClause('datasets.name', RUN_FILTER_TARGET, 'order_by', ['start_time'])).toThrow(
+      /cannot order by a dataset/,
+    );
   });
 
   it('reads quoted and backticked keys, including spaces and operators inside them', () => {

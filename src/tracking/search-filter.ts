@@ -17,9 +17,14 @@ import { EXPERIMENT_ATTRIBUTES, filterableAttributes, RUN_ATTRIBUTES } from './r
  *
  * Types follow MLflow: metrics and numeric attributes compare with numbers, params, tags
  * and string attributes with quoted strings; a mismatch is a 400 that says which.
+ * `datasets.name|digest|context` (runs only) match a run by the datasets it logged
+ * (runs/log-inputs), `context` being the input's `mlflow.data.context` tag, as in MLflow.
  */
 
-export type FilterEntity = 'metric' | 'param' | 'tag' | 'attribute';
+export type FilterEntity = 'metric' | 'param' | 'tag' | 'attribute' | 'dataset';
+
+/** The dataset keys a run filter may name (MLflow's SearchUtils.DATASET_ATTRIBUTES). */
+const DATASET_KEYS = ['name', 'digest', 'context'];
 export type ComparisonOp =
   | '='
   | '!='
@@ -64,7 +69,7 @@ export interface FilterTarget {
 
 export const RUN_FILTER_TARGET: FilterTarget = {
   name: 'runs',
-  entities: ['metric', 'param', 'tag', 'attribute'],
+  entities: ['metric', 'param', 'tag', 'attribute', 'dataset'],
   attributes: filterableAttributes(RUN_ATTRIBUTES),
 };
 
@@ -87,6 +92,8 @@ const PREFIXES: Record<string, FilterEntity> = {
   attributes: 'attribute',
   attr: 'attribute',
   run: 'attribute',
+  dataset: 'dataset',
+  datasets: 'dataset',
 };
 
 // ---------------------------------------------------------------- tokenizer
@@ -336,13 +343,19 @@ class Parser {
       }
       return { entity, key: attr.canonical, type: attr.type, tok };
     }
+    if (entity === 'dataset' && !DATASET_KEYS.includes(key)) {
+      this.fail(tok, `invalid dataset key '${key}'; valid keys are ${DATASET_KEYS.join(', ')}`);
+    }
     return { entity, key, type: entity === 'metric' ? 'number' : 'string', tok };
   }
 
   private prefix(tok: Token, text: string): FilterEntity {
     const entity = PREFIXES[text.toLowerCase()];
     if (!entity) {
-      this.fail(tok, `invalid identifier type '${text}'; expected metrics, params, tags or attributes`);
+      this.fail(
+        tok,
+        `invalid identifier type '${text}'; expected metrics, params, tags, attributes or datasets`,
+      );
     }
     return entity;
   }
@@ -429,6 +442,8 @@ class Parser {
     if (type === 'number') return ['=', '!=', '<', '<=', '>', '>='];
     const strings: ComparisonOp[] = ['=', '!=', 'LIKE', 'NOT LIKE', 'ILIKE', 'NOT ILIKE', 'IN', 'NOT IN'];
     if (entity === 'tag' || entity === 'param') return [...strings, 'IS NULL', 'IS NOT NULL'];
+    // MLflow's VALID_DATASET_COMPARATORS: no NOT LIKE / NOT ILIKE.
+    if (entity === 'dataset') return ['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'];
     return strings;
   }
 }
@@ -496,6 +511,12 @@ export function parseOrderClause(
       input,
       rest.pos,
       `unexpected '${rest.text}' (expected ASC, DESC or the end)`,
+    );
+  }
+  if (id.entity === 'dataset') {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `Invalid ${field} '${input}': cannot order by a dataset field`,
     );
   }
   if (id.entity === 'attribute' && !orderable.includes(id.key)) {

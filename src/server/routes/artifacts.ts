@@ -101,11 +101,28 @@ export async function artifactRoutes(app: FastifyInstance, context: ServerContex
             return {};
           },
         );
+
+        // Proxied multipart upload (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true): MLflow's client
+        // falls back to one streamed PUT only when told, in MLflow's words, that the server does
+        // not offer it; any other answer (a 404) fails the upload. kiln streams a PUT of any
+        // size to the store, so the fallback loses nothing.
+        for (const step of ['create', 'complete', 'abort']) {
+          scope.post(
+            `/mpu/${step}/*`,
+            access('editor', (req) => experimentOfPath(pathParam(req))),
+            async () => {
+              throw new KilnError('NOT_IMPLEMENTED', MULTIPART_UNSUPPORTED);
+            },
+          );
+        }
       },
       { prefix },
     );
   }
 }
+
+/** MLflow's `_UnsupportedMultipartUploadException.MESSAGE`, which its client matches by prefix. */
+const MULTIPART_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
 
 function wildcardPath(req: FastifyRequest): string {
   const raw = (req.params as { '*': string })['*'];

@@ -17,6 +17,7 @@ export function runFilterCondition(node: FilterNode, dialect: Dialect, runAlias 
     if (cmp.entity === 'attribute') {
       return comparison(sql.ref(`${runAlias}.${attributeColumn(RUN_ATTRIBUTES, cmp.key)}`), cmp, dialect);
     }
+    if (cmp.entity === 'dataset') return datasetCondition(runId, cmp, dialect);
     if (cmp.entity === 'metric') {
       return sql<boolean>`exists (select 1 from latest_metrics fm where fm.run_uuid = ${runId} and fm.key = ${cmp.key} and fm.is_nan = 0 and ${comparison(sql.ref('fm.value'), cmp, dialect)})`;
     }
@@ -27,6 +28,19 @@ export function runFilterCondition(node: FilterNode, dialect: Dialect, runAlias 
     }
     return sql<boolean>`exists (select 1 from ${table} fk where fk.run_uuid = ${runId} and fk.key = ${cmp.key} and ${comparison(sql.ref('fk.value'), cmp, dialect)})`;
   });
+}
+
+/**
+ * `datasets.name|digest = …`: the run logged an input whose dataset matches; `datasets.context`:
+ * an input whose `mlflow.data.context` tag matches. `!=` and NOT IN mean "some input of the run
+ * differs", as in MLflow's join (a run with no inputs never matches).
+ */
+function datasetCondition(runId: RawBuilder<unknown>, cmp: Comparison, dialect: Dialect): Condition {
+  if (cmp.key === 'context') {
+    return sql<boolean>`exists (select 1 from run_inputs fi join run_input_tags ft on ft.input_uuid = fi.input_uuid where fi.run_uuid = ${runId} and ft.name = 'mlflow.data.context' and ${comparison(sql.ref('ft.value'), cmp, dialect)})`;
+  }
+  const column = sql.ref(`fd.${cmp.key === 'digest' ? 'digest' : 'name'}`);
+  return sql<boolean>`exists (select 1 from run_inputs fi join input_datasets fd on fd.dataset_uuid = fi.dataset_uuid where fi.run_uuid = ${runId} and ${comparison(column, cmp, dialect)})`;
 }
 
 export function experimentFilterCondition(node: FilterNode, dialect: Dialect, expAlias = 'e'): Condition {
