@@ -11,6 +11,12 @@ import type { BinnedEnsemble } from './binned.js';
  * load 8–10; see BENCHMARKS.md): node walk 36–40k rows/s; binned perfect-tree walk, one row
  * at a time 49–56k; the same with 8 rows side by side 83–98k; generated and unrolled 4 / 8 /
  * 16 lanes 100–112k (the lanes count barely matters past 4; 8 is kept).
+ *
+ * One row has no neighbours to overlap with, but its trees are independent: `predictRow` walks
+ * 8 trees side by side. `npx tsx bench/gbdt-kernel.ts` (2026-12-03, CPU time, load 5–8): one
+ * padded tree at a time 13.3 µs a row; 8 trees side by side 5.1 µs. A walk of the real,
+ * unpadded trees over raw double thresholds (no binning; children adjacent, one compare a
+ * step) took 27.2 µs: its data-dependent branches mispredict, the padded walk has none.
  */
 export const LANES = 8;
 /** Rows binned and scored together: 512 rows × 2 slots × a few features stay in L1. */
@@ -81,8 +87,14 @@ export function kernelSource(b: BinnedEnsemble): string {
   const lanes = Array.from({ length: LANES }, (_, j) => j);
   let walk = '';
   for (let d = 0; d < D; d++) for (const j of lanes) walk += `      ${step(`i${j}`, `rb + ${j * w}`)}\n`;
-  let tail = '';
-  for (let d = 0; d < D; d++) tail += `      ${step('i', 'rb')}\n`;
+  // The one-row walk: lane j is tree t + j, all reading the one binned row at bins[rb].
+  const treeStep = (i: string, nb: string) =>
+    `q = ${nb} + 2 * ${i}; p = nodes[q]; bin = bins[rb + (p & 0xffff)]; ` +
+    `${i} = 2 * ${i} + 1 + ((((p >>> 16) - bin) >>> 31) | ((bits[nodes[q + 1] + (bin >>> 5)] >>> (bin & 31)) & 1));`;
+  let treeWalk = '';
+  for (let d = 0; d < D; d++) for (const j of lanes) treeWalk += `    ${treeStep(`i${j}`, `nb${j}`)}\n`;
+  let rowTail = '';
+  for (let d = 0; d < D; d++) rowTail += `    ${treeStep('i', 'nb')}\n`;
   return `'use strict';
 const { nodes, rightBits: bits, leafValue: leaf, treeOutput, baseScore, cuts, cutStart, nLevels } = P;
 const nTrees = treeOutput.length;
@@ -158,25 +170,22 @@ function binRow(row, out) {
 }
 
 // Adds every tree's leaf to out (row-major nRows × k), trees in order 0, 1, … as the reference.
+// Rows go ${LANES} side by side per tree; the last nRows % ${LANES} rows each take the one-row walk.
 function scoreBins(bins, nRows, out) {
+  const full = nRows - (nRows % ${LANES});
   for (let t = 0; t < nTrees; t++) {
     const nb = t * ${2 * nInternal};
     const lb = t * ${nLeafSlots} - ${nInternal};
     const o = treeOutput[t];
-    let r = 0;
-    let rb = 0;
     let p = 0;
     let bin = 0;
     let q = 0;
-    for (; r + ${LANES} <= nRows; r += ${LANES}, rb += ${LANES * w}) {
+    for (let r = 0, rb = 0; r < full; r += ${LANES}, rb += ${LANES * w}) {
       ${lanes.map((j) => `let i${j} = 0;`).join(' ')}
 ${walk}      ${lanes.map((j) => `out[(r + ${j}) * k + o] += leaf[lb + i${j}];`).join('\n      ')}
     }
-    for (; r < nRows; r++, rb += W) {
-      let i = 0;
-${tail}      out[r * k + o] += leaf[lb + i];
-    }
   }
+  for (let r = full; r < nRows; r++) scoreRow(bins, r * W, out, r * k);
 }
 
 function predictRange(columns, r0, r1, out) {
@@ -189,10 +198,29 @@ function predictRange(columns, r0, r1, out) {
   }
 }
 
+// One binned row (at bins[rb]): ${LANES} trees walk side by side (a single row has no other
+// rows to overlap, but its trees are independent); leaves are added to out[ob ..] in tree
+// order afterwards, as the reference does.
+function scoreRow(bins, rb, out, ob) {
+  let t = 0;
+  let p = 0;
+  let bin = 0;
+  let q = 0;
+  for (; t + ${LANES} <= nTrees; t += ${LANES}) {
+    ${lanes.map((j) => `let i${j} = 0; const nb${j} = (t + ${j}) * ${2 * nInternal};`).join('\n    ')}
+${treeWalk}    ${lanes.map((j) => `out[ob + treeOutput[t + ${j}]] += leaf[(t + ${j}) * ${nLeafSlots} - ${nInternal} + i${j}];`).join('\n    ')}
+  }
+  for (; t < nTrees; t++) {
+    const nb = t * ${2 * nInternal};
+    let i = 0;
+${rowTail}    out[ob + treeOutput[t]] += leaf[t * ${nLeafSlots} - ${nInternal} + i];
+  }
+}
+
 function predictRow(row, out) {
   binRow(row, rowBins);
   for (let j = 0; j < k; j++) out[j] = baseScore[j];
-  scoreBins(rowBins, 1, out);
+  scoreRow(rowBins, 0, out, 0);
 }
 
 return { predictRange, predictRow };
