@@ -8,6 +8,7 @@
  * is shared: wall time would measure the neighbours), in alternating rounds (A B A B …) so a
  * change in load hits every variant alike; the median over rounds is printed. Variants:
  * - row/kernel: the kernel's one-row entry (bin the row, 8 padded trees walked side by side);
+ *   commit a000610 of this script also ran the generated-JavaScript kernel beside WebAssembly;
  * - row/model: `GbdtModel.predictRow`, the public path (link function included);
  * - batch/bin: binning the batch only; batch/kernel: the kernel's predictRange (bin + walk);
  * - batch/model: `GbdtModel.predictRaw` on one thread (remap, columns, kernel).
@@ -17,13 +18,7 @@ import { loadavg } from 'node:os';
 import { Command } from 'commander';
 import { GbdtModel } from '../src/learn/gbdt/index.js';
 import { binEnsemble } from '../src/learn/gbdt/predict/binned.js';
-import {
-  compileKernel,
-  type KernelColumn,
-  kernelData,
-  kernelSource,
-} from '../src/learn/gbdt/predict/kernel.js';
-import { wasmKernel, wasmKernelData } from '../src/learn/gbdt/predict/wasm-kernel.js';
+import { compileKernel, type KernelColumn, kernelData } from '../src/learn/gbdt/predict/kernel.js';
 import { loadFlights } from './flights-rows.js';
 
 function cpuMs(): number {
@@ -52,56 +47,27 @@ async function main(): Promise<void> {
   const dense = model.toDenseRows(test);
   const levelCounts = model.info.features.map((f) => (f.kind === 'categorical' ? f.levels!.length : 0));
   const binned = binEnsemble(model.ensemble, levelCounts)!;
-  const data = kernelData(binned);
-  const kernel = compileKernel(kernelSource(binned), data);
+  const kernel = compileKernel(kernelData(binned)!);
   // Kernel columns in model order, as predictRaw hands them over (codes already in the model's table).
   const byName = new Map(test.columns.map((c) => [c.name, c]));
   const columns: KernelColumn[] = model.featureNames.map((name) => {
     const c = byName.get(name)!;
     return c.kind === 'numeric' ? c.values : c.codes;
   });
-  const wasm = wasmKernel(wasmKernelData(binned)!);
   const out = new Float64Array(n * model.nOutputs);
-  {
-    // The variants must agree exactly before their times mean anything.
-    const a = new Float64Array(n * model.nOutputs);
-    const b = new Float64Array(n * model.nOutputs);
-    kernel.predictRange(columns, 0, n, a);
-    wasm.predictRange(columns, 0, n, b);
-    const r1 = new Float64Array(model.nOutputs);
-    for (let r = 0; r < n; r++) {
-      wasm.predictRow(dense.subarray(r * nf, (r + 1) * nf), r1);
-      if (a[r] !== b[r] || r1[0] !== a[r])
-        throw new Error(`row ${r}: kernel ${a[r]}, wasm ${b[r]}, wasm row ${r1[0]}`);
-    }
-  }
   const one = new Float64Array(model.nOutputs);
   const rows = Array.from({ length: n }, (_, r) => dense.subarray(r * nf, (r + 1) * nf));
-  const binOnly = new Uint16Array(512 * 2 * nf);
-  const binSource = kernelSource(binned).replace(
-    'return { predictRange, predictRow };',
-    'return { binColumns };',
-  );
-  const binner = new Function('P', binSource)(data) as {
-    binColumns(c: KernelColumn[], r0: number, r1: number, out: Uint16Array): void;
-  };
 
   // Each variant: rows handled per call of `run`, and run itself.
   const variants: Record<string, () => void> = {
     'row/kernel': () => {
       for (let r = 0; r < n; r++) kernel.predictRow(rows[r]!, one);
     },
-    'row/wasm': () => {
-      for (let r = 0; r < n; r++) wasm.predictRow(rows[r]!, one);
-    },
     'row/model': () => {
       for (let r = 0; r < n; r++) model.predictRow(rows[r]!, one);
     },
-    'batch/bin': () => {
-      for (let s = 0; s < n; s += 512) binner.binColumns(columns, s, Math.min(n, s + 512), binOnly);
-    },
+    'batch/bin': () => kernel.binOnly(columns, 0, n),
     'batch/kernel': () => kernel.predictRange(columns, 0, n, out),
-    'batch/wasm': () => wasm.predictRange(columns, 0, n, out),
     'batch/model': () => {
       model.predictRaw(test, { threads: 1 });
     },
