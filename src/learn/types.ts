@@ -11,6 +11,11 @@ import type { FeatureMatrix } from '../data/index.js';
  *   returning `false` stops training early (tuning pruners use this) and the model keeps the
  *   iterations done so far (or the best one when early stopping on a validation set).
  * - predictions are a fresh Float64Array, laid out as `Model.predict` documents.
+ * - `onTrainingPredictions`, when the learner supports it, is called at most once, after the
+ *   last iteration and before `fit` resolves, with the final model's predictions on the
+ *   training rows as its own training state holds them (GBDT: the boosting scores), equal to
+ *   `model.predict(x)` to 1e-12; a learner whose state does not match the returned model (early
+ *   stopping kept an earlier iteration) does not call it. It lets a caller skip re-scoring.
  * - `serialize` output loads back with `loadModel` to a model whose predictions are identical
  *   bit for bit.
  */
@@ -35,6 +40,7 @@ export interface IterationInfo {
 export interface FitOptions {
   valid?: TrainingData;
   onIteration?: (info: IterationInfo) => boolean | undefined;
+  onTrainingPredictions?: (predictions: Float64Array) => void;
   signal?: AbortSignal;
 }
 

@@ -145,6 +145,17 @@ describe('evaluation report', () => {
     expect(html).not.toMatch(/<script|https?:\/\//);
     expect(html).toContain('ROC curve');
     expect(html).toContain('Threshold table');
+    // Predictions the caller already has give the same report without scoring again; a wrong
+    // length is refused.
+    const given = evaluateModel(
+      model,
+      { x, y: yPos, classes: ['benign', 'malignant'] },
+      { costFalsePositive: 1, costFalseNegative: 10, predictions: p },
+    );
+    expect({ ...given, createdAt: report.createdAt }).toEqual(report);
+    expect(() => evaluateModel(model, { x, y: yPos }, { predictions: p.subarray(1) })).toThrow(
+      /predictions has 568 values, the data needs 569/,
+    );
   });
   it('cost at the threshold, serving cost, registry metrics and a per-part table', async () => {
     const { x, y } = loadCsv('breast_cancer.csv');

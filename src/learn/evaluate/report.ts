@@ -104,6 +104,12 @@ export interface EvaluateOptions {
   thresholdSteps?: number;
   maxCurvePoints?: number;
   title?: string;
+  /**
+   * The model's predictions on data.x (laid out as `predict` returns them) when the caller
+   * already has them, e.g. a fit's training predictions (FitOptions.onTrainingPredictions):
+   * the report then does not score the rows again.
+   */
+  predictions?: Float64Array;
 }
 
 function thin(n: number, max: number): number[] {
@@ -134,7 +140,14 @@ export function evaluateModel(
   }
   const w = data.weight;
   const task = model.task;
-  const pred = model.predict(data.x);
+  const expected = data.x.nRows * (task === 'multiclass' ? model.nOutputs : 1);
+  if (options.predictions && options.predictions.length !== expected) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `evaluateModel: predictions has ${options.predictions.length} values, the data needs ${expected}`,
+    );
+  }
+  const pred = options.predictions ?? model.predict(data.x);
   const maxPts = options.maxCurvePoints ?? 300;
   const report: EvaluationReport = {
     kind: 'kiln.evaluation',

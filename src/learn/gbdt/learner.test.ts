@@ -460,6 +460,54 @@ describe('GbdtLearner determinism, stopping and validation', () => {
     });
   });
 
+  it('hands over its training predictions, equal to predict to 1e-12, unless early stopping trimmed the model', async () => {
+    const train = synthetic(6000, 3);
+    // Binary (a running product of exp(−leaf)), with bagging so out-of-bag rows are routed by bins.
+    const cases = [
+      { objective: 'binary', bagging_fraction: 0.7, bagging_freq: 1 },
+      { objective: 'regression' },
+      { objective: 'multiclass', num_class: 3 },
+    ] as const;
+    for (const extra of cases) {
+      const y =
+        extra.objective === 'multiclass'
+          ? Float64Array.from(train.y, (v, i) => (v + (i % 3 === 0 ? 1 : 0)) % 3)
+          : train.y;
+      let handed: Float64Array | undefined;
+      let calls = 0;
+      const model = await new GbdtLearner({ ...extra, num_iterations: 60, num_leaves: 31, threads: 2 }).fit(
+        { x: train.x, y },
+        {
+          onTrainingPredictions: (p) => {
+            handed = p;
+            calls++;
+          },
+        },
+      );
+      expect(calls, extra.objective).toBe(1);
+      const p = model.predict(train.x);
+      expect(handed!.length).toBe(p.length);
+      let worst = 0;
+      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(handed![i]! - p[i]!));
+      expect(worst, extra.objective).toBeLessThan(1e-12);
+    }
+    let called = false;
+    const stopped = (await new GbdtLearner({
+      objective: 'binary',
+      num_iterations: 300,
+      learning_rate: 0.5,
+      early_stopping_round: 3,
+      threads: 1,
+    }).fit(train, {
+      valid: synthetic(3000, 4),
+      onTrainingPredictions: () => {
+        called = true;
+      },
+    })) as GbdtModel;
+    expect(stopped.nTrees).toBeLessThan(300);
+    expect(called).toBe(false);
+  });
+
   it('trains a multiclass softmax model (iris)', async () => {
     const lines = readFileSync(`${SK_DATA}/iris.csv`, 'utf8').trim().split('\n').slice(1);
     const cols = Array.from({ length: 4 }, () => new Float64Array(lines.length));

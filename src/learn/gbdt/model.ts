@@ -10,7 +10,6 @@ import {
   type KernelColumn,
   type KernelData,
   kernelData,
-  kernelSource,
   type ScoringKernel,
 } from './predict/kernel.js';
 import { ScoringThreads } from './predict/parallel.js';
@@ -111,11 +110,11 @@ export class GbdtModel implements Model {
   private readonly levelIndex: (Map<string, number> | null)[];
   private readonly rowScratch: Float64Array;
   /**
-   * The fast scorer (predict/kernel.ts) with its source and data for worker threads; null
+   * The fast scorer (predict/kernel.ts) with the data worker threads build it from; null
    * when the ensemble does not fit the binned form (deeper than MAX_BINNED_DEPTH), which then
    * scores by walking nodes.
    */
-  private readonly fast: { kernel: ScoringKernel; source: string; data: KernelData } | null;
+  private readonly fast: { kernel: ScoringKernel; data: KernelData } | null;
   private scoringThreads?: ScoringThreads;
 
   constructor(ensemble: Ensemble, info: GbdtModelInfo) {
@@ -134,13 +133,8 @@ export class GbdtModel implements Model {
     );
     this.rowScratch = new Float64Array(info.features.length);
     const binned = binEnsemble(ensemble, levelCounts);
-    if (binned) {
-      const source = kernelSource(binned);
-      const data = kernelData(binned);
-      this.fast = { kernel: compileKernel(source, data), source, data };
-    } else {
-      this.fast = null;
-    }
+    const data = binned && kernelData(binned);
+    this.fast = data ? { kernel: compileKernel(data), data } : null;
   }
 
   get nTrees(): number {
@@ -170,12 +164,7 @@ export class GbdtModel implements Model {
     } else {
       if (this.scoringThreads?.nWorkers !== threads - 1) {
         void this.scoringThreads?.close();
-        this.scoringThreads = new ScoringThreads(
-          this.fast.kernel,
-          this.fast.source,
-          this.fast.data,
-          threads - 1,
-        );
+        this.scoringThreads = new ScoringThreads(this.fast.kernel, this.fast.data, threads - 1);
       }
       this.scoringThreads.predict(kernelColumns, x.nRows, this.nOutputs, out);
     }

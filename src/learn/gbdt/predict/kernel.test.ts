@@ -209,5 +209,22 @@ describe('fast GBDT kernel: a trained flights model', () => {
     expect(model.predictRaw(test)).toEqual(expected);
     expect(model.predictRaw(test, { threads: 2 })).toEqual(expected);
     await model.releaseThreads();
+    // The one-row path (40 trees: five groups of 8 trees side by side, no tail) and small
+    // batches, whose rows past the last full group of 8 take that path too.
+    const dense = model.toDenseRows(test);
+    const out = new Float64Array(1);
+    for (let r = 0; r < test.nRows; r++) {
+      model.predictRawRow(dense.subarray(r * 4, r * 4 + 4), out);
+      expect(out[0], `row ${r}`).toBe(expected[r]);
+    }
+    const head = (n: number): FeatureMatrix => ({
+      nRows: n,
+      columns: test.columns.map((c) =>
+        c.kind === 'numeric'
+          ? { ...c, values: c.values.subarray(0, n) }
+          : { ...c, codes: c.codes.subarray(0, n) },
+      ),
+    });
+    for (const n of [1, 7, 9, 15]) expect(model.predictRaw(head(n))).toEqual(expected.subarray(0, n));
   }, 60_000);
 });

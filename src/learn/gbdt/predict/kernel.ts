@@ -1,35 +1,42 @@
 import type { BinnedEnsemble } from './binned.js';
+import { Code, wasmModule } from './wasm.js';
 
 /**
- * The scoring kernel, generated per ensemble as JavaScript source: the tree depth, row width
- * and output count are baked in and the D steps of a walk are unrolled for LANES rows that
- * walk side by side. The source is self-contained (it closes over nothing but its parameter
- * object), so the worker threads of parallel.ts compile the very same text: one definition of
- * binning and scoring for the calling thread and the workers.
+ * The scoring kernel, generated per ensemble as WebAssembly: the binned perfect-tree walk of
+ * binned.ts, 8 walks side by side — 8 rows of a block through one tree, or for a single row 8
+ * of its trees, which are independent too — the depth unrolled, every size and offset an
+ * immediate. Binning stays in JavaScript (~3 % of the time); the walk is WebAssembly, which
+ * reads memory without a bounds check per typed-array access. Leaves are added in tree order
+ * (baseScore, then trees 0, 1, …), so scores equal the node walk's bit for bit.
  *
- * Measured on the 200-tree, 255-leaf flights model (CPU time, one thread, 2-core box under
- * load 8–10; see BENCHMARKS.md): node walk 36–40k rows/s; binned perfect-tree walk, one row
- * at a time 49–56k; the same with 8 rows side by side 83–98k; generated and unrolled 4 / 8 /
- * 16 lanes 100–112k (the lanes count barely matters past 4; 8 is kept).
+ * Memory ('mem', exported): nodes, category bitsets, leaves and tree outputs, written once
+ * from `image`; then a block of binned rows and a block of output rows, reused per block.
+ * A node is two i32: (threshold << 16) | (2 · slot) — the byte offset of its slot in a binned
+ * row — and the byte address of its "goes right" bitset. A step is
+ * right = ((threshold − bin) >>> 31) | (bit `bin` of the bitset), i = 2i + 1 + right.
+ * The module is written as bytes by wasm.ts (no toolchain); worker threads (parallel.ts)
+ * instantiate the same bytes, so every thread runs one definition.
+ *
+ * Measured on the 200-tree, 255-leaf flights model (process CPU time, one thread; 2-core box,
+ * see BENCHMARKS.md and bench/gbdt-kernel.ts): node walk 36–40k rows/s; binned JavaScript,
+ * one row at a time 49–56k, 8 rows side by side 83–98k (load 8–10, 2026-12-02); generated
+ * JavaScript 8 lanes 190k rows/CPU-s, this WebAssembly 467k (load 13–15, 2026-12-03, commit
+ * a000610 has both). One row: JavaScript, one padded tree at a time 13.3 µs, 8 trees side by
+ * side 5.1–6.1 µs, WebAssembly 3.9 µs. A walk of the real, unpadded trees over raw double
+ * thresholds (no binning, children adjacent, one compare a step) took 27.2 µs: its
+ * data-dependent branches mispredict, the padded walk has none.
  */
 export const LANES = 8;
-/** Rows binned and scored together: 512 rows × 2 slots × a few features stay in L1. */
-export const KERNEL_BLOCK_ROWS = 512;
 
-/** What the kernel source reads from its parameter object (all plain or shared typed arrays). */
-export interface KernelData {
-  /** Per internal node (tree-major, heap order): [(threshold << 16) | slot, wordBase]. */
-  nodes: Int32Array;
-  rightBits: Uint32Array;
-  leafValue: Float64Array;
-  treeOutput: Int32Array;
-  baseScore: Float64Array;
-  /** Numeric features' sorted thresholds, concatenated; feature f's are cuts[cutStart[f] .. cutStart[f+1]). */
-  cuts: Float64Array;
-  cutStart: Int32Array;
-  /** Per feature: levels (categorical) or -1 (numeric). */
-  nLevels: Int32Array;
+// The WebAssembly global, typed as far as this file uses it (tsconfig has no DOM lib).
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+};
+interface WasmMemory {
+  buffer: ArrayBuffer;
 }
+export const KERNEL_BLOCK_ROWS = 512;
 
 /**
  * A kernel column: numeric values, or categorical codes already in the model's level table
@@ -40,165 +47,347 @@ export type KernelColumn = Float64Array | Float32Array | Int32Array;
 export interface ScoringKernel {
   /** Raw scores of rows [r0, r1) into out[(r − r0) · k …] (baseScore included). */
   predictRange(columns: readonly KernelColumn[], r0: number, r1: number, out: Float64Array): void;
-  /** One dense row (model order; categorical codes as numbers, -1/NaN missing) → out[0 .. k). */
+  /** One dense row (model order; categorical codes as numbers, -1/NaN missing) → out[0 .. k). No allocation. */
   predictRow(row: ArrayLike<number>, out: Float64Array): void;
+  /** Bins rows [r0, r1) block by block and scores nothing: what bench/gbdt-kernel.ts times binning by. */
+  binOnly(columns: readonly KernelColumn[], r0: number, r1: number): void;
 }
 
-export function kernelData(b: BinnedEnsemble): KernelData {
-  const nInternal = (1 << b.depth) - 1;
-  const nodes = new Int32Array(b.nTrees * nInternal * 2);
-  for (let i = 0; i < b.nTrees * nInternal; i++) {
-    nodes[2 * i] = (b.threshold[i]! << 16) | b.slot[i]!;
-    nodes[2 * i + 1] = b.wordBase[i]!;
+/** Everything a thread needs to build the kernel (plain typed arrays: it is posted to workers). */
+export interface KernelData {
+  module: Uint8Array;
+  /** Memory contents from address 0: nodes, bitsets, leaves, tree outputs. */
+  image: Uint8Array;
+  pages: number;
+  binsAt: number;
+  outAt: number;
+  width: number;
+  nOutputs: number;
+  baseScore: Float64Array;
+  cuts: Float64Array;
+  cutStart: Int32Array;
+  nLevels: Int32Array;
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+export function kernelData(b: BinnedEnsemble): KernelData | null {
+  const D = b.depth;
+  const nInternal = (1 << D) - 1;
+  const nLeafSlots = 1 << D;
+  const W = b.width;
+  const k = b.nOutputs;
+  const nTrees = b.nTrees;
+  if (2 * W > 0xffff || nTrees === 0) return null;
+  const nodesAt = 0;
+  const bitsAt = align8(nodesAt + nTrees * nInternal * 8);
+  const leafAt = align8(bitsAt + b.rightBits.length * 4);
+  const toutAt = align8(leafAt + nTrees * nLeafSlots * 8);
+  const binsAt = align8(toutAt + nTrees * 4);
+  const outAt = align8(binsAt + KERNEL_BLOCK_ROWS * W * 2);
+  const end = outAt + KERNEL_BLOCK_ROWS * k * 8;
+  const pages = Math.ceil(end / 65536);
+
+  const image = new Uint8Array(binsAt);
+  const i32 = new Int32Array(image.buffer, 0, binsAt >> 2);
+  for (let n = 0; n < nTrees * nInternal; n++) {
+    i32[(nodesAt >> 2) + 2 * n] = (b.threshold[n]! << 16) | (2 * b.slot[n]!);
+    i32[(nodesAt >> 2) + 2 * n + 1] = bitsAt + 4 * b.wordBase[n]!;
   }
+  new Uint32Array(image.buffer, bitsAt, b.rightBits.length).set(b.rightBits);
+  new Float64Array(image.buffer, leafAt, nTrees * nLeafSlots).set(b.leafValue);
+  for (let t = 0; t < nTrees; t++) i32[(toutAt >> 2) + t] = 8 * b.treeOutput[t]!;
+
+  const step = D;
+  // One step of every lane: lanes[j] says where lane j's node and bin reads are.
+  type Lane = { i: number; nodeOffset: number; binOffset: number };
+  const walk = (c: Code, lanes: Lane[], nb: number, rb: number, q: number, p: number, bin: number) => {
+    for (let d = 0; d < step; d++) {
+      for (const lane of lanes) {
+        c.get(nb).get(lane.i).i32(3).shl().add().tee(q).load32(lane.nodeOffset).set(p);
+        c.get(rb).get(p).i32(0xffff).and().add().load16u(lane.binOffset).set(bin);
+        c.get(lane.i).i32(1).shl().i32(1).add();
+        c.get(p).i32(16).shrU().get(bin).sub().i32(31).shrU();
+        c.get(q)
+          .load32(lane.nodeOffset + 4)
+          .get(bin)
+          .i32(5)
+          .shrU()
+          .i32(2)
+          .shl()
+          .add()
+          .load32();
+        c.get(bin).shrU().i32(1).and();
+        c.or().add().set(lane.i);
+      }
+    }
+  };
+
+  // score(nRows): rows [0, nRows) of the bins block (nRows a multiple of 8) into the out block.
+  const score = new Code(1);
+  {
+    const c = score;
+    const nRows = 0;
+    const [t, nb, lb, ob0, r, rb, ob, q, p, bin] = Array.from({ length: 10 }, () => c.local());
+    const lanes: Lane[] = Array.from({ length: LANES }, (_, j) => ({
+      i: c.local(),
+      nodeOffset: 0,
+      binOffset: j * W * 2,
+    }));
+    c.i32(0)
+      .set(t)
+      .i32(nodesAt)
+      .set(nb)
+      .i32(leafAt - nInternal * 8)
+      .set(lb);
+    c.block().loop();
+    c.get(t).i32(nTrees).geU().brIf(1);
+    c.get(t).i32(2).shl().load32(toutAt).i32(outAt).add().set(ob0);
+    c.i32(0).set(r).i32(binsAt).set(rb).get(ob0).set(ob);
+    c.block().loop();
+    c.get(r).get(nRows).geU().brIf(1);
+    for (const lane of lanes) c.i32(0).set(lane.i);
+    walk(c, lanes, nb, rb, q, p, bin);
+    lanes.forEach((lane, j) => {
+      c.get(ob)
+        .get(ob)
+        .loadF64(j * k * 8)
+        .get(lb)
+        .get(lane.i)
+        .i32(3)
+        .shl()
+        .add()
+        .loadF64()
+        .addF64()
+        .storeF64(j * k * 8);
+    });
+    c.get(r).i32(LANES).add().set(r);
+    c.get(rb)
+      .i32(LANES * W * 2)
+      .add()
+      .set(rb);
+    c.get(ob)
+      .i32(LANES * k * 8)
+      .add()
+      .set(ob);
+    c.br(0).end().end();
+    c.get(t).i32(1).add().set(t);
+    c.get(nb)
+      .i32(nInternal * 8)
+      .add()
+      .set(nb);
+    c.get(lb)
+      .i32(nLeafSlots * 8)
+      .add()
+      .set(lb);
+    c.br(0).end().end();
+  }
+
+  // scoreRow(rb, ob): the binned row at byte rb, every tree added to the output row at byte ob;
+  // 8 trees side by side, leaves added in tree order.
+  const scoreRow = new Code(2);
+  {
+    const c = scoreRow;
+    const rb = 0;
+    const ob = 1;
+    const [t, nb, lb, tout, q, p, bin] = Array.from({ length: 7 }, () => c.local());
+    const lanes: Lane[] = Array.from({ length: LANES }, (_, j) => ({
+      i: c.local(),
+      nodeOffset: j * nInternal * 8,
+      binOffset: 0,
+    }));
+    const groups = Math.floor(nTrees / LANES);
+    c.i32(0)
+      .set(t)
+      .i32(nodesAt)
+      .set(nb)
+      .i32(leafAt - nInternal * 8)
+      .set(lb)
+      .i32(toutAt)
+      .set(tout);
+    c.block().loop();
+    c.get(t)
+      .i32(groups * LANES)
+      .geU()
+      .brIf(1);
+    for (const lane of lanes) c.i32(0).set(lane.i);
+    walk(c, lanes, nb, rb, q, p, bin);
+    lanes.forEach((lane, j) => {
+      c.get(ob)
+        .get(tout)
+        .load32(j * 4)
+        .add()
+        .tee(q);
+      c.get(q)
+        .loadF64()
+        .get(lb)
+        .get(lane.i)
+        .i32(3)
+        .shl()
+        .add()
+        .loadF64(j * nLeafSlots * 8)
+        .addF64()
+        .storeF64();
+    });
+    c.get(t).i32(LANES).add().set(t);
+    c.get(nb)
+      .i32(LANES * nInternal * 8)
+      .add()
+      .set(nb);
+    c.get(lb)
+      .i32(LANES * nLeafSlots * 8)
+      .add()
+      .set(lb);
+    c.get(tout)
+      .i32(LANES * 4)
+      .add()
+      .set(tout);
+    c.br(0).end().end();
+    // The last nTrees % 8 trees, one at a time.
+    const one: Lane[] = [lanes[0]!].map((l) => ({ ...l, nodeOffset: 0 }));
+    c.block().loop();
+    c.get(t).i32(nTrees).geU().brIf(1);
+    c.i32(0).set(one[0]!.i);
+    walk(c, one, nb, rb, q, p, bin);
+    c.get(ob).get(tout).load32().add().tee(q);
+    c.get(q).loadF64().get(lb).get(one[0]!.i).i32(3).shl().add().loadF64().addF64().storeF64();
+    c.get(t).i32(1).add().set(t);
+    c.get(nb)
+      .i32(nInternal * 8)
+      .add()
+      .set(nb);
+    c.get(lb)
+      .i32(nLeafSlots * 8)
+      .add()
+      .set(lb);
+    c.get(tout).i32(4).add().set(tout);
+    c.br(0).end().end();
+  }
+
   const cutStart = new Int32Array(b.nFeatures + 1);
   for (let f = 0; f < b.nFeatures; f++) cutStart[f + 1] = cutStart[f]! + (b.cuts[f]?.length ?? 0);
   const cuts = new Float64Array(cutStart[b.nFeatures]!);
   for (let f = 0; f < b.nFeatures; f++) if (b.cuts[f]) cuts.set(b.cuts[f]!, cutStart[f]!);
   return {
-    nodes,
-    rightBits: b.rightBits,
-    leafValue: b.leafValue,
-    treeOutput: b.treeOutput,
-    baseScore: b.baseScore,
+    module: wasmModule(
+      [
+        { name: 'score', code: score },
+        { name: 'scoreRow', code: scoreRow },
+      ],
+      pages,
+    ),
+    image,
+    pages,
+    binsAt,
+    outAt,
+    width: W,
+    nOutputs: k,
+    baseScore: Float64Array.from(b.baseScore),
     cuts,
     cutStart,
     nLevels: Int32Array.from(b.nLevels, (n, f) => (b.cuts[f] ? -1 : n)),
   };
 }
 
-/** The kernel's source: `new Function('P', source)(data)` returns a ScoringKernel. */
-export function kernelSource(b: BinnedEnsemble): string {
-  const D = b.depth;
-  const nInternal = (1 << D) - 1;
-  const nLeafSlots = 1 << D;
-  const w = b.width;
-  const k = b.nOutputs;
-  // One step of one lane: the split rule in binned form (see binned.ts).
-  const step = (i: string, rowBase: string) =>
-    `q = nb + 2 * ${i}; p = nodes[q]; bin = bins[${rowBase} + (p & 0xffff)]; ` +
-    `${i} = 2 * ${i} + 1 + ((((p >>> 16) - bin) >>> 31) | ((bits[nodes[q + 1] + (bin >>> 5)] >>> (bin & 31)) & 1));`;
-  const lanes = Array.from({ length: LANES }, (_, j) => j);
-  let walk = '';
-  for (let d = 0; d < D; d++) for (const j of lanes) walk += `      ${step(`i${j}`, `rb + ${j * w}`)}\n`;
-  let tail = '';
-  for (let d = 0; d < D; d++) tail += `      ${step('i', 'rb')}\n`;
-  return `'use strict';
-const { nodes, rightBits: bits, leafValue: leaf, treeOutput, baseScore, cuts, cutStart, nLevels } = P;
-const nTrees = treeOutput.length;
-const nFeatures = nLevels.length;
-const k = ${k};
-const W = ${w};
-const BLOCK = ${KERNEL_BLOCK_ROWS};
-const block = new Uint16Array(BLOCK * W);
-const rowBins = new Uint16Array(W);
+/** Instantiates the module (synchronously: it is small) and wraps it as a ScoringKernel. */
+export function compileKernel(d: KernelData): ScoringKernel {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(d.module), {});
+  const exports = instance.exports as {
+    mem: WasmMemory;
+    score(nRows: number): void;
+    scoreRow(rb: number, ob: number): void;
+  };
+  const buffer = exports.mem.buffer;
+  new Uint8Array(buffer, 0, d.image.length).set(d.image);
+  const W = d.width;
+  const k = d.nOutputs;
+  const bins = new Uint16Array(buffer, d.binsAt, KERNEL_BLOCK_ROWS * W);
+  const scores = new Float64Array(buffer, d.outAt, KERNEL_BLOCK_ROWS * k);
+  const { baseScore, cuts, cutStart, nLevels } = d;
+  const nFeatures = nLevels.length;
+  const { score, scoreRow } = exports;
 
-// bin(v) = #{cuts < v}: v <= cut[t] exactly when bin(v) <= t. NaN: slot 2f above every
-// threshold (goes right), slot 2f + 1 at 0 (goes left). Categorical: code + 1, 0 = missing.
-function lowerBound(lo, hi, v) {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cuts[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function binColumns(columns, r0, r1, out) {
-  for (let f = 0; f < nFeatures; f++) {
-    const col = columns[f];
-    const levels = nLevels[f];
-    let o = 2 * f;
-    if (levels < 0) {
-      const c0 = cutStart[f];
-      const c1 = cutStart[f + 1];
-      for (let r = r0; r < r1; r++, o += W) {
-        const v = col[r];
-        if (v !== v) {
-          out[o] = c1 - c0;
-          out[o + 1] = 0;
-        } else {
-          const bin = lowerBound(c0, c1, v) - c0;
-          out[o] = bin;
-          out[o + 1] = bin;
+  const lowerBound = (lo: number, hi: number, v: number): number => {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cuts[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  // bin(v) = #{cuts < v}; NaN: slot 2f above every threshold, slot 2f + 1 at 0. Categorical:
+  // code + 1, 0 = missing (see binned.ts).
+  const binColumns = (columns: readonly KernelColumn[], r0: number, r1: number): void => {
+    for (let f = 0; f < nFeatures; f++) {
+      const col = columns[f]!;
+      const levels = nLevels[f]!;
+      let o = 2 * f;
+      if (levels < 0) {
+        const c0 = cutStart[f]!;
+        const c1 = cutStart[f + 1]!;
+        for (let r = r0; r < r1; r++, o += W) {
+          const v = col[r]!;
+          if (v !== v) {
+            bins[o] = c1 - c0;
+            bins[o + 1] = 0;
+          } else {
+            const bin = lowerBound(c0, c1, v) - c0;
+            bins[o] = bin;
+            bins[o + 1] = bin;
+          }
+        }
+      } else {
+        for (let r = r0; r < r1; r++, o += W) {
+          const code = col[r]!;
+          const bin = code >= 0 && code < levels ? code + 1 : 0;
+          bins[o] = bin;
+          bins[o + 1] = bin;
         }
       }
-    } else {
-      for (let r = r0; r < r1; r++, o += W) {
-        const code = col[r];
-        const bin = code >= 0 && code < levels ? code + 1 : 0;
-        out[o] = bin;
-        out[o + 1] = bin;
+    }
+  };
+
+  return {
+    predictRange(columns, r0, r1, out) {
+      for (let s = r0; s < r1; s += KERNEL_BLOCK_ROWS) {
+        const e = Math.min(r1, s + KERNEL_BLOCK_ROWS);
+        const n = e - s;
+        binColumns(columns, s, e);
+        for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) scores[r * k + j] = baseScore[j]!;
+        const full = n - (n % LANES);
+        score(full);
+        for (let r = full; r < n; r++) scoreRow(d.binsAt + r * W * 2, d.outAt + r * k * 8);
+        out.set(scores.subarray(0, n * k), (s - r0) * k);
       }
-    }
-  }
-}
-
-function binRow(row, out) {
-  for (let f = 0; f < nFeatures; f++) {
-    const v = row[f];
-    const levels = nLevels[f];
-    if (levels < 0) {
-      const c0 = cutStart[f];
-      const c1 = cutStart[f + 1];
-      if (v !== v) {
-        out[2 * f] = c1 - c0;
-        out[2 * f + 1] = 0;
-      } else {
-        const bin = lowerBound(c0, c1, v) - c0;
-        out[2 * f] = bin;
-        out[2 * f + 1] = bin;
+    },
+    binOnly(columns, r0, r1) {
+      for (let s = r0; s < r1; s += KERNEL_BLOCK_ROWS)
+        binColumns(columns, s, Math.min(r1, s + KERNEL_BLOCK_ROWS));
+    },
+    predictRow(row, out) {
+      for (let f = 0; f < nFeatures; f++) {
+        const v = row[f]!;
+        const levels = nLevels[f]!;
+        if (levels < 0) {
+          const c0 = cutStart[f]!;
+          const c1 = cutStart[f + 1]!;
+          if (v !== v) {
+            bins[2 * f] = c1 - c0;
+            bins[2 * f + 1] = 0;
+          } else {
+            const bin = lowerBound(c0, c1, v) - c0;
+            bins[2 * f] = bin;
+            bins[2 * f + 1] = bin;
+          }
+        } else {
+          const bin = v >= 0 && v < levels && v === Math.floor(v) ? v + 1 : 0;
+          bins[2 * f] = bin;
+          bins[2 * f + 1] = bin;
+        }
       }
-    } else {
-      const bin = v >= 0 && v < levels && v === Math.floor(v) ? v + 1 : 0;
-      out[2 * f] = bin;
-      out[2 * f + 1] = bin;
-    }
-  }
-}
-
-// Adds every tree's leaf to out (row-major nRows × k), trees in order 0, 1, … as the reference.
-function scoreBins(bins, nRows, out) {
-  for (let t = 0; t < nTrees; t++) {
-    const nb = t * ${2 * nInternal};
-    const lb = t * ${nLeafSlots} - ${nInternal};
-    const o = treeOutput[t];
-    let r = 0;
-    let rb = 0;
-    let p = 0;
-    let bin = 0;
-    let q = 0;
-    for (; r + ${LANES} <= nRows; r += ${LANES}, rb += ${LANES * w}) {
-      ${lanes.map((j) => `let i${j} = 0;`).join(' ')}
-${walk}      ${lanes.map((j) => `out[(r + ${j}) * k + o] += leaf[lb + i${j}];`).join('\n      ')}
-    }
-    for (; r < nRows; r++, rb += W) {
-      let i = 0;
-${tail}      out[r * k + o] += leaf[lb + i];
-    }
-  }
-}
-
-function predictRange(columns, r0, r1, out) {
-  for (let s = r0; s < r1; s += BLOCK) {
-    const e = Math.min(r1, s + BLOCK);
-    binColumns(columns, s, e, block);
-    const scores = out.subarray((s - r0) * k, (e - r0) * k);
-    for (let r = 0; r < e - s; r++) for (let j = 0; j < k; j++) scores[r * k + j] = baseScore[j];
-    scoreBins(block, e - s, scores);
-  }
-}
-
-function predictRow(row, out) {
-  binRow(row, rowBins);
-  for (let j = 0; j < k; j++) out[j] = baseScore[j];
-  scoreBins(rowBins, 1, out);
-}
-
-return { predictRange, predictRow };
-`;
-}
-
-export function compileKernel(source: string, data: KernelData): ScoringKernel {
-  return new Function('P', source)(data) as ScoringKernel;
+      for (let j = 0; j < k; j++) scores[j] = baseScore[j]!;
+      scoreRow(d.binsAt, d.outAt);
+      for (let j = 0; j < k; j++) out[j] = scores[j]!;
+    },
+  };
 }

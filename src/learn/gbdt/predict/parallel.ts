@@ -9,14 +9,13 @@ import type { KernelColumn, KernelData, ScoringKernel } from './kernel.js';
  * keep it, and a worker that fails or dies fails the call with a KilnError instead of leaving
  * it waiting (threads/protocol.ts).
  *
- * Workers compile the same kernel source as the calling thread (kernel.ts), sent as text.
+ * Workers instantiate the same WebAssembly kernel bytes as the calling thread (kernel.ts).
  * Rows are independent, so the result does not depend on the thread count.
  */
 export const CMD_SCORE = 1;
 
 export interface ScoringWorkerInit {
   thread: ThreadSlot;
-  source: string;
   data: KernelData;
 }
 
@@ -39,7 +38,6 @@ export class ScoringThreads {
 
   constructor(
     private readonly kernel: ScoringKernel,
-    source: string,
     data: KernelData,
     /** Worker threads besides the caller. */
     readonly nWorkers: number,
@@ -49,7 +47,7 @@ export class ScoringThreads {
       entry: new URL('./scoring-worker.js', import.meta.url),
       threads: nWorkers + 1,
       userWords: 0,
-      workerData: (thread): ScoringWorkerInit => ({ thread, source, data }),
+      workerData: (thread): ScoringWorkerInit => ({ thread, data }),
     });
   }
 

@@ -4,11 +4,11 @@ import { compileKernel } from './kernel.js';
 import { CMD_SCORE, type ScoringJob, type ScoringWorkerInit, shareOf } from './parallel.js';
 
 /**
- * One scoring thread of a GBDT model: compiles the same generated kernel as the calling thread
+ * One scoring thread of a GBDT model: builds the same generated kernel as the calling thread
  * and, on each CMD_SCORE, scores its share of the batch the caller broadcast just before.
  */
 const d = workerData as ScoringWorkerInit;
-const kernel = compileKernel(d.source, d.data);
+const kernel = compileKernel(d.data);
 let job: ScoringJob | undefined;
 
 serveCommands(d.thread.control, d.thread.failure, d.thread.index, (cmd) => {

@@ -239,6 +239,13 @@ async function runRounds(
   }
 
   const keep = options.valid && p.early_stopping_round > 0 && bestIter >= 0 ? bestIter + 1 : rounds;
+  // The boosting scores are the final model's training predictions (same trees, rows routed by
+  // the same bins): a training run evaluates the training part from them instead of
+  // re-scoring it. Binary keeps exp(−score) as a running product, so they agree with predict
+  // to rounding (~1e-15), not bit for bit.
+  if (options.onTrainingPredictions && keep === rounds) {
+    options.onTrainingPredictions(trainPredictions(obj, score, expNeg, null));
+  }
   const ensemble = toEnsemble(trees.slice(0, keep * K), K, base, data.mappers);
   return { ensemble, iterations: keep, bestIteration: bestIter >= 0 ? bestIter : keep - 1 };
 }
