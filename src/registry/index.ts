@@ -44,6 +44,7 @@ export {
   type StoredPolicy,
   setPromotionPolicy,
 } from './policy.js';
+export { formatMoney, type RunCost, runCostLines, runCostOf } from './run-cost.js';
 export {
   MODEL_VERSION_FILTER_TARGET,
   parseRegistryFilter,

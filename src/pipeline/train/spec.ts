@@ -234,6 +234,22 @@ export const MEASURES: Readonly<Record<string, { direction: 'minimize' | 'maximi
       direction: 'minimize',
       description: 'validation cost per 1,000 predictions (cost model: errors + serving)',
     },
+    cpu_seconds: { direction: 'minimize', description: 'CPU time of the whole run, every thread, s' },
+    peak_rss_mb: { direction: 'minimize', description: 'resident-memory high-water mark, MB' },
+    compute_cost: {
+      direction: 'minimize',
+      description: 'cpu_seconds at the CPU-hour price (KILN_COST_CPU_HOUR)',
+    },
+    cpu_us_per_prediction: { direction: 'minimize', description: 'CPU time per single-row prediction, µs' },
+    cost_per_1k_predictions: {
+      direction: 'minimize',
+      description:
+        'serving cost of 1,000 single-row predictions: their CPU at the CPU-hour price + the per-1k-requests overhead',
+    },
+    storage_cost_per_month: {
+      direction: 'minimize',
+      description: 'storing the model package for a month at the GB-month price',
+    },
   };
 
 export const objectiveSchema = z
