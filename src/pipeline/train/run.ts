@@ -363,6 +363,13 @@ function evaluateParts(
               ...(model.task === 'anomaly' ? {} : { threshold: spec.cost.threshold }),
             }
           : {}),
+        ...(spec.value ? { value: spec.value } : {}),
+        ...(spec.value &&
+        'threshold' in spec.value &&
+        spec.value.threshold !== undefined &&
+        model.task !== 'anomaly'
+          ? { threshold: spec.value.threshold }
+          : {}),
       },
     );
     report.parts[name] = evaluation;

@@ -10,6 +10,7 @@ import {
   STEP_KINDS,
   THREADS_WHY,
   type TransformStep,
+  valueMatrixSchema,
   WORK_BOUNDS,
 } from '../../learn/index.js';
 
@@ -321,6 +322,12 @@ export const trainSpecSchema = z
     /** Metrics logged on validation and test; the first is the main one. Default: the task's. */
     metrics: z.array(z.string().min(1)).optional(),
     cost: costSchema.optional(),
+    /**
+     * What decisions are worth (learn/evaluate/value.ts): the report's value at each threshold,
+     * the best-value threshold, and `<part>.value_per_1k`. A binary matrix's `threshold` is the
+     * operating threshold (over `cost.threshold`).
+     */
+    value: valueMatrixSchema.optional(),
     measure: measureSchema.default({ latency_rows: 2000, batch_rows: 10_000 }),
     search: searchSchema.optional(),
     tags: z.record(z.string(), z.string()).optional(),
@@ -373,6 +380,17 @@ function checkCrossFields(spec: z.infer<typeof trainSpecSchema>, ctx: z.Refineme
   }
   if (spec.cost && spec.task === 'regression') {
     ctx.addIssue({ code: 'custom', path: ['cost'], message: 'a cost model needs a binary task' });
+  }
+  if (spec.value && spec.task !== undefined) {
+    const regression = 'per_unit_error' in spec.value;
+    if (regression !== (spec.task === 'regression'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: regression
+          ? `per_unit_error is a regression value; a ${spec.task} task takes true_positive, false_positive, false_negative, true_negative`
+          : 'a regression task takes per_unit_error (and loss), not a confusion-matrix value',
+      });
   }
   if (spec.search) checkSearch(spec, learner.paramsSchema, ctx);
 }
@@ -459,6 +477,7 @@ function quantityProblem(name: string, task: TrainSpec['task']): string | undefi
     if (name === 'cost_per_1k' && task === 'regression') return 'cost_per_1k needs a binary task';
     return undefined;
   }
+  if (/^valid\.value_per_1k$/.test(name)) return undefined; // logged when the spec has a value matrix
   const m = /^(valid|test|train)\.(.+)$/.exec(name);
   if (!m) {
     return `'${name}' is neither 'valid.<metric>' nor a measure (${Object.keys(MEASURES).join(', ')})`;
@@ -497,6 +516,7 @@ export function constraintValue(c: Constraint, measured: number): number {
 export function directionOf(name: string): 'minimize' | 'maximize' {
   if (name in MEASURES) return MEASURES[name]!.direction;
   const metric = name.replace(/^(valid|test|train)\./, '');
+  if (metric === 'value_per_1k') return 'maximize';
   return getMetric(metric).direction;
 }
 
