@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { KilnError } from './errors.js';
 import { describeLocation, type Location, parseLocation } from './location.js';
 
@@ -24,6 +26,11 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | MLFLOW_TRACKING_USERNAME / _PASSWORD | (none)     | HTTP Basic, as MLflow's client sends it (the password is the token) |
  * | KILN_RUN_HEARTBEAT_MS | 10000                     | how often a kiln process beats the runs it owns  |
  * | KILN_RUN_STALE_MS   | 120000                      | a RUNNING run with no beat for this long is stale (`runs ls`, `gc --stale`) |
+ * | KILN_CONFIG         | $KILN_HOME/config.yaml (if present) | a YAML file with a `cost:` section (below); the variables override it |
+ * | KILN_COST_CPU_HOUR  | 0.048                       | price of one CPU-hour (one core busy for an hour) |
+ * | KILN_COST_GB_MONTH  | 0.023                       | price of storing 1 GB (10^9 bytes) of artifacts for a month |
+ * | KILN_COST_PER_1K_REQUESTS | 0                     | overhead per 1,000 served requests (load balancer, network) |
+ * | KILN_CURRENCY       | USD                         | the unit every cost figure is in (a label; nothing is converted) |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -184,4 +191,123 @@ export function runHeartbeatSettings(env: NodeJS.ProcessEnv = process.env): {
     intervalMs: positiveWhole('KILN_RUN_HEARTBEAT_MS', 'of milliseconds', env.KILN_RUN_HEARTBEAT_MS, 10_000),
     staleAfterMs: positiveWhole('KILN_RUN_STALE_MS', 'of milliseconds', env.KILN_RUN_STALE_MS, 120_000),
   };
+}
+
+/**
+ * The prices kiln turns measured resources into money with (runs, studies, serving, the
+ * outcome summary). The defaults are public-cloud list prices of late 2026, rounded: an
+ * on-demand general-purpose vCPU-hour (~0.048 USD) and object storage per GB-month
+ * (0.023 USD); set your own. Read from `KILN_CONFIG` (default `$KILN_HOME/config.yaml` when it
+ * exists), section `cost:` with keys `cpu_hour`, `gb_month`, `per_1k_requests`, `currency`; each
+ * `KILN_COST_*` / `KILN_CURRENCY` variable overrides its key.
+ */
+export interface CostModel {
+  cpuHour: number;
+  gbMonth: number;
+  per1kRequests: number;
+  currency: string;
+}
+
+export const DEFAULT_COST_MODEL: Readonly<CostModel> = {
+  cpuHour: 0.048,
+  gbMonth: 0.023,
+  per1kRequests: 0,
+  currency: 'USD',
+};
+
+const COST_KEYS = {
+  cpu_hour: { field: 'cpuHour', env: 'KILN_COST_CPU_HOUR' },
+  gb_month: { field: 'gbMonth', env: 'KILN_COST_GB_MONTH' },
+  per_1k_requests: { field: 'per1kRequests', env: 'KILN_COST_PER_1K_REQUESTS' },
+} as const;
+
+export function costModelSettings(env: NodeJS.ProcessEnv = process.env): CostModel {
+  const model: CostModel = { ...DEFAULT_COST_MODEL };
+  const explicit = env.KILN_CONFIG !== undefined && env.KILN_CONFIG !== '';
+  const file = explicit
+    ? path.resolve(env.KILN_CONFIG!)
+    : path.join(path.resolve(env.KILN_HOME ?? '.kiln'), 'config.yaml');
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    // The default file is optional; a file named by KILN_CONFIG must exist.
+    if (explicit || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `KILN_CONFIG: cannot read '${file}': ${(e as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  if (text !== undefined) applyCostFile(model, text, file);
+  for (const { field, env: name } of Object.values(COST_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    model[field] = price(Number(raw), name, raw);
+  }
+  if (env.KILN_CURRENCY !== undefined && env.KILN_CURRENCY !== '') {
+    model.currency = currency(env.KILN_CURRENCY, 'KILN_CURRENCY');
+  }
+  return model;
+}
+
+/** Reads a config file's `cost:` section into `model`; errors name the file and the field. */
+export function applyCostFile(model: CostModel, text: string, file: string): void {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (raw === null || raw === undefined) return;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: expected a mapping with a 'cost' section`);
+  }
+  const cost = (raw as Record<string, unknown>).cost;
+  if (cost === undefined) return;
+  if (cost === null || typeof cost !== 'object' || Array.isArray(cost)) {
+    throw new KilnError('INVALID_PARAMETER_VALUE', `${file}: cost: expected a mapping`);
+  }
+  for (const [key, value] of Object.entries(cost as Record<string, unknown>)) {
+    if (key === 'currency') {
+      model.currency = currency(value, `${file}: cost.currency`);
+      continue;
+    }
+    const known = COST_KEYS[key as keyof typeof COST_KEYS];
+    if (!known) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${file}: cost.${key}: unknown field (known: ${[...Object.keys(COST_KEYS), 'currency'].join(', ')})`,
+      );
+    }
+    model[known.field] = price(typeof value === 'number' ? value : Number.NaN, `${file}: cost.${key}`, value);
+  }
+}
+
+function price(n: number, where: string, raw: unknown): number {
+  if (!Number.isFinite(n) || n < 0) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${where} must be a non-negative number, got ${JSON.stringify(raw)?.slice(0, 40)}`,
+    );
+  }
+  return n;
+}
+
+function currency(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !/^[A-Za-z$€£¥]{1,8}$/u.test(value)) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `${where} must be a currency code such as USD or EUR (1-8 letters), got ${JSON.stringify(value)?.slice(0, 40)}`,
+    );
+  }
+  return value;
+}
+
+/** Money for CPU seconds at the model's CPU-hour price. */
+export function cpuCost(cpuSeconds: number, model: CostModel): number {
+  return (cpuSeconds / 3600) * model.cpuHour;
 }

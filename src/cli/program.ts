@@ -4,6 +4,7 @@ import { registerDeployCommands } from './deploy.js';
 import { registerExperimentsCommands } from './experiments.js';
 import { registerModelsCommands } from './models.js';
 import { registerMonitorCommands } from './monitor.js';
+import { registerOutcomesCommand } from './outcomes.js';
 import { registerPipelineCommands } from './pipeline.js';
 import { registerRunsCommands } from './runs.js';
 import { registerServeCommand } from './serve.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerTuneCommands(program);
   registerModelsCommands(program);
+  registerOutcomesCommand(program);
   registerWebhooksCommands(program);
   registerPipelineCommands(program);
   registerDeployCommands(program);

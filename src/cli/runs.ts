@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runHeartbeatSettings } from '../config.js';
 import { KilnError } from '../errors.js';
+import { runCostLines, runCostOf } from '../registry/index.js';
 import type { KilnClient } from '../sdk/index.js';
 import type { Experiment, FileInfo, Run } from '../tracking/index.js';
 import {
@@ -147,8 +148,9 @@ export function registerRunsCommands(program: Command): void {
       const artifacts = await listArtifactsOrNothing(kiln, runId);
       return { run, experiment, artifacts };
     });
+    const cost = runCostOf(run);
     if (opts.json) {
-      printJson({ run, artifacts });
+      printJson({ run, artifacts, ...(cost ? { cost } : {}) });
       return;
     }
     const { info, data } = run;
@@ -167,6 +169,10 @@ export function registerRunsCommands(program: Command): void {
         ['artifact uri', info.artifact_uri],
       ]),
     );
+    if (cost) {
+      out.push(section(`cost (${cost.currency})`));
+      out.push(renderKeyValues(runCostLines(cost)));
+    }
     const byKey = <T extends { key: string }>(a: T, b: T) => a.key.localeCompare(b.key);
     out.push(section('params'));
     out.push(

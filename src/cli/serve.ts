@@ -1,8 +1,10 @@
 import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Command } from 'commander';
+import { costModelSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import { parseDuration, SqlPredictionLog } from '../monitor/index.js';
+import { SqlServingUsageLog } from '../outcomes/index.js';
 import { getDeployment, type StoredDeployment } from '../registry/index.js';
 import {
   BATCHING_DEFAULTS,
@@ -172,9 +174,15 @@ async function runWorker(
     ...(opts.trackingUri ? { trackingUri: opts.trackingUri } : {}),
     ...(workspace ? { workspace } : {}),
   };
+  const costModel = costModelSettings();
+  // With a prediction store the CPU meter's per-version usage goes to the same DB (the outcome summary).
+  const usageSink =
+    opts.predictionStore && workspace?.store ? new SqlServingUsageLog(workspace.store, costModel) : undefined;
   const served = await createServeApp({
     deployment,
     logger: { level: opts.logLevel ?? 'info' },
+    costModel,
+    ...(usageSink ? { usageSink } : {}),
     ...(predictionSink ? { predictionSink } : {}),
     ...(Object.keys(load).length ? { load } : {}),
     ...(inCluster ? { workerId: String(process.pid) } : {}),

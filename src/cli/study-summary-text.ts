@@ -1,3 +1,4 @@
+import { formatMoney } from '../registry/index.js';
 import { MIN_TRIALS_FOR_IMPORTANCE, type StudySummary } from '../tune/index.js';
 
 /** Extra lines a caller knows and the stored summary does not. */
@@ -23,6 +24,12 @@ export function renderStudySummary(s: StudySummary, context: StudySummaryContext
     `trials: ${total}${counts ? ` (${counts})` : ''}${context.processLine ? `; ${context.processLine}` : ''}`,
   ];
   if (context.parentRunId) lines.push(`parent run: ${context.parentRunId}`);
+  if (s.usage) {
+    const u = s.usage;
+    lines.push(
+      `compute: ${u.cpuSeconds.toFixed(1)} CPU-s over ${u.trials} trials (${u.wallSeconds.toFixed(1)} s of trial wall time, peak RSS ${u.peakRssMb.toFixed(0)} MB) = ${formatMoney(u.computeCost, u.currency)}`,
+    );
+  }
   const single = s.directions.length === 1;
   lines.push('', single ? 'best trials' : 'Pareto front');
   const rows = single ? s.best : s.paretoFront;

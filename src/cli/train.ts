@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { costModelSettings } from '../config.js';
 import {
   loadTrainSpec,
   runTraining,
@@ -46,6 +47,7 @@ export function registerTrainCommand(program: Command): void {
       await runTuneSpecCommand(options.resume && file === '-' ? undefined : file, options);
       return;
     }
+    const costModel = costModelSettings(); // a bad price is refused before the data loads
     const spec = loadTrainSpec(file);
     // The run is tracked in, and a stored dataset read from, the same workspace (--tracking-uri).
     const result = await withWorkspace(options, async (client, workspace) => {
@@ -55,6 +57,7 @@ export function registerTrainCommand(program: Command): void {
         return await withRunsEndedOnInterrupt(client, (signal) =>
           runTraining(spec, {
             signal,
+            costModel,
             tracking: client,
             experiment: options.experiment,
             runName: options.name,

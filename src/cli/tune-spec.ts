@@ -1,3 +1,4 @@
+import { costModelSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WORK_BOUNDS } from '../learn/index.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
@@ -30,6 +31,7 @@ export async function runTuneSpecCommand(
 ): Promise<TuneResult> {
   if (!file && !opts.resume)
     throw new KilnError('INVALID_PARAMETER_VALUE', 'kiln tune: give a training spec or --resume STUDY');
+  costModelSettings(); // a bad price is refused before any trial starts, not inside each one
   const spec = file ? loadTrainSpec(file) : undefined;
   if (spec && !spec.search) {
     throw new KilnError(

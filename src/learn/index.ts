@@ -1,15 +1,26 @@
 export {
+  type BinaryValueMatrix,
+  type ConfusionCounts,
+  confusionValue,
   crossValidate,
+  describeValueMatrix,
   type EvaluateOptions,
   type EvaluationReport,
   evaluateModel,
+  isRegressionValue,
   kFoldSplits,
   permutationImportance,
+  type RegressionValueMatrix,
+  regressionValue,
+  regressionValuePer1kFromMetrics,
   renderReportHtml,
   selectData,
   selectRows,
   stratifiedKFoldSplits,
   timeSeriesSplits,
+  type ValueMatrix,
+  valueMatrixSchema,
+  valuePer1k,
 } from './evaluate/index.js';
 export { GbdtModel } from './gbdt/index.js';
 export { IsolationForestLearner, IsolationForestModel } from './iforest/index.js';

@@ -78,4 +78,5 @@ export {
   trainingObjectiveForStudy,
   tuneFromSpec,
 } from './train/tune-study.js';
+export { type ResourceUsage, startUsage } from './train/usage.js';
 export type * from './types.js';

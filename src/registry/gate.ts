@@ -2,8 +2,15 @@ import { appendAudit, hasRole } from '../auth/index.js';
 import { listValidations } from '../data/index.js';
 import { KilnError } from '../errors.js';
 import { publishEvent } from '../events/index.js';
+import {
+  describeValueMatrix,
+  isRegressionValue,
+  regressionValuePer1kFromMetrics,
+  type ValueMatrix,
+  valuePer1k,
+} from '../learn/index.js';
 import type { Run } from '../tracking/index.js';
-import { type GuardRule, getPromotionPolicy, type PromotionPolicy } from './policy.js';
+import { type GuardRule, getPromotionPolicy, type PromotionPolicy, policyValueMatrix } from './policy.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor, ModelVersion } from './types.js';
 import { checkAlias, checkModelName, checkVersion } from './validation.js';
@@ -269,9 +276,9 @@ async function evaluateRules(
       detail: `current holder version ${incumbent.version} has no readable run (run_id ${incumbent.run_id ?? 'absent'}): nothing to compare against`,
     });
   }
-  const dataDependent = [policy.primary.metric, ...policy.guards.map((g) => g.metric)].some((m) =>
-    DATA_PARTS.test(m),
-  );
+  const dataDependent =
+    policy.value !== undefined ||
+    [policy.primary.metric, ...policy.guards.map((g) => g.metric)].some((m) => DATA_PARTS.test(m));
   let sameData = true;
   if (candRun && incRun && dataDependent) {
     const why = compareHeldOut(candRun, incRun);
@@ -323,6 +330,9 @@ async function evaluateRules(
 
   for (const g of policy.guards)
     rules.push(...guardResults(g, candRun, incumbent ? incRun : undefined, sameData, candidate));
+
+  if (policy.value)
+    rules.push(valueRule(policy.value, candRun, incumbent ? incRun : undefined, sameData, candidate));
 
   if (policy.require_data_validation) rules.push(await dataValidationRule(registry, candRun, candidate));
   if (policy.approval.required)
@@ -401,6 +411,81 @@ function guardResults(
     }
   }
   return out;
+}
+
+/** A run's value per 1,000 predictions on `part` under `matrix`, from its logged metrics. */
+export function runValuePer1k(
+  run: Run | undefined,
+  matrix: ValueMatrix,
+  part: string,
+): { value: number } | { missing: string } {
+  if (isRegressionValue(matrix)) {
+    const key = `${part}.${matrix.loss === 'squared' ? 'rmse' : 'mae'}`;
+    const v = regressionValuePer1kFromMetrics(
+      { mae: metricOf(run, `${part}.mae`), rmse: metricOf(run, `${part}.rmse`) },
+      matrix,
+    );
+    return v === undefined ? { missing: key } : { value: v };
+  }
+  const counts = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  for (const k of ['tp', 'fp', 'tn', 'fn'] as const) {
+    const v = metricOf(run, `${part}.${k}`);
+    if (v === undefined) return { missing: `${part}.${k}` };
+    counts[k] = v;
+  }
+  return { value: valuePer1k(counts, matrix) };
+}
+
+function valueRule(
+  section: NonNullable<PromotionPolicy['value']>,
+  candRun: Run | undefined,
+  incRun: Run | undefined,
+  sameData: boolean,
+  candidate: ModelVersion,
+): GateRuleResult {
+  const rule = 'value';
+  const matrix = policyValueMatrix(section);
+  const currency = candRun ? (tagsOf(candRun).get('kiln.cost.currency') ?? '') : '';
+  const money = (x: number) => `${fmt(x)}${currency ? ` ${currency}` : ''}`;
+  const what = `value per 1k predictions on ${section.part} (${describeValueMatrix(matrix)})`;
+  const cand = runValuePer1k(candRun, matrix, section.part);
+  if ('missing' in cand) {
+    return {
+      rule,
+      outcome: 'failed',
+      detail: `candidate version ${candidate.version} has no metric ${cand.missing}, so its ${what} cannot be computed (retrain with this kiln)`,
+    };
+  }
+  if (!incRun) {
+    return {
+      rule,
+      outcome: 'passed',
+      detail: `${what}: ${money(cand.value)}; no current holder to compare with`,
+      candidate: cand.value,
+    };
+  }
+  if (!sameData) {
+    return {
+      rule,
+      outcome: 'failed',
+      detail: `${what}: not comparable, the versions were not evaluated on the same held-out data`,
+      candidate: cand.value,
+    };
+  }
+  const inc = runValuePer1k(incRun, matrix, section.part);
+  if ('missing' in inc) {
+    return { rule, outcome: 'failed', detail: `current holder has no metric ${inc.missing} to compare with` };
+  }
+  const gain = cand.value - inc.value;
+  const passed = gain >= section.min_gain_per_1k;
+  return {
+    rule,
+    outcome: passed ? 'passed' : 'failed',
+    detail: `${what}: candidate ${money(cand.value)} vs holder ${money(inc.value)}: ${gain >= 0 ? 'adds' : 'loses'} ${money(Math.abs(gain))} ${passed ? '≥' : '<'} required gain ${money(section.min_gain_per_1k)}`,
+    candidate: cand.value,
+    incumbent: inc.value,
+    threshold: section.min_gain_per_1k,
+  };
 }
 
 async function dataValidationRule(

@@ -153,6 +153,82 @@ export function runGovernanceSuite(label: string, makeFixture: () => Promise<Reg
       expect(await reg.protectedAliases('credit')).toEqual(['champion']);
     });
 
+    it('refuses a challenger with a better AUC that loses value, naming the numbers', async () => {
+      const policy = `
+aliases: [champion]
+primary: { metric: test.auc, direction: maximize }
+require_data_validation: false
+value:
+  true_positive: 40
+  false_positive: 5
+  false_negative: 60
+  min_gain_per_1k: 0
+`;
+      await setPromotionPolicy(reg, 'credit', policy, { user: 'alice' });
+      // v1: 1000 test rows, tp 80 fp 100 fn 20 tn 800 → 3200 − 500 − 1200 = 1500 per 1000.
+      const v1 = await trainedVersion({
+        'test.auc': 0.8,
+        'test.tp': 80,
+        'test.fp': 100,
+        'test.fn': 20,
+        'test.tn': 800,
+      });
+      const first = await promoteVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(first.decision).toBe('accepted');
+      expect(first.rules.find((r) => r.rule === 'value')).toMatchObject({
+        outcome: 'passed',
+        candidate: 1500,
+      });
+      // v2 ranks better but flags fewer: tp 70 fp 20 fn 30 tn 880 → 2800 − 100 − 1800 = 900.
+      const v2 = await trainedVersion({
+        'test.auc': 0.85,
+        'test.tp': 70,
+        'test.fp': 20,
+        'test.fn': 30,
+        'test.tn': 880,
+      });
+      const second = await promoteVersion(
+        reg,
+        { name: 'credit', version: v2, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(second.decision).toBe('refused');
+      const rule = second.rules.find((r) => r.rule === 'value')!;
+      expect(rule).toMatchObject({ outcome: 'failed', candidate: 900, incumbent: 1500, threshold: 0 });
+      expect(rule.detail).toBe(
+        'value per 1k predictions on test (TP +40, TN +0, FP −5, FN −60): candidate 900 vs holder 1500: loses 600 < required gain 0',
+      );
+      expect(second.rules.find((r) => r.rule === 'primary:test.auc')!.outcome).toBe('passed');
+      expect((await reg.getModelVersionByAlias('credit', 'champion')).version).toBe(v1);
+      // A version without confusion counts cannot be priced: refused, saying which metric is missing.
+      const v3 = await trainedVersion({ 'test.auc': 0.9 });
+      const third = await promoteVersion(
+        reg,
+        { name: 'credit', version: v3, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(third.rules.find((r) => r.rule === 'value')!.detail).toContain('has no metric test.tp');
+      // A policy with a half-regression, half-binary value is refused naming the field.
+      const bad = await failure(
+        Promise.resolve().then(() =>
+          parsePromotionPolicy(
+            'primary: {metric: a, direction: maximize}\nvalue: {per_unit_error: 1, true_positive: 2}\n',
+          ),
+        ),
+      );
+      expect(bad.message).toContain('value.per_unit_error: give either a regression value');
+      const neg = await failure(
+        Promise.resolve().then(() =>
+          parsePromotionPolicy('primary: {metric: a, direction: maximize}\nvalue: {false_positive: -1}\n'),
+        ),
+      );
+      expect(neg.message).toContain('value.false_positive');
+    });
+
     it('accepts a better challenger once someone else approves, and records it all', async () => {
       await setPromotionPolicy(reg, 'credit', POLICY, { user: 'alice' });
       const v1 = await trainedVersion(good);

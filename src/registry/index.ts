@@ -19,6 +19,7 @@ export {
   type PromoteRequest,
   type PromotionResult,
   promoteVersion,
+  runValuePer1k,
 } from './gate.js';
 export { purgeDeletedRegistryEntries, REGISTRY_ARTIFACT_SCHEME, type RegistryPurge } from './gc.js';
 export { type DatasetUse, datasetUsedBy, type ModelLineage, modelLineage } from './lineage.js';
@@ -41,9 +42,11 @@ export {
   getPromotionPolicy,
   type PromotionPolicy,
   parsePromotionPolicy,
+  policyValueMatrix,
   type StoredPolicy,
   setPromotionPolicy,
 } from './policy.js';
+export { formatMoney, type RunCost, runCostLines, runCostOf } from './run-cost.js';
 export {
   MODEL_VERSION_FILTER_TARGET,
   parseRegistryFilter,

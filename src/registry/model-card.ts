@@ -4,6 +4,7 @@ import { getDatasetProfile, listValidations } from '../data/index.js';
 import { KilnError } from '../errors.js';
 import type { KeyValue, Run } from '../tracking/index.js';
 import { REGISTRY_ARTIFACT_SCHEME } from './gc.js';
+import { type RunCost, runCostLines, runCostOf } from './run-cost.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor } from './types.js';
 import { checkModelName, checkVersion } from './validation.js';
@@ -59,6 +60,8 @@ export interface ModelCard {
   /** Metrics by data part (`test`, `valid`, `train`: the evaluation slices) and the rest. */
   evaluation: { parts: Record<string, Record<string, number>>; other: Record<string, number> };
   parameters: KeyValue[];
+  /** What training cost and what the model costs to keep and to serve (run-cost.ts). */
+  cost?: RunCost;
   signature?: {
     inputs: SignatureInputCard[];
     target?: unknown;
@@ -142,6 +145,8 @@ export async function getModelCard(
     evaluation: { parts, other },
     parameters: run?.data.params ?? [],
   };
+  const cost = run ? runCostOf(run) : undefined;
+  if (cost) card.cost = cost;
   const signature = run
     ? await readSignature(registry, run)
     : await readImportedSignature(registry, mv.source);
@@ -335,6 +340,12 @@ export function renderModelCardMarkdown(card: ModelCard): string {
     );
   }
   if (!parts.length && !other.length) out.push('_No metrics recorded._', '');
+  out.push(`## Cost${card.cost ? ` (${card.cost.currency})` : ''}`, '');
+  if (card.cost) {
+    out.push('| item | cost |', '| --- | --- |');
+    for (const [k, v] of runCostLines(card.cost)) out.push(`| ${cell(k)} | ${cell(v)} |`);
+    out.push('');
+  } else out.push('_Not recorded (the run was not trained by kiln train)._', '');
   out.push('## Parameters', '');
   if (card.parameters.length) {
     out.push(

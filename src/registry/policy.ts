@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { appendAudit } from '../auth/index.js';
 import { KilnError } from '../errors.js';
+import { type ValueMatrix, valueMatrixSchema } from '../learn/index.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor } from './types.js';
 import { checkAlias, checkModelName } from './validation.js';
@@ -30,7 +31,17 @@ import { checkAlias, checkModelName } from './validation.js';
  * require_data_validation: true  # the candidate's training dataset version passed validation
  * approval:
  *   required: true               # someone else holding the approver role must approve
+ * value:                         # what decisions are worth (learn/evaluate/value.ts)
+ *   true_positive: 40            # gain of a correct flag
+ *   false_positive: 5            # cost of a false alarm
+ *   false_negative: 60           # cost of a miss
+ *   threshold: 0.3               # live traffic is priced at this operating threshold
+ *   min_gain_per_1k: 0           # the candidate must add at least this much value per 1,000
+ *                                # predictions over the holder (on `part`, default test)
  * ```
+ *
+ * A regression model's value is `per_unit_error: 0.8` (money per unit of error) with
+ * `loss: absolute | squared`.
  */
 const Direction = z.enum(['maximize', 'minimize']);
 const MetricName = z.string().min(1).max(250);
@@ -52,6 +63,53 @@ const Guard = z
     message: 'a guard needs at least one of max_regression, max_regression_pct, max, min',
   });
 
+const PolicyValue = z
+  .object({
+    true_positive: z.number().optional(),
+    false_positive: z.number().optional(),
+    false_negative: z.number().optional(),
+    true_negative: z.number().optional(),
+    threshold: z.number().optional(),
+    per_unit_error: z.number().optional(),
+    loss: z.enum(['absolute', 'squared']).optional(),
+    /** Which evaluated part the gate prices: the held-out test part unless said otherwise. */
+    part: z.enum(['test', 'valid']).default('test'),
+    /** The candidate must add at least this much value per 1,000 predictions (negative: may lose that much). */
+    min_gain_per_1k: z.number().finite().default(0),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const matrix = valueMatrixSchema.safeParse(matrixFields(v));
+    if (!matrix.success) {
+      const regression = v.per_unit_error !== undefined || v.loss !== undefined;
+      const binary = [v.true_positive, v.false_positive, v.false_negative, v.true_negative, v.threshold].some(
+        (x) => x !== undefined,
+      );
+      if (regression && binary) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['per_unit_error'],
+          message:
+            'give either a regression value (per_unit_error, loss) or a confusion-matrix value (true_positive, …), not both',
+        });
+        return;
+      }
+      for (const issue of matrix.error.issues) {
+        ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      }
+    }
+  });
+
+/** The value matrix inside a policy's `value:` section (without the gate's own fields). */
+export function policyValueMatrix(v: z.output<typeof PolicyValue>): ValueMatrix {
+  return valueMatrixSchema.parse(matrixFields(v));
+}
+
+function matrixFields(v: Record<string, unknown>): Record<string, unknown> {
+  const { part: _part, min_gain_per_1k: _gain, ...rest } = v;
+  return Object.fromEntries(Object.entries(rest).filter(([, x]) => x !== undefined));
+}
+
 export const PromotionPolicySchema = z
   .object({
     aliases: z.array(z.string()).min(1).default(['champion']),
@@ -71,6 +129,7 @@ export const PromotionPolicySchema = z
       })
       .strict()
       .default({ required: false, role: 'approver' }),
+    value: PolicyValue.optional(),
   })
   .strict();
 

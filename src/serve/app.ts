@@ -5,8 +5,10 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { type CostModel, costModelSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import { ShedError } from './batcher.js';
+import { ServingCpuMeter, type UsageSink } from './cpu-meter.js';
 import type { Deployment } from './deployment.js';
 import type { LoadPackageOptions } from './load-model-package.js';
 import { ServeMetrics } from './metrics.js';
@@ -43,6 +45,10 @@ export interface ServeAppOptions {
   workerId?: string;
   /** Also serve OIP v2 over gRPC on this address (port 0: any free port). */
   grpc?: { host: string; port: number };
+  /** Prices for the CPU meter's cost figures (default: `costModelSettings()`). */
+  costModel?: CostModel;
+  /** Where the CPU meter writes per-version usage once a minute (the outcome summary reads it). */
+  usageSink?: UsageSink;
 }
 
 export interface ServeApp {
@@ -50,6 +56,8 @@ export interface ServeApp {
   repository: ModelRepository;
   metrics: ServeMetrics;
   hook: PredictionHook;
+  /** CPU and cost per served version (cpu-meter.ts). */
+  cpuMeter: ServingCpuMeter;
   /** The gRPC port, when `grpc` was asked for. */
   grpcPort?: number;
   /** Stops accepting, drains in-flight requests and batches, flushes the prediction hook. */
@@ -63,6 +71,12 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
   const hook = new PredictionHook(options.predictionSink, options.predictionBuffer ?? 10_000, {
     logged: (n) => metrics.predictionsLogged.inc(n),
     dropped: (n) => metrics.predictionsDropped.inc(n),
+  });
+  const prices = options.costModel ?? costModelSettings();
+  const cpuMeter = new ServingCpuMeter(prices, {
+    ...(options.usageSink ? { sink: options.usageSink } : {}),
+    charged: (model, version, s) => metrics.cpuSeconds.inc({ model, version }, s),
+    idle: (s) => metrics.idleCpuSeconds.inc(s),
   });
   const app = Fastify({
     logger: options.logger ?? false,
@@ -91,10 +105,9 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
       const started = performance.now();
       try {
         const result = await repository.infer(request);
-        metrics.latency.observe(
-          { model: result.model, version: result.version },
-          (performance.now() - started) / 1000,
-        );
+        const ms = performance.now() - started;
+        metrics.latency.observe({ model: result.model, version: result.version }, ms / 1000);
+        cpuMeter.served(result.model, result.version, rowsOf(result), ms);
         return result;
       } catch (e) {
         metrics.errors.inc({
@@ -152,6 +165,13 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
   registerInvocations(app, context, VERSION);
 
   app.get('/metrics', async (_req, reply) => {
+    cpuMeter.settle();
+    for (const u of cpuMeter.usage()) {
+      if (u.predictions === 0) continue;
+      const labels = { model: u.model, version: u.version };
+      metrics.cpuPerPrediction.set(labels, u.cpuSeconds / u.predictions);
+      metrics.costPer1k.set({ ...labels, currency: prices.currency }, cpuMeter.costPer1k(u));
+    }
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -187,10 +207,27 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
       await Promise.all([app.close(), grpcServer?.close()]);
       await repository.close();
       await hook.close();
+      await cpuMeter.close();
     })();
     return closing;
   };
-  return { app, repository, metrics, hook, ...(grpcServer ? { grpcPort: grpcServer.port } : {}), close };
+  cpuMeter.start();
+  return {
+    app,
+    repository,
+    metrics,
+    hook,
+    cpuMeter,
+    ...(grpcServer ? { grpcPort: grpcServer.port } : {}),
+    close,
+  };
+}
+
+/** Predictions in an answer: the first output's rows (every output has one entry per row). */
+function rowsOf(result: InferResponse): number {
+  const first = result.outputs[0];
+  if (!first) return 0;
+  return first.shape[0] !== undefined && first.shape[0] >= 0 ? first.shape[0] : first.data.length;
 }
 
 function sendServeError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {

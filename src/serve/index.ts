@@ -6,6 +6,7 @@ export {
   LatencyModel,
   ShedError,
 } from './batcher.js';
+export { ServingCpuMeter, type UsageSink, type VersionUsage } from './cpu-meter.js';
 export {
   DEFAULT_MAX_ROWS,
   type Deployment,

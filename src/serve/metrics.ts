@@ -79,6 +79,29 @@ export class ServeMetrics {
     labelNames: ['model', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly cpuSeconds = new Counter({
+    name: 'kiln_serve_cpu_seconds_total',
+    help: 'Process CPU charged to each version, shared by the time its requests took (cpu-meter.ts)',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+  readonly idleCpuSeconds = new Counter({
+    name: 'kiln_serve_idle_cpu_seconds_total',
+    help: 'Process CPU in seconds with no request answered (the price of being up)',
+    registers: [this.registry],
+  });
+  readonly cpuPerPrediction = new Gauge({
+    name: 'kiln_serve_cpu_seconds_per_prediction',
+    help: 'CPU seconds charged per prediction (row) since start, by version',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+  readonly costPer1k = new Gauge({
+    name: 'kiln_serve_cost_per_1k_predictions',
+    help: 'Cost of 1,000 predictions since start: their CPU at KILN_COST_CPU_HOUR + KILN_COST_PER_1K_REQUESTS',
+    labelNames: ['model', 'version', 'currency'] as const,
+    registers: [this.registry],
+  });
   readonly loaded = new Gauge({
     name: 'kiln_serve_model_loaded',
     help: '1 for each model version currently serving',

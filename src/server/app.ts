@@ -10,6 +10,7 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { outcomeRoutes } from './routes/outcomes.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -118,4 +119,5 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   webhookRoutes,
   deploymentRoutes,
   monitorRoutes,
+  outcomeRoutes,
 ];

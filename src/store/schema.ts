@@ -481,6 +481,7 @@ export interface Database {
   pipeline_cache: PipelineCacheTable;
   pipeline_schedules: PipelineSchedulesTable;
   monitor_predictions: MonitorPredictionsTable;
+  outcome_serving_usage: OutcomeServingUsageTable;
 }
 
 // ---- monitoring (0012) ----
@@ -500,3 +501,21 @@ export interface MonitorPredictionsTable {
 
 /** For columns the DB fills in on insert. */
 export type Defaulted<T> = ColumnType<T, T | undefined, T>;
+
+// ---- outcomes (0014) ----
+export interface OutcomeServingUsageTable {
+  usage_id: Generated<number>;
+  /** The serving process (host:pid:start), so replicas append without contending. */
+  instance: string;
+  model: string;
+  version: string;
+  time_from: number;
+  time_to: number;
+  requests: number;
+  predictions: number;
+  cpu_seconds: number;
+  /** The prices the process ran with, so a window's cost does not depend on today's config. */
+  cpu_hour_price: number;
+  per_1k_requests_price: number;
+  currency: string;
+}

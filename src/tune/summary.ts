@@ -15,6 +15,22 @@ export interface StudySummary {
   paretoFront: TrialSummary[];
   importances: Record<string, number>;
   parentRunId: string | null;
+  /**
+   * What the study's trials used and cost, from the user attributes kiln's training objective
+   * sets on every trial that trained (`cpu_seconds`, `wall_seconds`, `peak_rss_mb`,
+   * `compute_cost`, `currency`): sums, and the highest peak. Absent when no trial has them.
+   */
+  usage?: StudyUsage;
+}
+
+export interface StudyUsage {
+  /** Trials with usage figures (complete and pruned ones; a failed trial may have none). */
+  trials: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+  computeCost: number;
+  peakRssMb: number;
+  currency: string;
 }
 
 export interface TrialSummary {
@@ -65,5 +81,29 @@ export function studySummary(study: Study, top = 5): StudySummary {
     paretoFront: front.map(trialSummary),
     importances: parameterImportances(trials, study.directions),
     parentRunId: study.record.parentRunId,
+    ...usageOf(trials),
   };
+}
+
+function usageOf(trials: FrozenTrial[]): { usage?: StudyUsage } {
+  const usage: StudyUsage = {
+    trials: 0,
+    cpuSeconds: 0,
+    wallSeconds: 0,
+    computeCost: 0,
+    peakRssMb: 0,
+    currency: '',
+  };
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  for (const t of trials) {
+    const a = t.userAttrs;
+    if (typeof a.cpu_seconds !== 'number') continue;
+    usage.trials++;
+    usage.cpuSeconds += num(a.cpu_seconds);
+    usage.wallSeconds += num(a.wall_seconds);
+    usage.computeCost += num(a.compute_cost);
+    usage.peakRssMb = Math.max(usage.peakRssMb, num(a.peak_rss_mb));
+    if (typeof a.currency === 'string') usage.currency = a.currency;
+  }
+  return usage.trials > 0 ? { usage } : {};
 }

@@ -24,6 +24,13 @@ import {
 import { PipelineModel } from '../preprocess/index.js';
 import type { Model, Task, TrainingData } from '../types.js';
 import { permutationImportance } from './permutation-importance.js';
+import {
+  type BinaryValueMatrix,
+  confusionValue,
+  isRegressionValue,
+  regressionValue,
+  type ValueMatrix,
+} from './value.js';
 
 /** One row of the threshold table: what flagging every row with score ≥ threshold costs. */
 export interface ThresholdRow {
@@ -38,6 +45,8 @@ export interface ThresholdRow {
   fpr: number;
   /** fp · costFalsePositive + fn · costFalseNegative. */
   cost: number;
+  /** With a value matrix: the value of flagging at this threshold (value.ts). */
+  value?: number;
 }
 
 export interface EvaluationReport {
@@ -75,6 +84,13 @@ export interface EvaluationReport {
   thresholdTable?: ThresholdRow[];
   /** The threshold with the lowest total cost over every distinct score. */
   bestThreshold?: ThresholdRow;
+  /**
+   * With a value matrix (`EvaluateOptions.value`): the value at the operating threshold (binary)
+   * or of the errors (regression), in total, per row and per 1,000 predictions.
+   */
+  value?: { matrix: ValueMatrix; threshold?: number; total: number; perRow: number; per1k: number };
+  /** With a binary value matrix: the threshold of highest value over every distinct score. */
+  bestValueThreshold?: ThresholdRow;
   featureImportance?: { kind: string; values: { feature: string; importance: number }[] };
 }
 
@@ -94,6 +110,11 @@ export interface EvaluateOptions {
    * computes keeps the report's value (for hard-label metrics: at `threshold`).
    */
   metrics?: readonly string[];
+  /**
+   * What decisions are worth (value.ts): adds `value` to the report and to every threshold row,
+   * the best-value threshold, and the metric `value_per_1k`.
+   */
+  value?: ValueMatrix;
   /** Threshold for the confusion matrix (binary). Default 0.5, or the model's own for anomaly models. */
   threshold?: number;
   /** 'model' (its own featureImportance), 'permutation', or 'auto' (model's if it has one). Default 'auto'. */
@@ -240,9 +261,39 @@ export function evaluateModel(
       options.costFalseNegative !== undefined ||
       options.costPer1kPredictions !== undefined;
     if (statedCostModel) m.cost_per_1k = report.cost.per1k;
-    const table = thresholdTable(counts, y, pred, w, cFP, cFN, options.thresholdSteps ?? 21, probabilities);
+    // The confusion counts at the operating threshold, so a later reader (the promotion gate)
+    // can price them under any value matrix.
+    m.tp = cm.matrix[1][1];
+    m.fp = falsePositives;
+    m.tn = cm.matrix[0][0];
+    m.fn = falseNegatives;
+    const valueMatrix = options.value && !isRegressionValue(options.value) ? options.value : undefined;
+    if (options.value && !valueMatrix) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `evaluateModel: a ${task} model needs a value matrix of true_positive, false_positive, false_negative, true_negative (per_unit_error is for regression)`,
+      );
+    }
+    const table = thresholdTable(
+      counts,
+      y,
+      pred,
+      w,
+      cFP,
+      cFN,
+      options.thresholdSteps ?? 21,
+      probabilities,
+      valueMatrix,
+    );
     report.thresholdTable = table.rows;
     report.bestThreshold = table.best;
+    if (valueMatrix) {
+      const total = confusionValue({ tp: m.tp, fp: m.fp, tn: m.tn, fn: m.fn }, valueMatrix);
+      const perRow = totalWeight > 0 ? total / totalWeight : 0;
+      report.value = { matrix: valueMatrix, threshold, total, perRow, per1k: perRow * 1000 };
+      report.bestValueThreshold = table.bestValue;
+      m.value_per_1k = perRow * 1000;
+    }
   } else if (task === 'multiclass') {
     const k = model.nOutputs;
     const m = report.metrics;
@@ -264,6 +315,26 @@ export function evaluateModel(
     m.mae = mae(y, pred, w);
     m.r2 = r2(y, pred, w);
     m.mape = mape(y, pred, w);
+    if (options.value) {
+      if (!isRegressionValue(options.value)) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          'evaluateModel: a regression model needs a value matrix with per_unit_error (and loss)',
+        );
+      }
+      const errors = new Float64Array(y.length);
+      let totalWeight = 0;
+      for (let i = 0; i < y.length; i++) {
+        const wi = w ? w[i]! : 1;
+        // A weighted squared loss weighs e², so the weight scales e by √w (|e|: by w).
+        errors[i] = (pred[i]! - y[i]!) * (options.value.loss === 'squared' ? Math.sqrt(wi) : wi);
+        totalWeight += wi;
+      }
+      const total = regressionValue(errors, options.value);
+      const perRow = totalWeight > 0 ? total / totalWeight : 0;
+      report.value = { matrix: options.value, total, perRow, per1k: perRow * 1000 };
+      m.value_per_1k = perRow * 1000;
+    }
     const idx = thin(y.length, 1000);
     report.curves.predictedVsActual = {
       actual: idx.map((i) => round(y[i])),
@@ -326,7 +397,8 @@ function thresholdTable(
   cFN: number,
   steps: number,
   probabilities: boolean,
-): { rows: ThresholdRow[]; best: ThresholdRow } {
+  valueMatrix?: BinaryValueMatrix,
+): { rows: ThresholdRow[]; best: ThresholdRow; bestValue?: ThresholdRow } {
   const roc = rocCurveFromCounts(counts, { dropIntermediate: false });
   let P = 0;
   let N = 0;
@@ -354,6 +426,7 @@ function thresholdTable(
       f1: round(precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0),
       fpr: round(N > 0 ? fp / N : 0),
       cost: round(fp * cFP + fn * cFN),
+      ...(valueMatrix ? { value: round(confusionValue({ tp, fp, tn, fn }, valueMatrix)) } : {}),
     };
   };
   // Index of the last curve point whose threshold is ≥ t (flag score ≥ t).
@@ -379,6 +452,8 @@ function thresholdTable(
   // Scan every distinct threshold on plain numbers; build the row object only for the winner.
   let bestIndex = 0;
   let bestCost = Number.POSITIVE_INFINITY;
+  let bestValueIndex = 0;
+  let bestValue = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < roc.thresholds.length; i++) {
     const tp = P > 0 ? roc.tpr[i] * P : 0;
     const fp = N > 0 ? roc.fpr[i] * N : 0;
@@ -387,6 +462,17 @@ function thresholdTable(
       bestCost = cost;
       bestIndex = i;
     }
+    if (valueMatrix) {
+      const value = confusionValue({ tp, fp, tn: N - fp, fn: P - tp }, valueMatrix);
+      if (value > bestValue) {
+        bestValue = value;
+        bestValueIndex = i;
+      }
+    }
   }
-  return { rows, best: rowAt(bestIndex, roc.thresholds[bestIndex]) };
+  return {
+    rows,
+    best: rowAt(bestIndex, roc.thresholds[bestIndex]),
+    ...(valueMatrix ? { bestValue: rowAt(bestValueIndex, roc.thresholds[bestValueIndex]) } : {}),
+  };
 }

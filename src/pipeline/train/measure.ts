@@ -12,6 +12,11 @@ export interface ModelMeasurements {
   throughput_rows_per_s: number;
   model_size_bytes: number;
   model_size_mb: number;
+  /**
+   * Process CPU time per single-row prediction, µs, over the timed passes after the warm-up:
+   * what serving one request at a time burns in the model (the serving cost's basis).
+   */
+  cpu_us_per_prediction: number;
 }
 
 interface RowFastPath {
@@ -37,8 +42,16 @@ export function measureModel(
   let p99 = Number.POSITIVE_INFINITY;
   // Only the rows that will be timed are densified.
   const timed = sliceRows(x, 0, Math.min(n, options.latencyRows));
+  let cpuMicros = 0;
+  let cpuRows = 0;
   for (let pass = 0; pass < 3; pass++) {
+    const cpu0 = process.cpuUsage();
     const latencies = timeSingleRows(model, timed, options.latencyRows, pass === 0);
+    if (pass > 0) {
+      const used = process.cpuUsage(cpu0);
+      cpuMicros += used.user + used.system;
+      cpuRows += latencies.length;
+    }
     latencies.sort();
     p50 = Math.min(p50, quantile(latencies, 0.5));
     p99 = Math.min(p99, quantile(latencies, 0.99));
@@ -58,6 +71,7 @@ export function measureModel(
     throughput_rows_per_s: batch.nRows > 0 && best > 0 ? batch.nRows / best : 0,
     model_size_bytes: size,
     model_size_mb: size / 1e6,
+    cpu_us_per_prediction: cpuRows > 0 ? cpuMicros / cpuRows : Number.NaN,
   };
 }
 

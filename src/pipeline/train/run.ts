@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type CostModel, costModelSettings, cpuCost } from '../../config.js';
 import type { DatasetCatalog, LabelledMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import {
@@ -30,6 +31,7 @@ import type { TrackingStore } from '../../tracking/index.js';
 import { loadTrainingData, type TrainingMatrices } from './load-data.js';
 import { type ModelMeasurements, measureModel } from './measure.js';
 import { parseTrainSpec, type TrainSpec } from './spec.js';
+import { type ResourceUsage, startUsage } from './usage.js';
 
 /**
  * The run's `evaluation/report.json`: learn/evaluate's report for each data part the run has
@@ -83,6 +85,8 @@ export interface RunTrainingOptions {
   runId?: string;
   /** Aborts the fit (an interrupted command): it stops at the learner's next check. */
   signal?: AbortSignal;
+  /** Prices for the run's cost figures (default: `costModelSettings()`, from the environment). */
+  costModel?: CostModel;
 }
 
 export interface TrainingResult {
@@ -94,6 +98,8 @@ export interface TrainingResult {
   metrics: Record<string, number>;
   measurements: ModelMeasurements;
   signature: ModelSignature;
+  /** CPU, wall time and peak memory of the whole run (usage.ts says how they are measured). */
+  usage: ResourceUsage;
   /** Iterations reported by the learner; `stopped` when onIteration ended training early. */
   iterations: number;
   stopped: boolean;
@@ -119,9 +125,22 @@ export async function runTraining(
   specInput: TrainSpec,
   options: RunTrainingOptions = {},
 ): Promise<TrainingResult> {
+  const stopUsage = startUsage();
+  try {
+    return await trainMeasured(specInput, options, stopUsage);
+  } finally {
+    stopUsage(); // a failed run's share of the process CPU must not go to the runs still open
+  }
+}
+
+async function trainMeasured(
+  specInput: TrainSpec,
+  options: RunTrainingOptions,
+  stopUsage: () => ResourceUsage,
+): Promise<TrainingResult> {
   const wallStart = process.hrtime.bigint();
-  const cpuStart = process.cpuUsage();
   const spec = parseTrainSpec(specInput);
+  const prices = options.costModel ?? costModelSettings();
   const progress = options.onProgress ?? (() => {});
   const entry = learnerNamed(spec.learner.name, 'learner.name');
   const params = checkParams(spec, { ...spec.learner.params, ...(options.params ?? {}) });
@@ -265,8 +284,6 @@ export async function runTraining(
     }
     await active.logJson(spec, 'spec.json');
 
-    const cpu = process.cpuUsage(cpuStart);
-    metrics.cpu_seconds = (cpu.user + cpu.system) / 1e6;
     // Where the wall time went: every phase but the final metric batch and run end below.
     Object.assign(metrics, {
       load_seconds: loadSeconds,
@@ -275,9 +292,11 @@ export async function runTraining(
       measure_seconds: measureSeconds,
       log_seconds: secondsSince(logStart),
     });
+    const usage = stopUsage();
+    Object.assign(metrics, costMetrics(usage, measurements, prices));
     metrics.wall_seconds = secondsSince(wallStart);
     active.logMetrics(finite(metrics), iterations);
-    await active.setTags({ 'kiln.stopped_early': String(stopped) });
+    await active.setTags({ 'kiln.stopped_early': String(stopped), ...costTags(prices) });
     await active.end('FINISHED');
     progress({ phase: 'done', runId: active.id, metrics });
     return {
@@ -288,6 +307,7 @@ export async function runTraining(
       metrics,
       measurements,
       signature,
+      usage,
       iterations,
       stopped,
       report,
@@ -357,6 +377,13 @@ function evaluateParts(
               ...(model.task === 'anomaly' ? {} : { threshold: spec.cost.threshold }),
             }
           : {}),
+        ...(spec.value ? { value: spec.value } : {}),
+        ...(spec.value &&
+        'threshold' in spec.value &&
+        spec.value.threshold !== undefined &&
+        model.task !== 'anomaly'
+          ? { threshold: spec.value.threshold }
+          : {}),
       },
     );
     report.parts[name] = evaluation;
@@ -366,6 +393,38 @@ function evaluateParts(
   const judged = metrics['valid.cost_per_1k'] ?? metrics['test.cost_per_1k'];
   if (judged !== undefined) metrics.cost_per_1k = judged;
   return { report, metrics };
+}
+
+/**
+ * The run's resource figures and what they cost at `prices`: `cpu_seconds`, `peak_rss_mb`,
+ * `compute_cost` (CPU-hours × price), `storage_cost_per_month` (the model package's bytes ×
+ * GB-month price) and `cost_per_1k_predictions`: 1,000 single-row predictions' measured CPU
+ * × price, plus the per-1k-requests overhead. `cost_per_1k` (errors + stated serving cost)
+ * is the spec's business cost model, a different figure.
+ */
+export function costMetrics(
+  usage: ResourceUsage,
+  measurements: Pick<ModelMeasurements, 'cpu_us_per_prediction' | 'model_size_bytes'>,
+  prices: CostModel,
+): Record<string, number> {
+  return {
+    cpu_seconds: usage.cpuSeconds,
+    peak_rss_mb: usage.peakRssBytes / 1e6,
+    compute_cost: cpuCost(usage.cpuSeconds, prices),
+    storage_cost_per_month: (measurements.model_size_bytes / 1e9) * prices.gbMonth,
+    cost_per_1k_predictions:
+      cpuCost((measurements.cpu_us_per_prediction * 1000) / 1e6, prices) + prices.per1kRequests,
+  };
+}
+
+/** The prices a run's cost figures were computed at, so they can be re-read later. */
+export function costTags(prices: CostModel): Record<string, string> {
+  return {
+    'kiln.cost.currency': prices.currency,
+    'kiln.cost.cpu_hour': String(prices.cpuHour),
+    'kiln.cost.gb_month': String(prices.gbMonth),
+    'kiln.cost.per_1k_requests': String(prices.per1kRequests),
+  };
 }
 
 /** The learner's own task (iforest: anomaly), else binary / multiclass from the target's classes, regression for a numeric target. */

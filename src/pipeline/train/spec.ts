@@ -10,6 +10,7 @@ import {
   STEP_KINDS,
   THREADS_WHY,
   type TransformStep,
+  valueMatrixSchema,
   WORK_BOUNDS,
 } from '../../learn/index.js';
 
@@ -234,6 +235,22 @@ export const MEASURES: Readonly<Record<string, { direction: 'minimize' | 'maximi
       direction: 'minimize',
       description: 'validation cost per 1,000 predictions (cost model: errors + serving)',
     },
+    cpu_seconds: { direction: 'minimize', description: 'CPU time of the whole run, every thread, s' },
+    peak_rss_mb: { direction: 'minimize', description: 'resident-memory high-water mark, MB' },
+    compute_cost: {
+      direction: 'minimize',
+      description: 'cpu_seconds at the CPU-hour price (KILN_COST_CPU_HOUR)',
+    },
+    cpu_us_per_prediction: { direction: 'minimize', description: 'CPU time per single-row prediction, µs' },
+    cost_per_1k_predictions: {
+      direction: 'minimize',
+      description:
+        'serving cost of 1,000 single-row predictions: their CPU at the CPU-hour price + the per-1k-requests overhead',
+    },
+    storage_cost_per_month: {
+      direction: 'minimize',
+      description: 'storing the model package for a month at the GB-month price',
+    },
   };
 
 export const objectiveSchema = z
@@ -305,6 +322,12 @@ export const trainSpecSchema = z
     /** Metrics logged on validation and test; the first is the main one. Default: the task's. */
     metrics: z.array(z.string().min(1)).optional(),
     cost: costSchema.optional(),
+    /**
+     * What decisions are worth (learn/evaluate/value.ts): the report's value at each threshold,
+     * the best-value threshold, and `<part>.value_per_1k`. A binary matrix's `threshold` is the
+     * operating threshold (over `cost.threshold`).
+     */
+    value: valueMatrixSchema.optional(),
     measure: measureSchema.default({ latency_rows: 2000, batch_rows: 10_000 }),
     search: searchSchema.optional(),
     tags: z.record(z.string(), z.string()).optional(),
@@ -357,6 +380,17 @@ function checkCrossFields(spec: z.infer<typeof trainSpecSchema>, ctx: z.Refineme
   }
   if (spec.cost && spec.task === 'regression') {
     ctx.addIssue({ code: 'custom', path: ['cost'], message: 'a cost model needs a binary task' });
+  }
+  if (spec.value && spec.task !== undefined) {
+    const regression = 'per_unit_error' in spec.value;
+    if (regression !== (spec.task === 'regression'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: regression
+          ? `per_unit_error is a regression value; a ${spec.task} task takes true_positive, false_positive, false_negative, true_negative`
+          : 'a regression task takes per_unit_error (and loss), not a confusion-matrix value',
+      });
   }
   if (spec.search) checkSearch(spec, learner.paramsSchema, ctx);
 }
@@ -443,6 +477,7 @@ function quantityProblem(name: string, task: TrainSpec['task']): string | undefi
     if (name === 'cost_per_1k' && task === 'regression') return 'cost_per_1k needs a binary task';
     return undefined;
   }
+  if (/^valid\.value_per_1k$/.test(name)) return undefined; // logged when the spec has a value matrix
   const m = /^(valid|test|train)\.(.+)$/.exec(name);
   if (!m) {
     return `'${name}' is neither 'valid.<metric>' nor a measure (${Object.keys(MEASURES).join(', ')})`;
@@ -481,6 +516,7 @@ export function constraintValue(c: Constraint, measured: number): number {
 export function directionOf(name: string): 'minimize' | 'maximize' {
   if (name in MEASURES) return MEASURES[name]!.direction;
   const metric = name.replace(/^(valid|test|train)\./, '');
+  if (metric === 'value_per_1k') return 'maximize';
   return getMetric(metric).direction;
 }
 

@@ -1,3 +1,4 @@
+import { type CostModel, costModelSettings } from '../../config.js';
 import type { DatasetCatalog } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { getMetric } from '../../learn/index.js';
@@ -67,6 +68,8 @@ export interface TrainingObjectiveOptions {
   study?: string;
   /** Aborts a trial's fit (an interrupted command). */
   signal?: AbortSignal;
+  /** Prices for each trial's cost figures (default: the environment's, `costModelSettings()`). */
+  costModel?: CostModel;
 }
 
 /**
@@ -119,9 +122,18 @@ export function trainingObjective(spec: TrainSpec, options: TrainingObjectiveOpt
       },
       ...(onIteration ? { onIteration } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.costModel ? { costModel: options.costModel } : {}),
     });
     trial.setUserAttr('run_id', result.runId);
     trial.setUserAttr('iterations', result.iterations);
+    // What the trial used and cost, summed over the study by `kiln tune show` (tune/summary.ts).
+    trial.setUserAttr('cpu_seconds', result.usage.cpuSeconds);
+    trial.setUserAttr('wall_seconds', result.usage.wallSeconds);
+    trial.setUserAttr('peak_rss_mb', result.usage.peakRssBytes / 1e6);
+    trial.setUserAttr('compute_cost', result.metrics.compute_cost);
+    if (result.metrics.cost_per_1k_predictions !== undefined)
+      trial.setUserAttr('cost_per_1k_predictions', result.metrics.cost_per_1k_predictions);
+    trial.setUserAttr('currency', (options.costModel ?? costModelSettings()).currency);
     if (plan.constraints.length > 0) {
       trial.setConstraints(
         plan.constraints.map((c) => constraintValue(c, result.metrics[c.name] ?? Number.NaN)),

@@ -240,6 +240,16 @@ async function finishParentRun(client: KilnClient, runId: string, summary: Study
   for (const [state, n] of Object.entries(summary.counts)) {
     metrics.push({ key: `trials.${state.toLowerCase()}`, value: n, timestamp: now, step: 0 });
   }
+  if (summary.usage) {
+    const u = summary.usage;
+    for (const [key, value] of [
+      ['trials.cpu_seconds', u.cpuSeconds],
+      ['trials.wall_seconds', u.wallSeconds],
+      ['trials.compute_cost', u.computeCost],
+      ['trials.peak_rss_mb', u.peakRssMb],
+    ] as const)
+      metrics.push({ key, value, timestamp: now, step: 0 });
+  }
   const best = summary.best[0];
   if (best?.values) {
     best.values.forEach((v, i) => {
