@@ -24,6 +24,7 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | MLFLOW_TRACKING_USERNAME / _PASSWORD | (none)     | HTTP Basic, as MLflow's client sends it (the password is the token) |
  * | KILN_RUN_HEARTBEAT_MS | 10000                     | how often a kiln process beats the runs it owns  |
  * | KILN_RUN_STALE_MS   | 120000                      | a RUNNING run with no beat for this long is stale (`runs ls`, `gc --stale`) |
+ * | KILN_REDIS          | (none: steps run locally)   | redis://host:port of the BullMQ queue: `kiln pipeline run` sends steps to `kiln worker` processes |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -50,6 +51,8 @@ export interface KilnConfig {
   maxUploadBytes: number;
   /** Scratch files (uploads, ingests in progress) live here, under the home, and are swept at start. */
   scratch: string;
+  /** redis://… of the step queue (KILN_REDIS); unset: pipelines run their steps locally. */
+  redis?: string;
 }
 
 export type KilnConfigInput = Partial<KilnConfig>;
@@ -90,6 +93,7 @@ export function resolveConfig(
         .map((p) => path.resolve(p)),
     maxUploadBytes: overrides.maxUploadBytes ?? byteCount(env.KILN_MAX_UPLOAD_BYTES, 1024 ** 3),
     scratch: overrides.scratch ?? path.join(home, 'scratch'),
+    redis: overrides.redis ?? (env.KILN_REDIS || undefined),
   };
 }
 

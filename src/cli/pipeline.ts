@@ -5,6 +5,8 @@ import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import {
   addSchedule,
+  BullmqExecutor,
+  DEFAULT_QUEUE,
   explainPipeline,
   nextFireTime,
   type PipelineEvent,
@@ -13,6 +15,7 @@ import {
   resumePipeline,
   runPipeline,
   SqlPipelineStore,
+  type StepExecutor,
   type StepRecord,
   type TrackingServer,
 } from '../pipeline/index.js';
@@ -38,6 +41,9 @@ import {
 
 interface RunCommandOptions extends WorkspaceCommandOptions {
   param: string[];
+  executor?: string;
+  redis?: string;
+  queue?: string;
   cache?: boolean;
   rerun: string[];
   concurrency?: string;
@@ -66,8 +72,35 @@ function paramOverrides(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((t) => parseKeyValue('--param', t)));
 }
 
+/**
+ * Where steps run: `--executor`, else bullmq when a queue is named (--redis, KILN_REDIS), else
+ * local. The bullmq executor needs a queue; a local run ignores KILN_REDIS only when told to.
+ */
+export function executorFor(opts: {
+  executor?: string;
+  redis?: string;
+  queue?: string;
+}): StepExecutor | undefined {
+  const redis = opts.redis ?? resolveConfig().redis;
+  const kind = opts.executor ?? (redis ? 'bullmq' : 'local');
+  if (kind === 'local') return undefined;
+  if (kind !== 'bullmq')
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--executor: expected local or bullmq, got '${kind.slice(0, 40)}'`,
+    );
+  if (!redis)
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      '--executor bullmq: name the queue with --redis redis://host:port or KILN_REDIS',
+    );
+  return new BullmqExecutor({ redis, ...(opts.queue ? { queue: opts.queue } : {}) }).withTracking(true);
+}
+
 function runOptions(opts: RunCommandOptions): PipelineRunOptions {
+  const executor = executorFor(opts);
   return {
+    ...(executor ? { executor } : {}),
     workspace: workspaceTarget(opts),
     params: paramOverrides(opts.param),
     noCache: opts.cache === false ? true : opts.rerun.length > 0 ? opts.rerun : false,
@@ -229,6 +262,12 @@ export function registerPipelineCommands(program: Command): void {
       .option('--rerun <step>', 'no cache for this step: run it even if cached (repeatable)', collect, [])
       .option('--concurrency <n>', 'steps run at once (default: the spec’s, else 2)')
       .option('--logs', 'stream each step’s log lines to stderr (with --json: as log events)')
+      .option(
+        '--executor <name>',
+        'local (steps in processes here) or bullmq (steps on kiln worker processes); default bullmq when a queue is named, else local',
+      )
+      .option('--redis <url>', 'redis://host:port of the step queue (default KILN_REDIS)')
+      .option('--queue <name>', `queue name (default ${DEFAULT_QUEUE})`)
       .option('--no-progress', 'no progress bars');
 
   runFlags(

@@ -11,6 +11,7 @@ import { registerServerCommand } from './server.js';
 import { registerTrainCommand } from './train.js';
 import { registerTuneCommands } from './tune.js';
 import { registerWebhooksCommands } from './webhooks.js';
+import { registerWorkerCommand } from './worker.js';
 
 /**
  * The `kiln` command. Each command group lives in its own file and registers itself here;
@@ -42,5 +43,6 @@ export function buildProgram(): Command {
   registerPipelineCommands(program);
   registerDeployCommands(program);
   registerMonitorCommands(program);
+  registerWorkerCommand(program);
   return program;
 }

@@ -1,6 +1,9 @@
 export { canonicalJson, type KeyExplain } from './cache.js';
 export { buildDag, downstreamOf, type PipelineDag } from './dag.js';
-export { LocalExecutor } from './executors/local.js';
+export { BullmqExecutor, type BullmqExecutorOptions } from './executors/bullmq.js';
+export { LocalExecutor, type LocalExecutorOptions } from './executors/local.js';
+export { StepQueueWorker, type StepQueueWorkerOptions } from './executors/queue-worker.js';
+export { DEFAULT_QUEUE, describeRedis } from './executors/step-queue.js';
 export {
   checkPipeline,
   explainPipeline,
