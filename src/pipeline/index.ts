@@ -33,6 +33,9 @@ export {
   type ScheduleRecord,
   SqlPipelineStore,
   type StepRecord,
+  type TriggerEvent,
+  type TriggerFiringRecord,
+  type TriggerRecord,
 } from './sql-pipeline-store.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
@@ -81,4 +84,5 @@ export {
   trainingObjectiveForStudy,
   tuneFromSpec,
 } from './train/tune-study.js';
+export { type AddTriggerInput, addTrigger, triggerMatches } from './triggers.js';
 export type * from './types.js';

@@ -86,6 +86,11 @@ export interface PipelineRunOptions {
   onEvent?: (event: PipelineEvent) => void;
   /** What started the run (recorded): manual by default, a schedule, an event. */
   trigger?: Record<string, unknown>;
+  /**
+   * Parameter values set as they are, after `params` (an event trigger's event object); each
+   * must be a declared parameter.
+   */
+  paramValues?: Record<string, unknown>;
 }
 
 export interface TrackingServer {
@@ -185,6 +190,14 @@ export async function runPipeline(
 ): Promise<PipelineRunSummary> {
   const loaded = loadPipeline(file);
   const params = applyParamOverrides(loaded.spec, options.params ?? {});
+  for (const [k, v] of Object.entries(options.paramValues ?? {})) {
+    if (!(k in loaded.spec.params))
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${loaded.place}: the pipeline declares no parameter '${k}'`,
+      );
+    params[k] = v;
+  }
   return withRunner(options, async (runner) => {
     const runId = newRunId();
     await runner.start(loaded, params, runId, options.trigger ?? { type: 'manual' });
