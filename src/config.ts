@@ -31,6 +31,7 @@ import { describeLocation, type Location, parseLocation } from './location.js';
  * | KILN_COST_GB_MONTH  | 0.023                       | price of storing 1 GB (10^9 bytes) of artifacts for a month |
  * | KILN_COST_PER_1K_REQUESTS | 0                     | overhead per 1,000 served requests (load balancer, network) |
  * | KILN_CURRENCY       | USD                         | the unit every cost figure is in (a label; nothing is converted) |
+ * | KILN_REDIS          | (none: steps run locally)   | redis://host:port of the BullMQ queue: `kiln pipeline run` sends steps to `kiln worker` processes |
  *
  * S3 artifact stores take AWS's own variables, so a machine set up for the AWS CLI needs
  * nothing more: credentials by the SDK's default chain (AWS_ACCESS_KEY_ID /
@@ -57,6 +58,8 @@ export interface KilnConfig {
   maxUploadBytes: number;
   /** Scratch files (uploads, ingests in progress) live here, under the home, and are swept at start. */
   scratch: string;
+  /** redis://… of the step queue (KILN_REDIS); unset: pipelines run their steps locally. */
+  redis?: string;
 }
 
 export type KilnConfigInput = Partial<KilnConfig>;
@@ -97,6 +100,7 @@ export function resolveConfig(
         .map((p) => path.resolve(p)),
     maxUploadBytes: overrides.maxUploadBytes ?? byteCount(env.KILN_MAX_UPLOAD_BYTES, 1024 ** 3),
     scratch: overrides.scratch ?? path.join(home, 'scratch'),
+    redis: overrides.redis ?? (env.KILN_REDIS || undefined),
   };
 }
 

@@ -128,3 +128,61 @@ export async function startKilnServer(args: string[], env: NodeJS.ProcessEnv): P
     },
   };
 }
+
+export interface KilnLongProcess {
+  child: ChildProcess;
+  /** What the ready line matched. */
+  ready: RegExpExecArray;
+  /** Everything printed so far. */
+  output(): { stdout: string; stderr: string };
+  /** SIGTERM (or `signal`), then waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts a long-running `kiln …args` (a worker, a server) and resolves once stdout matches `ready`. */
+export async function startKiln(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<KilnLongProcess> {
+  const child = spawn(process.execPath, [...KILN_ARGV, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kiln ${args[0]} not ready after ${timeoutMs} ms: ${stdout}${stderr}`));
+    }, timeoutMs);
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+      const m = ready.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kiln ${args[0]} exited with ${code}: ${stdout}${stderr}`));
+    });
+  });
+  return {
+    child,
+    ready: match,
+    output: () => ({ stdout, stderr }),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}

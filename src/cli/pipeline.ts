@@ -5,6 +5,9 @@ import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import {
   addSchedule,
+  addTrigger,
+  BullmqExecutor,
+  DEFAULT_QUEUE,
   explainPipeline,
   nextFireTime,
   type PipelineEvent,
@@ -13,6 +16,7 @@ import {
   resumePipeline,
   runPipeline,
   SqlPipelineStore,
+  type StepExecutor,
   type StepRecord,
   type TrackingServer,
 } from '../pipeline/index.js';
@@ -38,6 +42,9 @@ import {
 
 interface RunCommandOptions extends WorkspaceCommandOptions {
   param: string[];
+  executor?: string;
+  redis?: string;
+  queue?: string;
   cache?: boolean;
   rerun: string[];
   concurrency?: string;
@@ -67,8 +74,35 @@ function paramOverrides(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((t) => parseKeyValue('--param', t)));
 }
 
+/**
+ * Where steps run: `--executor`, else bullmq when a queue is named (--redis, KILN_REDIS), else
+ * local. The bullmq executor needs a queue; a local run ignores KILN_REDIS only when told to.
+ */
+export function executorFor(opts: {
+  executor?: string;
+  redis?: string;
+  queue?: string;
+}): StepExecutor | undefined {
+  const redis = opts.redis ?? resolveConfig().redis;
+  const kind = opts.executor ?? (redis ? 'bullmq' : 'local');
+  if (kind === 'local') return undefined;
+  if (kind !== 'bullmq')
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--executor: expected local or bullmq, got '${kind.slice(0, 40)}'`,
+    );
+  if (!redis)
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      '--executor bullmq: name the queue with --redis redis://host:port or KILN_REDIS',
+    );
+  return new BullmqExecutor({ redis, ...(opts.queue ? { queue: opts.queue } : {}) }).withTracking(true);
+}
+
 function runOptions(opts: RunCommandOptions): PipelineRunOptions {
+  const executor = executorFor(opts);
   return {
+    ...(executor ? { executor } : {}),
     workspace: workspaceTarget(opts),
     params: paramOverrides(opts.param),
     noCache: opts.cache === false ? true : opts.rerun.length > 0 ? opts.rerun : false,
@@ -216,7 +250,7 @@ function stepsTable(steps: StepRecord[]): string {
   ]);
 }
 
-/** `kiln pipeline …`: run, resume, ls, show, explain, logs, schedule. */
+/** `kiln pipeline …`: run, resume, ls, show, explain, logs, schedule, trigger. */
 export function registerPipelineCommands(program: Command): void {
   const pipeline = program
     .command('pipeline')
@@ -230,6 +264,12 @@ export function registerPipelineCommands(program: Command): void {
       .option('--rerun <step>', 'no cache for this step: run it even if cached (repeatable)', collect, [])
       .option('--concurrency <n>', 'steps run at once (default: the spec’s, else 2)')
       .option('--logs', 'stream each step’s log lines to stderr (with --json: as log events)')
+      .option(
+        '--executor <name>',
+        'local (steps in processes here) or bullmq (steps on kiln worker processes); default bullmq when a queue is named, else local',
+      )
+      .option('--redis <url>', 'redis://host:port of the step queue (default KILN_REDIS)')
+      .option('--queue <name>', `queue name (default ${DEFAULT_QUEUE})`)
       .option('--no-progress', 'no progress bars');
 
   runFlags(
@@ -334,6 +374,104 @@ export function registerPipelineCommands(program: Command): void {
       throw new KilnError('RESOURCE_DOES_NOT_EXIST', `schedule '${name.slice(0, 100)}' does not exist`);
     if (opts.json) return printJson({ deleted: name });
     process.stdout.write(`deleted schedule '${name}'\n`);
+  });
+
+  const trigger = pipeline
+    .command('trigger')
+    .description(
+      'event triggers: kiln server runs the pipeline when a matching event is published (once, whatever the number of servers)',
+    );
+  addWorkspaceOptions(
+    trigger
+      .command('add')
+      .argument('<name>', 'the trigger’s name')
+      .requiredOption('--event <type>', 'the event type, e.g. alert.fired')
+      .option(
+        '--match <field=value>',
+        'only events whose field has this value (subject, actor or payload.NAME; * matches any run of characters; repeatable)',
+        collect,
+        [],
+      )
+      .option('--spec <file>', 'the pipeline spec', 'kiln.yaml')
+      .option('--param <k=v>', 'override a declared parameter at each run (repeatable)', collect, [])
+      .option('--event-param <name>', 'the declared parameter that receives the event', 'event')
+      .description('add (or replace) an event trigger; only events published from now on fire it'),
+  ).action(
+    async (
+      name: string,
+      opts: WorkspaceCommandOptions & {
+        event: string;
+        match: string[];
+        spec: string;
+        param: string[];
+        eventParam: string;
+      },
+    ) => {
+      const record = await withPipelines(opts, (p) =>
+        addTrigger(p, {
+          name,
+          event: opts.event,
+          match: Object.fromEntries(opts.match.map((t) => parseKeyValue('--match', t))),
+          spec: opts.spec,
+          params: paramOverrides(opts.param),
+          eventParam: opts.eventParam,
+          createdBy: localUser(),
+        }),
+      );
+      if (opts.json) return printJson(record);
+      process.stdout.write(
+        `trigger '${record.name}': ${record.specPath} on ${record.eventType}${
+          Object.keys(record.match).length
+            ? ` where ${Object.entries(record.match)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ')}`
+            : ''
+        }, the event in params.${record.eventParam}\nkiln server runs it (any server on this store)\n`,
+      );
+    },
+  );
+  addWorkspaceOptions(trigger.command('ls').description('event triggers and their latest firing')).action(
+    async (opts: WorkspaceCommandOptions) => {
+      const rows = await withPipelines(opts, async (p) =>
+        Promise.all(
+          (await p.listTriggers()).map(async (t) => ({
+            ...t,
+            firings: await p.listTriggerFirings(t.name, 5),
+          })),
+        ),
+      );
+      if (opts.json) return printJson(rows);
+      process.stdout.write(
+        rows.length === 0
+          ? 'no triggers: kiln pipeline trigger add NAME --event alert.fired --spec kiln.yaml\n'
+          : renderTable(rows, [
+              { header: 'NAME', value: (r) => r.name },
+              { header: 'EVENT', value: (r) => r.eventType },
+              {
+                header: 'MATCH',
+                value: (r) =>
+                  Object.entries(r.match)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' '),
+              },
+              { header: 'SPEC', value: (r) => r.specPath },
+              {
+                header: 'LAST FIRED',
+                value: (r) => (r.firings[0] ? formatTimestamp(r.firings[0].fireTime) : ''),
+              },
+              { header: 'LAST RUN', value: (r) => r.firings[0]?.runId ?? r.firings[0]?.error ?? '' },
+            ]),
+      );
+    },
+  );
+  addWorkspaceOptions(
+    trigger.command('rm').argument('<name>', 'the trigger’s name').description('delete an event trigger'),
+  ).action(async (name: string, opts: WorkspaceCommandOptions) => {
+    const removed = await withPipelines(opts, (p) => p.deleteTrigger(name));
+    if (!removed)
+      throw new KilnError('RESOURCE_DOES_NOT_EXIST', `trigger '${name.slice(0, 100)}' does not exist`);
+    if (opts.json) return printJson({ deleted: name });
+    process.stdout.write(`deleted trigger '${name}'\n`);
   });
 
   addWorkspaceOptions(

@@ -12,6 +12,7 @@ import { registerServerCommand } from './server.js';
 import { registerTrainCommand } from './train.js';
 import { registerTuneCommands } from './tune.js';
 import { registerWebhooksCommands } from './webhooks.js';
+import { registerWorkerCommand } from './worker.js';
 
 /**
  * The `kiln` command. Each command group lives in its own file and registers itself here;
@@ -44,5 +45,6 @@ export function buildProgram(): Command {
   registerPipelineCommands(program);
   registerDeployCommands(program);
   registerMonitorCommands(program);
+  registerWorkerCommand(program);
   return program;
 }

@@ -6,8 +6,13 @@ import { WebhookDeliverer } from '../events/index.js';
 import { PipelineScheduler, runPipeline, SqlPipelineStore } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
 import { isLocalWorkspace, openWorkspace } from '../workspace.js';
-import { serveWorkspaceTracking } from './pipeline.js';
+import { executorFor, serveWorkspaceTracking } from './pipeline.js';
 import { workspaceTarget } from './tracking-connection.js';
+
+function withExecutor() {
+  const executor = executorFor({});
+  return executor ? { executor } : {};
+}
 
 export function registerServerCommand(program: Command): void {
   program
@@ -29,7 +34,7 @@ export function registerServerCommand(program: Command): void {
     )
     .option(
       '--schedule-interval-ms <ms>',
-      'how often pipeline schedules are checked for a due tick (0: this server fires none)',
+      'how often pipeline schedules and event triggers are checked (0: this server fires none)',
       '15000',
     )
     .option('--auth', 'require a token on every route (always on when --host is not a loopback address)')
@@ -94,6 +99,7 @@ export function registerServerCommand(program: Command): void {
             ? new PipelineScheduler(new SqlPipelineStore(store), {
                 pollMs: scheduleIntervalMs,
                 log: app.log,
+                // Steps go to kiln worker processes when KILN_REDIS names a queue.
                 fire: async (s, fireTime) =>
                   (
                     await runPipeline(s.specPath, {
@@ -101,6 +107,18 @@ export function registerServerCommand(program: Command): void {
                       params: s.params,
                       trigger: { type: 'schedule', schedule: s.name, fireTime },
                       serveTracking: serveWorkspaceTracking,
+                      ...withExecutor(),
+                    })
+                  ).runId,
+                fireEvent: async (t, event) =>
+                  (
+                    await runPipeline(t.specPath, {
+                      workspace: workspaceTarget(opts),
+                      params: t.params,
+                      paramValues: { [t.eventParam]: event },
+                      trigger: { type: 'event', trigger: t.name, eventId: event.id, eventType: event.type },
+                      serveTracking: serveWorkspaceTracking,
+                      ...withExecutor(),
                     })
                   ).runId,
               })

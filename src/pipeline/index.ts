@@ -1,6 +1,9 @@
 export { canonicalJson, type KeyExplain } from './cache.js';
 export { buildDag, downstreamOf, type PipelineDag } from './dag.js';
-export { LocalExecutor } from './executors/local.js';
+export { BullmqExecutor, type BullmqExecutorOptions } from './executors/bullmq.js';
+export { LocalExecutor, type LocalExecutorOptions } from './executors/local.js';
+export { StepQueueWorker, type StepQueueWorkerOptions } from './executors/queue-worker.js';
+export { DEFAULT_QUEUE, describeRedis } from './executors/step-queue.js';
 export {
   checkPipeline,
   explainPipeline,
@@ -30,6 +33,9 @@ export {
   type ScheduleRecord,
   SqlPipelineStore,
   type StepRecord,
+  type TriggerEvent,
+  type TriggerFiringRecord,
+  type TriggerRecord,
 } from './sql-pipeline-store.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
@@ -79,4 +85,5 @@ export {
   tuneFromSpec,
 } from './train/tune-study.js';
 export { type ResourceUsage, startUsage } from './train/usage.js';
+export { type AddTriggerInput, addTrigger, triggerMatches } from './triggers.js';
 export type * from './types.js';

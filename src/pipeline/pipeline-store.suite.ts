@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import type { Store } from '../store/index.js';
-import { type PipelineRunRecord, type ScheduleRecord, SqlPipelineStore } from './sql-pipeline-store.js';
+import {
+  type PipelineRunRecord,
+  type ScheduleRecord,
+  SqlPipelineStore,
+  type TriggerRecord,
+} from './sql-pipeline-store.js';
 
 /**
  * The pipeline store's suite, run over every metadata dialect (SQLite, Postgres), as the
@@ -199,6 +205,61 @@ export function runPipelineStoreSuite(label: string, open: () => Promise<Pipelin
       );
       expect(next.filter(Boolean)).toHaveLength(1);
       expect((await pipelines.listSchedules())[0]!.lastFireTime).toBe(T0 + 600_000);
+    });
+
+    it('stores event triggers, reads unjudged events by anti-join, and lets one of many claimers fire each', async () => {
+      const publish = (type: 'alert.fired' | 'alias.moved', rule: string) =>
+        fixture.store.db
+          .transaction()
+          .execute((trx) =>
+            publishEvent(trx, { type, subject: `monitors:/flights/${rule}`, payload: { rule } }),
+          );
+      await publish('alert.fired', 'old');
+      const since = await pipelines.latestEventId();
+      expect(since).toBeGreaterThan(0);
+      const trigger: TriggerRecord = {
+        name: 'retrain',
+        eventType: 'alert.fired',
+        match: { 'payload.rule': 'drift' },
+        specPath: '/p/kiln.yaml',
+        params: { window: 'latest' },
+        eventParam: 'event',
+        enabled: true,
+        sinceEventId: since,
+        createdBy: 'ada',
+        creationTime: T0,
+      };
+      await pipelines.putTrigger(trigger);
+      expect(await pipelines.listTriggers()).toEqual([trigger]);
+      const drift = await publish('alert.fired', 'drift');
+      await publish('alias.moved', 'drift');
+      const other = await publish('alert.fired', 'latency');
+      // Only the trigger's type, only after it was added, oldest first.
+      const unjudged = await pipelines.unjudgedEvents(trigger);
+      expect(unjudged.map((e) => e.id)).toEqual([drift.id, other.id]);
+      expect(unjudged[0]).toMatchObject({ type: 'alert.fired', payload: { rule: 'drift' } });
+      // Eight servers race for the same event: one insert goes in.
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, () => pipelines.claimTriggerEvent('retrain', drift.id, true, T0)),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await pipelines.claimTriggerEvent('retrain', other.id, false, T0)).toBe(true);
+      expect(await pipelines.unjudgedEvents(trigger)).toEqual([]);
+      await pipelines.setTriggerFiringOutcome('retrain', drift.id, { runId: 'f'.repeat(32) });
+      // Firings list the matched ones only.
+      expect(await pipelines.listTriggerFirings('retrain')).toEqual([
+        {
+          trigger: 'retrain',
+          eventId: drift.id,
+          matched: true,
+          fireTime: T0,
+          runId: 'f'.repeat(32),
+          error: null,
+        },
+      ]);
+      expect(await pipelines.deleteTrigger('retrain')).toBe(true);
+      expect(await pipelines.deleteTrigger('retrain')).toBe(false);
+      expect(await pipelines.listTriggerFirings('retrain')).toEqual([]);
     });
   });
 }

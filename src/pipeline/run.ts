@@ -86,6 +86,11 @@ export interface PipelineRunOptions {
   onEvent?: (event: PipelineEvent) => void;
   /** What started the run (recorded): manual by default, a schedule, an event. */
   trigger?: Record<string, unknown>;
+  /**
+   * Parameter values set as they are, after `params` (an event trigger's event object); each
+   * must be a declared parameter.
+   */
+  paramValues?: Record<string, unknown>;
 }
 
 export interface TrackingServer {
@@ -185,6 +190,14 @@ export async function runPipeline(
 ): Promise<PipelineRunSummary> {
   const loaded = loadPipeline(file);
   const params = applyParamOverrides(loaded.spec, options.params ?? {});
+  for (const [k, v] of Object.entries(options.paramValues ?? {})) {
+    if (!(k in loaded.spec.params))
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `${loaded.place}: the pipeline declares no parameter '${k}'`,
+      );
+    params[k] = v;
+  }
   return withRunner(options, async (runner) => {
     const runId = newRunId();
     await runner.start(loaded, params, runId, options.trigger ?? { type: 'manual' });
@@ -293,9 +306,10 @@ async function withRunner<T>(options: PipelineRunOptions, body: (runner: Runner)
     );
   }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'kiln-pipeline-'));
-  const executor = options.executor ?? new LocalExecutor();
+  const executor: StepExecutor = options.executor ?? new LocalExecutor();
   const runner = new Runner(client, workspace, workspaceOptions, workDir, executor, options);
   try {
+    await executor.open?.(workspace);
     return await body(runner);
   } finally {
     await executor.close().catch(() => undefined);
@@ -664,7 +678,9 @@ class Runner {
       } as StepTask;
       if (task.kind === 'command') {
         const command = task as CommandTask;
-        command.env = await this.commandEnv(command, step, params, runId);
+        const { env, own } = await this.commandEnv(command, step, params, runId);
+        command.env = env;
+        command.ownEnv = own;
       }
       const controller = new AbortController();
       const timer = step.timeout
@@ -768,11 +784,12 @@ class Runner {
     step: StepSpec,
     params: Record<string, unknown>,
     runId: string,
-  ): Promise<Record<string, string>> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  ): Promise<{ env: Record<string, string>; own: Record<string, string> }> {
+    // What kiln and the step set, apart from the inherited environment: a remote worker
+    // (executors/bullmq.ts) adds only this to its own environment.
+    const own: Record<string, string> = {};
     const store = this.workspace.store!;
-    Object.assign(env, task.env, {
+    Object.assign(own, task.env, {
       KILN_PIPELINE_RUN_ID: runId,
       KILN_PIPELINE_STEP: task.step,
       KILN_PROJECT_DIR: task.projectDir,
@@ -785,21 +802,30 @@ class Runner {
       MLFLOW_RUN_ID: task.trackingRunId,
       MLFLOW_EXPERIMENT_ID: task.experimentId,
     });
-    delete env.KILN_TRACKING_URI;
-    delete env.MLFLOW_TRACKING_URI;
-    delete env.KILN_HOME;
+    // Nothing may point the step at another workspace than the run's (its own env neither).
+    for (const k of WORKSPACE_POINTERS) delete own[k];
     for (const [n, rel] of Object.entries(step.outputs)) {
       const file = path.join(task.outputDir, rel);
       await mkdir(path.dirname(file), { recursive: true });
-      env[`KILN_OUTPUT_${n.toUpperCase()}`] = file;
+      own[`KILN_OUTPUT_${n.toUpperCase()}`] = file;
     }
-    for (const [n, file] of Object.entries(task.inputs)) env[`KILN_INPUT_${n.toUpperCase()}`] = file;
+    for (const [n, file] of Object.entries(task.inputs)) own[`KILN_INPUT_${n.toUpperCase()}`] = file;
     if (this.options.serveTracking) {
       this.trackingServer ??= this.options.serveTracking(this.workspace);
-      env.MLFLOW_TRACKING_URI = (await this.trackingServer).uri;
+      own.MLFLOW_TRACKING_URI = (await this.trackingServer).uri;
     }
-    return env;
+    return { env: { ...inheritedEnv(), ...own }, own };
   }
+}
+
+const WORKSPACE_POINTERS = ['KILN_TRACKING_URI', 'MLFLOW_TRACKING_URI', 'KILN_HOME'];
+
+/** This process's environment less what would point a step at another workspace or server. */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const k of WORKSPACE_POINTERS) delete env[k];
+  return env;
 }
 
 /** resolveReferences with an async lookup (materialising a file may download it). */

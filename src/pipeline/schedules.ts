@@ -3,7 +3,8 @@ import { Cron } from 'croner';
 import { KilnError } from '../errors.js';
 import { loadPipeline } from './run.js';
 import { applyParamOverrides } from './spec.js';
-import type { ScheduleRecord, SqlPipelineStore } from './sql-pipeline-store.js';
+import type { ScheduleRecord, SqlPipelineStore, TriggerEvent, TriggerRecord } from './sql-pipeline-store.js';
+import { triggerMatches } from './triggers.js';
 
 /**
  * Cron triggers for pipelines (`kiln pipeline schedule add|ls|rm`), fired by `kiln server`.
@@ -97,6 +98,11 @@ export function latestDueTick(cron: string, since: number, now: number): number 
 export interface SchedulerOptions {
   /** Starts the pipeline for a claimed tick; resolves with the pipeline run id. */
   fire: (schedule: ScheduleRecord, fireTime: number) => Promise<string>;
+  /**
+   * Starts the pipeline for a claimed event of an event trigger (triggers.ts); resolves with
+   * the pipeline run id. Without it this scheduler fires no event triggers.
+   */
+  fireEvent?: (trigger: TriggerRecord, event: TriggerEvent) => Promise<string>;
   pollMs?: number;
   log?: { info(o: object, msg: string): void; error(o: object, msg: string): void };
 }
@@ -116,6 +122,7 @@ export class PipelineScheduler {
     this.timer = setInterval(() => {
       if (this.ticking) return;
       this.ticking = this.tick()
+        .then(() => this.triggerTick())
         .then(() => undefined)
         .catch((e) => this.options.log?.error({ err: (e as Error).message }, 'schedule pass failed'))
         .finally(() => {
@@ -173,5 +180,44 @@ export class PipelineScheduler {
       void firing.finally(() => this.running.delete(firing));
     }
     return won;
+  }
+
+  /**
+   * One pass over the event triggers: judges each unjudged event of each enabled trigger,
+   * claiming it by insert (triggers.ts), and fires the matching ones this process won. Returns
+   * the (trigger, event) pairs it fired.
+   */
+  async triggerTick(now = Date.now()): Promise<{ trigger: string; eventId: number }[]> {
+    const fireEvent = this.options.fireEvent;
+    if (!fireEvent) return [];
+    const fired: { trigger: string; eventId: number }[] = [];
+    for (const t of await this.store.listTriggers()) {
+      if (!t.enabled) continue;
+      for (const event of await this.store.unjudgedEvents(t)) {
+        const matched = triggerMatches(t.match, event);
+        if (!(await this.store.claimTriggerEvent(t.name, event.id, matched, now))) continue;
+        if (!matched) continue;
+        fired.push({ trigger: t.name, eventId: event.id });
+        const firing = fireEvent(t, event)
+          .then(async (runId) => {
+            await this.store.setTriggerFiringOutcome(t.name, event.id, { runId });
+            this.options.log?.info(
+              { trigger: t.name, eventId: event.id, runId },
+              'triggered pipeline run finished',
+            );
+          })
+          .catch(async (e) => {
+            const err = (e as Error).message;
+            await this.store.setTriggerFiringOutcome(t.name, event.id, { error: err }).catch(() => undefined);
+            this.options.log?.error(
+              { trigger: t.name, eventId: event.id, err },
+              'triggered pipeline run failed',
+            );
+          });
+        this.running.add(firing);
+        void firing.finally(() => this.running.delete(firing));
+      }
+    }
+    return fired;
   }
 }

@@ -62,6 +62,42 @@ export interface ScheduleRecord {
   creationTime: number;
 }
 
+export interface TriggerRecord {
+  name: string;
+  /** The event type it listens for (src/events EVENT_TYPES). */
+  eventType: string;
+  /** Field path (`subject`, `actor`, `payload.x.y`) → the value it must have (`*` matches any run of characters). */
+  match: Record<string, string>;
+  specPath: string;
+  params: Record<string, string>;
+  /** The pipeline parameter that receives the event (id, type, subject, actor, time, payload). */
+  eventParam: string;
+  enabled: boolean;
+  /** Events up to this id were published before the trigger existed: they never fire it. */
+  sinceEventId: number;
+  createdBy: string;
+  creationTime: number;
+}
+
+/** An event a trigger has not judged yet. */
+export interface TriggerEvent {
+  id: number;
+  type: string;
+  subject: string;
+  actor: string;
+  time: number;
+  payload: Record<string, unknown>;
+}
+
+export interface TriggerFiringRecord {
+  trigger: string;
+  eventId: number;
+  matched: boolean;
+  fireTime: number;
+  runId: string | null;
+  error: string | null;
+}
+
 const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
 export class SqlPipelineStore {
@@ -285,6 +321,153 @@ export class SqlPipelineStore {
       .set({ last_run_id: runId })
       .where('name', '=', name)
       .execute();
+  }
+
+  async putTrigger(t: TriggerRecord): Promise<void> {
+    const values = {
+      name: t.name,
+      event_type: t.eventType,
+      match_json: JSON.stringify(t.match),
+      spec_path: t.specPath,
+      params_json: JSON.stringify(t.params),
+      event_param: t.eventParam,
+      enabled: t.enabled ? 1 : 0,
+      since_event_id: t.sinceEventId,
+      created_by: t.createdBy,
+      creation_time: t.creationTime,
+    };
+    await this.db
+      .insertInto('pipeline_triggers')
+      .values(values)
+      .onConflict((oc) => oc.column('name').doUpdateSet(values))
+      .execute();
+  }
+
+  async listTriggers(): Promise<TriggerRecord[]> {
+    const rows = await this.db.selectFrom('pipeline_triggers').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      eventType: r.event_type,
+      match: JSON.parse(r.match_json),
+      specPath: r.spec_path,
+      params: JSON.parse(r.params_json),
+      eventParam: r.event_param,
+      enabled: Number(r.enabled) === 1,
+      sinceEventId: Number(r.since_event_id),
+      createdBy: r.created_by,
+      creationTime: Number(r.creation_time),
+    }));
+  }
+
+  /** Deletes a trigger and its firing records (a trigger added again under the name starts afresh). */
+  async deleteTrigger(name: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('pipeline_trigger_firings').where('trigger_name', '=', name).execute();
+      const r = await trx.deleteFrom('pipeline_triggers').where('name', '=', name).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  /** The id of the newest published event (0 when none): where a new trigger starts. */
+  async latestEventId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('events_outbox')
+      .select((eb) => eb.fn.max('event_id').as('id'))
+      .executeTakeFirst();
+    return Number(row?.id ?? 0);
+  }
+
+  /**
+   * Events of the trigger's type after its start that no server has judged for it yet (the
+   * anti-join against the firings), oldest first.
+   */
+  async unjudgedEvents(t: TriggerRecord, limit = 100): Promise<TriggerEvent[]> {
+    const rows = await this.db
+      .selectFrom('events_outbox as e')
+      .selectAll('e')
+      .where('e.type', '=', t.eventType)
+      .where('e.event_id', '>', t.sinceEventId)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('pipeline_trigger_firings as f')
+              .select('f.event_id')
+              .where('f.trigger_name', '=', t.name)
+              .whereRef('f.event_id', '=', 'e.event_id'),
+          ),
+        ),
+      )
+      .orderBy('e.event_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: Number(r.event_id),
+      type: r.type,
+      subject: r.subject,
+      actor: r.actor,
+      time: Number(r.time),
+      payload: JSON.parse(r.payload_json),
+    }));
+  }
+
+  /**
+   * Claims (trigger, event) by inserting its firing row: true for the one caller whose insert
+   * went in, false for every other (another server judged it first).
+   */
+  async claimTriggerEvent(
+    trigger: string,
+    eventId: number,
+    matched: boolean,
+    fireTime: number,
+  ): Promise<boolean> {
+    const r = await this.db
+      .insertInto('pipeline_trigger_firings')
+      .values({
+        trigger_name: trigger,
+        event_id: eventId,
+        matched: matched ? 1 : 0,
+        fire_time: fireTime,
+        run_id: null,
+        error: null,
+      })
+      .onConflict((oc) => oc.columns(['trigger_name', 'event_id']).doNothing())
+      .returning('event_id')
+      .execute();
+    return r.length === 1;
+  }
+
+  async setTriggerFiringOutcome(
+    trigger: string,
+    eventId: number,
+    outcome: { runId?: string; error?: string },
+  ): Promise<void> {
+    await this.db
+      .updateTable('pipeline_trigger_firings')
+      .set({ run_id: outcome.runId ?? null, error: outcome.error?.slice(0, 4000) ?? null })
+      .where('trigger_name', '=', trigger)
+      .where('event_id', '=', eventId)
+      .execute();
+  }
+
+  /** The trigger's matched firings, newest first. */
+  async listTriggerFirings(trigger: string, limit = 50): Promise<TriggerFiringRecord[]> {
+    const rows = await this.db
+      .selectFrom('pipeline_trigger_firings')
+      .selectAll()
+      .where('trigger_name', '=', trigger)
+      .where('matched', '=', 1)
+      .orderBy('event_id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      trigger: r.trigger_name,
+      eventId: Number(r.event_id),
+      matched: Number(r.matched) === 1,
+      fireTime: Number(r.fire_time),
+      runId: r.run_id,
+      error: r.error,
+    }));
   }
 }
 

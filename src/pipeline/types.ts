@@ -21,6 +21,11 @@ import type { Workspace, WorkspaceOptions } from '../workspace.js';
 export interface StepExecutor {
   readonly name: string;
   execute(task: StepTask, io: StepIO): Promise<StepAttemptResult>;
+  /**
+   * Called once, before the first `execute`, with the workspace the run uses (an executor that
+   * moves files through the artifact store needs it). It must not keep the workspace open.
+   */
+  open?(workspace: Workspace): Promise<void>;
   /** Stops whatever it started (worker processes); called once when the pipeline run ends. */
   close(): Promise<void>;
 }
@@ -57,6 +62,11 @@ export interface CommandTask extends TaskBase {
   argv: string[];
   /** The whole environment the process gets (kiln's variables included). */
   env: Record<string, string>;
+  /**
+   * The part of `env` kiln and the step's `env` set, without the inherited process
+   * environment: what a remote worker adds to its own (its paths rewritten to its own).
+   */
+  ownEnv?: Record<string, string>;
   cwd: string;
 }
 

@@ -437,6 +437,29 @@ export interface PipelineSchedulesTable {
   creation_time: number;
 }
 
+// ---- pipeline triggers (0015) ----
+export interface PipelineTriggersTable {
+  name: string;
+  event_type: string;
+  match_json: string; // JSON: Record<string, string>, field path → value or pattern
+  spec_path: string;
+  params_json: string;
+  event_param: string;
+  enabled: Defaulted<number>;
+  since_event_id: number;
+  created_by: string;
+  creation_time: number;
+}
+
+export interface PipelineTriggerFiringsTable {
+  trigger_name: string;
+  event_id: number;
+  matched: number; // 0 | 1
+  fire_time: number;
+  run_id: string | null;
+  error: string | null;
+}
+
 export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: ExperimentTagsTable;
@@ -480,6 +503,8 @@ export interface Database {
   pipeline_steps: PipelineStepsTable;
   pipeline_cache: PipelineCacheTable;
   pipeline_schedules: PipelineSchedulesTable;
+  pipeline_triggers: PipelineTriggersTable;
+  pipeline_trigger_firings: PipelineTriggerFiringsTable;
   monitor_predictions: MonitorPredictionsTable;
   outcome_serving_usage: OutcomeServingUsageTable;
 }

@@ -25,9 +25,20 @@ const KILL_GRACE_MS = 2000;
  * a timeout real (the attempt is killed, not abandoned while it keeps writing) and keeps a
  * crashing step from taking the runner down.
  */
+export interface LocalExecutorOptions {
+  /**
+   * Start each command through a guard process (command-guard.ts) that kills the command's
+   * process group when this process dies, even by SIGKILL. `kiln worker` sets it: a killed
+   * worker's step is redelivered, and a leftover copy must not race it.
+   */
+  guardCommands?: boolean;
+}
+
 export class LocalExecutor implements StepExecutor {
   readonly name = 'local';
   private readonly live = new Set<ChildProcess>();
+
+  constructor(private readonly options: LocalExecutorOptions = {}) {}
 
   execute(task: StepTask, io: StepIO): Promise<StepAttemptResult> {
     return task.kind === 'command'
@@ -40,13 +51,20 @@ export class LocalExecutor implements StepExecutor {
   }
 
   private async runCommand(task: CommandTask, io: StepIO): Promise<StepAttemptResult> {
-    const child = spawn(task.argv[0]!, task.argv.slice(1), {
-      cwd: task.cwd,
-      env: task.env,
-      // Its own process group: a timeout kills the shell and everything it started.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    let child: ChildProcess;
+    if (this.options.guardCommands) {
+      const { entry, execArgv } = workerEntry('command-guard');
+      child = fork(entry, [], { execArgv, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      child.send({ type: 'run', argv: task.argv, cwd: task.cwd, env: task.env });
+    } else {
+      child = spawn(task.argv[0]!, task.argv.slice(1), {
+        cwd: task.cwd,
+        env: task.env,
+        // Its own process group: a timeout kills the shell and everything it started.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    }
     await this.supervise(child, io, `${task.argv[0]}`);
     const valuesFile = task.env.KILN_VALUES_FILE;
     if (valuesFile && existsSync(valuesFile)) {
@@ -70,7 +88,7 @@ export class LocalExecutor implements StepExecutor {
   }
 
   private async runBuiltIn(task: BuiltInTask, io: StepIO): Promise<StepAttemptResult> {
-    const { entry, execArgv } = workerEntry();
+    const { entry, execArgv } = workerEntry('step-worker');
     const child = fork(entry, [], {
       execArgv,
       detached: true,
@@ -143,16 +161,22 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-let resolvedEntry: { entry: string; execArgv: string[] } | undefined;
+const resolvedEntries = new Map<string, { entry: string; execArgv: string[] }>();
 
 /**
- * The worker module: compiled (.js, the installed package) runs as is; from source only the
- * .ts exists and Node 20 needs tsx's loader (a dev dependency a checkout has), as threads/entry.ts does for threads.
+ * A helper process's module: compiled (.js, the installed package) runs as is; from source only
+ * the .ts exists and Node 20 needs tsx's loader (a dev dependency a checkout has), as
+ * threads/entry.ts does for threads.
  */
-function workerEntry(): { entry: string; execArgv: string[] } {
-  if (resolvedEntry) return resolvedEntry;
-  const js = fileURLToPath(new URL('./step-worker.js', import.meta.url));
-  if (existsSync(js)) return (resolvedEntry = { entry: js, execArgv: [] });
+function workerEntry(name: 'step-worker' | 'command-guard'): { entry: string; execArgv: string[] } {
+  const known = resolvedEntries.get(name);
+  if (known) return known;
+  const js = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+  if (existsSync(js)) {
+    const found = { entry: js, execArgv: [] };
+    resolvedEntries.set(name, found);
+    return found;
+  }
   const ts = js.replace(/\.js$/, '.ts');
   let loader: string;
   try {
@@ -164,5 +188,7 @@ function workerEntry(): { entry: string; execArgv: string[] } {
       { cause: e },
     );
   }
-  return (resolvedEntry = { entry: ts, execArgv: ['--import', loader] });
+  const found = { entry: ts, execArgv: ['--import', loader] };
+  resolvedEntries.set(name, found);
+  return found;
 }

@@ -15,6 +15,11 @@ const reply = (m: WorkerReply) =>
     process.send(m, undefined, {}, () => resolve());
   });
 
+// Its parent (the runner, or a `kiln worker`) is gone, even if it was SIGKILLed: the IPC
+// channel closes. A step nobody waits for must not go on writing; a queue worker's step is
+// redelivered elsewhere.
+process.on('disconnect', () => process.exit(1));
+
 process.once('message', async (m: WorkerRequest) => {
   if (m.type !== 'run') return;
   const { task } = m;

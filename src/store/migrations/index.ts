@@ -11,6 +11,7 @@ import * as events from './0009_events.js';
 import * as pipeline from './0011_pipeline.js';
 import * as monitor from './0012_monitor.js';
 import * as outcomes from './0014_outcomes.js';
+import * as pipelineTriggers from './0015_pipeline_triggers.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -34,4 +35,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0011_pipeline', up: pipeline.up },
   { name: '0012_monitor', up: monitor.up },
   { name: '0014_outcomes', up: outcomes.up },
+  { name: '0015_pipeline_triggers', up: pipelineTriggers.up },
 ];
