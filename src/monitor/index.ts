@@ -16,6 +16,14 @@ export {
 } from './drift/distribution.js';
 export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
 export type * from './drift/types.js';
+export { checkDrift, loadMonitorWindow, type WindowRequest } from './drift-check.js';
+export {
+  loadTrainingReference,
+  type MonitorContext,
+  type MonitoredModel,
+  resolveMonitoredModel,
+  type TrainingReference,
+} from './model-reference.js';
 export {
   attachLabels,
   checkFeedback,
@@ -33,3 +41,6 @@ export {
   SqlPredictionLog,
   sampledIn,
 } from './prediction-log.js';
+export { parseDriftOptions, parseWindowRequest, type RawDriftRequest } from './requests.js';
+export type { DriftOptions, DriftReport, FeatureDrift, PredictionDrift } from './window-drift.js';
+export { scanWindow, type WindowData } from './window-scan.js';
