@@ -18,8 +18,8 @@ import { openStore } from '../src/store/index.js';
 import { SqlTrackingStore } from '../src/tracking/index.js';
 import { runKiln } from './kiln-process.js';
 
-/** Drift through both front doors: `kiln monitor drift` and GET /api/kiln/monitor/drift. */
-describe('monitor drift front doors', () => {
+/** Drift and alerts through both front doors: `kiln monitor …` and /api/kiln/monitor/…. */
+describe('monitor front doors', () => {
   let dir: string;
   let fx: MonitorFixture;
   const end = new Date(T0 + 24 * HOUR).toISOString();
@@ -89,7 +89,7 @@ describe('monitor drift front doors', () => {
       env,
     );
     expect(badTest.stderr).toContain('--test: expected FEATURE=TEST');
-  });
+  }, 240_000);
 
   it('GET /api/kiln/monitor/drift answers the same report and 400s naming the field', async () => {
     const config = resolveConfig({ home: dir, db: fx.store.location });
@@ -121,6 +121,108 @@ describe('monitor drift front doors', () => {
       });
       expect(badFeature.statusCode).toBe(400);
       expect(badFeature.json().message).toContain("'zzz' is not a monitored feature");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('kiln monitor alerts set / check / ls / ack / silence', async () => {
+    const env = { ...process.env, KILN_HOME: dir };
+    const db = path.join(dir, 'kiln.db');
+    const rules = path.join(dir, 'rules.yaml');
+    fs.writeFileSync(
+      rules,
+      'window: 3650d\nrules:\n  - { name: amount, kind: feature_drift, feature: amount }\n  - { name: slow, kind: latency_p99_above, ms: 1 }\n',
+    );
+    const set = await runKiln(['monitor', 'alerts', 'set', 'flights', rules, '--db', db], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('flights: 2 rule(s) watching @champion over 3650d: amount, slow');
+    const silence = await runKiln(
+      ['monitor', 'alerts', 'silence', 'flights', 'slow', '--for', '2h', '--db', db, '--user', 'bob'],
+      env,
+    );
+    expect(silence.code, silence.stderr).toBe(0);
+    const check = await runKiln(['monitor', 'check', 'flights', '--db', db, '--json'], env);
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout).rules.map((r: { action: string }) => r.action)).toEqual([
+      'fired',
+      'silenced',
+    ]);
+    const ls = await runKiln(['monitor', 'alerts', 'ls', 'flights', '--db', db, '--json'], env);
+    const [alert] = JSON.parse(ls.stdout);
+    expect(alert).toMatchObject({ rule: 'amount', status: 'firing', alias: 'champion' });
+    const ack = await runKiln(
+      ['monitor', 'alerts', 'ack', String(alert.id), '--db', db, '--user', 'carol'],
+      env,
+    );
+    expect(ack.stdout).toContain('acknowledged by carol');
+    const text = await runKiln(['monitor', 'alerts', 'ls', '--db', db], env);
+    expect(text.stdout).toMatch(/amount\s+feature_drift\s+firing/);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'rules:\n  - { name: x, kind: latency_p99_above, ms: -1 }\n');
+    const refused = await runKiln(['monitor', 'alerts', 'set', 'flights', bad, '--db', db], env);
+    expect(refused.stderr).toContain('kiln: INVALID_PARAMETER_VALUE: ');
+    expect(refused.stderr).toContain('bad.yaml: rules[0].ms');
+    const badId = await runKiln(['monitor', 'alerts', 'ack', 'x1', '--db', db], env);
+    expect(badId.stderr).toContain('alert id: expected a positive whole number');
+  }, 240_000);
+
+  it('/api/kiln/monitor/alerts… and /check answer, 4xx naming the field', async () => {
+    const config = resolveConfig({ home: dir, db: fx.store.location });
+    const app = await buildApp({ store: fx.store, artifacts: fx.artifacts, config });
+    try {
+      const put = await app.inject({
+        method: 'PUT',
+        url: '/api/kiln/monitor/alerts/rules/flights',
+        payload: { rules: 'window: 3650d\nrules:\n  - { name: share, kind: dataset_drift, share: 0.3 }\n' },
+      });
+      expect(put.statusCode, put.body).toBe(200);
+      const get = await app.inject({ method: 'GET', url: '/api/kiln/monitor/alerts/rules/flights' });
+      expect(get.json().rule_set.rules[0].name).toBe('share');
+      const check = await app.inject({
+        method: 'POST',
+        url: '/api/kiln/monitor/check',
+        payload: { model: 'flights' },
+      });
+      expect(check.statusCode, check.body).toBe(200);
+      expect(check.json().check.rules[0]).toMatchObject({ rule: 'share', action: 'fired' });
+      const list = await app.inject({
+        method: 'GET',
+        url: '/api/kiln/monitor/alerts?model=flights&status=firing',
+      });
+      const alert = list.json().alerts.find((a: { rule: string }) => a.rule === 'share');
+      const ack = await app.inject({ method: 'POST', url: `/api/kiln/monitor/alerts/${alert.id}/ack` });
+      expect(ack.json().alert.acked_by).toBeDefined();
+      const silence = await app.inject({
+        method: 'POST',
+        url: '/api/kiln/monitor/alerts/silence',
+        payload: { model: 'flights', rule: 'share', for: '2h' },
+      });
+      expect(silence.statusCode, silence.body).toBe(200);
+      const badRules = await app.inject({
+        method: 'PUT',
+        url: '/api/kiln/monitor/alerts/rules/flights',
+        payload: { rules: 'rules: 3' },
+      });
+      expect(badRules.statusCode).toBe(400);
+      expect(badRules.json().message).toContain('rules: rules');
+      const badFor = await app.inject({
+        method: 'POST',
+        url: '/api/kiln/monitor/alerts/silence',
+        payload: { model: 'flights', rule: 'share', for: 'soon' },
+      });
+      expect(badFor.statusCode).toBe(400);
+      expect(badFor.json().message).toContain('for: expected a duration');
+      const badStatus = await app.inject({ method: 'GET', url: '/api/kiln/monitor/alerts?status=open' });
+      expect(badStatus.statusCode).toBe(400);
+      const missing = await app.inject({ method: 'POST', url: '/api/kiln/monitor/alerts/424242/ack' });
+      expect(missing.statusCode).toBe(404);
+      const noRules = await app.inject({
+        method: 'POST',
+        url: '/api/kiln/monitor/check',
+        payload: { model: 'ghost' },
+      });
+      expect(noRules.statusCode).toBe(404);
     } finally {
       await app.close();
     }

@@ -3,18 +3,26 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
 import {
+  ackAlert,
   attachLabels,
+  type CheckResult,
+  checkAlerts,
   checkDrift,
   type DriftReport,
+  listAlerts,
   type MonitorContext,
   parseDriftOptions,
+  parseDuration,
   parseFeedback,
   parseWindowRequest,
   type RawDriftRequest,
+  type StoredAlert,
+  setAlertRules,
+  silenceRule,
 } from '../monitor/index.js';
 import { openWorkspace } from '../workspace.js';
-import { common, type ModelsOptions, print } from './models.js';
-import { formatNumber, renderTable } from './table.js';
+import { actorOf, common, type ModelsOptions, print } from './models.js';
+import { formatNumber, formatTimestamp, renderTable } from './table.js';
 import { workspaceTarget } from './tracking-connection.js';
 
 type MonitorOptions = ModelsOptions & { json?: boolean };
@@ -68,6 +76,48 @@ export function rowProgress(label: string, quiet: boolean) {
 }
 
 const flag = (o: string) => `--${o}`;
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KilnError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`,
+    );
+  }
+}
+
+export function describeAlerts(alerts: StoredAlert[]): string {
+  return renderTable(
+    alerts,
+    [
+      { header: 'ID', value: (a) => a.id },
+      { header: 'MODEL', value: (a) => `${a.model}${a.alias ? `@${a.alias}` : ''} v${a.version}` },
+      { header: 'RULE', value: (a) => a.rule },
+      { header: 'KIND', value: (a) => a.kind },
+      { header: 'STATUS', value: (a) => a.status },
+      { header: 'FIRED', value: (a) => formatTimestamp(a.fired_time) },
+      { header: 'RESOLVED', value: (a) => formatTimestamp(a.resolved_time) },
+      { header: 'ACKED BY', value: (a) => a.acked_by ?? '' },
+    ],
+    { empty: 'no alerts' },
+  );
+}
+
+export function describeCheck(r: CheckResult): string {
+  return `${r.model}${r.alias ? `@${r.alias}` : ''} (version ${r.version}) checked ${formatTimestamp(r.checked_time)}\n${renderTable(
+    r.rules,
+    [
+      { header: 'RULE', value: (o) => o.rule },
+      { header: 'KIND', value: (o) => o.kind },
+      { header: 'CONDITION', value: (o) => o.condition },
+      { header: 'ACTION', value: (o) => o.action },
+      { header: 'VALUE', value: (o) => (o.value === undefined ? '' : formatNumber(o.value)) },
+      { header: 'ALERT', value: (o) => (o.alert_id === undefined ? '' : String(o.alert_id)) },
+    ],
+  )}`;
+}
 
 export function describeDrift(r: DriftReport): string {
   const lines = [
@@ -186,5 +236,92 @@ export function registerMonitorCommands(program: Command): void {
         progress.stop();
       }
       print(opts, report, () => describeDrift(report));
+    });
+
+  common(
+    monitor
+      .command('check')
+      .description(
+        "evaluate a model's alert rules now: fire and resolve alerts (events alert.fired / alert.resolved)",
+      ),
+  )
+    .argument('<model>', 'registered model name')
+    .action(async (model: string, opts: MonitorOptions) => {
+      const result = await withMonitor(opts, 'check', 'POST /api/kiln/monitor/check', (ctx) =>
+        checkAlerts(ctx, model, Date.now(), actorOf(opts).user),
+      );
+      print(opts, result, () => describeCheck(result));
+    });
+
+  const alerts = monitor
+    .command('alerts')
+    .description('alert rules (YAML, per model), alerts, acknowledgements and silences');
+  common(
+    alerts
+      .command('set')
+      .description("replace a model's alert rules with a YAML file (see docs/monitoring.md)"),
+  )
+    .argument('<model>', 'registered model name')
+    .argument('<file>', 'rules YAML')
+    .action(async (model: string, file: string, opts: MonitorOptions) => {
+      const text = readText(file);
+      const set = await withMonitor(opts, 'alerts set', 'PUT /api/kiln/monitor/alerts/rules/{model}', (ctx) =>
+        setAlertRules(ctx, model, text, file, actorOf(opts).user),
+      );
+      print(
+        opts,
+        set,
+        () =>
+          `${model}: ${set.rules.length} rule(s) watching ${set.version !== undefined ? `version ${set.version}` : `@${set.alias}`} over ${set.window}: ${set.rules.map((r) => r.name).join(', ')}\n`,
+      );
+    });
+  common(alerts.command('ls').description('list alerts, newest first'))
+    .argument('[model]', 'only this model')
+    .option('--status <status>', 'firing or resolved')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(async (model: string | undefined, opts: MonitorOptions & { status?: string; limit: string }) => {
+      const limit = Number(opts.limit);
+      const list = await withMonitor(opts, 'alerts ls', 'GET /api/kiln/monitor/alerts', (ctx) =>
+        listAlerts(ctx, {
+          ...(model ? { model } : {}),
+          ...(opts.status ? { status: opts.status as 'firing' } : {}),
+          limit,
+        }),
+      );
+      print(opts, list, () => describeAlerts(list));
+    });
+  common(
+    alerts.command('ack').description('acknowledge an alert (it stays firing until its condition clears)'),
+  )
+    .argument('<id>', 'alert id')
+    .action(async (id: string, opts: MonitorOptions) => {
+      if (!/^\d{1,15}$/.test(id))
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `alert id: expected a positive whole number, got '${id.slice(0, 40)}'`,
+        );
+      const alert = await withMonitor(opts, 'alerts ack', 'POST /api/kiln/monitor/alerts/{id}/ack', (ctx) =>
+        ackAlert(ctx, Number(id), actorOf(opts).user),
+      );
+      print(
+        opts,
+        alert,
+        () => `alert ${alert.id} (${alert.model} ${alert.rule}) acknowledged by ${alert.acked_by}\n`,
+      );
+    });
+  common(alerts.command('silence').description('stop a rule from firing for a while'))
+    .argument('<model>', 'registered model name')
+    .argument('<rule>', 'rule name')
+    .requiredOption('--for <duration>', 'how long (2h, 30m, 1d)')
+    .action(async (model: string, rule: string, opts: MonitorOptions & { for: string }) => {
+      const forMs = parseDuration(opts.for, '--for');
+      const s = await withMonitor(opts, 'alerts silence', 'POST /api/kiln/monitor/alerts/silence', (ctx) =>
+        silenceRule(ctx, model, rule, forMs, actorOf(opts).user),
+      );
+      print(
+        opts,
+        s,
+        () => `${model} ${rule}: silenced until ${formatTimestamp(s.silenced_until)} by ${s.silenced_by}\n`,
+      );
     });
 }

@@ -3,6 +3,7 @@ import { countTokens } from '../auth/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WebhookDeliverer } from '../events/index.js';
+import { AlertScheduler } from '../monitor/index.js';
 import { PipelineScheduler, runPipeline, SqlPipelineStore } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
 import { openWorkspace } from '../workspace.js';
@@ -32,6 +33,11 @@ export function registerServerCommand(program: Command): void {
       'how often pipeline schedules are checked for a due tick (0: this server fires none)',
       '15000',
     )
+    .option(
+      '--monitor-interval-ms <ms>',
+      "how often every model's alert rules are checked (0: never; kiln monitor check)",
+      '60000',
+    )
     .option('--auth', 'require a token on every route (always on when --host is not a loopback address)')
     .option(
       '--insecure',
@@ -47,6 +53,7 @@ export function registerServerCommand(program: Command): void {
         artifacts?: string;
         webhookIntervalMs: string;
         scheduleIntervalMs: string;
+        monitorIntervalMs: string;
         auth?: boolean;
         insecure?: boolean;
       }) => {
@@ -62,6 +69,12 @@ export function registerServerCommand(program: Command): void {
             `--schedule-interval-ms: expected a whole number of milliseconds, got '${opts.scheduleIntervalMs.slice(0, 40)}'`,
           );
         const scheduleIntervalMs = Number(opts.scheduleIntervalMs);
+        if (!/^\d{1,9}$/.test(opts.monitorIntervalMs))
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--monitor-interval-ms: expected a whole number of milliseconds, got '${opts.monitorIntervalMs.slice(0, 40)}'`,
+          );
+        const monitorIntervalMs = Number(opts.monitorIntervalMs);
         const config = resolveConfig({
           host: opts.host,
           port: opts.port === undefined ? undefined : portFlag(opts.port),
@@ -105,6 +118,15 @@ export function registerServerCommand(program: Command): void {
                   ).runId,
               })
             : undefined;
+        // Alert rules are checked on this timer; each firing is published to the outbox the
+        // deliverer above drains, so webhooks (and pipelines) hear it.
+        const alertScheduler =
+          monitorIntervalMs > 0 && workspace.registry
+            ? new AlertScheduler(
+                { store, artifacts, registry: workspace.registry },
+                { intervalMs: monitorIntervalMs, log: app.log },
+              )
+            : undefined;
         let closing = false;
         // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
         const shutdown = async (signal: string) => {
@@ -114,6 +136,7 @@ export function registerServerCommand(program: Command): void {
           await app.close();
           await deliverer?.stop();
           await scheduler?.stop();
+          await alertScheduler?.stop();
           await workspace.close();
           process.exit(0);
         };
@@ -128,6 +151,7 @@ export function registerServerCommand(program: Command): void {
         }
         deliverer?.start();
         scheduler?.start();
+        alertScheduler?.start();
         // Warned once listening: a bind error (busy port, unknown host) is the one thing to say first.
         if (auth && (await countTokens(store.db)) === 0) {
           process.stderr.write(

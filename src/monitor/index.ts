@@ -1,3 +1,21 @@
+export { AlertScheduler } from './alert-scheduler.js';
+export {
+  ALERT_RULE_KINDS,
+  type AlertRule,
+  type AlertRuleSet,
+  ackAlert,
+  type CheckResult,
+  checkAlerts,
+  getAlertRules,
+  listAlerts,
+  modelsWithAlertRules,
+  parseAlertRules,
+  type RuleOutcome,
+  type StoredAlert,
+  type StoredRuleSet,
+  setAlertRules,
+  silenceRule,
+} from './alerts.js';
 export {
   type ColumnDrift,
   type ColumnDriftOptions,
@@ -24,6 +42,12 @@ export {
   resolveMonitoredModel,
   type TrainingReference,
 } from './model-reference.js';
+export {
+  binaryMetrics,
+  estimateBinaryMetrics,
+  type PerformanceReport,
+  performanceReport,
+} from './performance.js';
 export {
   attachLabels,
   checkFeedback,

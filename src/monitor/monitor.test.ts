@@ -7,6 +7,7 @@ import { SqlModelRegistry } from '../registry/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../store/fresh-postgres-database.js';
 import { openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
+import { runAlertsSuite } from './alerts.suite.js';
 import { type MonitorFixture, runMonitorDriftSuite } from './monitor.suite.js';
 
 async function fixtureOn(db: string, home: string, cleanup: () => Promise<void>): Promise<MonitorFixture> {
@@ -33,6 +34,7 @@ async function sqliteFixture(): Promise<MonitorFixture> {
   return fixtureOn(path.join(home, 'kiln.db'), home, async () => {});
 }
 runMonitorDriftSuite('SQLite', sqliteFixture);
+runAlertsSuite('SQLite', sqliteFixture);
 
 const postgresUrl = process.env.KILN_TEST_POSTGRES;
 describe.skipIf(!postgresUrl)('on Postgres (KILN_TEST_POSTGRES)', () => {
@@ -45,4 +47,5 @@ describe.skipIf(!postgresUrl)('on Postgres (KILN_TEST_POSTGRES)', () => {
     );
   };
   runMonitorDriftSuite('Postgres', postgresFixture);
+  runAlertsSuite('Postgres', postgresFixture);
 });

@@ -139,7 +139,8 @@ export async function scanWindow(store: Store, o: WindowScanOptions): Promise<Wi
       .where('model', '=', o.model)
       .where('time', '>=', o.from)
       .where('time', '<', o.to)
-      .where('shadow', '=', 0);
+      .where('shadow', '=', 0)
+      .where('error', 'is', null);
     if (o.version !== undefined) q = q.where('version', '=', o.version);
     return q;
   };

@@ -10,6 +10,7 @@ import * as authTokens from './0008_auth_tokens.js';
 import * as events from './0009_events.js';
 import * as pipeline from './0011_pipeline.js';
 import * as monitor from './0012_monitor.js';
+import * as monitorAlerts from './0013_monitor_alerts.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -32,4 +33,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0009_events', up: events.up },
   { name: '0011_pipeline', up: pipeline.up },
   { name: '0012_monitor', up: monitor.up },
+  { name: '0013_monitor_alerts', up: monitorAlerts.up },
 ];
