@@ -3,6 +3,7 @@ import { countTokens } from '../auth/index.js';
 import { resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WebhookDeliverer } from '../events/index.js';
+import { AlertScheduler } from '../monitor/index.js';
 import { PipelineScheduler, runPipeline, SqlPipelineStore } from '../pipeline/index.js';
 import { buildApp } from '../server/index.js';
 import { isLocalWorkspace, openWorkspace } from '../workspace.js';
@@ -37,6 +38,11 @@ export function registerServerCommand(program: Command): void {
       'how often pipeline schedules and event triggers are checked (0: this server fires none)',
       '15000',
     )
+    .option(
+      '--monitor-interval-ms <ms>',
+      "how often every model's alert rules are checked (0: never; kiln monitor check)",
+      '60000',
+    )
     .option('--auth', 'require a token on every route (always on when --host is not a loopback address)')
     .option(
       '--insecure',
@@ -52,6 +58,7 @@ export function registerServerCommand(program: Command): void {
         artifacts?: string;
         webhookIntervalMs: string;
         scheduleIntervalMs: string;
+        monitorIntervalMs: string;
         auth?: boolean;
         insecure?: boolean;
       }) => {
@@ -67,6 +74,12 @@ export function registerServerCommand(program: Command): void {
             `--schedule-interval-ms: expected a whole number of milliseconds, got '${opts.scheduleIntervalMs.slice(0, 40)}'`,
           );
         const scheduleIntervalMs = Number(opts.scheduleIntervalMs);
+        if (!/^\d{1,9}$/.test(opts.monitorIntervalMs))
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--monitor-interval-ms: expected a whole number of milliseconds, got '${opts.monitorIntervalMs.slice(0, 40)}'`,
+          );
+        const monitorIntervalMs = Number(opts.monitorIntervalMs);
         const config = resolveConfig({
           host: opts.host,
           port: opts.port === undefined ? undefined : portFlag(opts.port),
@@ -123,6 +136,15 @@ export function registerServerCommand(program: Command): void {
                   ).runId,
               })
             : undefined;
+        // Alert rules are checked on this timer; each firing is published to the outbox the
+        // deliverer above drains, so webhooks (and pipelines) hear it.
+        const alertScheduler =
+          monitorIntervalMs > 0
+            ? new AlertScheduler(
+                { store, artifacts: workspace.artifacts, registry: workspace.registry },
+                { intervalMs: monitorIntervalMs, log: app.log },
+              )
+            : undefined;
         let closing = false;
         // Graceful stop: stop accepting, let in-flight requests (and their DB writes) finish, then close the DB.
         const shutdown = async (signal: string) => {
@@ -132,6 +154,7 @@ export function registerServerCommand(program: Command): void {
           await app.close();
           await deliverer?.stop();
           await scheduler?.stop();
+          await alertScheduler?.stop();
           await workspace.close();
           process.exit(0);
         };
@@ -146,6 +169,7 @@ export function registerServerCommand(program: Command): void {
         }
         deliverer?.start();
         scheduler?.start();
+        alertScheduler?.start();
         // Warned once listening: a bind error (busy port, unknown host) is the one thing to say first.
         if (auth && (await countTokens(store.db)) === 0) {
           process.stderr.write(

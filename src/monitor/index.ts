@@ -1,3 +1,21 @@
+export { AlertScheduler } from './alert-scheduler.js';
+export {
+  ALERT_RULE_KINDS,
+  type AlertRule,
+  type AlertRuleSet,
+  ackAlert,
+  type CheckResult,
+  checkAlerts,
+  getAlertRules,
+  listAlerts,
+  modelsWithAlertRules,
+  parseAlertRules,
+  type RuleOutcome,
+  type StoredAlert,
+  type StoredRuleSet,
+  setAlertRules,
+  silenceRule,
+} from './alerts.js';
 export {
   type ColumnDrift,
   type ColumnDriftOptions,
@@ -16,6 +34,20 @@ export {
 } from './drift/distribution.js';
 export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
 export type * from './drift/types.js';
+export { checkDrift, loadMonitorWindow, type WindowRequest } from './drift-check.js';
+export {
+  loadTrainingReference,
+  type MonitorContext,
+  type MonitoredModel,
+  resolveMonitoredModel,
+  type TrainingReference,
+} from './model-reference.js';
+export {
+  binaryMetrics,
+  estimateBinaryMetrics,
+  type PerformanceReport,
+  performanceReport,
+} from './performance.js';
 export {
   attachLabels,
   checkFeedback,
@@ -33,3 +65,6 @@ export {
   SqlPredictionLog,
   sampledIn,
 } from './prediction-log.js';
+export { parseDriftOptions, parseWindowRequest, type RawDriftRequest } from './requests.js';
+export type { DriftOptions, DriftReport, FeatureDrift, PredictionDrift } from './window-drift.js';
+export { scanWindow, type WindowData } from './window-scan.js';

@@ -107,6 +107,7 @@ export class SqlPredictionLog implements PredictionSink {
         outputs_json: JSON.stringify(this.scrub(r.outputs)),
         label_json: null,
         label_time: null,
+        error: r.error ?? null,
       }));
     if (rows.length) {
       await this.store.db.transaction().execute(async (trx) => {
@@ -309,7 +310,8 @@ export async function readPredictionWindow(store: Store, w: PredictionWindow): P
     .selectAll()
     .where('model', '=', w.model)
     .where('time', '>=', w.from)
-    .where('time', '<', w.to);
+    .where('time', '<', w.to)
+    .where('error', 'is', null);
   if (w.version !== undefined) q = q.where('version', '=', w.version);
   if (w.labelledOnly) q = q.where('label_json', 'is not', null);
   if (!w.includeShadow) q = q.where('shadow', '=', 0);

@@ -20,6 +20,8 @@ export interface PredictionRecord {
   inputs: Record<string, unknown[]>;
   outputs: Record<string, unknown[]>;
   warnings?: InputWarning[];
+  /** Set for a request that failed: its error code (inputs and outputs are then empty). */
+  error?: string;
 }
 
 export interface PredictionSink {

@@ -191,6 +191,21 @@ export class ModelRepository extends EventEmitter {
       m.rows.inc({ model: request.model, version: v.version }, prepared.nRows);
       for (const w of warnings)
         m.warnings.inc({ model: request.model, version: v.version, feature: w.field, kind: w.kind });
+    } catch (e) {
+      // Failed requests are logged too (code only, no inputs): monitoring's error rate reads them.
+      const failedMs = performance.now() - started;
+      this.options.hook.offer(() => ({
+        time: new Date().toISOString(),
+        requestId: request.requestId,
+        model: request.model,
+        version: v.version,
+        shadow: false,
+        latencyMs: failedMs,
+        inputs: {},
+        outputs: {},
+        error: e instanceof KilnError ? e.code : 'INTERNAL_ERROR',
+      }));
+      throw e;
     } finally {
       this.release(v);
     }

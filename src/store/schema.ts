@@ -507,6 +507,9 @@ export interface Database {
   pipeline_trigger_firings: PipelineTriggerFiringsTable;
   monitor_predictions: MonitorPredictionsTable;
   outcome_serving_usage: OutcomeServingUsageTable;
+  monitor_alert_rules: MonitorAlertRulesTable;
+  monitor_alert_state: MonitorAlertStateTable;
+  monitor_alerts: MonitorAlertsTable;
 }
 
 // ---- monitoring (0012) ----
@@ -522,6 +525,43 @@ export interface MonitorPredictionsTable {
   outputs_json: string; // JSON: Record<string, unknown[]>
   label_json: string | null; // JSON: the ground truth attached by feedback
   label_time: number | null;
+  error: Defaulted<string | null>; // the KilnError code of a failed request (0013); null when served
+}
+
+// ---- monitoring alerts (0013) ----
+export interface MonitorAlertRulesTable {
+  model: string;
+  rules_json: string;
+  source_yaml: string;
+  updated_by: string;
+  updated_time: number;
+}
+
+export interface MonitorAlertStateTable {
+  model: string;
+  rule: string;
+  status: string; // 'ok' | 'firing'
+  alert_id: number | null;
+  silenced_until: number | null;
+  silenced_by: string | null;
+  last_checked: number | null;
+  last_value: number | null;
+}
+
+export interface MonitorAlertsTable {
+  alert_id: Generated<number>;
+  model: string;
+  rule: string;
+  kind: string;
+  version: string;
+  alias: string | null;
+  status: string; // 'firing' | 'resolved'
+  fired_time: number;
+  resolved_time: number | null;
+  evidence_json: string;
+  resolve_evidence_json: string | null;
+  acked_by: string | null;
+  acked_time: number | null;
 }
 
 /** For columns the DB fills in on insert. */

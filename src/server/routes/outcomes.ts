@@ -4,8 +4,6 @@ import { costModelSettings } from '../../config.js';
 import { KilnError } from '../../errors.js';
 import { parseDuration } from '../../monitor/index.js';
 import { modelOutcomes } from '../../outcomes/index.js';
-import { SqlModelRegistry } from '../../registry/index.js';
-import { SqlTrackingStore } from '../../tracking/index.js';
 import { access } from '../access.js';
 import type { ServerContext } from '../context.js';
 
@@ -21,8 +19,7 @@ const query = z
   .strict();
 
 export async function outcomeRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  const tracking = await SqlTrackingStore.create(context.store, context.artifacts);
-  const registry = new SqlModelRegistry(context.store, context.artifacts, { tracking });
+  const { registry } = context.workspace;
   await app.register(
     async (scope) => {
       scope.get(
@@ -52,5 +49,4 @@ export async function outcomeRoutes(app: FastifyInstance, context: ServerContext
     },
     { prefix: '/api/kiln' },
   );
-  app.addHook('onClose', async () => tracking.close());
 }

@@ -10,6 +10,7 @@ import * as authTokens from './0008_auth_tokens.js';
 import * as events from './0009_events.js';
 import * as pipeline from './0011_pipeline.js';
 import * as monitor from './0012_monitor.js';
+import * as monitorAlerts from './0013_monitor_alerts.js';
 import * as outcomes from './0014_outcomes.js';
 import * as pipelineTriggers from './0015_pipeline_triggers.js';
 
@@ -34,6 +35,7 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0009_events', up: events.up },
   { name: '0011_pipeline', up: pipeline.up },
   { name: '0012_monitor', up: monitor.up },
+  { name: '0013_monitor_alerts', up: monitorAlerts.up },
   { name: '0014_outcomes', up: outcomes.up },
   { name: '0015_pipeline_triggers', up: pipelineTriggers.up },
 ];

@@ -1,0 +1,257 @@
+import { type DatasetProfile, mergeProfiles } from '../data/index.js';
+import { KilnError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { WindowProfiler } from './window-profile.js';
+
+/**
+ * One pass over a model version's logged predictions in a time window, page by page (never the
+ * whole window in memory as rows): the inputs go into mergeable profiles on the reference's
+ * grids, one per time bucket, so the window's profile is their merge and per-bucket drift
+ * (NannyML-style chunks, the report's timeline) costs no second pass; predictions, latencies and
+ * labels go into typed arrays with their bucket index.
+ *
+ * A logged request can carry several rows; its latency counts once per request, its inputs and
+ * predictions once per row. A label is one value per request id, so it is paired with the
+ * prediction only for one-row requests (the usual shape of online serving); other labelled
+ * requests are counted in `labelledSkipped`.
+ */
+export interface WindowScanOptions {
+  model: string;
+  /** One version (default: every version of the model). */
+  version?: string;
+  /** Inclusive start and exclusive end, ms since the epoch. */
+  from: number;
+  to: number;
+  /** The reference profile: its columns named in `features` are profiled. */
+  reference: DatasetProfile;
+  features: string[];
+  /** Equal time buckets the window is cut into (default 1). */
+  buckets?: number;
+  /** The output holding the prediction (default `predictions`). */
+  output?: string;
+  /** Rows read per query (default 2000). */
+  pageRows?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface WindowBucket {
+  from: number;
+  to: number;
+  requests: number;
+  rows: number;
+  profile: DatasetProfile;
+}
+
+export interface WindowData {
+  from: number;
+  to: number;
+  requests: number;
+  rows: number;
+  profile: DatasetProfile;
+  buckets: WindowBucket[];
+  /** Row-level predictions (the first value of each row of `output`), and their bucket. */
+  predictions: Float64Array;
+  predictionBucket: Uint32Array;
+  /** Per request. */
+  latencies: Float64Array;
+  latencyBucket: Uint32Array;
+  /** One-row labelled requests: the prediction, the raw label and the bucket. */
+  labelled: { predictions: Float64Array; labels: unknown[]; bucket: Uint32Array };
+  labelledSkipped: number;
+}
+
+export class GrowableFloat64 {
+  private data = new Float64Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+  toArray(): Float64Array {
+    return this.data.slice(0, this.length);
+  }
+}
+
+class GrowableUint32 {
+  private data = new Uint32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+  toArray(): Uint32Array {
+    return this.data.slice(0, this.length);
+  }
+}
+
+export function referenceSubset(reference: DatasetProfile, features: string[]): DatasetProfile {
+  const byName = new Map(reference.columns.map((c) => [c.name, c]));
+  return {
+    rows: reference.rows,
+    columns: features.map((f) => {
+      const c = byName.get(f);
+      if (!c) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `monitor: feature '${f}' is not a column of the training profile (columns: ${[...byName.keys()].slice(0, 20).join(', ')})`,
+        );
+      }
+      return c;
+    }),
+  };
+}
+
+export async function scanWindow(store: Store, o: WindowScanOptions): Promise<WindowData> {
+  if (!(o.to > o.from)) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `window: the end (${o.to}) must be after the start (${o.from})`,
+    );
+  }
+  const nBuckets = o.buckets ?? 1;
+  if (!Number.isInteger(nBuckets) || nBuckets < 1 || nBuckets > 1000) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `window: buckets must be a whole number from 1 to 1000, got ${nBuckets}`,
+    );
+  }
+  const reference = referenceSubset(o.reference, o.features);
+  const output = o.output ?? 'predictions';
+  const pageRows = o.pageRows ?? 2000;
+  // Small flushes per bucket: many buckets would otherwise each hold 64k buffered rows per column.
+  const flushRows = nBuckets === 1 ? 65_536 : 8192;
+  const profilers = Array.from({ length: nBuckets }, () => new WindowProfiler(reference, {}, flushRows));
+  const counts = Array.from({ length: nBuckets }, () => ({ requests: 0, rows: 0 }));
+  const width = (o.to - o.from) / nBuckets;
+  const bucketOf = (t: number) => Math.min(nBuckets - 1, Math.floor((t - o.from) / width));
+
+  const base = () => {
+    let q = store.db
+      .selectFrom('monitor_predictions')
+      .where('model', '=', o.model)
+      .where('time', '>=', o.from)
+      .where('time', '<', o.to)
+      .where('shadow', '=', 0)
+      .where('error', 'is', null);
+    if (o.version !== undefined) q = q.where('version', '=', o.version);
+    return q;
+  };
+  const total = Number(
+    (
+      await base()
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirst()
+    )?.n ?? 0,
+  );
+  const predictions = new GrowableFloat64();
+  const predictionBucket = new GrowableUint32();
+  const latencies = new GrowableFloat64();
+  const latencyBucket = new GrowableUint32();
+  const lp = new GrowableFloat64();
+  const lb = new GrowableUint32();
+  const labels: unknown[] = [];
+  let labelledSkipped = 0;
+  let requests = 0;
+  let rows = 0;
+  let after = -1;
+  let done = 0;
+  for (;;) {
+    const page = await base()
+      .select(['prediction_id', 'time', 'latency_ms', 'inputs_json', 'outputs_json', 'label_json'])
+      .where('prediction_id', '>', after)
+      .orderBy('prediction_id')
+      .limit(pageRows)
+      .execute();
+    if (page.length === 0) break;
+    after = Number(page[page.length - 1]!.prediction_id);
+    // Group the page's rows per bucket so each profiler gets one columnar add per page.
+    const perBucket = new Map<number, { cols: Record<string, unknown[]>; n: number }>();
+    for (const r of page) {
+      const b = bucketOf(Number(r.time));
+      const inputs = JSON.parse(r.inputs_json) as Record<string, unknown[]>;
+      const outputs = JSON.parse(r.outputs_json) as Record<string, unknown[]>;
+      const n = requestRows(inputs, outputs[output]);
+      let entry = perBucket.get(b);
+      if (!entry) {
+        entry = { cols: Object.fromEntries(o.features.map((f) => [f, []])), n: 0 };
+        perBucket.set(b, entry);
+      }
+      for (const f of o.features) {
+        const values = inputs[f];
+        const target = entry.cols[f]!;
+        for (let i = 0; i < n; i++) target.push(Array.isArray(values) ? (values[i] ?? null) : null);
+      }
+      entry.n += n;
+      const out = outputs[output];
+      if (Array.isArray(out)) {
+        const per = out.length / Math.max(n, 1);
+        for (let i = 0; i < n; i++) {
+          const v = Number(out[Math.floor(i * per)]);
+          if (Number.isFinite(v)) {
+            predictions.push(v);
+            predictionBucket.push(b);
+          }
+        }
+      }
+      latencies.push(Number(r.latency_ms));
+      latencyBucket.push(b);
+      if (r.label_json !== null) {
+        const v = Array.isArray(out) && n === 1 ? Number(out[0]) : Number.NaN;
+        if (Number.isFinite(v)) {
+          lp.push(v);
+          lb.push(b);
+          labels.push(JSON.parse(r.label_json));
+        } else labelledSkipped++;
+      }
+      counts[b]!.requests++;
+      counts[b]!.rows += n;
+      requests++;
+      rows += n;
+    }
+    for (const [b, entry] of perBucket) profilers[b]!.add(entry.cols, entry.n);
+    done += page.length;
+    o.onProgress?.(done, total);
+    if (page.length < pageRows) break;
+  }
+  const buckets = profilers.map(
+    (p, i): WindowBucket => ({
+      from: o.from + i * width,
+      to: i === nBuckets - 1 ? o.to : o.from + (i + 1) * width,
+      ...counts[i]!,
+      profile: p.profile(),
+    }),
+  );
+  let profile = buckets[0]!.profile;
+  for (let i = 1; i < buckets.length; i++)
+    profile = mergeProfiles(profile, buckets[i]!.profile, { reference });
+  return {
+    from: o.from,
+    to: o.to,
+    requests,
+    rows,
+    profile,
+    buckets,
+    predictions: predictions.toArray(),
+    predictionBucket: predictionBucket.toArray(),
+    latencies: latencies.toArray(),
+    latencyBucket: latencyBucket.toArray(),
+    labelled: { predictions: lp.toArray(), labels, bucket: lb.toArray() },
+    labelledSkipped,
+  };
+}
+
+/** Rows in one logged request: the longest input column (or the output's length without inputs). */
+function requestRows(inputs: Record<string, unknown[]>, out: unknown[] | undefined): number {
+  let n = 0;
+  for (const v of Object.values(inputs)) if (Array.isArray(v) && v.length > n) n = v.length;
+  if (n === 0 && Array.isArray(out)) n = out.length;
+  return Math.max(n, 1);
+}
