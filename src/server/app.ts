@@ -13,6 +13,7 @@ import { monitorRoutes } from './routes/monitor.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
+import { uiRoutes } from './routes/ui.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 /**
@@ -118,4 +119,6 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   webhookRoutes,
   deploymentRoutes,
   monitorRoutes,
+  // The dashboard last: its page prefixes never overlap an API path (test/ui-route.test.ts).
+  uiRoutes,
 ];
