@@ -141,7 +141,7 @@ approval: { required: true }
 export async function seedSweepRuns(
   url: string,
   token: string,
-  opts: { runs: number; steps: number },
+  opts: { runs: number; steps: number; experiment?: string },
 ): Promise<string[]> {
   // biome-ignore lint/suspicious/noExplicitAny: MLflow JSON, read a field or two
   const call = async (route: string, body: unknown): Promise<any> => {
@@ -153,7 +153,7 @@ export async function seedSweepRuns(
     if (!res.ok) throw new Error(`${route}: ${res.status} ${await res.text()}`);
     return res.json();
   };
-  const { experiment_id } = await call('experiments/create', { name: 'sweep' });
+  const { experiment_id } = await call('experiments/create', { name: opts.experiment ?? 'sweep' });
   const ids: string[] = [];
   const t0 = Date.UTC(2026, 10, 1);
   for (let r = 0; r < opts.runs; r++) {
@@ -174,6 +174,7 @@ export async function seedSweepRuns(
         { key: 'depth', value: String(depth) },
         { key: 'optimizer', value: r % 2 ? 'adam' : 'sgd' },
       ],
+      metrics: [{ key: 'accuracy', value: 0.6 + 0.05 * depth - lr, timestamp: t0 + r * 60_000, step: 0 }],
     });
     for (let s = 0; s < opts.steps; s += 1000) {
       const metrics = [];
@@ -182,7 +183,6 @@ export async function seedSweepRuns(
         const loss = (1 / (1 + k * lr * 0.05)) * (1 + 0.1 * depth) + (k % 997 === 500 ? 2 : 0);
         metrics.push({ key: 'loss', value: loss, timestamp: t0 + r * 60_000 + k * 100, step: k });
       }
-      metrics.push({ key: 'accuracy', value: 0.6 + 0.05 * depth - lr, timestamp: t0 + r * 60_000, step: 0 });
       await call('runs/log-batch', { run_id: id, metrics });
     }
     await call('runs/update', {

@@ -109,7 +109,8 @@ export function Chart(props: {
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           spanGaps: true,
-          points: scatter ? { show: true, size: 6, fill: PALETTE[i % PALETTE.length] } : { show: false },
+          // Lines show their points only where they are sparse (uPlot's default), so a metric logged once still shows.
+          ...(scatter ? { points: { show: true, size: 6, fill: PALETTE[i % PALETTE.length] } } : {}),
           ...(scatter ? { paths: () => null } : {}),
         })),
       ],

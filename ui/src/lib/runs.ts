@@ -38,6 +38,8 @@ export interface RunRow {
   end?: number;
   user?: string;
   metrics: Map<string, number>;
+  /** The step of each metric's latest value: about the length of its history. */
+  metricSteps: Map<string, number>;
   params: Map<string, string>;
   tags: Map<string, string>;
 }
@@ -52,7 +54,11 @@ export function toNumber(v: number | string): number {
 
 export function toRow(run: RunJson): RunRow {
   const metrics = new Map<string, number>();
-  for (const m of run.data.metrics ?? []) metrics.set(m.key, toNumber(m.value));
+  const metricSteps = new Map<string, number>();
+  for (const m of run.data.metrics ?? []) {
+    metrics.set(m.key, toNumber(m.value));
+    metricSteps.set(m.key, Number(m.step) || 0);
+  }
   const params = new Map<string, string>();
   for (const p of run.data.params ?? []) params.set(p.key, p.value);
   const tags = new Map<string, string>();
@@ -66,6 +72,7 @@ export function toRow(run: RunJson): RunRow {
     end: run.info.end_time,
     user: run.info.user_id,
     metrics,
+    metricSteps,
     params,
     tags,
   };

@@ -6,7 +6,10 @@ import { ChartControls, MetricChart, type XAxis } from '../components/MetricChar
 import { api, MLFLOW } from '../lib/api.js';
 import { buildAxis, diffRuns } from '../lib/compare.js';
 import { formatNumber } from '../lib/format.js';
-import { type History, sampledHistories } from '../lib/history.js';
+import { fullHistory, type History, sampledHistories } from '../lib/history.js';
+
+const FULL_POINTS = 300_000;
+
 import { setSearch, useLocation } from '../lib/router.js';
 import { type RunJson, type RunRow, toRow } from '../lib/runs.js';
 
@@ -98,7 +101,7 @@ function CompareView({ rows }: { rows: RunRow[] }) {
         setXAxis={setXAxis}
         smoothing={smoothing}
         setSmoothing={setSmoothing}
-        note="server-sampled to 1,000 steps a run; drag to zoom (the zoomed range is fetched again), double-click to reset"
+        note="full histories up to 300,000 points in all (min/max-decimated, spikes kept), else sampled by the server and fetched again on zoom; drag to zoom, double-click to reset"
       />
       <div className="grid2">
         {chosen.map((key) => (
@@ -149,10 +152,21 @@ function CompareView({ rows }: { rows: RunRow[] }) {
 function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smoothing: number }) {
   const [range, setRange] = useState<{ min: number; max: number } | null>(null);
   const ids = props.rows.map((r) => r.id);
+  // Up to FULL_POINTS points in all, every run's full history is fetched and min/max-decimated
+  // in the browser (spikes kept); above, the server samples (MLflow's bulk interval) and a
+  // zoom fetches the zoomed range again, so detail comes back where the user looks.
+  const estimate = props.rows.reduce((a, r) => a + (r.metricSteps.get(props.metric) ?? 0) + 1, 0);
+  const full = estimate <= FULL_POINTS;
   const data = useQuery({
-    queryKey: ['bulk', props.metric, ids, props.xAxis === 'step' ? range : null],
-    queryFn: ({ signal }) =>
-      sampledHistories(ids, props.metric, props.xAxis === 'step' ? range : null, 1000, signal),
+    queryKey: ['bulk', props.metric, ids, full ? 'full' : props.xAxis === 'step' ? range : null],
+    queryFn: async ({ signal }) =>
+      full
+        ? new Map(
+            await Promise.all(
+              ids.map(async (id) => [id, await fullHistory(id, props.metric, signal)] as const),
+            ),
+          )
+        : sampledHistories(ids, props.metric, props.xAxis === 'step' ? range : null, 1000, signal),
     placeholderData: (prev) => prev,
     staleTime: 60_000,
   });
@@ -171,12 +185,12 @@ function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smo
   if (data.isError) return <ErrorState error={data.error} />;
   return (
     <MetricChart
-      title={props.metric}
+      title={full ? props.metric : `${props.metric} (server-sampled: zoom for detail)`}
       testId={`compare-chart-${props.metric}`}
       histories={histories}
       xAxis={props.xAxis}
       smoothing={props.smoothing}
-      onZoom={props.xAxis === 'step' ? setRange : undefined}
+      onZoom={!full && props.xAxis === 'step' ? setRange : undefined}
     />
   );
 }

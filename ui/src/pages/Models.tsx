@@ -233,7 +233,7 @@ interface Lineage {
   split?: Record<string, string>;
   dataset?: { name: string; version: number; hash: string; parents?: unknown[] };
   aliases: string[];
-  deployments: { name: string; weight?: number }[] | string[];
+  deployments: { deployment: string; via: string; traffic: number; shadow: boolean }[];
   promotions: unknown[];
 }
 
@@ -294,14 +294,14 @@ function VersionDetail({ name, version }: { name: string; version: string }) {
               {l.deployments.length === 0 ? (
                 <span className="muted">none</span>
               ) : (
-                l.deployments.map((d) => {
-                  const n = typeof d === 'string' ? d : d.name;
-                  return (
-                    <div key={n}>
-                      <Link to={`/deployments/${encodeURIComponent(n)}`}>{n}</Link>
-                    </div>
-                  );
-                })
+                l.deployments.map((d) => (
+                  <div key={d.deployment}>
+                    <Link to={`/deployments/${encodeURIComponent(d.deployment)}`}>{d.deployment}</Link>{' '}
+                    <span className="muted">
+                      {d.shadow ? 'shadow' : `${Math.round(d.traffic * 100)}% of traffic`}
+                    </span>
+                  </div>
+                ))
               )}
             </div>
           </div>

@@ -195,8 +195,9 @@ interface ArtifactFile {
   file_size?: number;
 }
 
-function useArtifactList(runId: string, path: string) {
+function useArtifactList(runId: string, path: string, enabled = true) {
   return useQuery({
+    enabled,
     queryKey: ['artifacts', runId, path],
     queryFn: async () =>
       (
@@ -259,14 +260,14 @@ function FileLink({ file, selected, depth }: { file: ArtifactFile; selected: str
         setSearch({ path: file.path });
       }}
     >
-      📄 {name} <span className="muted">{formatBytes(file.file_size)}</span>
+      {name} <span className="muted">{formatBytes(file.file_size)}</span>
     </a>
   );
 }
 
 function Folder(props: { run: RunJson; file: ArtifactFile; selected: string; depth: number }) {
   const [open, setOpen] = useState(props.selected.startsWith(`${props.file.path}/`));
-  const list = useArtifactList(props.run.info.run_id, open ? props.file.path : '\0closed');
+  const list = useArtifactList(props.run.info.run_id, props.file.path, open);
   return (
     <>
       <button
@@ -277,7 +278,7 @@ function Folder(props: { run: RunJson; file: ArtifactFile; selected: string; dep
         style={{ paddingLeft: 6 + props.depth * 14 }}
         onClick={() => setOpen(!open)}
       >
-        {open ? '📂' : '📁'} {props.file.path.split('/').pop()}
+        {open ? '▾' : '▸'} {props.file.path.split('/').pop()}
       </button>
       {open && list.isSuccess && (
         <ArtifactTree run={props.run} files={list.data} selected={props.selected} depth={props.depth + 1} />
