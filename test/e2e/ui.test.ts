@@ -302,6 +302,11 @@ describe('kiln web UI in Chromium', () => {
     const split = page.getByTestId('traffic-split');
     await split.waitFor();
     expect(await split.textContent()).toContain('credit/2 90%');
+    // Drift where the server has the route: a report, or the server's reason there is none
+    // (no logged traffic); without the route, the page says it is not available.
+    await expect
+      .poll(() => page.getByTestId('drift-panel').textContent())
+      .toMatch(/not available on this server yet|[A-Z_]{6,}: |dataset drift/i);
     await shot('16-deployment');
   });
 
