@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { KilnError } from '../errors.js';
 import type { Database } from '../store/index.js';
 
@@ -144,6 +144,58 @@ export async function* readAuditLog(
     if (rows.length < PAGE) return;
     after = Number(rows[rows.length - 1]!.seq);
   }
+}
+
+/** One page of the audit log, newest first, for a person reading it (the web UI's Audit page). */
+export interface AuditSearch {
+  /** Exact actor. */
+  actor?: string;
+  /** An action (`model.promote`) or a prefix ending in `.` (`model.`). */
+  action?: string;
+  /** A target and everything under it, as `readAuditLog` matches it. */
+  target?: string;
+  /** Entries with a smaller seq only: the `next_before_seq` of the previous page. */
+  beforeSeq?: number;
+  limit?: number;
+}
+
+export async function searchAuditLog(
+  db: Db,
+  search: AuditSearch,
+): Promise<{ entries: AuditEntry[]; next_before_seq?: number }> {
+  const limit = Math.max(1, Math.min(1000, search.limit ?? 100));
+  let query = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(limit + 1);
+  if (search.beforeSeq !== undefined) query = query.where('seq', '<', search.beforeSeq);
+  if (search.actor !== undefined) query = query.where('actor', '=', search.actor);
+  if (search.action !== undefined) {
+    const a = search.action;
+    // LIKE's wildcards in a user's prefix match themselves only.
+    query = a.endsWith('.')
+      ? query.where(sql<boolean>`substr(action, 1, ${a.length}) = ${a}`)
+      : query.where('action', '=', a);
+  }
+  if (search.target !== undefined) {
+    const t = search.target;
+    query = query.where((eb) =>
+      eb.or([eb('target', '=', t), eb(sql`substr(target, 1, ${t.length + 1})`, 'in', [`${t}/`, `${t}@`])]),
+    );
+  }
+  const rows = await query.execute();
+  const entries = rows.slice(0, limit).map((row) => ({
+    seq: Number(row.seq),
+    time: Number(row.time),
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    detail: parseDetail(row.detail_json),
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  }));
+  return rows.length > limit ? { entries, next_before_seq: entries[entries.length - 1]!.seq } : { entries };
 }
 
 function parseDetail(json: string): Record<string, unknown> {

@@ -12,11 +12,13 @@ export { localUser } from './actor.js';
 export {
   type AuditEntry,
   type AuditEvent,
+  type AuditSearch,
   type AuditVerification,
   appendAudit,
   canonicalJson,
   GENESIS_HASH,
   readAuditLog,
+  searchAuditLog,
   verifyAuditChain,
 } from './audit.js';
 export {

@@ -14,6 +14,7 @@ import { outcomeRoutes } from './routes/outcomes.js';
 import { registryRoutes } from './routes/registry.js';
 import { studyRoutes } from './routes/studies.js';
 import { trackingRoutes } from './routes/tracking.js';
+import { uiRoutes } from './routes/ui.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 /**
@@ -120,4 +121,6 @@ const ROUTE_PLUGINS: RoutePlugin[] = [
   deploymentRoutes,
   monitorRoutes,
   outcomeRoutes,
+  // The dashboard last: its page prefixes never overlap an API path (test/ui-route.test.ts).
+  uiRoutes,
 ];

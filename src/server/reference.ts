@@ -55,10 +55,12 @@ const GROUP_ORDER = [
   'kiln deployments',
   'kiln webhooks and events',
   'kiln (other)',
+  'Web UI',
 ];
 
 function groupOf(url: string): string {
   if (url === '/health') return 'Health';
+  if (!url.startsWith('/api/')) return 'Web UI';
   if (url.includes('/mlflow-artifacts/')) return 'MLflow artifacts';
   if (/\/(registered-models|model-versions)\b/.test(url)) return 'MLflow model registry';
   if (url.includes('/mlflow/')) return 'MLflow tracking';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { readAuditLog, verifyAuditChain } from '../../auth/index.js';
+import { readAuditLog, searchAuditLog, verifyAuditChain } from '../../auth/index.js';
 import { KilnError } from '../../errors.js';
 import {
   approveVersion,
@@ -288,6 +288,25 @@ export function registerGovernanceRoutes(
       })
       .parse(req.query);
     return verifyAuditChain(registry.db, { expectHead: q.expect_head });
+  });
+  app.get('/audit', access('viewer'), async (req) => {
+    const q = z
+      .object({
+        actor: z.string().min(1).max(256).optional(),
+        action: z.string().min(1).max(100).optional(),
+        target: z.string().min(1).max(600).optional(),
+        before_seq: intLike.optional(),
+        max_results: intLike.pipe(z.number().int().min(1).max(1000)).optional(),
+      })
+      .strict()
+      .parse(req.query);
+    return searchAuditLog(registry.db, {
+      actor: q.actor,
+      action: q.action,
+      target: q.target,
+      beforeSeq: q.before_seq,
+      limit: q.max_results,
+    });
   });
   app.get('/audit/export', access('viewer'), async (req, reply) => {
     const q = z

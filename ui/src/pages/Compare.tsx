@@ -1,0 +1,255 @@
+import { useQueries, useQuery } from '@tanstack/react-query';
+import { useMemo, useState } from 'react';
+import { PALETTE } from '../components/Chart.js';
+import { Empty, ErrorState, Link, Loading } from '../components/common.js';
+import { ChartControls, MetricChart, type XAxis } from '../components/MetricChart.js';
+import { api, MLFLOW } from '../lib/api.js';
+import { buildAxis, diffRuns } from '../lib/compare.js';
+import { formatNumber } from '../lib/format.js';
+import { fullHistory, type History, sampledHistories } from '../lib/history.js';
+
+const FULL_POINTS = 300_000;
+
+import { setSearch, useLocation } from '../lib/router.js';
+import { type RunJson, type RunRow, toRow } from '../lib/runs.js';
+
+/**
+ * Several runs side by side (`/compare?runs=a,b,c`): shared metric charts (server-sampled,
+ * resampled on zoom), the param/metric diff table and parallel coordinates.
+ */
+export function ComparePage() {
+  const { search } = useLocation();
+  const ids = (search.get('runs') ?? '').split(',').filter(Boolean).slice(0, 100);
+  const runs = useQueries({
+    queries: ids.map((id) => ({
+      queryKey: ['run', id],
+      queryFn: async () => (await api<{ run: RunJson }>(`${MLFLOW}/runs/get`, { query: { run_id: id } })).run,
+    })),
+  });
+  if (ids.length === 0)
+    return (
+      <Empty>Choose runs to compare in an experiment's runs table (tick two or more, then Compare).</Empty>
+    );
+  const failed = runs.find((r) => r.isError);
+  if (failed) return <ErrorState error={failed.error} />;
+  if (runs.some((r) => r.isPending)) return <Loading what="runs" />;
+  const rows = runs.map((r) => toRow(r.data!));
+  return <CompareView rows={rows} />;
+}
+
+function CompareView({ rows }: { rows: RunRow[] }) {
+  const { search } = useLocation();
+  const diff = useMemo(() => diffRuns(rows), [rows]);
+  const [onlyDiff, setOnlyDiff] = useState(false);
+  const metricKeys = useMemo(() => {
+    const count = new Map<string, number>();
+    for (const r of rows) for (const k of r.metrics.keys()) count.set(k, (count.get(k) ?? 0) + 1);
+    return [...count]
+      .filter(([, n]) => n >= Math.min(2, rows.length))
+      .map(([k]) => k)
+      .sort();
+  }, [rows]);
+  const chosen = (search.get('metrics') ?? metricKeys.slice(0, 4).join(',')).split(',').filter(Boolean);
+  const [xAxis, setXAxis] = useState<XAxis>('step');
+  const [smoothing, setSmoothing] = useState(0);
+  const expId = rows[0]?.experimentId;
+
+  return (
+    <>
+      <div className="crumbs">
+        <Link to="/experiments">Experiments</Link>
+        {expId && (
+          <>
+            {' '}
+            / <Link to={`/experiments/${expId}`}>experiment {expId}</Link>
+          </>
+        )}{' '}
+        / compare
+      </div>
+      <h1>Compare {rows.length} runs</h1>
+      <div className="row" style={{ marginBottom: 10 }}>
+        {rows.map((r, i) => (
+          <span key={r.id} className="badge" style={{ borderColor: PALETTE[i % PALETTE.length] }}>
+            <span style={{ color: PALETTE[i % PALETTE.length] }}>●</span>{' '}
+            <Link to={`/runs/${r.id}`}>{r.name}</Link>
+          </span>
+        ))}
+      </div>
+      <h2>Metrics</h2>
+      <div className="row" style={{ marginBottom: 6 }}>
+        <label>
+          charts{' '}
+          <select
+            multiple
+            aria-label="metrics to chart"
+            value={chosen}
+            size={Math.min(6, Math.max(2, metricKeys.length))}
+            onChange={(e) =>
+              setSearch({ metrics: [...e.target.selectedOptions].map((o) => o.value).join(',') })
+            }
+          >
+            {metricKeys.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ChartControls
+        xAxis={xAxis}
+        setXAxis={setXAxis}
+        smoothing={smoothing}
+        setSmoothing={setSmoothing}
+        note="full histories up to 300,000 points in all (min/max-decimated, spikes kept), else sampled by the server and fetched again on zoom; drag to zoom, double-click to reset"
+      />
+      <div className="grid2">
+        {chosen.map((key) => (
+          <CompareChart key={key} metric={key} rows={rows} xAxis={xAxis} smoothing={smoothing} />
+        ))}
+      </div>
+      <h2>Parallel coordinates</h2>
+      <ParallelCoordinates rows={rows} diff={diff} />
+      <h2>Differences</h2>
+      <label>
+        <input type="checkbox" checked={onlyDiff} onChange={(e) => setOnlyDiff(e.target.checked)} /> only rows
+        that differ
+      </label>
+      <div style={{ overflowX: 'auto' }}>
+        <table className="plain" aria-label="run differences" data-testid="diff-table">
+          <thead>
+            <tr>
+              <th>key</th>
+              {rows.map((r, i) => (
+                <th key={r.id} style={{ color: PALETTE[i % PALETTE.length] }}>
+                  {r.name}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {diff
+              .filter((d) => !onlyDiff || d.differs)
+              .map((d) => (
+                <tr key={`${d.kind}.${d.key}`} className={d.differs ? 'differs' : undefined}>
+                  <td className="mono">
+                    {d.kind}.{d.key}
+                  </td>
+                  {d.values.map((v, i) => (
+                    <td key={rows[i]!.id} className={typeof v === 'number' ? 'num' : 'mono'}>
+                      {typeof v === 'number' ? formatNumber(v) : (v ?? '—')}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
+
+function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smoothing: number }) {
+  const [range, setRange] = useState<{ min: number; max: number } | null>(null);
+  const ids = props.rows.map((r) => r.id);
+  // Up to FULL_POINTS points in all, every run's full history is fetched and min/max-decimated
+  // in the browser (spikes kept); above, the server samples (MLflow's bulk interval) and a
+  // zoom fetches the zoomed range again, so detail comes back where the user looks.
+  const estimate = props.rows.reduce((a, r) => a + (r.metricSteps.get(props.metric) ?? 0) + 1, 0);
+  const full = estimate <= FULL_POINTS;
+  const data = useQuery({
+    queryKey: ['bulk', props.metric, ids, full ? 'full' : props.xAxis === 'step' ? range : null],
+    queryFn: async ({ signal }) =>
+      full
+        ? new Map(
+            await Promise.all(
+              ids.map(async (id) => [id, await fullHistory(id, props.metric, signal)] as const),
+            ),
+          )
+        : sampledHistories(ids, props.metric, props.xAxis === 'step' ? range : null, 1000, signal),
+    placeholderData: (prev) => prev,
+    staleTime: 60_000,
+  });
+  const histories = useMemo(() => {
+    const out: { label: string; history: History }[] = [];
+    for (const r of props.rows) {
+      const h = data.data?.get(r.id);
+      out.push({
+        label: r.name,
+        history: h ?? { step: new Float64Array(), time: new Float64Array(), value: new Float64Array() },
+      });
+    }
+    return out;
+  }, [data.data, props.rows]);
+  if (data.isPending) return <Loading what={props.metric} />;
+  if (data.isError) return <ErrorState error={data.error} />;
+  return (
+    <MetricChart
+      title={full ? props.metric : `${props.metric} (server-sampled: zoom for detail)`}
+      testId={`compare-chart-${props.metric}`}
+      histories={histories}
+      xAxis={props.xAxis}
+      smoothing={props.smoothing}
+      onZoom={!full && props.xAxis === 'step' ? setRange : undefined}
+    />
+  );
+}
+
+/** One vertical axis per differing param and per metric; each run a polyline across them. */
+function ParallelCoordinates({ rows, diff }: { rows: RunRow[]; diff: ReturnType<typeof diffRuns> }) {
+  const axesSpec = diff.filter((d) => d.kind === 'params' && d.differs).slice(0, 8);
+  const metrics = diff.filter((d) => d.kind === 'metrics').slice(0, 4);
+  const axes = [...axesSpec, ...metrics].map((d) => buildAxis(`${d.kind}.${d.key}`, d.key, d.values));
+  if (axes.length < 2)
+    return <p className="muted">Parallel coordinates need two or more differing parameters or metrics.</p>;
+  const W = Math.max(480, axes.length * 130);
+  const H = 260;
+  const pad = { t: 28, b: 30, l: 50, r: 50 };
+  const xAt = (i: number) => pad.l + (i * (W - pad.l - pad.r)) / (axes.length - 1);
+  const yAt = (p: number) => pad.t + (1 - p) * (H - pad.t - pad.b);
+  return (
+    <div className="card" style={{ overflowX: 'auto' }}>
+      <svg
+        width={W}
+        height={H}
+        role="img"
+        aria-label="parallel coordinates"
+        data-testid="parallel-coordinates"
+      >
+        {axes.map((a, i) => (
+          <g key={a.key}>
+            <line x1={xAt(i)} x2={xAt(i)} y1={pad.t} y2={H - pad.b} stroke="var(--border)" strokeWidth={2} />
+            <text x={xAt(i)} y={14} textAnchor="middle" style={{ fontWeight: 600 }}>
+              {a.label}
+            </text>
+            {a.ticks.slice(0, 8).map((t) => (
+              <text key={t.label} x={xAt(i) + 5} y={yAt(t.at) + 4}>
+                {t.label}
+              </text>
+            ))}
+          </g>
+        ))}
+        {rows.map((r, ri) => {
+          const pts: string[] = [];
+          axes.forEach((a, i) => {
+            const d = [...axesSpec, ...metrics][i]!;
+            const p = a.position(d.values[ri]);
+            if (p !== null) pts.push(`${xAt(i)},${yAt(p)}`);
+          });
+          return (
+            <polyline
+              key={r.id}
+              points={pts.join(' ')}
+              fill="none"
+              stroke={PALETTE[ri % PALETTE.length]}
+              strokeWidth={2}
+              opacity={0.85}
+            >
+              <title>{r.name}</title>
+            </polyline>
+          );
+        })}
+      </svg>
+    </div>
+  );
+}
