@@ -121,7 +121,8 @@ function accessSuite(
       if (/api\/2\.0\/mlflow\/(runs|metrics|artifacts)\//.test(url)) return 'run';
       if (
         /\/(registered-models|model-versions)\//.test(url) ||
-        url.startsWith('/api/kiln/registry/models/')
+        url.startsWith('/api/kiln/registry/models/') ||
+        url === '/api/kiln/models/outcomes'
       ) {
         return 'model';
       }

@@ -50,13 +50,19 @@ export function startHeartbeatThread(
   onError: (e: Error) => void = () => {},
 ): HeartbeatThread {
   const worker = startWorker(new URL('./heartbeat-worker.js', import.meta.url), { workerData: options });
+  let onReady = () => {};
+  let onStopped = () => {};
+  // Listen before unref(): a 'message' listener added to an unref'd worker refs it again, and
+  // the thread would then keep a finished process alive.
+  worker.on('message', (m: { type?: string }) => {
+    if (m.type === 'ready') onReady();
+    else if (m.type === 'stopped') onStopped();
+  });
   worker.unref();
   // The thread only beats; if it dies the caller falls back to beating on its own thread.
   worker.on('error', onError);
   const ready = new Promise<void>((resolve) => {
-    worker.on('message', (m: { type?: string }) => {
-      if (m.type === 'ready') resolve();
-    });
+    onReady = resolve;
     worker.once('error', () => resolve());
     worker.once('exit', () => resolve());
     setTimeout(resolve, 10_000).unref();
@@ -70,10 +76,10 @@ export function startHeartbeatThread(
         const done = () => {
           void worker.terminate().finally(resolve);
         };
-        worker.on('message', (m: { type?: string }) => {
-          if (m.type === 'stopped') done();
-        });
+        onStopped = done;
         worker.once('exit', () => resolve());
+        // Until it answers (or 2 s pass) the thread closes its connection: keep the process up.
+        worker.ref();
         worker.postMessage({ type: 'stop' });
         setTimeout(done, 2000).unref();
       }),
