@@ -11,6 +11,7 @@ import {
   followStoredDeployment,
   loadModelPackage,
   modelDeploymentOf,
+  parseDeployment,
   type ServeApp,
 } from '../src/serve/index.js';
 import { openWorkspace, type Workspace } from '../src/workspace.js';
@@ -239,6 +240,41 @@ describe('models:/ sources', () => {
       await registry.setAlias('flights', 'champion', '1', { user: 'ana' });
     }
   }, 120_000);
+
+  it('a deployment file: `model:` is labelled with the registry version, a given label is kept; both answer as the registry version', async () => {
+    await registry.setAlias('flights', 'champion', '2', { user: 'ana' });
+    try {
+      const served = await createServeApp({
+        deployment: parseDeployment({
+          models: [
+            { name: 'short', model: 'models:/flights@champion' },
+            { name: 'labelled', versions: [{ version: 'live', model: 'models:/flights@champion' }] },
+            { name: 'local', model: v1.folder },
+          ],
+        }),
+        load: { workspace: ws },
+      });
+      closers.push(() => served.close());
+      const rows = v1.rows.slice(0, 4);
+      const infer = (model: string, version?: string) =>
+        served.repository.infer({
+          model,
+          ...(version !== undefined ? { version } : {}),
+          input: { kind: 'columns', nRows: rows.length, columns: new Map(Object.entries(columnsOf(rows))) },
+          options: {},
+          requestId: model,
+        });
+      expect(served.repository.status('short').versions).toEqual(['2']);
+      expect((await infer('short', '2')).version).toBe('2');
+      expect(served.repository.status('labelled').versions).toEqual(['live']);
+      expect((await infer('labelled', 'live')).version).toBe('2');
+      // Not a registry source: the label stays what it was.
+      expect(served.repository.status('local').versions).toEqual(['1']);
+      expect((await infer('local')).version).toBe('1');
+    } finally {
+      await registry.setAlias('flights', 'champion', '1', { user: 'ana' });
+    }
+  });
 
   it('a stored deployment is served with its split, and a change to it reaches the running server', async () => {
     await grantRole(registry.db, { user: 'ana', role: 'editor', scope: 'flights' }, 'admin');
