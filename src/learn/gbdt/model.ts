@@ -111,6 +111,8 @@ export class GbdtModel implements Model {
   private readonly levelIndex: (Map<string, number> | null)[];
   private readonly rowScratch: Float64Array;
   private readonly outScratch: Float64Array;
+  /** The matrix's columns in model order during predictFewRows (emptied after: no matrix kept alive). */
+  private readonly columnScratch: (FeatureColumn | undefined)[];
   /**
    * The fast scorer (predict/kernel.ts) with the data worker threads build it from; null
    * when the ensemble does not fit the binned form (deeper than MAX_BINNED_DEPTH), which then
@@ -135,6 +137,7 @@ export class GbdtModel implements Model {
     );
     this.rowScratch = new Float64Array(info.features.length);
     this.outScratch = new Float64Array(ensemble.nOutputs);
+    this.columnScratch = new Array(info.features.length).fill(undefined);
     const binned = binEnsemble(ensemble, levelCounts);
     const data = binned && kernelData(binned);
     this.fast = data ? { kernel: compileKernel(data), data } : null;
@@ -323,22 +326,27 @@ export class GbdtModel implements Model {
     const nf = features.length;
     const k = this.nOutputs;
     const out = new Float64Array(x.nRows * k);
-    for (let j = 0; j < nf; j++) this.matrixColumn(x, j);
-    const row = this.rowScratch;
-    const target = k === 1 && x.nRows === 1 ? out : this.outScratch;
-    for (let r = 0; r < x.nRows; r++) {
-      for (let j = 0; j < nf; j++) {
-        const col = this.matrixColumn(x, j);
-        if (col.kind === 'numeric') {
-          row[j] = col.values[r]!;
-        } else {
-          const remap = this.remapFor(col, features[j]!.levels!);
-          const code = col.codes[r]!;
-          row[j] = !remap ? code : code >= 0 && code < remap.length ? remap[code]! : -1;
+    const cols = this.columnScratch;
+    try {
+      for (let j = 0; j < nf; j++) cols[j] = this.matrixColumn(x, j);
+      const row = this.rowScratch;
+      const target = k === 1 && x.nRows === 1 ? out : this.outScratch;
+      for (let r = 0; r < x.nRows; r++) {
+        for (let j = 0; j < nf; j++) {
+          const col = cols[j]!;
+          if (col.kind === 'numeric') {
+            row[j] = col.values[r]!;
+          } else {
+            const remap = this.remapFor(col, features[j]!.levels!);
+            const code = col.codes[r]!;
+            row[j] = !remap ? code : code >= 0 && code < remap.length ? remap[code]! : -1;
+          }
         }
+        kernel.predictRow(row, target);
+        if (target !== out) for (let o = 0; o < k; o++) out[r * k + o] = target[o]!;
       }
-      kernel.predictRow(row, target);
-      if (target !== out) for (let o = 0; o < k; o++) out[r * k + o] = target[o]!;
+    } finally {
+      cols.fill(undefined);
     }
     return out;
   }
