@@ -10,12 +10,14 @@
  * - row/kernel: the kernel's one-row entry (bin the row, 8 padded trees walked side by side);
  *   commit a000610 of this script also ran the generated-JavaScript kernel beside WebAssembly;
  * - row/model: `GbdtModel.predictRow`, the public path (link function included);
+ * - row/matrix: `GbdtModel.predict` on a one-row FeatureMatrix, what serving (src/serve) calls;
  * - batch/bin: binning the batch only; batch/kernel: the kernel's predictRange (bin + walk);
  * - batch/model: `GbdtModel.predictRaw` on one thread (remap, columns, kernel).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Command } from 'commander';
+import type { FeatureMatrix } from '../src/data/index.js';
 import { GbdtModel } from '../src/learn/gbdt/index.js';
 import { binEnsemble } from '../src/learn/gbdt/predict/binned.js';
 import { compileKernel, type KernelColumn, kernelData } from '../src/learn/gbdt/predict/kernel.js';
@@ -57,6 +59,15 @@ async function main(): Promise<void> {
   const out = new Float64Array(n * model.nOutputs);
   const one = new Float64Array(model.nOutputs);
   const rows = Array.from({ length: n }, (_, r) => dense.subarray(r * nf, (r + 1) * nf));
+  // One-row matrices, as a server hands a one-row request to predict (10,000, reused in turn).
+  const oneRowMatrices: FeatureMatrix[] = Array.from({ length: Math.min(n, 10_000) }, (_, r) => ({
+    nRows: 1,
+    columns: test.columns.map((c) =>
+      c.kind === 'numeric'
+        ? { ...c, values: c.values.subarray(r, r + 1) }
+        : { ...c, codes: c.codes.subarray(r, r + 1) },
+    ),
+  }));
 
   // Each variant: rows handled per call of `run`, and run itself.
   const variants: Record<string, () => void> = {
@@ -65,6 +76,9 @@ async function main(): Promise<void> {
     },
     'row/model': () => {
       for (let r = 0; r < n; r++) model.predictRow(rows[r]!, one);
+    },
+    'row/matrix': () => {
+      for (let r = 0; r < n; r++) model.predict(oneRowMatrices[r % oneRowMatrices.length]!);
     },
     'batch/bin': () => kernel.binOnly(columns, 0, n),
     'batch/kernel': () => kernel.predictRange(columns, 0, n, out),

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { CategoricalColumn, FeatureMatrix } from '../../data/index.js';
+import type { CategoricalColumn, FeatureColumn, FeatureMatrix } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import { decodeModel, encodeModel, type ModelContainer, type TypedArray } from '../model-format.js';
 import type { Model, Task } from '../types.js';
@@ -10,6 +10,7 @@ import {
   type KernelColumn,
   type KernelData,
   kernelData,
+  LANES,
   type ScoringKernel,
 } from './predict/kernel.js';
 import { ScoringThreads } from './predict/parallel.js';
@@ -109,6 +110,9 @@ export class GbdtModel implements Model {
   private readonly remapCache = new WeakMap<string[], Int32Array | null>();
   private readonly levelIndex: (Map<string, number> | null)[];
   private readonly rowScratch: Float64Array;
+  private readonly outScratch: Float64Array;
+  /** The matrix's columns in model order during predictFewRows (emptied after: no matrix kept alive). */
+  private readonly columnScratch: (FeatureColumn | undefined)[];
   /**
    * The fast scorer (predict/kernel.ts) with the data worker threads build it from; null
    * when the ensemble does not fit the binned form (deeper than MAX_BINNED_DEPTH), which then
@@ -132,6 +136,8 @@ export class GbdtModel implements Model {
       f.kind === 'categorical' ? new Map(f.levels!.map((level, i) => [level, i])) : null,
     );
     this.rowScratch = new Float64Array(info.features.length);
+    this.outScratch = new Float64Array(ensemble.nOutputs);
+    this.columnScratch = new Array(info.features.length).fill(undefined);
     const binned = binEnsemble(ensemble, levelCounts);
     const data = binned && kernelData(binned);
     this.fast = data ? { kernel: compileKernel(data), data } : null;
@@ -147,6 +153,7 @@ export class GbdtModel implements Model {
    * count); the calling thread scores a share and waits for the rest.
    */
   predictRaw(x: FeatureMatrix, options: ScoringOptions = {}): Float64Array {
+    if (this.fast && x.nRows < LANES) return this.predictFewRows(x, this.fast.kernel);
     const columns = this.scoringColumns(x);
     if (!this.fast) return predictRawColumns(this.compiled, columns, x.nRows);
     const kernelColumns: KernelColumn[] = columns.map((col) => {
@@ -308,30 +315,76 @@ export class GbdtModel implements Model {
     return loadGbdtModel(decodeModel(bytes));
   }
 
+  /**
+   * A request of a few rows (what serving hands over, one row at a time mostly): each row is
+   * copied into the row scratch and takes the one-row walk, with none of the block machinery's
+   * column descriptors, so the call allocates only its result. Same checks, same scores (the
+   * one-row walk is what a batch's last rows take too).
+   */
+  private predictFewRows(x: FeatureMatrix, kernel: ScoringKernel): Float64Array {
+    const features = this.info.features;
+    const nf = features.length;
+    const k = this.nOutputs;
+    const out = new Float64Array(x.nRows * k);
+    const cols = this.columnScratch;
+    try {
+      for (let j = 0; j < nf; j++) cols[j] = this.matrixColumn(x, j);
+      const row = this.rowScratch;
+      const target = k === 1 && x.nRows === 1 ? out : this.outScratch;
+      for (let r = 0; r < x.nRows; r++) {
+        for (let j = 0; j < nf; j++) {
+          const col = cols[j]!;
+          if (col.kind === 'numeric') {
+            row[j] = col.values[r]!;
+          } else {
+            const remap = this.remapFor(col, features[j]!.levels!);
+            const code = col.codes[r]!;
+            row[j] = !remap ? code : code >= 0 && code < remap.length ? remap[code]! : -1;
+          }
+        }
+        kernel.predictRow(row, target);
+        if (target !== out) for (let o = 0; o < k; o++) out[r * k + o] = target[o]!;
+      }
+    } finally {
+      cols.fill(undefined);
+    }
+    return out;
+  }
+
+  /**
+   * The matrix column of model feature j, checked (name, kind, length). Matrices built for the
+   * model hold its features in its order, so position j is tried before a search by name.
+   */
+  private matrixColumn(x: FeatureMatrix, j: number): FeatureColumn {
+    const feature = this.info.features[j]!;
+    let col: FeatureColumn | undefined = x.columns[j];
+    if (col?.name !== feature.name) col = x.columns.find((c) => c.name === feature.name);
+    if (!col) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt model: feature matrix has no column '${feature.name}' (the model needs: ${this.featureNames.join(', ')})`,
+      );
+    }
+    if (col.kind !== feature.kind) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt model: column '${feature.name}' is ${col.kind} but the model was trained on it as ${feature.kind}`,
+      );
+    }
+    const length = col.kind === 'numeric' ? col.values.length : col.codes.length;
+    if (length < x.nRows) {
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        `gbdt model: column '${feature.name}' has ${length} values but the matrix has ${x.nRows} rows`,
+      );
+    }
+    return col;
+  }
+
   /** Model features in model order as the scorer reads them, checked against the matrix. */
   private scoringColumns(x: FeatureMatrix): ScoringColumn[] {
-    const byName = new Map(x.columns.map((c) => [c.name, c]));
-    return this.info.features.map((feature) => {
-      const col = byName.get(feature.name);
-      if (!col) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `gbdt model: feature matrix has no column '${feature.name}' (the model needs: ${this.featureNames.join(', ')})`,
-        );
-      }
-      if (col.kind !== feature.kind) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `gbdt model: column '${feature.name}' is ${col.kind} but the model was trained on it as ${feature.kind}`,
-        );
-      }
-      const length = col.kind === 'numeric' ? col.values.length : col.codes.length;
-      if (length < x.nRows) {
-        throw new KilnError(
-          'INVALID_PARAMETER_VALUE',
-          `gbdt model: column '${feature.name}' has ${length} values but the matrix has ${x.nRows} rows`,
-        );
-      }
+    return this.info.features.map((feature, j) => {
+      const col = this.matrixColumn(x, j);
       if (col.kind === 'numeric') return { kind: 'numeric', values: col.values };
       const remap = this.remapFor(col, feature.levels!);
       return remap

@@ -62,7 +62,8 @@ export function compileEnsemble(ensemble: Ensemble, levelCounts: ArrayLike<numbe
  * Numeric: v <= threshold, NaN follows defaultLeft. Categorical: the code's bit in the node's
  * set; -1 (missing or unseen level) and NaN follow defaultLeft. Every other scorer is this
  * rule: findLeaf and TreeSHAP call it, and the fast kernel (predict/binned.ts, kernel.ts) is
- * an encoding of it that predict/binned.test.ts checks node by node against it.
+ * an encoding of it that predict/kernel.test.ts checks against it, probe value by probe value
+ * on single splits and row by row on random and trained ensembles.
  */
 export function goesLeft(c: CompiledEnsemble, node: number, v: number): boolean {
   const e = c.ensemble;

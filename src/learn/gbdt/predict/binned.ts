@@ -20,8 +20,8 @@ import type { Ensemble } from '../ensemble.js';
  *   above every threshold (goes right) and one where it bins to 0 (goes left); a node reads
  *   the slot of its default direction.
  *
- * The split rule itself is defined once, in `goesLeft` (predict.ts); binned.test.ts checks
- * this encoding against it node by node. Raw scores are summed in the reference order
+ * The split rule itself is defined once, in `goesLeft` (predict.ts); kernel.test.ts checks
+ * this encoding against it. Raw scores are summed in the reference order
  * (baseScore, then trees 0, 1, …), so they equal the node-walking scorer's bit for bit.
  */
 export interface BinnedEnsemble {

@@ -147,6 +147,44 @@ describe('fast GBDT kernel: random ensembles', () => {
     expect(model.predictRaw(x)).toEqual(referenceRaw(model, x));
   });
 
+  it('scores requests of fewer than 8 rows (the one-row path) as the block path, with columns reordered and levels remapped', () => {
+    const features = mixedFeatures(2, 2, 30);
+    const ensemble = randomEnsemble({ features, nOutputs: 3, nTreesPerOutput: 11, maxDepth: 6, seed: 21 });
+    const model = new GbdtModel(ensemble, {
+      task: 'multiclass',
+      objective: 'multiclass',
+      features,
+      classes: ['a', 'b', 'c'],
+    });
+    const x = randomMatrix(features, 64, 22, 0.1, ensemble);
+    const expected = model.predictRaw(x);
+    // The same rows with columns in another order and one categorical column coded against a
+    // reversed level table with an extra unseen level (scored as missing).
+    const cat = x.columns[2]! as { codes: Int32Array; levels: string[] };
+    const reversed = ['never-seen', ...[...cat.levels].reverse()];
+    const recoded = Int32Array.from(cat.codes, (c) => (c < 0 ? -1 : reversed.indexOf(cat.levels[c]!)));
+    for (let r = 0; r + 3 <= 64; r += 3) {
+      const n = r % 2 === 0 ? 1 : 3;
+      const slice: FeatureMatrix = {
+        nRows: n,
+        columns: [
+          { ...x.columns[3]!, codes: (x.columns[3] as { codes: Int32Array }).codes.subarray(r, r + n) },
+          {
+            kind: 'categorical',
+            name: features[2]!.name,
+            codes: recoded.subarray(r, r + n),
+            levels: reversed,
+          },
+          { ...x.columns[1]!, values: (x.columns[1] as { values: Float32Array }).values.subarray(r, r + n) },
+          { ...x.columns[0]!, values: (x.columns[0] as { values: Float32Array }).values.subarray(r, r + n) },
+        ] as FeatureMatrix['columns'],
+      };
+      expect(model.predictRaw(slice), `rows ${r}..${r + n}`).toEqual(expected.subarray(r * 3, (r + n) * 3));
+    }
+    const missing: FeatureMatrix = { nRows: 1, columns: x.columns.slice(1) };
+    expect(() => model.predictRaw(missing)).toThrow(/feature matrix has no column 'num0'/);
+  });
+
   it('rejects a thread count that is not a positive integer', () => {
     const features = mixedFeatures(1, 0, 0);
     const ensemble = randomEnsemble({ features, nOutputs: 1, nTreesPerOutput: 1, maxDepth: 2, seed: 1 });
