@@ -283,6 +283,61 @@ function runOutcomesSuite(label: string, open: (dir: string) => Promise<Workspac
         expect(bad.stderr).toMatch(/^kiln: INVALID_PARAMETER_VALUE: --window: expected a duration/);
       }, 120_000);
     }
+
+    it('a canary split reports its value against the champion with a 95 % interval', async () => {
+      const served = await createServeApp({
+        deployment: {
+          models: [
+            {
+              name: 'synth',
+              versions: [
+                { version: '1', source: 'models:/synth/1', weight: 1 },
+                { version: '2', source: 'models:/synth/2', weight: 1 },
+              ],
+              maxRows: 100,
+            },
+          ],
+        },
+        load: { workspace: ws },
+        costModel: PRICES,
+        predictionSink: new SqlPredictionLog(ws.store!),
+        usageSink: new SqlServingUsageLog(ws.store!, PRICES),
+      });
+      const live = readCsv(liveCsv);
+      try {
+        await served.app.listen({ host: '127.0.0.1', port: 0 });
+        const address = served.app.server.address();
+        const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+        for (let i = 0; i < live.rows.length; i++) {
+          const res = await fetch(`${base}/invocations`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-request-id': `canary-${label}-${i}` },
+            body: JSON.stringify({ dataframe_records: [live.rows[i]] }),
+          });
+          expect(res.status).toBe(200);
+        }
+      } finally {
+        await served.close();
+      }
+      await attachLabels(
+        ws.store!,
+        Array.from(live.y, (v, i) => ({ request_id: `canary-${label}-${i}`, label: v })),
+      );
+      const to = Date.now() + 1;
+      const o = await modelOutcomes(
+        { store: ws.store!, registry: ws.registry! },
+        { name: 'synth', from: to - 3_600_000, to, costModel: PRICES },
+      );
+      const v1 = o.versions.find((v) => v.version === '1')!;
+      const v2 = o.versions.find((v) => v.version === '2')!;
+      expect(v2.value!.labelled).toBeGreaterThan(0);
+      expect(v1.value!.labelled + v2.value!.labelled).toBe(2 * live.rows.length);
+      const c = o.comparisons.find((x) => x.version === '2')!;
+      expect(c.against).toBe('1');
+      expect(c.value_diff_per_1k).toBeCloseTo(v2.value!.per1k - v1.value!.per1k, 9);
+      expect(c.ci95[0]).toBeLessThan(c.value_diff_per_1k);
+      expect(c.ci95[1]).toBeGreaterThan(c.value_diff_per_1k);
+    }, 240_000);
   });
 }
 

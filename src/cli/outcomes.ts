@@ -59,6 +59,12 @@ export function renderOutcomes(o: ModelOutcomes): string {
         { header: 'NET OF COST', value: (v) => money(v.net), align: 'right' },
       ],
       { empty: 'no version served in the window' },
-    )
+    ) +
+    o.comparisons
+      .map(
+        (c) =>
+          `version ${c.version}${c.shadow ? ' (shadow)' : ''} vs ${c.against}: ${c.value_diff_per_1k >= 0 ? '+' : ''}${money(c.value_diff_per_1k)} per 1k predictions (95 % CI ${money(c.ci95[0])} … ${money(c.ci95[1])})\n`,
+      )
+      .join('')
   );
 }

@@ -8,6 +8,7 @@ import {
   type TrainingResult,
   type TrainSpec,
 } from '../pipeline/index.js';
+import { formatMoney } from '../registry/index.js';
 import { withRunsEndedOnInterrupt } from './interrupt.js';
 import { formatNumber, printJson, renderKeyValues } from './table.js';
 import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
@@ -70,7 +71,7 @@ export function registerTrainCommand(program: Command): void {
       }
     });
     if (options.json) printJson(summaryJson(result));
-    else process.stdout.write(summaryText(spec, result));
+    else process.stdout.write(summaryText(spec, result, costModel.currency));
   });
 }
 
@@ -128,10 +129,11 @@ function summaryJson(r: TrainingResult): unknown {
   };
 }
 
-function summaryText(spec: TrainSpec, r: TrainingResult): string {
+function summaryText(spec: TrainSpec, r: TrainingResult, currency: string): string {
   const m = r.metrics;
   const metricRows: [string, string][] = Object.keys(m)
-    .filter((k) => /^(train|valid|test)\./.test(k))
+    // The confusion counts are for the gate's value rule; the rates above them say it better.
+    .filter((k) => /^(train|valid|test)\./.test(k) && !/\.(tp|fp|tn|fn)$/.test(k))
     .sort()
     .map((k) => [k, formatNumber(m[k]!)]);
   const pairs: [string, string][] = [
@@ -151,6 +153,14 @@ function summaryText(spec: TrainSpec, r: TrainingResult): string {
     ],
     ['throughput', `${formatNumber(Math.round(m.throughput_rows_per_s!))} rows/s (batch)`],
     ['model size', `${(m.model_size_bytes! / 1024).toFixed(1)} KiB`],
+    ...(m.compute_cost !== undefined
+      ? ([
+          [
+            'cost',
+            `training ${formatMoney(m.compute_cost, currency)}, serving ${formatMoney(m.cost_per_1k_predictions, currency)} per 1k predictions, storage ${formatMoney(m.storage_cost_per_month, currency)}/month`,
+          ],
+        ] as [string, string][])
+      : []),
     [
       'time',
       `${m.wall_seconds!.toFixed(1)} s wall (fit ${m.train_seconds!.toFixed(1)} s), ${m.cpu_seconds!.toFixed(1)} s CPU`,

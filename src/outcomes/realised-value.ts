@@ -25,6 +25,11 @@ export interface RealisedValue {
   unpriced: number;
   total: number;
   per1k: number;
+  /**
+   * Standard error of `per1k`: 1,000 · the sample standard deviation of the per-prediction
+   * values / √labelled (0 with fewer than two), for comparing versions (summary.ts).
+   */
+  per1kStderr: number;
   /** Binary: the confusion counts at the operating threshold. */
   counts?: ConfusionCounts;
   threshold?: number;
@@ -65,6 +70,7 @@ export function realisedValue(
       unpriced,
       total,
       per1k: errors.length ? (1000 * total) / errors.length : 0,
+      per1kStderr: stderrPer1k(errors.map((e) => regressionValue([e], matrix))),
     };
   }
   const m = matrix as BinaryValueMatrix;
@@ -76,15 +82,58 @@ export function realisedValue(
     (typeof label === 'string' &&
       (/^(1|true)$/i.test(label.trim()) ||
         (options.positiveLabel !== undefined && label === options.positiveLabel)));
+  const values: number[] = [];
   for (let i = 0; i < scores.length; i++) {
     const flagged = scores[i]! >= threshold;
     const actual = positive(labels[i]);
-    if (flagged && actual) counts.tp++;
-    else if (flagged) counts.fp++;
-    else if (actual) counts.fn++;
-    else counts.tn++;
+    if (flagged && actual) {
+      counts.tp++;
+      values.push(m.true_positive);
+    } else if (flagged) {
+      counts.fp++;
+      values.push(-m.false_positive);
+    } else if (actual) {
+      counts.fn++;
+      values.push(-m.false_negative);
+    } else {
+      counts.tn++;
+      values.push(m.true_negative);
+    }
   }
   const total = confusionValue(counts, m);
   const n = scores.length;
-  return { labelled: n, unpriced, total, per1k: n ? (1000 * total) / n : 0, counts, threshold };
+  return {
+    labelled: n,
+    unpriced,
+    total,
+    per1k: n ? (1000 * total) / n : 0,
+    per1kStderr: stderrPer1k(values),
+    counts,
+    threshold,
+  };
+}
+
+function stderrPer1k(values: readonly number[]): number {
+  const n = values.length;
+  if (n < 2) return 0;
+  let mean = 0;
+  for (const v of values) mean += v / n;
+  let ss = 0;
+  for (const v of values) ss += (v - mean) ** 2;
+  return 1000 * Math.sqrt(ss / (n - 1) / n);
+}
+
+/**
+ * `a` − `b` in value per 1,000 predictions with a 95 % confidence interval, treating the two
+ * labelled windows as independent samples (Welch's standard error, normal quantile 1.96): a
+ * canary and its champion answer different requests. For a shadow (the same requests) the
+ * interval is conservative, since the pairing is not used.
+ */
+export function compareValue(
+  a: RealisedValue,
+  b: RealisedValue,
+): { diffPer1k: number; ci95: [number, number] } {
+  const diff = a.per1k - b.per1k;
+  const se = Math.sqrt(a.per1kStderr ** 2 + b.per1kStderr ** 2);
+  return { diffPer1k: diff, ci95: [diff - 1.959964 * se, diff + 1.959964 * se] };
 }

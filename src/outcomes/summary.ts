@@ -9,7 +9,7 @@ import {
   type SqlModelRegistry,
 } from '../registry/index.js';
 import type { Store } from '../store/index.js';
-import { type RealisedValue, realisedValue } from './realised-value.js';
+import { compareValue, type RealisedValue, realisedValue } from './realised-value.js';
 import { readServingUsage } from './usage-log.js';
 
 /**
@@ -26,6 +26,8 @@ import { readServingUsage } from './usage-log.js';
  * - value: the policy's value matrix over the labelled predictions (realised), scaled to every
  *   prediction served (estimated: realised per 1,000 × served / 1,000); net = estimated value −
  *   cost. Absent without a value matrix in the policy or without labels.
+ * - comparisons: each other priced version (a canary, or a shadow: its logged answers count
+ *   though users never saw them) against the champion's value per 1,000, with a 95 % interval.
  */
 export interface VersionOutcome {
   version: string;
@@ -45,6 +47,17 @@ export interface VersionOutcome {
   };
   value: (RealisedValue & { estimated: number }) | null;
   net: number | null;
+  /** True when every logged answer of this version in the window was a shadow's (never returned). */
+  shadow: boolean;
+}
+
+/** A version's realised value against the baseline's (the champion, else the busiest version). */
+export interface ValueComparison {
+  version: string;
+  against: string;
+  shadow: boolean;
+  value_diff_per_1k: number;
+  ci95: [number, number];
 }
 
 export interface ModelOutcomes {
@@ -54,6 +67,7 @@ export interface ModelOutcomes {
   currency: string;
   value_matrix: string | null;
   versions: VersionOutcome[];
+  comparisons: ValueComparison[];
 }
 
 const MONTH_MS = 30 * 86_400_000;
@@ -70,7 +84,12 @@ export async function modelOutcomes(
     ? policyValueMatrix(stored.policy.value)
     : undefined;
   const usage = await readServingUsage(ctx.store, { model: name, from: req.from, to: req.to });
-  const logged = await readPredictionWindow(ctx.store, { model: name, from: req.from, to: req.to });
+  const logged = await readPredictionWindow(ctx.store, {
+    model: name,
+    from: req.from,
+    to: req.to,
+    includeShadow: true,
+  });
   const byVersion = new Map<string, typeof logged>();
   for (const r of logged) {
     const list = byVersion.get(r.version) ?? [];
@@ -121,6 +140,23 @@ export async function modelOutcomes(
       },
       value,
       net: value ? value.estimated - total : null,
+      shadow: rows.length > 0 && rows.every((r) => r.shadow),
+    });
+  }
+  const priced = out.filter((v) => v.value && v.value.labelled > 0);
+  const baseline =
+    priced.find((v) => v.aliases.includes('champion')) ??
+    [...priced].filter((v) => !v.shadow).sort((a, b) => b.predictions - a.predictions)[0];
+  const comparisons: ValueComparison[] = [];
+  for (const v of priced) {
+    if (!baseline || v === baseline) continue;
+    const c = compareValue(v.value!, baseline.value!);
+    comparisons.push({
+      version: v.version,
+      against: baseline.version,
+      shadow: v.shadow,
+      value_diff_per_1k: c.diffPer1k,
+      ci95: c.ci95,
     });
   }
   return {
@@ -130,6 +166,7 @@ export async function modelOutcomes(
     currency,
     value_matrix: matrix ? describeValueMatrix(matrix) : null,
     versions: out,
+    comparisons,
   };
 }
 

@@ -10,6 +10,7 @@ import {
   valuePer1k,
 } from '../learn/index.js';
 import type { Run } from '../tracking/index.js';
+import { describeFinding, personalDataTouched } from './personal-data-use.js';
 import { type GuardRule, getPromotionPolicy, type PromotionPolicy, policyValueMatrix } from './policy.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor, ModelVersion } from './types.js';
@@ -335,6 +336,8 @@ async function evaluateRules(
     rules.push(valueRule(policy.value, candRun, incumbent ? incRun : undefined, sameData, candidate));
 
   if (policy.require_data_validation) rules.push(await dataValidationRule(registry, candRun, candidate));
+  if (policy.personal_data)
+    rules.push(await personalDataRule(registry, policy.personal_data, candRun, candidate, alias, actor));
   if (policy.approval.required)
     rules.push(await approvalRule(registry, candidate, alias, actor, policy.approval.role));
   return rules;
@@ -485,6 +488,57 @@ function valueRule(
     candidate: cand.value,
     incumbent: inc.value,
     threshold: section.min_gain_per_1k,
+  };
+}
+
+async function personalDataRule(
+  registry: SqlModelRegistry,
+  section: NonNullable<PromotionPolicy['personal_data']>,
+  run: Run | undefined,
+  candidate: ModelVersion,
+  alias: string,
+  actor: Actor,
+): Promise<GateRuleResult> {
+  const rule = 'personal-data';
+  if (!run) return { rule, outcome: 'failed', detail: 'no run, so no features to check for personal data' };
+  const use = await personalDataTouched(registry, run);
+  if ('missing' in use) {
+    return {
+      rule,
+      outcome: 'failed',
+      detail: `cannot check version ${candidate.version} for personal data: ${use.missing}`,
+    };
+  }
+  if (use.findings.length === 0) {
+    return {
+      rule,
+      outcome: 'passed',
+      detail: `no feature column of ${use.dataset} looks like personal data (${use.columns.join(', ') || 'none'} checked)`,
+    };
+  }
+  const forbidden = use.findings.filter(
+    (f) => section.forbid.includes('all') || section.forbid.includes(f.kind),
+  );
+  if (forbidden.length > 0) {
+    return {
+      rule,
+      outcome: 'failed',
+      detail: `version ${candidate.version} uses personal data the policy forbids as features: ${forbidden.map(describeFinding).join('; ')} (${use.dataset})`,
+    };
+  }
+  const found = use.findings.map(describeFinding).join('; ');
+  if (!section.require_approval) {
+    return {
+      rule,
+      outcome: 'passed',
+      detail: `features touch personal data (allowed by the policy): ${found}`,
+    };
+  }
+  const approval = await approvalRule(registry, candidate, alias, actor, 'approver');
+  return {
+    rule,
+    outcome: approval.outcome,
+    detail: `features touch personal data (${found}), which needs an approval: ${approval.detail}`,
   };
 }
 

@@ -74,16 +74,22 @@ export function runGovernanceSuite(label: string, makeFixture: () => Promise<Reg
     /** A run as `kiln train` logs it, registered as a new version by alice. */
     async function trainedVersion(
       metrics: Record<string, number>,
-      options: { seed?: string; datasetTags?: boolean } = {},
+      options: {
+        seed?: string;
+        datasetTags?: boolean;
+        dataset?: { name: string; version: number; hash: string };
+        inputs?: { name: string; type: string; expr?: string }[];
+      } = {},
     ): Promise<string> {
+      const ds = options.dataset ?? dataset;
       const run = await fx.tracking.createRun({ experiment_id: '0', run_name: 'train' });
       const tags =
         options.datasetTags === false
           ? [{ key: 'kiln.data.file', value: '/tmp/x.csv' }]
           : [
-              { key: 'kiln.dataset.name', value: dataset.name },
-              { key: 'kiln.dataset.version', value: String(dataset.version) },
-              { key: 'kiln.dataset.hash', value: dataset.hash },
+              { key: 'kiln.dataset.name', value: ds.name },
+              { key: 'kiln.dataset.version', value: String(ds.version) },
+              { key: 'kiln.dataset.hash', value: ds.hash },
             ];
       await fx.tracking.logBatch({
         run_id: run.info.run_id,
@@ -108,7 +114,7 @@ export function runGovernanceSuite(label: string, makeFixture: () => Promise<Reg
         'model/signature.json',
         JSON.stringify({
           format: 1,
-          inputs: [
+          inputs: options.inputs ?? [
             { name: 'amount', type: 'numeric' },
             { name: 'ratio', type: 'numeric', expr: 'amount / income' },
           ],
@@ -227,6 +233,101 @@ value:
         ),
       );
       expect(neg.message).toContain('value.false_positive');
+    });
+
+    it('a policy can forbid personal data as features or require an approval; the card lists it', async () => {
+      const csv = path.join(dir, 'customers.csv');
+      // Every 4th card number passes Luhn (and has a Visa prefix); the rest are Luhn-invalid. Written
+      // in groups, as people type them (a bare run of digits would be read as a number column).
+      const rows = Array.from({ length: 40 }, (_, i) =>
+        [
+          `user${i}@example.com`,
+          i % 4 === 0 ? '4111 1111 1111 1111' : '4111 1111 1111 1112',
+          `10.0.0.${i}`,
+          i * 3,
+          i % 2,
+        ].join(','),
+      );
+      fs.writeFileSync(csv, `email,card,ip,amount,label\n${rows.join('\n')}\n`);
+      const ingested = await ingestDataset(
+        { store: reg.store, artifacts: reg.artifacts },
+        { file: csv, name: 'customers' },
+      );
+      const customers = { name: 'customers', version: ingested.version.version, hash: ingested.version.hash };
+      await setPromotionPolicy(
+        reg,
+        'credit',
+        `
+aliases: [champion]
+primary: { metric: test.auc, direction: maximize }
+require_data_validation: false
+personal_data:
+  forbid: [card_number]
+  require_approval: true
+`,
+        { user: 'alice' },
+      );
+      // Reads card (forbidden) and, through an expression, email.
+      const v1 = await trainedVersion(good, {
+        dataset: customers,
+        inputs: [
+          { name: 'card', type: 'categorical' },
+          { name: 'domain', type: 'categorical', expr: "split_part(email, '@', 2)" },
+          { name: 'amount', type: 'numeric' },
+        ],
+      });
+      const refused = await promoteVersion(
+        reg,
+        { name: 'credit', version: v1, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(refused.decision).toBe('refused');
+      const rule = refused.rules.find((r) => r.rule === 'personal-data')!;
+      expect(rule.outcome).toBe('failed');
+      // Only the 10 Luhn-valid rows count as card numbers.
+      expect(rule.detail).toBe(
+        `version ${v1} uses personal data the policy forbids as features: card: card_number in 10 of 40 rows (customers@${customers.version})`,
+      );
+      // Email and IP (not forbidden) need an approval; ip is not read by this version.
+      const v2 = await trainedVersion(good, {
+        dataset: customers,
+        inputs: [
+          { name: 'email', type: 'categorical' },
+          { name: 'amount', type: 'numeric' },
+        ],
+      });
+      const needs = await promoteVersion(
+        reg,
+        { name: 'credit', version: v2, alias: 'champion' },
+        { user: 'alice' },
+      );
+      const pd = needs.rules.find((r) => r.rule === 'personal-data')!;
+      expect(pd.outcome).toBe('failed');
+      expect(pd.detail).toContain(
+        'features touch personal data (email: email in 40 of 40 rows), which needs an approval',
+      );
+      await approveVersion(reg, { name: 'credit', version: v2, alias: 'champion' }, { user: 'bob' });
+      const approved = await promoteVersion(
+        reg,
+        { name: 'credit', version: v2, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(approved.decision, JSON.stringify(approved.rules)).toBe('accepted');
+      // The card lists what the model touches; the audit log holds the refusal with its reason.
+      const card = await getModelCard(reg, 'credit', v1);
+      expect(card.personal_data_found).toMatchObject({
+        checked: true,
+        columns: ['amount', 'card', 'email'],
+        findings: [
+          { column: 'email', kind: 'email', rows: 40 },
+          { column: 'card', kind: 'card_number', rows: 10 },
+        ],
+      });
+      expect(renderModelCardMarkdown(card)).toContain('| card | card_number | 10 | 25.0 % |');
+      const refusals: unknown[] = [];
+      for await (const e of readAuditLog(reg.db, { target: 'models:/credit@champion' }))
+        if (e.action === 'promotion.refused') refusals.push(e.detail);
+      expect(JSON.stringify(refusals)).toContain('card: card_number in 10 of 40 rows');
     });
 
     it('accepts a better challenger once someone else approves, and records it all', async () => {

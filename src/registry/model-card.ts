@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { appendAudit } from '../auth/index.js';
-import { getDatasetProfile, listValidations } from '../data/index.js';
+import { getDatasetProfile, listValidations, type PersonalDataFinding } from '../data/index.js';
 import { KilnError } from '../errors.js';
 import type { KeyValue, Run } from '../tracking/index.js';
 import { REGISTRY_ARTIFACT_SCHEME } from './gc.js';
+import { personalDataTouched } from './personal-data-use.js';
 import { type RunCost, runCostLines, runCostOf } from './run-cost.js';
+import { readSignature, type SignatureFile } from './run-signature.js';
 import type { SqlModelRegistry } from './sql-registry.js';
 import type { Actor } from './types.js';
 import { checkModelName, checkVersion } from './validation.js';
@@ -62,6 +64,13 @@ export interface ModelCard {
   parameters: KeyValue[];
   /** What training cost and what the model costs to keep and to serve (run-cost.ts). */
   cost?: RunCost;
+  /**
+   * Columns the model reads that look like personal data, found on its training dataset's
+   * profile (personal-data-use.ts); `checked: false` with the reason when that cannot be done.
+   */
+  personal_data_found?:
+    | { checked: true; dataset: string; columns: string[]; findings: PersonalDataFinding[] }
+    | { checked: false; reason: string };
   signature?: {
     inputs: SignatureInputCard[];
     target?: unknown;
@@ -147,6 +156,11 @@ export async function getModelCard(
   };
   const cost = run ? runCostOf(run) : undefined;
   if (cost) card.cost = cost;
+  if (run) {
+    const use = await personalDataTouched(registry, run);
+    card.personal_data_found =
+      'missing' in use ? { checked: false, reason: use.missing } : { checked: true, ...use };
+  }
   const signature = run
     ? await readSignature(registry, run)
     : await readImportedSignature(registry, mv.source);
@@ -175,26 +189,6 @@ export async function getModelCard(
     };
   }
   return card;
-}
-
-interface SignatureFile {
-  inputs: { name: string; type: string; expr?: string; levels?: string[] }[];
-  target?: unknown;
-  output?: unknown;
-}
-
-/** The run's `model/signature.json` as `kiln train` writes it; absent for models logged otherwise. */
-async function readSignature(registry: SqlModelRegistry, run: Run): Promise<SignatureFile | undefined> {
-  if (!registry.tracking) return undefined;
-  try {
-    const stream = await registry.tracking.downloadArtifact(run.info.run_id, 'model/signature.json');
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SignatureFile;
-    return Array.isArray(parsed.inputs) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** An imported version's signature, stored next to its file in the registry's namespace. */
@@ -305,6 +299,20 @@ export function renderModelCardMarkdown(card: ModelCard): string {
   );
   for (const [key, title] of FIELD_TITLES) {
     out.push(`## ${title}`, '', card.fields[key]?.trim() || '_Not stated._', '');
+  }
+  out.push('## Personal data found in the features', '');
+  const pd = card.personal_data_found;
+  if (!pd) out.push('_Not checked (no run)._', '');
+  else if (!pd.checked) out.push(`_Not checked: ${pd.reason}._`, '');
+  else if (pd.findings.length === 0)
+    out.push(`None found in ${pd.columns.join(', ') || 'no columns'} (${pd.dataset}).`, '');
+  else {
+    out.push('| column | kind | rows | share | examples (masked) |', '| --- | --- | ---: | ---: | --- |');
+    for (const f of pd.findings)
+      out.push(
+        `| ${cell(f.column)} | ${f.kind} | ${f.rows}${f.exact ? '' : '+'} | ${(100 * f.share).toFixed(1)} % | ${cell(f.examples.join(', '))} |`,
+      );
+    out.push('');
   }
   out.push('## Training data', '');
   const td = card.training_data;

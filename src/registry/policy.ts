@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { appendAudit } from '../auth/index.js';
+import { PERSONAL_DATA_KINDS } from '../data/index.js';
 import { KilnError } from '../errors.js';
 import { type ValueMatrix, valueMatrixSchema } from '../learn/index.js';
 import type { SqlModelRegistry } from './sql-registry.js';
@@ -38,6 +39,9 @@ import { checkAlias, checkModelName } from './validation.js';
  *   threshold: 0.3               # live traffic is priced at this operating threshold
  *   min_gain_per_1k: 0           # the candidate must add at least this much value per 1,000
  *                                # predictions over the holder (on `part`, default test)
+ * personal_data:                 # columns that look like personal data (data/personal-data.ts)
+ *   forbid: [card_number, national_id]   # any of these among the features refuses (or [all])
+ *   require_approval: true       # any other kind among the features needs an approval
  * ```
  *
  * A regression model's value is `per_unit_error: 0.8` (money per unit of error) with
@@ -130,6 +134,17 @@ export const PromotionPolicySchema = z
       .strict()
       .default({ required: false, role: 'approver' }),
     value: PolicyValue.optional(),
+    /**
+     * Personal data in the features (registry/personal-data-use.ts): kinds that refuse a
+     * promotion outright, and whether any other kind needs an approval by an approver.
+     */
+    personal_data: z
+      .object({
+        forbid: z.array(z.enum([...PERSONAL_DATA_KINDS, 'all'])).default([]),
+        require_approval: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -12,6 +12,7 @@ import {
   parseTrainSpec,
   type TrainSpecInput,
 } from './spec.js';
+import { searchPlanOf } from './tune-objective.js';
 
 const base: TrainSpecInput = {
   data: { file: 'flights.parquet' },
@@ -156,5 +157,37 @@ describe('training spec', () => {
     writeFileSync(file, 'data: [unclosed');
     expect(() => loadTrainSpec(file)).toThrow(/not valid YAML/);
     expect(() => loadTrainSpec(path.join(dir, 'missing.yaml'))).toThrow(KilnError);
+  });
+});
+
+describe('outcomes in a training spec', () => {
+  const search = { space: { num_leaves: { type: 'int' as const, low: 2, high: 8 } } };
+  it('takes a value matrix and the cost measures as objectives and constraints', () => {
+    const spec = defineTrainSpec({
+      ...base,
+      value: { true_positive: 30, false_positive: 5, false_negative: 20 },
+      search: {
+        ...search,
+        objectives: [{ metric: 'valid.value_per_1k' }, { metric: 'compute_cost' }],
+        constraints: ['cost_per_1k_predictions <= 0.002', 'peak_rss_mb <= 4000'],
+      },
+    });
+    expect(searchPlanOf(spec).objectives).toEqual([
+      { metric: 'valid.value_per_1k', direction: 'maximize' },
+      { metric: 'compute_cost', direction: 'minimize' },
+    ]);
+    expect(parseConstraint('cost_per_1k_predictions <= 0.002')).toMatchObject({
+      name: 'cost_per_1k_predictions',
+    });
+  });
+
+  it('refuses a bad matrix, or a value objective without one, naming the field', () => {
+    expect(errorOf({ ...base, value: { true_positive: -1 } }).message).toContain('train.yaml: value');
+    expect(errorOf({ ...base, task: 'binary', value: { per_unit_error: 2 } }).message).toContain(
+      'train.yaml: value: per_unit_error is a regression value',
+    );
+    expect(
+      errorOf({ ...base, search: { ...search, objectives: [{ metric: 'valid.value_per_1k' }] } }).message,
+    ).toContain('train.yaml: search.objectives.0.metric: valid.value_per_1k needs a value matrix');
   });
 });

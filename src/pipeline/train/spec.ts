@@ -451,7 +451,10 @@ function checkSearch(spec: TrainSpec, paramsSchema: z.ZodType, ctx: z.Refinement
   }
   const task = spec.task;
   (search.objectives ?? []).forEach((o, i) => {
-    const problem = quantityProblem(o.metric, task);
+    const problem =
+      o.metric === 'valid.value_per_1k' && !spec.value
+        ? 'valid.value_per_1k needs a value matrix (the spec has no value: section)'
+        : quantityProblem(o.metric, task);
     if (problem)
       ctx.addIssue({ code: 'custom', path: ['search', 'objectives', i, 'metric'], message: problem });
   });

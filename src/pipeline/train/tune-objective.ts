@@ -34,7 +34,11 @@ export function searchPlanOf(spec: TrainSpec): SearchPlan {
   const space = parseSearchSpace(search.space, 'search.space');
   const mainMetric = getMetric(spec.metrics?.[0] ?? (spec.task === 'regression' ? 'rmse' : 'auc')).name;
   const objectives = (search.objectives ?? [{ metric: `valid.${mainMetric}` }]).map((o) => {
-    const metric = o.metric.startsWith('valid.') ? `valid.${getMetric(o.metric.slice(6)).name}` : o.metric;
+    // value_per_1k is the spec's value matrix, not a registry metric (learn/evaluate/value.ts).
+    const metric =
+      o.metric.startsWith('valid.') && o.metric !== 'valid.value_per_1k'
+        ? `valid.${getMetric(o.metric.slice(6)).name}`
+        : o.metric;
     return { metric, direction: o.direction ?? directionOf(metric) };
   });
   const prunerName = typeof search.pruner === 'string' ? search.pruner : search.pruner.name;
