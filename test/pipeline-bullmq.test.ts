@@ -9,6 +9,7 @@ import { BullmqExecutor } from '../src/pipeline/index.js';
 import { runPipeline } from '../src/pipeline/run.js';
 import { type KilnLongProcess, kilnEnv, runKiln, startKiln } from './kiln-process.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { writeSyntheticCsv } from './synthetic-fixture.js';
 
 /**
  * The BullMQ executor against a real Redis (redis-server on a loopback port, its own data
@@ -199,5 +200,39 @@ describe('bullmq executor with kiln worker processes', () => {
         step,
       ).toHaveLength(1);
     }
+  }, 120_000);
+
+  it('runs built-in steps on a worker, which opens its own workspace (none travels through Redis)', async () => {
+    const w = await startWorker();
+    writeSyntheticCsv(path.join(dir, 'synth.csv'), 200, { seed: 3 });
+    const spec = writeSpec({
+      name: 'builtin',
+      steps: {
+        ingest: { kind: 'ingest', params: { file: 'synth.csv', name: 'synth' } },
+        check: {
+          command: [node, 'step.mjs', 'check', `value=${ref('steps.ingest.outputs.dataset')}`],
+          outputs: { out: 'check.txt' },
+        },
+      },
+    });
+    const executor = new BullmqExecutor({ redis: redis.url, queue, pollMs: 200 });
+    const events: string[] = [];
+    const summary = await runPipeline(spec, {
+      workspace: { home },
+      executor,
+      onEvent: (e) => {
+        if (e.type === 'log') events.push(e.line);
+      },
+    });
+    expect(summary.status, JSON.stringify(summary.steps)).toBe('SUCCEEDED');
+    const ingest = summary.steps.find((s) => s.step === 'ingest')!;
+    expect(ingest.outputs).toMatchObject({ dataset: { value: 'synth@1' }, rows: { value: 200 } });
+    // The step's log streamed back from the worker.
+    expect(events).toContain(`on worker ${workerId(w)}`);
+    // No job in Redis names the workspace's database (a postgres:// one would carry its password).
+    const keys = redis.cli('--scan', '--pattern', `bull:${queue}:*`).split('\n').filter(Boolean);
+    for (const k of keys)
+      if (redis.cli('TYPE', k) === 'hash')
+        expect(redis.cli('HGETALL', k)).not.toContain(path.join(home, 'kiln.db'));
   }, 120_000);
 });
