@@ -235,4 +235,22 @@ describe('bullmq executor with kiln worker processes', () => {
       if (redis.cli('TYPE', k) === 'hash')
         expect(redis.cli('HGETALL', k)).not.toContain(path.join(home, 'kiln.db'));
   }, 120_000);
+
+  it('a step timeout cancels the attempt on the worker: its process is killed and the step fails with the timeout', async () => {
+    await startWorker();
+    const spec = writeSpec({
+      name: 'slow',
+      steps: {
+        slow: { command: [node, 'step.mjs', 'slow', 'sleep=30000'], timeout: '2s', cache: false },
+      },
+    });
+    const executor = new BullmqExecutor({ redis: redis.url, queue, pollMs: 200 });
+    const summary = await runPipeline(spec, { workspace: { home }, executor });
+    expect(summary.status).toBe('FAILED');
+    expect(summary.steps[0]!.error).toMatch(/timed out after 2 s/);
+    const started = entries().find((e) => e.name === 'slow' && e.what === 'start')!;
+    expect(started).toBeDefined();
+    await until('the cancelled step to be gone', () => (alive(started.pid) ? undefined : true), 10_000);
+    expect(entries().some((e) => e.name === 'slow' && e.what === 'end')).toBe(false);
+  }, 60_000);
 });
