@@ -93,8 +93,8 @@ function writeSpec(spec: unknown): string {
 
 describe('bullmq executor with kiln worker processes', () => {
   it('two workers share the steps; a worker SIGKILLed mid-step leaves no process and its step completes elsewhere, once', async () => {
-    const w1 = await startWorker(['--lock-ms', '2000', '--stalled-check-ms', '500']);
-    const w2 = await startWorker(['--lock-ms', '2000', '--stalled-check-ms', '500']);
+    const w1 = await startWorker(['--lock-ms', '5000', '--stalled-check-ms', '1000']);
+    const w2 = await startWorker(['--lock-ms', '5000', '--stalled-check-ms', '1000']);
     const part = (name: string) => ({
       command: [node, 'step.mjs', name, 'sleep=2500', `value=${name}`],
       inputs: { data: 'data.txt' },
