@@ -9,6 +9,7 @@ import { BullmqExecutor } from '../src/pipeline/index.js';
 import { runPipeline } from '../src/pipeline/run.js';
 import { type KilnLongProcess, kilnEnv, runKiln, startKiln } from './kiln-process.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { writeSyntheticCsv } from './synthetic-fixture.js';
 
 /**
  * The BullMQ executor against a real Redis (redis-server on a loopback port, its own data
@@ -92,8 +93,8 @@ function writeSpec(spec: unknown): string {
 
 describe('bullmq executor with kiln worker processes', () => {
   it('two workers share the steps; a worker SIGKILLed mid-step leaves no process and its step completes elsewhere, once', async () => {
-    const w1 = await startWorker(['--lock-ms', '2000', '--stalled-check-ms', '500']);
-    const w2 = await startWorker(['--lock-ms', '2000', '--stalled-check-ms', '500']);
+    const w1 = await startWorker(['--lock-ms', '5000', '--stalled-check-ms', '1000']);
+    const w2 = await startWorker(['--lock-ms', '5000', '--stalled-check-ms', '1000']);
     const part = (name: string) => ({
       command: [node, 'step.mjs', name, 'sleep=2500', `value=${name}`],
       inputs: { data: 'data.txt' },
@@ -200,4 +201,56 @@ describe('bullmq executor with kiln worker processes', () => {
       ).toHaveLength(1);
     }
   }, 120_000);
+
+  it('runs built-in steps on a worker, which opens its own workspace (none travels through Redis)', async () => {
+    const w = await startWorker();
+    writeSyntheticCsv(path.join(dir, 'synth.csv'), 200, { seed: 3 });
+    const spec = writeSpec({
+      name: 'builtin',
+      steps: {
+        ingest: { kind: 'ingest', params: { file: 'synth.csv', name: 'synth' } },
+        check: {
+          command: [node, 'step.mjs', 'check', `value=${ref('steps.ingest.outputs.dataset')}`],
+          outputs: { out: 'check.txt' },
+        },
+      },
+    });
+    const executor = new BullmqExecutor({ redis: redis.url, queue, pollMs: 200 });
+    const events: string[] = [];
+    const summary = await runPipeline(spec, {
+      workspace: { home },
+      executor,
+      onEvent: (e) => {
+        if (e.type === 'log') events.push(e.line);
+      },
+    });
+    expect(summary.status, JSON.stringify(summary.steps)).toBe('SUCCEEDED');
+    const ingest = summary.steps.find((s) => s.step === 'ingest')!;
+    expect(ingest.outputs).toMatchObject({ dataset: { value: 'synth@1' }, rows: { value: 200 } });
+    // The step's log streamed back from the worker.
+    expect(events).toContain(`on worker ${workerId(w)}`);
+    // No job in Redis names the workspace's database (a postgres:// one would carry its password).
+    const keys = redis.cli('--scan', '--pattern', `bull:${queue}:*`).split('\n').filter(Boolean);
+    for (const k of keys)
+      if (redis.cli('TYPE', k) === 'hash')
+        expect(redis.cli('HGETALL', k)).not.toContain(path.join(home, 'kiln.db'));
+  }, 120_000);
+
+  it('a step timeout cancels the attempt on the worker: its process is killed and the step fails with the timeout', async () => {
+    await startWorker();
+    const spec = writeSpec({
+      name: 'slow',
+      steps: {
+        slow: { command: [node, 'step.mjs', 'slow', 'sleep=30000'], timeout: '2s', cache: false },
+      },
+    });
+    const executor = new BullmqExecutor({ redis: redis.url, queue, pollMs: 200 });
+    const summary = await runPipeline(spec, { workspace: { home }, executor });
+    expect(summary.status).toBe('FAILED');
+    expect(summary.steps[0]!.error).toMatch(/timed out after 2 s/);
+    const started = entries().find((e) => e.name === 'slow' && e.what === 'start')!;
+    expect(started).toBeDefined();
+    await until('the cancelled step to be gone', () => (alive(started.pid) ? undefined : true), 10_000);
+    expect(entries().some((e) => e.name === 'slow' && e.what === 'end')).toBe(false);
+  }, 60_000);
 });

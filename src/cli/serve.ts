@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { costModelSettings } from '../config.js';
 import { KilnError } from '../errors.js';
+import { listenForEvents } from '../events/index.js';
 import { parseDuration, SqlPredictionLog } from '../monitor/index.js';
 import { SqlServingUsageLog } from '../outcomes/index.js';
 import { getDeployment, type StoredDeployment } from '../registry/index.js';
@@ -201,9 +202,31 @@ async function runWorker(
       await served.repository.reload(m.name, only?.version ? { version: only.version } : {});
     }
   };
+  // Registry events reach this replica at once through Postgres LISTEN/NOTIFY; the polling
+  // above (every REGISTRY_WATCH_SECONDS, or --watch) stays the fallback, and SQLite has only it.
+  let relaying = false;
+  const listener = workspace?.store
+    ? listenForEvents(
+        workspace.store,
+        (e) => {
+          if (e.type === 'deployment.set' && stored && e.subject === `deployments:/${stored.name}`)
+            follower?.poke();
+          if (e.type !== 'alias.moved' && e.type !== 'model_version.created') return;
+          // Each process (and each cluster worker) hears the notification itself: not relayed.
+          relaying = true;
+          void Promise.allSettled(
+            served.repository
+              .listModels()
+              .map((m) => served.repository.reload(m.name, { onlyIfChanged: true })),
+          ).finally(() => {
+            relaying = false;
+          });
+        },
+        { log: served.app.log },
+      )
+    : undefined;
   if (inCluster) {
     // A reload through one worker's endpoint is passed on to the others by the primary.
-    let relaying = false;
     served.repository.on('reloaded', (e: { model: string; version: string }) => {
       if (!relaying)
         process.send?.({ kind: 'kiln-reload', model: e.model, version: e.version, from: process.pid });
@@ -223,6 +246,7 @@ async function runWorker(
     stopping = true;
     served.app.log.info({ signal }, 'draining and shutting down');
     follower?.stop();
+    await listener?.close();
     await served.close();
     await workspace?.close();
     process.exit(0);

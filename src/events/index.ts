@@ -1,3 +1,4 @@
+export { EVENTS_CHANNEL, type EventListener, type EventNotice, listenForEvents } from './event-listener.js';
 export {
   DELIVERY_HEADER,
   EVENT_HEADER,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
 import { KilnError } from '../errors.js';
 import type { Database } from '../store/index.js';
+import { EVENTS_CHANNEL } from './event-listener.js';
 import type {
   CreateSubscriptionRequest,
   DeliveryAttempt,
@@ -75,6 +76,12 @@ export async function publishEvent(trx: Transaction<Database>, input: EventInput
       )
       .execute();
   }
+  // Postgres: a NOTIFY in the same transaction, delivered to listeners (serving replicas) when
+  // it commits and never if it rolls back (event-listener.ts). SQLite has no listeners: polling.
+  if (trx.getExecutor().adapter instanceof PostgresAdapter)
+    await sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ id, type, subject: input.subject })})`.execute(
+      trx,
+    );
   return { id, type, subject: input.subject, actor, time, payload };
 }
 

@@ -227,6 +227,25 @@ export function runRegistrySuite(label: string, makeFixture: () => Promise<Regis
       expect((await verifyAuditChain(reg.db)).ok).toBe(true);
     });
 
+    it('racing alias sets (the first one included) all succeed, one after another, history and chain whole', async () => {
+      await reg.createRegisteredModel({ name: 'race' });
+      for (let i = 0; i < 6; i++) await reg.createModelVersion({ name: 'race', source: `s3://b/${i}` });
+      // Six writers at once on an alias that does not exist yet (replicas behind a balancer).
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => reg.setAlias('race', 'champion', String(i + 1), { user: 'ops' })),
+      );
+      expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok'))).toEqual(
+        Array(6).fill('ok'),
+      );
+      const history = await reg.aliasHistory('race', 'champion');
+      expect(history).toHaveLength(6);
+      // Each move starts where the previous one left the alias; the last is where it is.
+      for (let i = 1; i < history.length; i++)
+        expect(history[i]!.from_version).toBe(history[i - 1]!.to_version);
+      expect((await reg.getModelVersionByAlias('race', 'champion')).version).toBe(history[5]!.to_version);
+      expect((await verifyAuditChain(reg.db)).ok).toBe(true);
+    });
+
     it('sets, gets and deletes aliases, with MLflow reserved names and the alias history', async () => {
       await reg.createRegisteredModel({ name: 'm' });
       await reg.createModelVersion({ name: 'm', source: 's3://b/1' });

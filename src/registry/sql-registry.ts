@@ -793,6 +793,15 @@ export class SqlModelRegistry implements ModelRegistry {
     actor: Actor,
     promotionId: number | null,
   ): Promise<void> {
+    // The model's row first: on Postgres this row lock queues concurrent alias writes on the
+    // model, so the read below sees the alias as the previous writer committed it (two
+    // first-time sets racing through two servers otherwise both insert, and one fails).
+    // (A write that changes nothing, so a no-op move leaves the model as it was.)
+    await trx
+      .updateTable('registered_models')
+      .set((eb) => ({ last_updated_time: eb.ref('last_updated_time') }))
+      .where('name', '=', name)
+      .execute();
     const current = await trx
       .selectFrom('registered_model_aliases')
       .select('version')

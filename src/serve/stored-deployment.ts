@@ -70,31 +70,30 @@ export function followStoredDeployment(
     overrides?: Partial<ModelDeployment>;
     log?: { error(o: object, m: string): void };
   } = {},
-): { stop(): void } {
+): { stop(): void; poke(): void } {
   let seen = initial.updated_timestamp;
   let busy = false;
-  const timer = setInterval(
-    () => {
-      if (busy) return;
-      busy = true;
-      getDeployment(registry, initial.name)
-        .then(async (now) => {
-          if (now.updated_timestamp === seen) return;
-          seen = now.updated_timestamp;
-          await repository.replace(modelDeploymentOf(now, options.overrides));
-        })
-        .catch((e) =>
-          options.log?.error(
-            { deployment: initial.name, err: (e as Error).message },
-            'stored deployment not applied; the current one keeps serving',
-          ),
-        )
-        .finally(() => {
-          busy = false;
-        });
-    },
-    (options.seconds ?? REGISTRY_WATCH_SECONDS) * 1000,
-  );
+  const check = () => {
+    if (busy) return;
+    busy = true;
+    getDeployment(registry, initial.name)
+      .then(async (now) => {
+        if (now.updated_timestamp === seen) return;
+        seen = now.updated_timestamp;
+        await repository.replace(modelDeploymentOf(now, options.overrides));
+      })
+      .catch((e) =>
+        options.log?.error(
+          { deployment: initial.name, err: (e as Error).message },
+          'stored deployment not applied; the current one keeps serving',
+        ),
+      )
+      .finally(() => {
+        busy = false;
+      });
+  };
+  const timer = setInterval(check, (options.seconds ?? REGISTRY_WATCH_SECONDS) * 1000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  // poke: check now (a deployment.set notification); the timer stays the fallback.
+  return { stop: () => clearInterval(timer), poke: check };
 }

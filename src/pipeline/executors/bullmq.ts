@@ -229,7 +229,9 @@ function abortReason(io: StepIO): unknown {
 function withoutSecrets(task: StepTask): StepTask {
   if (task.kind === 'command') {
     const { env: _env, ownEnv, ...rest } = task as CommandTask;
-    return { ...rest, env: ownEnv ?? {} } as StepTask;
+    // The coordinator's workspace and tracking server: a worker names its own.
+    const { KILN_DB: _db, KILN_ARTIFACTS: _artifacts, MLFLOW_TRACKING_URI: _mlflow, ...env } = ownEnv ?? {};
+    return { ...rest, env } as StepTask;
   }
   const { workspace: _workspace, ...rest } = task as StepTask & { workspace: unknown };
   return { ...rest, workspace: {} } as StepTask;
