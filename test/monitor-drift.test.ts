@@ -126,6 +126,36 @@ describe('monitor front doors', () => {
     }
   });
 
+  it('kiln monitor performance and GET /api/kiln/monitor/performance', async () => {
+    const env = { ...process.env, KILN_HOME: dir };
+    const db = path.join(dir, 'kiln.db');
+    const r = await runKiln(
+      ['monitor', 'performance', '--model', 'flights@champion', '--end', end, '--buckets', '4', '--db', db],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('estimated (CBPE, 500 rows): precision');
+    expect(r.stdout).toContain('assumption: CBPE assumes the predicted probabilities are calibrated');
+    const config = resolveConfig({ home: dir, db: fx.store.location });
+    const app = await buildApp({ store: fx.store, artifacts: fx.artifacts, config });
+    try {
+      const ok = await app.inject({
+        method: 'GET',
+        url: `/api/kiln/monitor/performance?model=flights/1&end=${end}&buckets=3`,
+      });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().timeline).toHaveLength(3);
+      const bad = await app.inject({
+        method: 'GET',
+        url: '/api/kiln/monitor/performance?model=flights/1&buckets=0',
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toContain('buckets');
+    } finally {
+      await app.close();
+    }
+  }, 240_000);
+
   it('kiln monitor alerts set / check / ls / ack / silence', async () => {
     const env = { ...process.env, KILN_HOME: dir };
     const db = path.join(dir, 'kiln.db');

@@ -8,9 +8,11 @@ import {
   type CheckResult,
   checkAlerts,
   checkDrift,
+  checkPerformance,
   type DriftReport,
   listAlerts,
   type MonitorContext,
+  type PerformanceReport,
   parseDriftOptions,
   parseDuration,
   parseFeedback,
@@ -103,6 +105,49 @@ export function describeAlerts(alerts: StoredAlert[]): string {
     ],
     { empty: 'no alerts' },
   );
+}
+
+function metricLine(m: Record<string, number> | undefined): string {
+  if (!m) return '-';
+  return Object.entries(m)
+    .filter(([k]) => k !== 'rows' && k !== 'positives')
+    .map(([k, v]) => `${k} ${formatNumber(v)}`)
+    .join(', ');
+}
+
+export function describePerformance(r: PerformanceReport): string {
+  const lines = [
+    `${r.model.uri} (version ${r.model.version}), ${r.task}${r.threshold !== undefined ? `, threshold ${r.threshold}` : ''}`,
+    `window ${r.window.from} .. ${r.window.to}: ${r.window.requests} requests, ${r.labels.labelled} labelled${r.labels.unparsable ? `, ${r.labels.unparsable} labels not a class` : ''}${r.labels.skippedMultiRow ? `, ${r.labels.skippedMultiRow} multi-row labelled requests skipped` : ''}`,
+    `measured:  ${metricLine(r.measured)}`,
+    ...(r.training ? [`training (${r.training.part}): ${metricLine(r.training.metrics)}`] : []),
+    ...(r.change ? [`change:    ${metricLine(r.change)}`] : []),
+    ...(r.estimated ? [`estimated (CBPE, ${r.estimated.rows} rows): ${metricLine(r.estimated)}`] : []),
+    ...(r.calibration
+      ? [
+          `assumption: ${r.calibration.assumption}`,
+          ...(r.calibration.referenceEce !== undefined
+            ? [
+                `reference calibration: ECE ${formatNumber(r.calibration.referenceEce)}, largest bin gap ${formatNumber(r.calibration.referenceMaxGap!)} over ${r.calibration.referenceRows} rows`,
+              ]
+            : []),
+          ...(r.calibration.warning ? [`WARNING: ${r.calibration.warning}`] : []),
+        ]
+      : []),
+    '',
+    renderTable(
+      r.timeline,
+      [
+        { header: 'FROM', value: (b) => b.from },
+        { header: 'ROWS', value: (b) => b.rows },
+        { header: 'LABELLED', value: (b) => b.labelled },
+        { header: 'MEASURED', value: (b) => metricLine(b.measured) },
+        { header: 'ESTIMATED', value: (b) => metricLine(b.estimated) },
+      ],
+      { empty: 'no buckets' },
+    ).trimEnd(),
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 export function describeCheck(r: CheckResult): string {
@@ -236,6 +281,37 @@ export function registerMonitorCommands(program: Command): void {
         progress.stop();
       }
       print(opts, report, () => describeDrift(report));
+    });
+
+  common(
+    monitor
+      .command('performance')
+      .description(
+        'live performance of a model version: measured on labelled requests, estimated (CBPE) before labels',
+      ),
+  )
+    .requiredOption('--model <model>', 'NAME@ALIAS or NAME/VERSION')
+    .option('--window <duration>', 'how far back from --end (7d, 24h, 30m)', '24h')
+    .option('--end <time>', 'end of the window, ISO time (default now)')
+    .option('--buckets <n>', 'time buckets of the timeline', '12')
+    .action(async (opts: MonitorOptions & RawDriftRequest & { model: string; buckets: string }) => {
+      const windowRequest = parseWindowRequest(opts, flag);
+      const buckets = Number(opts.buckets);
+      if (!Number.isInteger(buckets) || buckets < 1 || buckets > 1000)
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `--buckets: expected a whole number from 1 to 1000, got '${opts.buckets.slice(0, 40)}'`,
+        );
+      const progress = rowProgress('kiln monitor performance', Boolean(opts.json));
+      let report: PerformanceReport;
+      try {
+        report = await withMonitor(opts, 'performance', 'GET /api/kiln/monitor/performance', (ctx) =>
+          checkPerformance(ctx, opts.model, { ...windowRequest, buckets, onProgress: progress.onProgress }),
+        );
+      } finally {
+        progress.stop();
+      }
+      print(opts, report, () => describePerformance(report));
     });
 
   common(

@@ -34,7 +34,7 @@ export {
 } from './drift/distribution.js';
 export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
 export type * from './drift/types.js';
-export { checkDrift, loadMonitorWindow, type WindowRequest } from './drift-check.js';
+export { checkDrift, checkPerformance, loadMonitorWindow, type WindowRequest } from './drift-check.js';
 export {
   loadTrainingReference,
   type MonitorContext,
