@@ -1,10 +1,12 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
 import {
   ackAlert,
   attachLabels,
+  buildMonitorReport,
   type CheckResult,
   checkAlerts,
   checkDrift,
@@ -18,6 +20,7 @@ import {
   parseFeedback,
   parseWindowRequest,
   type RawDriftRequest,
+  renderMonitorReportHtml,
   type StoredAlert,
   setAlertRules,
   silenceRule,
@@ -313,6 +316,61 @@ export function registerMonitorCommands(program: Command): void {
       }
       print(opts, report, () => describePerformance(report));
     });
+
+  common(
+    monitor
+      .command('report')
+      .description(
+        'a self-contained HTML report (drift, histograms, performance, latency, alerts) and its JSON',
+      ),
+  )
+    .requiredOption('--model <model>', 'NAME@ALIAS or NAME/VERSION')
+    .option('--window <duration>', 'how far back from --end (7d, 24h, 30m)', '7d')
+    .option('--end <time>', 'end of the window, ISO time (default now)')
+    .option('--buckets <n>', 'time buckets of the charts', '24')
+    .option('--share <share>', 'dataset drift when at least this share of features drift', '0.5')
+    .option('--thresholds <kind>', "'test' or 'chunks' (NannyML)", 'test')
+    .requiredOption('--out <file>', 'the HTML file; the JSON goes next to it (same name, .json)')
+    .action(
+      async (opts: MonitorOptions & RawDriftRequest & { model: string; buckets: string; out: string }) => {
+        const windowRequest = parseWindowRequest(opts, flag);
+        const options = parseDriftOptions(opts, flag);
+        const buckets = Number(opts.buckets);
+        if (!Number.isInteger(buckets) || buckets < 1 || buckets > 1000)
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--buckets: expected a whole number from 1 to 1000, got '${opts.buckets.slice(0, 40)}'`,
+          );
+        const out = path.resolve(opts.out);
+        if (!fs.existsSync(path.dirname(out)))
+          throw new KilnError(
+            'RESOURCE_DOES_NOT_EXIST',
+            `--out ${opts.out}: folder ${path.dirname(out)} does not exist`,
+          );
+        const jsonOut = out.replace(/\.html?$/i, '') + '.json';
+        const progress = rowProgress('kiln monitor report', Boolean(opts.json));
+        let report: Awaited<ReturnType<typeof buildMonitorReport>>;
+        try {
+          report = await withMonitor(opts, 'report', 'GET /api/kiln/monitor/drift and /performance', (ctx) =>
+            buildMonitorReport(
+              ctx,
+              opts.model,
+              { ...windowRequest, buckets, onProgress: progress.onProgress },
+              { ...options, ...(options.thresholds === 'chunks' ? { chunks: buckets } : {}) },
+            ),
+          );
+        } finally {
+          progress.stop();
+        }
+        fs.writeFileSync(out, renderMonitorReportHtml(report));
+        fs.writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
+        print(
+          opts,
+          { html: out, json: jsonOut, drifted: report.drift.dataset.drifted, alerts: report.alerts.length },
+          () => `wrote ${out} and ${jsonOut}\n${describeDrift(report.drift)}`,
+        );
+      },
+    );
 
   common(
     monitor

@@ -65,6 +65,12 @@ export {
   SqlPredictionLog,
   sampledIn,
 } from './prediction-log.js';
+export {
+  buildMonitorReport,
+  type FeatureHistogram,
+  type MonitorReport,
+  renderMonitorReportHtml,
+} from './report.js';
 export { parseDriftOptions, parseWindowRequest, type RawDriftRequest } from './requests.js';
 export type { DriftOptions, DriftReport, FeatureDrift, PredictionDrift } from './window-drift.js';
 export { scanWindow, type WindowData } from './window-scan.js';
