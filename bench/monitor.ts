@@ -88,11 +88,16 @@ const stored: DatasetProfile = JSON.parse(fs.readFileSync(path.join(dir, 'refere
 // ---------------------------------------------------------------- A: the logged window
 log(`current: ${ROWS} × ${FEATURES}, logging into SQLite`);
 const curCols = columns(ROWS, FEATURES, 2, true);
-const store = await openStore({ db: path.join(dir, 'kiln.db') });
+// --keep-db DIR: log into DIR/kiln.db and keep it; a later run with the same --rows and
+// --features finds it and skips logging (the data is seeded, so it is the same window).
+const keepDir = argv.includes('--keep-db') ? argv[argv.indexOf('--keep-db') + 1]! : undefined;
+if (keepDir) fs.mkdirSync(keepDir, { recursive: true });
+const reuse = keepDir && fs.existsSync(path.join(keepDir, 'kiln.db')) ? keepDir : undefined;
+const store = await openStore({ db: path.join(keepDir ?? dir, 'kiln.db') });
 const sink = new SqlPredictionLog(store);
 const T0 = Date.UTC(2026, 0, 1);
 let t = performance.now();
-for (let start = 0; start < ROWS; start += 2048) {
+for (let start = 0; start < (reuse ? 0 : ROWS); start += 2048) {
   const batch: PredictionRecord[] = [];
   for (let i = start; i < Math.min(ROWS, start + 2048); i++) {
     const inputs: Record<string, unknown[]> = {};
@@ -110,8 +115,10 @@ for (let start = 0; start < ROWS; start += 2048) {
   }
   await sink.write(batch);
 }
-results.log_rows_per_s = ROWS / seconds(t);
-log(`  logged at ${Math.round(results.log_rows_per_s as number)} rows/s`);
+if (!reuse) {
+  results.log_rows_per_s = ROWS / seconds(t);
+  log(`  logged at ${Math.round(results.log_rows_per_s as number)} rows/s`);
+}
 
 t = performance.now();
 const window = await scanWindow(store, {
