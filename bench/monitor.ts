@@ -1,6 +1,7 @@
 /**
  * Monitoring drift at scale. `npm run bench:monitor [-- --rows 1000000 --features 50
- * --ref-rows 200000 --stream-rows 10000000 --stream-features 100 --skip-stream --json]`
+ * --ref-rows 200000 --stream-rows 10000000 --stream-features 100 --skip-drift --skip-stream
+ * --keep-db DIR --json]`
  *
  * A. Drift report for `--rows` logged rows × `--features` numeric features against a stored
  *    reference profile (`--ref-rows` rows, written to and read back from JSON): the rows are
@@ -76,120 +77,124 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-monitor-'));
 const names = Array.from({ length: FEATURES }, (_, j) => `f${j}`);
 
 // ---------------------------------------------------------------- A: reference
-log(`reference: ${REF_ROWS} × ${FEATURES}`);
-const refCols = columns(REF_ROWS, FEATURES, 1, false);
-const refProfile = profileBatch({
-  nRows: REF_ROWS,
-  columns: refCols.map((values, j) => ({ kind: 'numeric' as const, name: names[j]!, values })),
-});
-fs.writeFileSync(path.join(dir, 'reference-profile.json'), JSON.stringify(refProfile));
-const stored: DatasetProfile = JSON.parse(fs.readFileSync(path.join(dir, 'reference-profile.json'), 'utf8'));
+if (!argv.includes('--skip-drift')) {
+  log(`reference: ${REF_ROWS} × ${FEATURES}`);
+  const refCols = columns(REF_ROWS, FEATURES, 1, false);
+  const refProfile = profileBatch({
+    nRows: REF_ROWS,
+    columns: refCols.map((values, j) => ({ kind: 'numeric' as const, name: names[j]!, values })),
+  });
+  fs.writeFileSync(path.join(dir, 'reference-profile.json'), JSON.stringify(refProfile));
+  const stored: DatasetProfile = JSON.parse(
+    fs.readFileSync(path.join(dir, 'reference-profile.json'), 'utf8'),
+  );
 
-// ---------------------------------------------------------------- A: the logged window
-log(`current: ${ROWS} × ${FEATURES}, logging into SQLite`);
-const curCols = columns(ROWS, FEATURES, 2, true);
-// --keep-db DIR: log into DIR/kiln.db and keep it; a later run with the same --rows and
-// --features finds it and skips logging (the data is seeded, so it is the same window).
-const keepDir = argv.includes('--keep-db') ? argv[argv.indexOf('--keep-db') + 1]! : undefined;
-if (keepDir) fs.mkdirSync(keepDir, { recursive: true });
-const reuse = keepDir && fs.existsSync(path.join(keepDir, 'kiln.db')) ? keepDir : undefined;
-const store = await openStore({ db: path.join(keepDir ?? dir, 'kiln.db') });
-const sink = new SqlPredictionLog(store);
-const T0 = Date.UTC(2026, 0, 1);
-let t = performance.now();
-for (let start = 0; start < (reuse ? 0 : ROWS); start += 2048) {
-  const batch: PredictionRecord[] = [];
-  for (let i = start; i < Math.min(ROWS, start + 2048); i++) {
-    const inputs: Record<string, unknown[]> = {};
-    for (let j = 0; j < FEATURES; j++) inputs[names[j]!] = [curCols[j]![i]];
-    batch.push({
-      time: new Date(T0 + i).toISOString(),
-      requestId: `r${i}`,
-      model: 'bench',
-      version: '1',
-      shadow: false,
-      latencyMs: 1,
-      inputs,
-      outputs: { predictions: [0.5] },
-    });
+  // ---------------------------------------------------------------- A: the logged window
+  log(`current: ${ROWS} × ${FEATURES}, logging into SQLite`);
+  const curCols = columns(ROWS, FEATURES, 2, true);
+  // --keep-db DIR: log into DIR/kiln.db and keep it; a later run with the same --rows and
+  // --features finds it and skips logging (the data is seeded, so it is the same window).
+  const keepDir = argv.includes('--keep-db') ? argv[argv.indexOf('--keep-db') + 1]! : undefined;
+  if (keepDir) fs.mkdirSync(keepDir, { recursive: true });
+  const reuse = keepDir && fs.existsSync(path.join(keepDir, 'kiln.db')) ? keepDir : undefined;
+  const store = await openStore({ db: path.join(keepDir ?? dir, 'kiln.db') });
+  const sink = new SqlPredictionLog(store);
+  const T0 = Date.UTC(2026, 0, 1);
+  let t = performance.now();
+  for (let start = 0; start < (reuse ? 0 : ROWS); start += 2048) {
+    const batch: PredictionRecord[] = [];
+    for (let i = start; i < Math.min(ROWS, start + 2048); i++) {
+      const inputs: Record<string, unknown[]> = {};
+      for (let j = 0; j < FEATURES; j++) inputs[names[j]!] = [curCols[j]![i]];
+      batch.push({
+        time: new Date(T0 + i).toISOString(),
+        requestId: `r${i}`,
+        model: 'bench',
+        version: '1',
+        shadow: false,
+        latencyMs: 1,
+        inputs,
+        outputs: { predictions: [0.5] },
+      });
+    }
+    await sink.write(batch);
   }
-  await sink.write(batch);
+  if (!reuse) {
+    results.log_rows_per_s = ROWS / seconds(t);
+    log(`  logged at ${Math.round(results.log_rows_per_s as number)} rows/s`);
+  }
+
+  t = performance.now();
+  const window = await scanWindow(store, {
+    model: 'bench',
+    version: '1',
+    from: T0,
+    to: T0 + ROWS,
+    reference: stored,
+    features: names,
+  });
+  const endToEnd = profileDrift(stored, window.profile);
+  results.kiln_drift_from_log_s = seconds(t);
+  await store.close();
+  log(`  kiln drift from the log: ${(results.kiln_drift_from_log_s as number).toFixed(2)} s`);
+
+  t = performance.now();
+  const profiler = new WindowProfiler(stored);
+  profiler.add(Object.fromEntries(names.map((n, j) => [n, curCols[j]!])), ROWS);
+  const inMemory = profileDrift(stored, profiler.profile());
+  results.kiln_drift_in_memory_s = seconds(t);
+  log(`  kiln drift from columns in memory: ${(results.kiln_drift_in_memory_s as number).toFixed(2)} s`);
+
+  // scipy on the same raw data.
+  const write = (file: string, cols: Float64Array[]) => {
+    const fd = fs.openSync(file, 'w');
+    for (const c of cols) fs.writeSync(fd, new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+    fs.closeSync(fd);
+  };
+  write(path.join(dir, 'ref.f64'), refCols);
+  write(path.join(dir, 'cur.f64'), curCols);
+  const peer = spawnSync(
+    '/usr/bin/python3',
+    [
+      path.join(import.meta.dirname, 'peers/monitor_drift_scipy.py'),
+      path.join(dir, 'ref.f64'),
+      path.join(dir, 'cur.f64'),
+      String(REF_ROWS),
+      String(ROWS),
+      String(FEATURES),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  if (peer.status !== 0) throw new Error(`scipy peer failed: ${peer.stderr}`);
+  const scipy = JSON.parse(peer.stdout) as {
+    ks_seconds: number;
+    wasserstein_seconds: number;
+    wasserstein: number[];
+    ks_pvalues: number[];
+  };
+  results.scipy_ks_s = scipy.ks_seconds;
+  results.scipy_wasserstein_s = scipy.wasserstein_seconds;
+  results.ratio_scipy_ks_over_kiln = scipy.ks_seconds / (results.kiln_drift_from_log_s as number);
+  results.ratio_scipy_wasserstein_over_kiln =
+    scipy.wasserstein_seconds / (results.kiln_drift_from_log_s as number);
+  // Agreement: kiln's binned Wasserstein (the default test at this size) vs scipy's exact one.
+  let worst = 0;
+  let within = true;
+  endToEnd.columns.forEach((c, j) => {
+    if (!('score' in c)) return;
+    const diff = Math.abs(c.score - scipy.wasserstein[j]!);
+    worst = Math.max(worst, diff);
+    if (diff > (c.errorBound ?? 0) + 1e-9) within = false;
+  });
+  results.wasserstein_max_abs_diff_vs_scipy = worst;
+  results.wasserstein_within_error_bound = within;
+  results.same_as_in_memory = JSON.stringify(endToEnd.columns) === JSON.stringify(inMemory.columns);
+  results.drifted_features = endToEnd.driftedColumns;
+  fs.rmSync(dir, { recursive: true, force: true });
+  log(
+    `  scipy ks_2samp ${scipy.ks_seconds.toFixed(2)} s, wasserstein_distance ${scipy.wasserstein_seconds.toFixed(2)} s; max |kiln − scipy| normed W ${worst.toExponential(2)} (within errorBound: ${within})`,
+  );
 }
-if (!reuse) {
-  results.log_rows_per_s = ROWS / seconds(t);
-  log(`  logged at ${Math.round(results.log_rows_per_s as number)} rows/s`);
-}
-
-t = performance.now();
-const window = await scanWindow(store, {
-  model: 'bench',
-  version: '1',
-  from: T0,
-  to: T0 + ROWS,
-  reference: stored,
-  features: names,
-});
-const endToEnd = profileDrift(stored, window.profile);
-results.kiln_drift_from_log_s = seconds(t);
-await store.close();
-log(`  kiln drift from the log: ${(results.kiln_drift_from_log_s as number).toFixed(2)} s`);
-
-t = performance.now();
-const profiler = new WindowProfiler(stored);
-profiler.add(Object.fromEntries(names.map((n, j) => [n, curCols[j]!])), ROWS);
-const inMemory = profileDrift(stored, profiler.profile());
-results.kiln_drift_in_memory_s = seconds(t);
-log(`  kiln drift from columns in memory: ${(results.kiln_drift_in_memory_s as number).toFixed(2)} s`);
-
-// scipy on the same raw data.
-const write = (file: string, cols: Float64Array[]) => {
-  const fd = fs.openSync(file, 'w');
-  for (const c of cols) fs.writeSync(fd, new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-  fs.closeSync(fd);
-};
-write(path.join(dir, 'ref.f64'), refCols);
-write(path.join(dir, 'cur.f64'), curCols);
-const peer = spawnSync(
-  '/usr/bin/python3',
-  [
-    path.join(import.meta.dirname, 'peers/monitor_drift_scipy.py'),
-    path.join(dir, 'ref.f64'),
-    path.join(dir, 'cur.f64'),
-    String(REF_ROWS),
-    String(ROWS),
-    String(FEATURES),
-  ],
-  { encoding: 'utf8', maxBuffer: 1 << 26 },
-);
-if (peer.status !== 0) throw new Error(`scipy peer failed: ${peer.stderr}`);
-const scipy = JSON.parse(peer.stdout) as {
-  ks_seconds: number;
-  wasserstein_seconds: number;
-  wasserstein: number[];
-  ks_pvalues: number[];
-};
-results.scipy_ks_s = scipy.ks_seconds;
-results.scipy_wasserstein_s = scipy.wasserstein_seconds;
-results.ratio_scipy_ks_over_kiln = scipy.ks_seconds / (results.kiln_drift_from_log_s as number);
-results.ratio_scipy_wasserstein_over_kiln =
-  scipy.wasserstein_seconds / (results.kiln_drift_from_log_s as number);
-// Agreement: kiln's binned Wasserstein (the default test at this size) vs scipy's exact one.
-let worst = 0;
-let within = true;
-endToEnd.columns.forEach((c, j) => {
-  if (!('score' in c)) return;
-  const diff = Math.abs(c.score - scipy.wasserstein[j]!);
-  worst = Math.max(worst, diff);
-  if (diff > (c.errorBound ?? 0) + 1e-9) within = false;
-});
-results.wasserstein_max_abs_diff_vs_scipy = worst;
-results.wasserstein_within_error_bound = within;
-results.same_as_in_memory = JSON.stringify(endToEnd.columns) === JSON.stringify(inMemory.columns);
-results.drifted_features = endToEnd.driftedColumns;
-fs.rmSync(dir, { recursive: true, force: true });
-log(
-  `  scipy ks_2samp ${scipy.ks_seconds.toFixed(2)} s, wasserstein_distance ${scipy.wasserstein_seconds.toFixed(2)} s; max |kiln − scipy| normed W ${worst.toExponential(2)} (within errorBound: ${within})`,
-);
 
 // ---------------------------------------------------------------- B: streaming profile builder
 if (!argv.includes('--skip-stream')) {
@@ -212,7 +217,7 @@ if (!argv.includes('--skip-stream')) {
   const u = mulberry(4);
   const cols = Array.from({ length: STREAM_FEATURES }, () => new Float64Array(batchRows));
   let generate = 0;
-  t = performance.now();
+  let t = performance.now();
   for (let start = 0; start < STREAM_ROWS; start += batchRows) {
     const n = Math.min(batchRows, STREAM_ROWS - start);
     const g = performance.now();
