@@ -217,7 +217,7 @@ if (!argv.includes('--skip-stream')) {
   const u = mulberry(4);
   const cols = Array.from({ length: STREAM_FEATURES }, () => new Float64Array(batchRows));
   let generate = 0;
-  let t = performance.now();
+  const t = performance.now();
   for (let start = 0; start < STREAM_ROWS; start += batchRows) {
     const n = Math.min(batchRows, STREAM_ROWS - start);
     const g = performance.now();
