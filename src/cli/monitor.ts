@@ -187,7 +187,7 @@ export function describeDrift(r: DriftReport): string {
               ? ''
               : String(f.threshold),
       },
-      { header: 'DRIFT', value: (f) => (f.drifted ? 'DRIFT' : '') },
+      { header: 'DRIFT', value: (f) => (f.drifted ? 'DRIFT' : f.undecided ? 'undecided' : '') },
       { header: 'MISSING', value: (f) => formatNumber(f.quality.missingShare) },
       {
         header: 'OUT OF RANGE',
