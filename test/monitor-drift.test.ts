@@ -126,6 +126,89 @@ describe('monitor front doors', () => {
     }
   });
 
+  it('kiln monitor performance and GET /api/kiln/monitor/performance', async () => {
+    const env = { ...process.env, KILN_HOME: dir };
+    const db = path.join(dir, 'kiln.db');
+    const r = await runKiln(
+      ['monitor', 'performance', '--model', 'flights@champion', '--end', end, '--buckets', '4', '--db', db],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('estimated (CBPE, 500 rows): precision');
+    expect(r.stdout).toContain('assumption: CBPE assumes the predicted probabilities are calibrated');
+    const config = resolveConfig({ home: dir, db: fx.store.location });
+    const app = await buildApp({ store: fx.store, artifacts: fx.artifacts, config });
+    try {
+      const ok = await app.inject({
+        method: 'GET',
+        url: `/api/kiln/monitor/performance?model=flights/1&end=${end}&buckets=3`,
+      });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().timeline).toHaveLength(3);
+      const bad = await app.inject({
+        method: 'GET',
+        url: '/api/kiln/monitor/performance?model=flights/1&buckets=0',
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toContain('buckets');
+    } finally {
+      await app.close();
+    }
+  }, 240_000);
+
+  it('kiln monitor report writes a self-contained HTML page and its JSON', async () => {
+    const env = { ...process.env, KILN_HOME: dir };
+    const db = path.join(dir, 'kiln.db');
+    const out = path.join(dir, 'report.html');
+    const r = await runKiln(
+      [
+        'monitor',
+        'report',
+        '--model',
+        'flights@champion',
+        '--window',
+        '2d',
+        '--end',
+        end,
+        '--out',
+        out,
+        '--db',
+        db,
+      ],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`wrote ${out}`);
+    const html = fs.readFileSync(out, 'utf8');
+    expect(html).toContain('<h1>models:/flights@champion');
+    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+    // One histogram per feature, the drift table, the charts.
+    expect(html.match(/aria-label="[a-z]+ histogram"/g)).toHaveLength(3);
+    expect(html).toMatch(/<tr class="drift"><td>amount<\/td><td>wasserstein<\/td>/);
+    expect(html).toContain('latency p99 (ms)');
+    expect(html).toContain('CBPE assumes');
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8'));
+    expect(json.kind).toBe('kiln.monitor-report');
+    expect(json.operational).toHaveLength(24);
+    expect(json.operational.reduce((a: number, b: { requests: number }) => a + b.requests, 0)).toBe(500);
+    const origin = json.histograms.find((h: { column: string }) => h.column === 'origin');
+    expect(origin.current.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 12);
+    const missing = await runKiln(
+      [
+        'monitor',
+        'report',
+        '--model',
+        'flights@champion',
+        '--out',
+        path.join(dir, 'no', 'r.html'),
+        '--db',
+        db,
+      ],
+      env,
+    );
+    expect(missing.stderr).toContain('does not exist');
+  }, 240_000);
+
   it('kiln monitor alerts set / check / ls / ack / silence', async () => {
     const env = { ...process.env, KILN_HOME: dir };
     const db = path.join(dir, 'kiln.db');

@@ -171,6 +171,21 @@ describe('kiln serve: the served model is the trained model (no train/serve skew
     expect(rec).toMatchObject({ model: 'flights', version: '1', shadow: false });
     expect(rec.inputs.origin).toEqual([fx.rows[0]!.origin, fx.rows[1]!.origin]);
     expect(rec.outputs.predictions).toEqual([fx.expected[0], fx.expected[1]]);
+    // A request the model refuses is logged too, with its error code and nothing else (error rate).
+    const bad = await post(
+      '/invocations',
+      { dataframe_records: [{ ...fx.rows[0], distance: 'far' }] },
+      { 'x-request-id': 'trace-bad' },
+    );
+    expect(bad.status).toBe(400);
+    await served.hook.flush();
+    expect(records.find((x) => x.requestId === 'trace-bad')).toMatchObject({
+      model: 'flights',
+      version: '1',
+      error: 'INVALID_PARAMETER_VALUE',
+      inputs: {},
+      outputs: {},
+    });
   });
 });
 

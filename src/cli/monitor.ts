@@ -1,21 +1,26 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
 import {
   ackAlert,
   attachLabels,
+  buildMonitorReport,
   type CheckResult,
   checkAlerts,
   checkDrift,
+  checkPerformance,
   type DriftReport,
   listAlerts,
   type MonitorContext,
+  type PerformanceReport,
   parseDriftOptions,
   parseDuration,
   parseFeedback,
   parseWindowRequest,
   type RawDriftRequest,
+  renderMonitorReportHtml,
   type StoredAlert,
   setAlertRules,
   silenceRule,
@@ -105,6 +110,49 @@ export function describeAlerts(alerts: StoredAlert[]): string {
   );
 }
 
+function metricLine(m: Record<string, number> | undefined): string {
+  if (!m) return '-';
+  return Object.entries(m)
+    .filter(([k]) => k !== 'rows' && k !== 'positives')
+    .map(([k, v]) => `${k} ${formatNumber(v)}`)
+    .join(', ');
+}
+
+export function describePerformance(r: PerformanceReport): string {
+  const lines = [
+    `${r.model.uri} (version ${r.model.version}), ${r.task}${r.threshold !== undefined ? `, threshold ${r.threshold}` : ''}`,
+    `window ${r.window.from} .. ${r.window.to}: ${r.window.requests} requests, ${r.labels.labelled} labelled${r.labels.unparsable ? `, ${r.labels.unparsable} labels not a class` : ''}${r.labels.skippedMultiRow ? `, ${r.labels.skippedMultiRow} multi-row labelled requests skipped` : ''}`,
+    `measured:  ${metricLine(r.measured)}`,
+    ...(r.training ? [`training (${r.training.part}): ${metricLine(r.training.metrics)}`] : []),
+    ...(r.change ? [`change:    ${metricLine(r.change)}`] : []),
+    ...(r.estimated ? [`estimated (CBPE, ${r.estimated.rows} rows): ${metricLine(r.estimated)}`] : []),
+    ...(r.calibration
+      ? [
+          `assumption: ${r.calibration.assumption}`,
+          ...(r.calibration.referenceEce !== undefined
+            ? [
+                `reference calibration: ECE ${formatNumber(r.calibration.referenceEce)}, largest bin gap ${formatNumber(r.calibration.referenceMaxGap!)} over ${r.calibration.referenceRows} rows`,
+              ]
+            : []),
+          ...(r.calibration.warning ? [`WARNING: ${r.calibration.warning}`] : []),
+        ]
+      : []),
+    '',
+    renderTable(
+      r.timeline,
+      [
+        { header: 'FROM', value: (b) => b.from },
+        { header: 'ROWS', value: (b) => b.rows },
+        { header: 'LABELLED', value: (b) => b.labelled },
+        { header: 'MEASURED', value: (b) => metricLine(b.measured) },
+        { header: 'ESTIMATED', value: (b) => metricLine(b.estimated) },
+      ],
+      { empty: 'no buckets' },
+    ).trimEnd(),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 export function describeCheck(r: CheckResult): string {
   return `${r.model}${r.alias ? `@${r.alias}` : ''} (version ${r.version}) checked ${formatTimestamp(r.checked_time)}\n${renderTable(
     r.rules,
@@ -139,7 +187,7 @@ export function describeDrift(r: DriftReport): string {
               ? ''
               : String(f.threshold),
       },
-      { header: 'DRIFT', value: (f) => (f.drifted ? 'DRIFT' : '') },
+      { header: 'DRIFT', value: (f) => (f.drifted ? 'DRIFT' : f.undecided ? 'undecided' : '') },
       { header: 'MISSING', value: (f) => formatNumber(f.quality.missingShare) },
       {
         header: 'OUT OF RANGE',
@@ -237,6 +285,92 @@ export function registerMonitorCommands(program: Command): void {
       }
       print(opts, report, () => describeDrift(report));
     });
+
+  common(
+    monitor
+      .command('performance')
+      .description(
+        'live performance of a model version: measured on labelled requests, estimated (CBPE) before labels',
+      ),
+  )
+    .requiredOption('--model <model>', 'NAME@ALIAS or NAME/VERSION')
+    .option('--window <duration>', 'how far back from --end (7d, 24h, 30m)', '24h')
+    .option('--end <time>', 'end of the window, ISO time (default now)')
+    .option('--buckets <n>', 'time buckets of the timeline', '12')
+    .action(async (opts: MonitorOptions & RawDriftRequest & { model: string; buckets: string }) => {
+      const windowRequest = parseWindowRequest(opts, flag);
+      const buckets = Number(opts.buckets);
+      if (!Number.isInteger(buckets) || buckets < 1 || buckets > 1000)
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `--buckets: expected a whole number from 1 to 1000, got '${opts.buckets.slice(0, 40)}'`,
+        );
+      const progress = rowProgress('kiln monitor performance', Boolean(opts.json));
+      let report: PerformanceReport;
+      try {
+        report = await withMonitor(opts, 'performance', 'GET /api/kiln/monitor/performance', (ctx) =>
+          checkPerformance(ctx, opts.model, { ...windowRequest, buckets, onProgress: progress.onProgress }),
+        );
+      } finally {
+        progress.stop();
+      }
+      print(opts, report, () => describePerformance(report));
+    });
+
+  common(
+    monitor
+      .command('report')
+      .description(
+        'a self-contained HTML report (drift, histograms, performance, latency, alerts) and its JSON',
+      ),
+  )
+    .requiredOption('--model <model>', 'NAME@ALIAS or NAME/VERSION')
+    .option('--window <duration>', 'how far back from --end (7d, 24h, 30m)', '7d')
+    .option('--end <time>', 'end of the window, ISO time (default now)')
+    .option('--buckets <n>', 'time buckets of the charts', '24')
+    .option('--share <share>', 'dataset drift when at least this share of features drift', '0.5')
+    .option('--thresholds <kind>', "'test' or 'chunks' (NannyML)", 'test')
+    .requiredOption('--out <file>', 'the HTML file; the JSON goes next to it (same name, .json)')
+    .action(
+      async (opts: MonitorOptions & RawDriftRequest & { model: string; buckets: string; out: string }) => {
+        const windowRequest = parseWindowRequest(opts, flag);
+        const options = parseDriftOptions(opts, flag);
+        const buckets = Number(opts.buckets);
+        if (!Number.isInteger(buckets) || buckets < 1 || buckets > 1000)
+          throw new KilnError(
+            'INVALID_PARAMETER_VALUE',
+            `--buckets: expected a whole number from 1 to 1000, got '${opts.buckets.slice(0, 40)}'`,
+          );
+        const out = path.resolve(opts.out);
+        if (!fs.existsSync(path.dirname(out)))
+          throw new KilnError(
+            'RESOURCE_DOES_NOT_EXIST',
+            `--out ${opts.out}: folder ${path.dirname(out)} does not exist`,
+          );
+        const jsonOut = out.replace(/\.html?$/i, '') + '.json';
+        const progress = rowProgress('kiln monitor report', Boolean(opts.json));
+        let report: Awaited<ReturnType<typeof buildMonitorReport>>;
+        try {
+          report = await withMonitor(opts, 'report', 'GET /api/kiln/monitor/drift and /performance', (ctx) =>
+            buildMonitorReport(
+              ctx,
+              opts.model,
+              { ...windowRequest, buckets, onProgress: progress.onProgress },
+              { ...options, ...(options.thresholds === 'chunks' ? { chunks: buckets } : {}) },
+            ),
+          );
+        } finally {
+          progress.stop();
+        }
+        fs.writeFileSync(out, renderMonitorReportHtml(report));
+        fs.writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
+        print(
+          opts,
+          { html: out, json: jsonOut, drifted: report.drift.dataset.drifted, alerts: report.alerts.length },
+          () => `wrote ${out} and ${jsonOut}\n${describeDrift(report.drift)}`,
+        );
+      },
+    );
 
   common(
     monitor

@@ -4,6 +4,7 @@ import {
   resolveMonitoredModel,
   type TrainingReference,
 } from './model-reference.js';
+import { type PerformanceReport, performanceReport } from './performance.js';
 import { type DriftOptions, type DriftReport, driftReport } from './window-drift.js';
 import { scanWindow, type WindowData } from './window-scan.js';
 
@@ -48,4 +49,14 @@ export async function checkDrift(
   const buckets = options.thresholds === 'chunks' ? (options.chunks ?? 10) : w.buckets;
   const { reference, data } = await loadMonitorWindow(ctx, target, { ...w, ...(buckets ? { buckets } : {}) });
   return driftReport(reference, data, options);
+}
+
+/** `kiln monitor performance` and GET /api/kiln/monitor/performance: measured, estimated, over `buckets` time buckets. */
+export async function checkPerformance(
+  ctx: MonitorContext,
+  target: string,
+  w: WindowRequest,
+): Promise<PerformanceReport> {
+  const { reference, data } = await loadMonitorWindow(ctx, target, { ...w, buckets: w.buckets ?? 12 });
+  return performanceReport(reference, data);
 }

@@ -34,7 +34,7 @@ export {
 } from './drift/distribution.js';
 export { DRIFT_TEST_NAMES, DRIFT_TESTS } from './drift/tests.js';
 export type * from './drift/types.js';
-export { checkDrift, loadMonitorWindow, type WindowRequest } from './drift-check.js';
+export { checkDrift, checkPerformance, loadMonitorWindow, type WindowRequest } from './drift-check.js';
 export {
   loadTrainingReference,
   type MonitorContext,
@@ -65,6 +65,12 @@ export {
   SqlPredictionLog,
   sampledIn,
 } from './prediction-log.js';
+export {
+  buildMonitorReport,
+  type FeatureHistogram,
+  type MonitorReport,
+  renderMonitorReportHtml,
+} from './report.js';
 export { parseDriftOptions, parseWindowRequest, type RawDriftRequest } from './requests.js';
 export type { DriftOptions, DriftReport, FeatureDrift, PredictionDrift } from './window-drift.js';
 export { scanWindow, type WindowData } from './window-scan.js';

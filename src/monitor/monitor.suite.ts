@@ -10,9 +10,10 @@ import type { Store } from '../store/index.js';
 import type { SqlTrackingStore } from '../tracking/index.js';
 import { columnDrift } from './drift/choose.js';
 import { categoricalDistribution, numericDistribution } from './drift/distribution.js';
-import { checkDrift } from './drift-check.js';
+import { checkDrift, checkPerformance } from './drift-check.js';
 import type { MonitorContext } from './model-reference.js';
-import { SqlPredictionLog } from './prediction-log.js';
+import { binaryMetrics } from './performance.js';
+import { attachLabels, SqlPredictionLog } from './prediction-log.js';
 
 export interface MonitorFixture {
   store: Store;
@@ -301,6 +302,52 @@ export function runMonitorDriftSuite(label: string, make: () => Promise<MonitorF
       expect(report.chunks![8]!.driftedFeatures).toContain('amount');
       const hour = report.features.find((f) => f.column === 'hour')!;
       expect(hour.driftedChunks).toEqual([]);
+    });
+
+    it('late labels give the exact windowed metrics (sklearn fixture), with CBPE before them', async () => {
+      const { ctx } = await setupMonitoredModel(fx);
+      const cases = JSON.parse(
+        fs.readFileSync(
+          new URL('../../test/fixtures/monitor/performance-cases.json', import.meta.url),
+          'utf8',
+        ),
+      ).binary as {
+        p: number[];
+        y: number[];
+        auc: number;
+        logloss: number;
+        precision: number;
+        recall: number;
+      };
+      const traffic = trafficRecords(cases.p.length, { start: T0, stepMs: 1000, prob: (i) => cases.p[i]! });
+      await new SqlPredictionLog(fx.store).write(traffic.records);
+      const window = { windowMs: 24 * HOUR, end: T0 + 24 * HOUR };
+      const before = await checkPerformance(ctx, 'flights@champion', window);
+      expect(before.measured).toBeUndefined();
+      expect(before.estimated!.rows).toBe(cases.p.length);
+      expect(before.calibration).toMatchObject({ referenceEce: 0, referenceRows: 600 });
+      expect(before.calibration!.warning).toBeUndefined();
+      // Labels arrive later, the first 100 requests' last.
+      const labels = traffic.records.map((r, i) => ({ request_id: r.requestId, label: cases.y[i]! }));
+      await attachLabels(fx.store, labels.slice(100));
+      const partial = await checkPerformance(ctx, 'flights@champion', window);
+      const own = binaryMetrics(
+        Float64Array.from(cases.y.slice(100)),
+        Float64Array.from(cases.p.slice(100)),
+        0.4,
+      );
+      expect(partial.labels.labelled).toBe(cases.p.length - 100);
+      expect(partial.measured!.auc).toBeCloseTo(own.auc!, 12);
+      await attachLabels(fx.store, labels.slice(0, 100));
+      const all = await checkPerformance(ctx, 'flights@champion', window);
+      expect(all.measured!.auc).toBeCloseTo(cases.auc, 12);
+      expect(all.measured!.logloss).toBeCloseTo(cases.logloss, 12);
+      expect(all.measured!.precision).toBeCloseTo(cases.precision, 12);
+      expect(all.measured!.recall).toBeCloseTo(cases.recall, 12);
+      expect(all.training).toEqual({ part: 'test', metrics: { auc: 0.75, logloss: 0.5 } });
+      expect(all.change!.auc).toBeCloseTo(cases.auc - 0.75, 12);
+      expect(all.timeline).toHaveLength(12);
+      expect(all.timeline.reduce((a, b) => a + b.labelled, 0)).toBe(cases.p.length);
     });
 
     it('refuses what it cannot compare, naming the problem', async () => {

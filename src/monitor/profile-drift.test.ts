@@ -94,6 +94,12 @@ for (const n of [10_000, 1_000_000]) {
         // The bound is small enough to decide at the default 0.1 threshold.
         const w = DRIFT_TESTS.wasserstein.run(binnedRef, binnedCur, 'num');
         expect(w.errorBound!).toBeLessThan(0.005);
+        // A binned KS decision is drift only when its whole p-value range is below 0.05.
+        const ks = columnDrift('x', binnedRef, binnedCur, 'num', { test: 'ks' });
+        const exactKs = columnDrift('x', exactRef, exactCur, 'num', { test: 'ks' });
+        if (ks.drifted)
+          expect(exactKs.drifted, 'binned KS called drift the exact data does not have').toBe(true);
+        if (!ks.undecided) expect(ks.drifted).toBe(exactKs.drifted);
         // The default choice and its decision agree with the exact data.
         const d1 = columnDrift('x', exactRef, exactCur, 'num');
         const d2 = columnDrift('x', binnedRef, binnedCur, 'num');
@@ -157,5 +163,31 @@ describe('profiles that stay exact give exactly the raw-data statistics', () => 
     const d = profileDrift(ref, new WindowProfiler(ref).profile());
     expect(d.columns).toEqual([{ column: 'x', status: 'no_data', reason: 'no values in the current data' }]);
     expect(d.drifted).toBe(false);
+  });
+});
+
+describe('a binned KS p-value decides drift only on its whole range', () => {
+  it('a range straddling 0.05 is undecided, not drift (the whylogs#684 shape)', () => {
+    // Four coarse cells: the edge CDFs agree, but a quarter of the mass could sit anywhere
+    // inside a cell, so D is anywhere in [0, 0.25] and the p-value anywhere in [~0, 1].
+    const side = (n: number) => ({
+      kind: 'binned' as const,
+      lo: 0,
+      hi: 1,
+      counts: Float64Array.from([n / 4, n / 4, n / 4, n / 4]),
+      below: { count: 0, sum: 0 },
+      above: { count: 0, sum: 0 },
+      n,
+      min: 0,
+      max: 1,
+      mean: 0.5,
+      std: 0.29,
+      distinct: n,
+    });
+    const d = columnDrift('x', side(1_000_000), side(1_000_000), 'num', { test: 'ks' });
+    expect(d.scoreRange![0]).toBeLessThan(0.05);
+    expect(d.scoreRange![1]).toBeGreaterThanOrEqual(0.05);
+    expect(d.drifted).toBe(false);
+    expect(d.undecided).toBe(true);
   });
 });

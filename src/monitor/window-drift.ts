@@ -45,6 +45,8 @@ export interface FeatureDrift {
   score?: number;
   threshold?: number;
   drifted: boolean;
+  /** A binned p-value whose scoreRange straddles the threshold (not counted as drift). */
+  undecided?: boolean;
   errorBound?: number;
   scoreRange?: [number, number];
   method?: string;
@@ -140,6 +142,7 @@ export function driftReport(
       score: d.score,
       threshold: d.threshold,
       drifted: d.drifted,
+      ...(d.undecided ? { undecided: true } : {}),
       ...(d.errorBound !== undefined ? { errorBound: d.errorBound } : {}),
       ...(d.scoreRange ? { scoreRange: d.scoreRange } : {}),
       ...(d.method ? { method: d.method } : {}),

@@ -161,17 +161,32 @@ export async function scanWindow(store: Store, o: WindowScanOptions): Promise<Wi
   let labelledSkipped = 0;
   let requests = 0;
   let rows = 0;
-  let after = -1;
+  // Keyset pages in (time, id) order: the (model, version, time) index serves both the filter
+  // and the order, so each page costs its own rows (paging by id alone made the database sort
+  // the whole window for every page).
+  let afterTime = Number.NEGATIVE_INFINITY;
+  let afterId = -1;
   let done = 0;
   for (;;) {
-    const page = await base()
-      .select(['prediction_id', 'time', 'latency_ms', 'inputs_json', 'outputs_json', 'label_json'])
-      .where('prediction_id', '>', after)
-      .orderBy('prediction_id')
-      .limit(pageRows)
-      .execute();
+    let q = base().select([
+      'prediction_id',
+      'time',
+      'latency_ms',
+      'inputs_json',
+      'outputs_json',
+      'label_json',
+    ]);
+    if (afterId >= 0) {
+      const t = afterTime;
+      const id = afterId;
+      q = q.where((eb) =>
+        eb.or([eb('time', '>', t), eb.and([eb('time', '=', t), eb('prediction_id', '>', id)])]),
+      );
+    }
+    const page = await q.orderBy('time').orderBy('prediction_id').limit(pageRows).execute();
     if (page.length === 0) break;
-    after = Number(page[page.length - 1]!.prediction_id);
+    afterTime = Number(page[page.length - 1]!.time);
+    afterId = Number(page[page.length - 1]!.prediction_id);
     // Group the page's rows per bucket so each profiler gets one columnar add per page.
     const perBucket = new Map<number, { cols: Record<string, unknown[]>; n: number }>();
     for (const r of page) {

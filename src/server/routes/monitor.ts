@@ -7,6 +7,7 @@ import {
   checkAlerts,
   checkDrift,
   checkFeedback,
+  checkPerformance,
   getAlertRules,
   listAlerts,
   type MonitorContext,
@@ -36,6 +37,15 @@ const driftQuery = z
     thresholds: text.optional(),
     chunks: text.optional(),
     test: text.optional(),
+  })
+  .strict();
+
+const performanceQuery = z
+  .object({
+    model: text,
+    window: text.optional(),
+    end: text.optional(),
+    buckets: z.coerce.number().int().min(1).max(1000).optional(),
   })
   .strict();
 
@@ -94,6 +104,14 @@ export async function monitorRoutes(app: FastifyInstance, context: ServerContext
         const window = parseWindowRequest(q, queryField);
         const options = parseDriftOptions(q, queryField);
         return await checkDrift(ctx, q.model, window, options);
+      });
+      scope.get('/monitor/performance', access('viewer', modelOf), async (req) => {
+        const q = performanceQuery.parse(req.query ?? {});
+        const window = parseWindowRequest(q, queryField);
+        return await checkPerformance(ctx, q.model, {
+          ...window,
+          ...(q.buckets ? { buckets: q.buckets } : {}),
+        });
       });
       // Rules and checks change what fires (and so what pipelines retrain on): editors.
       scope.put('/monitor/alerts/rules/:model', access('editor', named), async (req) => {
