@@ -261,6 +261,10 @@ describe('kiln web UI in Chromium', () => {
     const promotions = page.getByRole('table', { name: 'promotions' });
     expect(await promotions.locator('tbody tr').count()).toBe(2);
     await shot('12-alias-history');
+
+    // Nothing served yet: the outcomes tab says so rather than showing zeros.
+    await page.goto(`${server.url}/models/credit/outcomes`);
+    await page.getByText('No version of credit served traffic in the last 7d').waitFor();
   });
 
   it('shows studies with their history, best so far and Pareto front', async () => {
