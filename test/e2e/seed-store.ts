@@ -6,7 +6,7 @@ import { kilnEnv, runKiln } from '../kiln-process.js';
  * A store with something on every dashboard page, made the way a user makes one: the real
  * `kiln` CLI on an embedded KILN_HOME. A validated dataset, two trained GBDT runs in
  * experiment `credit`, both registered as model `credit` under a policy that wants an
- * approval, a tuning study, a deployment and the tokens the e2e test logs in with (alice is an
+ * approval, tuning studies, a deployment with alert rules on its model, and the tokens the e2e test logs in with (alice is an
  * editor, bob an approver). Runs with long metric histories are added later over REST (see
  * seedSweepRuns), since the CLI trains real models only.
  */
@@ -119,6 +119,11 @@ approval: { required: true }
     '--reason',
     'canary',
   );
+  fs.writeFileSync(
+    path.join(dir, 'alerts.yaml'),
+    'version: "2"\nwindow: 24h\nrules:\n  - { name: drift, kind: dataset_drift, share: 0.5 }\n  - { name: quiet, kind: volume_drop, drop: 0.5, window: 1h }\n',
+  );
+  await kiln(home, 'monitor', 'alerts', 'set', 'credit', path.join(dir, 'alerts.yaml'));
   await kiln(home, 'tune', '--worker', 'branin-demo');
   await kiln(home, 'tune', '--worker', 'schaffer-demo');
   const token = async (user: string, role: string) =>

@@ -261,6 +261,10 @@ describe('kiln web UI in Chromium', () => {
     const promotions = page.getByRole('table', { name: 'promotions' });
     expect(await promotions.locator('tbody tr').count()).toBe(2);
     await shot('12-alias-history');
+
+    // Nothing served yet: the outcomes tab says so rather than showing zeros.
+    await page.goto(`${server.url}/models/credit/outcomes`);
+    await page.getByText('No version of credit served traffic in the last 7d').waitFor();
   });
 
   it('shows studies with their history, best so far and Pareto front', async () => {
@@ -296,17 +300,35 @@ describe('kiln web UI in Chromium', () => {
     await shot('15-dataset');
   });
 
-  it('shows deployments with their traffic split, and the monitoring that exists', async () => {
+  it('shows a deployment’s traffic split, drift report and alert rules; silences a rule and checks now', async () => {
     await page.goto(`${server.url}/deployments`);
     await page.getByRole('link', { name: 'credit-live' }).click();
     const split = page.getByTestId('traffic-split');
     await split.waitFor();
     expect(await split.textContent()).toContain('credit/2 90%');
-    // Drift where the server has the route: a report, or the server's reason there is none
-    // (no logged traffic); without the route, the page says it is not available.
+    // Nothing was served yet: the drift report has an empty window and no feature to test.
     await expect
       .poll(() => page.getByTestId('drift-panel').textContent())
-      .toMatch(/not available on this server yet|[A-Z_]{6,}: |dataset drift/i);
+      .toContain('No dataset drift: 0 of 0 features drifted');
+    expect(await page.getByRole('table', { name: 'feature drift' }).textContent()).toContain(
+      'no values in the window',
+    );
+    const alerts = page.getByTestId('alerts-credit');
+    const rules = alerts.getByRole('table', { name: 'alert rules of credit' });
+    await rules.getByText('dataset_drift').waitFor();
+    await rules
+      .locator('tr', { hasText: 'dataset_drift' })
+      .getByRole('button', { name: 'Silence 1h' })
+      .click();
+    await alerts.getByText('Silenced drift for 1 hour.').waitFor();
+    await alerts.getByRole('button', { name: 'Check now' }).click();
+    const outcome = alerts.getByRole('table', { name: 'check outcome' });
+    await outcome.waitFor();
+    expect(await outcome.locator('tbody tr').allTextContents()).toEqual([
+      expect.stringMatching(/^drift.*no_data.*none/),
+      expect.stringMatching(/^quiet.*no_data.*none/),
+    ]);
+    await alerts.getByText('No alert has fired for credit.').waitFor();
     await shot('16-deployment');
   });
 

@@ -104,26 +104,30 @@ export async function getMetricHistoryBulkInterval(
     );
   }
 
+  // The pooled steps as DISTINCT in SQL, and each run's first and last step as two index
+  // seeks: the same answer as grouping every (run, step) in JS, without shipping every point
+  // of every run out of the database (20 runs × 100,000 steps: 100,000 rows, not 2,000,000).
   const stepRows = await ctx.db
     .selectFrom('metrics')
-    .select(['run_uuid', 'step'])
+    .select('step')
+    .distinct()
     .where('run_uuid', 'in', runIds)
     .where('key', '=', key)
-    .groupBy(['run_uuid', 'step'])
+    .orderBy('step')
     .execute();
+  const allSteps = stepRows.map((r) => Number(r.step));
   const perRun = new Map<string, { min: number; max: number }>();
-  const pooled = new Set<number>();
-  for (const r of stepRows) {
-    const step = Number(r.step);
-    pooled.add(step);
-    const range = perRun.get(r.run_uuid);
-    if (!range) perRun.set(r.run_uuid, { min: step, max: step });
-    else {
-      range.min = Math.min(range.min, step);
-      range.max = Math.max(range.max, step);
+  for (const runId of new Set(runIds as string[])) {
+    const range = await ctx.db
+      .selectFrom('metrics')
+      .select((eb) => [eb.fn.min('step').as('min'), eb.fn.max('step').as('max')])
+      .where('run_uuid', '=', runId)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (range && range.min !== null && range.max !== null) {
+      perRun.set(runId, { min: Number(range.min), max: Number(range.max) });
     }
   }
-  const allSteps = [...pooled].sort((a, b) => a - b);
   if (!hasStart) {
     start = 0;
     end = allSteps.length ? allSteps[allSteps.length - 1]! : 0;

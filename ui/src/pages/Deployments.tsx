@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { PALETTE } from '../components/Chart.js';
 import { Empty, ErrorState, KeyValues, Link, Loading, NavTable, QueryView } from '../components/common.js';
@@ -153,15 +153,14 @@ export function DeploymentPage({ name }: { name: string }) {
               </div>
               <h2>Monitoring</h2>
               <DriftPanel models={d.versions.map((v) => v.model.replace(/^models:\//, ''))} />
-              <div className="grid2" style={{ marginTop: 12 }}>
+              {[...new Set(d.versions.map((v) => modelNameOf(v.model)))].map((m) => (
+                <AlertsPanel key={m} model={m} />
+              ))}
+              <div style={{ marginTop: 12 }}>
                 <Empty>
                   Latency and error charts: this server does not expose serving metrics yet. A{' '}
                   <code>kiln serve deployments:/{name}</code> process exports them on its own{' '}
                   <code>/metrics</code> (Prometheus).
-                </Empty>
-                <Empty>
-                  Live performance and alerts: not available on this server yet. Labels for the prediction log
-                  are attached with <code>kiln monitor feedback</code>.
                 </Empty>
               </div>
             </>
@@ -323,6 +322,239 @@ function DriftPanel({ models }: { models: string[] }) {
           </table>
         </>
       )}
+    </div>
+  );
+}
+
+function modelNameOf(uri: string): string {
+  return uri.replace(/^models:\/+/, '').split(/[@/]/)[0]!;
+}
+
+interface StoredAlert {
+  id: number;
+  rule: string;
+  kind: string;
+  version: string;
+  status: 'firing' | 'resolved';
+  fired_time: number;
+  resolved_time?: number;
+  evidence: Record<string, unknown>;
+  acked_by?: string;
+}
+interface RuleSet {
+  alias?: string;
+  version?: string;
+  window: string;
+  rules: ({ name: string; kind: string } & Record<string, unknown>)[];
+  updated_by: string;
+  updated_time: number;
+}
+interface CheckResult {
+  version: string;
+  rules: { rule: string; kind: string; condition: string; action: string; value?: number }[];
+}
+
+/** A model's alert rules, its alerts (ack), silences and an on-demand check (`/api/kiln/monitor/…`). */
+function AlertsPanel({ model }: { model: string }) {
+  const client = useQueryClient();
+  const base = `${KILN}/monitor`;
+  const rules = useQuery({
+    queryKey: ['alert-rules', model],
+    retry: false,
+    queryFn: async () => {
+      try {
+        return (await api<{ rule_set: RuleSet }>(`${base}/alerts/rules/${encodeURIComponent(model)}`))
+          .rule_set;
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return e;
+        throw e;
+      }
+    },
+  });
+  const alerts = useQuery({
+    queryKey: ['alerts', model],
+    retry: false,
+    queryFn: async () =>
+      (await api<{ alerts: StoredAlert[] }>(`${base}/alerts`, { query: { model, limit: 100 } })).alerts,
+  });
+  const refresh = () => {
+    void client.invalidateQueries({ queryKey: ['alerts', model] });
+  };
+  const ack = useMutation({
+    mutationFn: (id: number) => api(`${base}/alerts/${id}/ack`, { body: {} }),
+    onSettled: refresh,
+  });
+  const silence = useMutation({
+    mutationFn: (rule: string) =>
+      api<{ silence: { until?: number; until_time?: number } }>(`${base}/alerts/silence`, {
+        body: { model, rule, for: '1h' },
+      }),
+  });
+  const check = useMutation({
+    mutationFn: async () => (await api<{ check: CheckResult }>(`${base}/check`, { body: { model } })).check,
+    onSettled: refresh,
+  });
+  const ruleSet = rules.data instanceof ApiError ? null : rules.data;
+  return (
+    <div className="card" style={{ marginTop: 12 }} data-testid={`alerts-${model}`}>
+      <div className="row" style={{ marginBottom: 8 }}>
+        <h3 style={{ margin: 0 }}>Alerts: {model}</h3>
+        {ruleSet && (
+          <span className="muted">
+            watching {ruleSet.version ? `version ${ruleSet.version}` : `@${ruleSet.alias ?? 'champion'}`},
+            window {ruleSet.window}
+          </span>
+        )}
+        <div className="grow" />
+        {ruleSet && (
+          <button type="button" onClick={() => check.mutate()} disabled={check.isPending}>
+            Check now
+          </button>
+        )}
+      </div>
+      {rules.isPending ? (
+        <Loading what="alert rules" />
+      ) : rules.isError ? (
+        <ErrorState error={rules.error} />
+      ) : !ruleSet ? (
+        <Empty>
+          {rules.data instanceof ApiError && rules.data.code === 'ENDPOINT_NOT_FOUND' ? (
+            'Alerts are not available on this server yet.'
+          ) : (
+            <>
+              No alert rules for {model}: <code>kiln monitor alerts set {model} rules.yaml</code>.
+            </>
+          )}
+        </Empty>
+      ) : (
+        <table className="plain" aria-label={`alert rules of ${model}`}>
+          <thead>
+            <tr>
+              <th>rule</th>
+              <th>kind</th>
+              <th>condition</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {ruleSet.rules.map((r) => (
+              <tr key={r.name}>
+                <td className="mono">{r.name}</td>
+                <td>{r.kind}</td>
+                <td className="mono">
+                  {Object.entries(r)
+                    .filter(([k]) => k !== 'name' && k !== 'kind')
+                    .map(([k, v]) => `${k}=${String(v)}`)
+                    .join(' ')}
+                </td>
+                <td>
+                  <button type="button" onClick={() => silence.mutate(r.name)} disabled={silence.isPending}>
+                    Silence 1h
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {silence.isSuccess && (
+        <p className="ok-text" role="status">
+          Silenced {String(silence.variables)} for 1 hour.
+        </p>
+      )}
+      {silence.isError && <ErrorState error={silence.error} />}
+      {check.isError && <ErrorState error={check.error} />}
+      {check.data && (
+        <table className="plain" aria-label="check outcome" style={{ marginTop: 8 }}>
+          <thead>
+            <tr>
+              <th>rule (v{check.data.version})</th>
+              <th>condition</th>
+              <th>action</th>
+              <th>value</th>
+            </tr>
+          </thead>
+          <tbody>
+            {check.data.rules.map((r) => (
+              <tr key={r.rule}>
+                <td className="mono">{r.rule}</td>
+                <td
+                  className={
+                    r.condition === 'firing' ? 'bad-text' : r.condition === 'ok' ? 'ok-text' : 'muted'
+                  }
+                >
+                  {r.condition}
+                </td>
+                <td>{r.action}</td>
+                <td className="num">{formatNumber(r.value)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h3>Alert history</h3>
+      {alerts.isPending ? (
+        <Loading what="alerts" />
+      ) : alerts.isError ? (
+        alerts.error instanceof ApiError && alerts.error.code === 'ENDPOINT_NOT_FOUND' ? (
+          <Empty>Alerts are not available on this server yet.</Empty>
+        ) : (
+          <ErrorState error={alerts.error} />
+        )
+      ) : alerts.data.length === 0 ? (
+        <Empty>No alert has fired for {model}.</Empty>
+      ) : (
+        <table className="plain" aria-label={`alerts of ${model}`}>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>rule</th>
+              <th>version</th>
+              <th>status</th>
+              <th>fired</th>
+              <th>resolved</th>
+              <th>evidence</th>
+              <th>ack</th>
+            </tr>
+          </thead>
+          <tbody>
+            {alerts.data.map((a) => (
+              <tr key={a.id}>
+                <td>{a.id}</td>
+                <td className="mono">{a.rule}</td>
+                <td>v{a.version}</td>
+                <td className={a.status === 'firing' ? 'bad-text' : 'ok-text'}>{a.status}</td>
+                <td>{formatTime(a.fired_time)}</td>
+                <td>{formatTime(a.resolved_time)}</td>
+                <td
+                  className="mono"
+                  style={{
+                    maxWidth: 320,
+                    overflow: 'hidden',
+                    textOverflow: 'ellipsis',
+                    whiteSpace: 'nowrap',
+                  }}
+                  title={JSON.stringify(a.evidence)}
+                >
+                  {JSON.stringify(a.evidence)}
+                </td>
+                <td>
+                  {a.acked_by ? (
+                    `acked by ${a.acked_by}`
+                  ) : a.status === 'firing' ? (
+                    <button type="button" onClick={() => ack.mutate(a.id)} disabled={ack.isPending}>
+                      Ack
+                    </button>
+                  ) : (
+                    ''
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {ack.isError && <ErrorState error={ack.error} />}
     </div>
   );
 }

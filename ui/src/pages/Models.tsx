@@ -126,6 +126,7 @@ export function ModelPage({ name, tab }: { name: string; tab: string }) {
     { id: 'versions', label: 'Versions', to: base },
     { id: 'promote', label: 'Promote', to: `${base}/promote` },
     { id: 'history', label: 'Alias history', to: `${base}/history` },
+    { id: 'outcomes', label: 'Outcomes', to: `${base}/outcomes` },
   ];
   const versionParam = new URLSearchParams(location.search).get('version');
   return (
@@ -163,6 +164,7 @@ export function ModelPage({ name, tab }: { name: string; tab: string }) {
               </QueryView>
             )}
             {tab === 'history' && <AliasHistory name={name} model={m} />}
+            {tab === 'outcomes' && <Outcomes name={name} />}
           </>
         )}
       </QueryView>
@@ -664,6 +666,125 @@ function AliasEvents({ name, alias }: { name: string; alias: string }) {
               ))}
             </tbody>
           </table>
+        )}
+      </QueryView>
+    </>
+  );
+}
+
+interface Outcomes {
+  currency: string;
+  value_matrix: string | null;
+  from: number;
+  to: number;
+  versions: {
+    version: string;
+    aliases: string[];
+    predictions: number;
+    requests: number;
+    predictions_sampled: boolean;
+    latency_ms: { p50: number; p99: number } | null;
+    cost: { total: number; per_1k_predictions: number | null };
+    value: { labelled: number; total: number; per1k: number; estimated: number } | null;
+    net: number | null;
+  }[];
+}
+
+/** What each version served and cost, and the value it realised (`GET /api/kiln/models/outcomes`). */
+function Outcomes({ name }: { name: string }) {
+  const [windowText, setWindowText] = useState('7d');
+  const outcomes = useQuery({
+    queryKey: ['outcomes', name, windowText],
+    retry: false,
+    queryFn: async () => {
+      try {
+        return await api<Outcomes>(`${KILN}/models/outcomes`, { query: { name, window: windowText } });
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 'ENDPOINT_NOT_FOUND') return null;
+        throw e;
+      }
+    },
+  });
+  const money = (v: number | null | undefined, currency: string) =>
+    v === null || v === undefined ? '' : `${formatNumber(Number(v.toFixed(2)))} ${currency}`;
+  return (
+    <>
+      <div className="row" style={{ marginBottom: 8 }}>
+        <label>
+          window{' '}
+          <select
+            aria-label="outcomes window"
+            value={windowText}
+            onChange={(e) => setWindowText(e.target.value)}
+          >
+            {['24h', '7d', '30d'].map((w) => (
+              <option key={w}>{w}</option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <QueryView
+        query={outcomes}
+        what="outcomes"
+        isEmpty={(o) => !o || o.versions.length === 0}
+        empty={
+          outcomes.data === null
+            ? 'Outcomes are not available on this server yet.'
+            : `No version of ${name} served traffic in the last ${windowText} (serve it with kiln serve --prediction-store).`
+        }
+      >
+        {(o) => (
+          <>
+            {o!.versions.every((v) => v.requests === 0 && v.predictions === 0) && (
+              <p className="muted">
+                No version of {name} served traffic in the last {windowText} (serve it with kiln serve
+                --prediction-store).
+              </p>
+            )}
+            <table className="plain" aria-label="outcomes">
+              <thead>
+                <tr>
+                  <th>version</th>
+                  <th>requests</th>
+                  <th>predictions</th>
+                  <th>latency p50 / p99</th>
+                  <th>cost</th>
+                  <th>per 1k predictions</th>
+                  <th>realised value</th>
+                  <th>net</th>
+                </tr>
+              </thead>
+              <tbody>
+                {o!.versions.map((v) => (
+                  <tr key={v.version}>
+                    <td>
+                      v{v.version} {v.aliases.map((a) => `@${a}`).join(' ')}
+                    </td>
+                    <td className="num">{v.requests.toLocaleString()}</td>
+                    <td className="num">
+                      {v.predictions.toLocaleString()}
+                      {v.predictions_sampled ? ' (sampled log)' : ''}
+                    </td>
+                    <td className="num">
+                      {v.latency_ms
+                        ? `${formatNumber(v.latency_ms.p50)} / ${formatNumber(v.latency_ms.p99)} ms`
+                        : ''}
+                    </td>
+                    <td className="num">{money(v.cost.total, o!.currency)}</td>
+                    <td className="num">{money(v.cost.per_1k_predictions, o!.currency)}</td>
+                    <td className="num">
+                      {v.value
+                        ? `${money(v.value.total, o!.currency)} (${v.value.labelled} labelled)`
+                        : o!.value_matrix
+                          ? ''
+                          : 'no value matrix'}
+                    </td>
+                    <td className="num">{money(v.net, o!.currency)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
         )}
       </QueryView>
     </>
