@@ -51,21 +51,26 @@ export function startHeartbeatThread(
 ): HeartbeatThread {
   const worker = startWorker(new URL('./heartbeat-worker.js', import.meta.url), { workerData: options });
   let onReady = () => {};
+  let stopping = false;
   let onStopped = () => {};
-  // Listen before unref(): a 'message' listener added to an unref'd worker refs it again, and
-  // the thread would then keep a finished process alive.
+  // The listener is added once, here: a 'message' listener added to an unref'd worker refs
+  // it again, and the thread would then keep a finished process alive.
   worker.on('message', (m: { type?: string }) => {
     if (m.type === 'ready') onReady();
     else if (m.type === 'stopped') onStopped();
   });
-  worker.unref();
   // The thread only beats; if it dies the caller falls back to beating on its own thread.
   worker.on('error', onError);
+  // Referenced until it is ready, so a caller awaiting `ready` with nothing else to do (a
+  // `kiln tune --worker` between trials) is not ended as an unsettled top-level await; from
+  // then on it never keeps the process alive.
   const ready = new Promise<void>((resolve) => {
     onReady = resolve;
     worker.once('error', () => resolve());
     worker.once('exit', () => resolve());
     setTimeout(resolve, 10_000).unref();
+  }).then(() => {
+    if (!stopping) worker.unref();
   });
   return {
     ready,
@@ -78,7 +83,9 @@ export function startHeartbeatThread(
         };
         onStopped = done;
         worker.once('exit', () => resolve());
-        // Until it answers (or 2 s pass) the thread closes its connection: keep the process up.
+        // Until it answers (or 2 s pass) the thread closes its connection: keep the process up
+        // (also when stop comes before the thread was ready).
+        stopping = true;
         worker.ref();
         worker.postMessage({ type: 'stop' });
         setTimeout(done, 2000).unref();
