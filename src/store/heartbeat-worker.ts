@@ -60,14 +60,31 @@ async function beat(ids: Array<number | string>, now: number): Promise<void> {
 const ids = new Set<number | string>();
 let beating: Promise<void> = Promise.resolve();
 
+// This thread's one job is to outlive trouble: a beat that fails is retried at the next tick.
+// A database connection the server ends between two queries can surface as an 'error' event
+// nobody listens to; it must not end the thread (the process would then look dead).
+process.on('uncaughtException', () => {});
+process.on('unhandledRejection', () => {});
+
+/** A beat that has not answered after this long is abandoned, so one hung call cannot stall the rest. */
+const BEAT_TIMEOUT_MS = Math.max(2000, intervalMs * 5);
+
 /** One beat at a time: a slow database never piles up concurrent writes from this thread. */
 function tick(): Promise<void> {
   beating = beating.then(async () => {
     if (ids.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await beat([...ids], Date.now());
+      await Promise.race([
+        beat([...ids], Date.now()),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('beat timed out')), BEAT_TIMEOUT_MS);
+        }),
+      ]);
     } catch {
       // A missed beat is retried at the next tick; the grace period covers several.
+    } finally {
+      clearTimeout(timer);
     }
   });
   return beating;
