@@ -123,6 +123,19 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
     }
   };
 
+  // Moves the tree cursor n trees on: the tree index and its node and leaf block addresses.
+  const advanceTrees = (c: Code, n: number, t: number, nb: number, lb: number) => {
+    c.get(t).i32(n).add().set(t);
+    c.get(nb)
+      .i32(n * nInternal * 8)
+      .add()
+      .set(nb);
+    c.get(lb)
+      .i32(n * nLeafSlots * 8)
+      .add()
+      .set(lb);
+  };
+
   // score(nRows): rows [0, nRows) of the bins block (nRows a multiple of 8) into the out block.
   const score = new Code(1);
   {
@@ -171,15 +184,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
       .add()
       .set(ob);
     c.br(0).end().end();
-    c.get(t).i32(1).add().set(t);
-    c.get(nb)
-      .i32(nInternal * 8)
-      .add()
-      .set(nb);
-    c.get(lb)
-      .i32(nLeafSlots * 8)
-      .add()
-      .set(lb);
+    advanceTrees(c, 1, t, nb, lb);
     c.br(0).end().end();
   }
 
@@ -229,15 +234,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
         .addF64()
         .storeF64();
     });
-    c.get(t).i32(LANES).add().set(t);
-    c.get(nb)
-      .i32(LANES * nInternal * 8)
-      .add()
-      .set(nb);
-    c.get(lb)
-      .i32(LANES * nLeafSlots * 8)
-      .add()
-      .set(lb);
+    advanceTrees(c, LANES, t, nb, lb);
     c.get(tout)
       .i32(LANES * 4)
       .add()
@@ -251,15 +248,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
     walk(c, one, nb, rb, q, p, bin);
     c.get(ob).get(tout).load32().add().tee(q);
     c.get(q).loadF64().get(lb).get(one[0]!.i).i32(3).shl().add().loadF64().addF64().storeF64();
-    c.get(t).i32(1).add().set(t);
-    c.get(nb)
-      .i32(nInternal * 8)
-      .add()
-      .set(nb);
-    c.get(lb)
-      .i32(nLeafSlots * 8)
-      .add()
-      .set(lb);
+    advanceTrees(c, 1, t, nb, lb);
     c.get(tout).i32(4).add().set(tout);
     c.br(0).end().end();
   }
