@@ -58,13 +58,18 @@ export {
   type CategoricalProfile,
   type ColumnProfile,
   type DatasetProfile,
+  edgesFor,
+  fineGridFor,
   type Histogram,
   mergeProfiles,
+  NumericAccumulator,
   type NumericProfile,
   type ProfileColumn,
   type ProfileInput,
   type ProfileOptions,
   profileBatch,
+  resolveProfileOptions,
+  TextAccumulator,
 } from './profile.js';
 export { profileParquet } from './profile-dataset.js';
 export { RestDatasetCatalog } from './rest-catalog.js';

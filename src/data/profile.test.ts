@@ -253,3 +253,54 @@ describe('sketches', () => {
     });
   });
 });
+
+describe('profiles without a quantile sketch (kllK 0, monitoring windows)', () => {
+  it('equal the full profile in every exact statistic; quantiles within one fine bin; merges drop KLL', () => {
+    let s = 7;
+    const next = () => {
+      s = (s * 16807) % 2147483647;
+      return s / 2147483647;
+    };
+    const values = Float64Array.from({ length: 50_000 }, () => next() + next() + next());
+    const col = [{ kind: 'numeric' as const, name: 'x', values }];
+    const full = profileBatch({ nRows: values.length, columns: col }).columns[0] as NumericProfile;
+    const lean = profileBatch({ nRows: values.length, columns: col }, { kllK: 0 })
+      .columns[0] as NumericProfile;
+    expect(lean.sketch.kind).toBe('distinct');
+    expect(full.sketch.kind).toBe('sketch');
+    for (const k of [
+      'count',
+      'missing',
+      'min',
+      'max',
+      'mean',
+      'm2',
+      'std',
+      'distinct',
+      'histogram',
+      'fine',
+    ] as const)
+      expect(lean[k]).toEqual(full[k]);
+    const sorted = Float64Array.from(values).sort();
+    const width = (lean.fine!.hi - lean.fine!.lo) / lean.fine!.counts.length;
+    for (const [key, q] of Object.entries(lean.quantiles)) {
+      const p = Number(key.slice(1)) / 100;
+      const exact = sorted[Math.ceil(p * sorted.length) - 1]!;
+      expect(Math.abs(q! - exact)).toBeLessThanOrEqual(width);
+    }
+    // A part without KLL merged with one with it: no quantile sketch of only part of the data.
+    const merged = mergeProfiles({ rows: 1, columns: [lean] }, { rows: 1, columns: [full] })
+      .columns[0] as NumericProfile;
+    expect(merged.sketch.kind).toBe('distinct');
+    expect(merged.count).toBe(2 * values.length);
+    // While the exact table holds, a kllK 0 profile is the exact one (only the recorded k differs).
+    const few = [
+      { kind: 'numeric' as const, name: 'x', values: Float64Array.from(values, (v) => Math.round(v * 10)) },
+    ];
+    const exactLean = profileBatch({ nRows: values.length, columns: few }, { kllK: 0 })
+      .columns[0] as NumericProfile;
+    const exactFull = profileBatch({ nRows: values.length, columns: few }).columns[0] as NumericProfile;
+    expect(exactLean.sketch).toEqual({ ...exactFull.sketch, kllK: 0 });
+    expect({ ...exactLean, sketch: null }).toEqual({ ...exactFull, sketch: null });
+  });
+});

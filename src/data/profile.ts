@@ -10,7 +10,7 @@ import {
 import { DistinctCounter, type DistinctState } from './hyperloglog.js';
 import type { LogicalType } from './spec.js';
 import type { FeatureMatrix } from './types.js';
-import { type NumericSketch, NumericValueSketch } from './value-sketch.js';
+import { type NumericSketch, NumericValueSketch, sketchKllK } from './value-sketch.js';
 
 /**
  * Mergeable column profiles. Every statistic is kept as a state that combines exactly
@@ -95,7 +95,11 @@ export interface ProfileOptions {
   topK?: number;
   /** Categories counted per column before the rarest are folded into `otherCount`. Default 10 000. */
   maxTrackedValues?: number;
-  /** KLL accuracy parameter. Default 200. */
+  /**
+   * KLL accuracy parameter. Default 200. 0: no quantile sketch past the exact value table
+   * (monitoring windows on a reference's fine grid): quantiles are then read off the fine
+   * histogram, within one fine bin inside its grid.
+   */
   kllK?: number;
   /** Logical types to record, by column name. */
   types?: Record<string, LogicalType>;
@@ -260,7 +264,8 @@ export class NumericAccumulator {
   private min = Number.POSITIVE_INFINITY;
   private max = Number.NEGATIVE_INFINITY;
   private readonly values: NumericValueSketch;
-  private readonly counts: number[];
+  private readonly counts: Float64Array;
+  private readonly equalEdges: boolean;
   private underflow = 0;
   private overflow = 0;
   private readonly fine: FineHistogram | undefined;
@@ -272,7 +277,8 @@ export class NumericAccumulator {
     private readonly opts: { exactDistinctLimit: number; kllK: number; type?: LogicalType; fine?: FineGrid },
   ) {
     this.values = new NumericValueSketch(opts.exactDistinctLimit, opts.kllK);
-    this.counts = new Array<number>(Math.max(edges.length - 1, 0)).fill(0);
+    this.counts = new Float64Array(Math.max(edges.length - 1, 0));
+    this.equalEdges = isEqualWidth(edges);
     if (opts.fine) {
       this.fine = emptyFine(opts.fine);
       this.fineCounts = new Float64Array(opts.fine.bins);
@@ -310,11 +316,69 @@ export class NumericAccumulator {
     this.mean += (delta * n) / total;
     this.n = total;
     this.values.add(values);
-    const h = binValues(values, this.edges);
-    for (let i = 0; i < h.counts.length; i++) this.counts[i] += h.counts[i];
-    this.underflow += h.underflow;
-    this.overflow += h.overflow;
-    if (this.fine) addToFine(this.fine, values, this.fineCounts!);
+    if (this.equalEdges) this.binEqualWidth(values);
+    else {
+      const h = binValues(values, this.edges);
+      for (let i = 0; i < h.counts.length; i++) this.counts[i] += h.counts[i];
+      this.underflow += h.underflow;
+      this.overflow += h.overflow;
+      if (this.fine) addToFine(this.fine, values, this.fineCounts!);
+    }
+  }
+
+  /**
+   * binValues and addToFine in one pass, for equal-width edges (every edge kiln computes):
+   * the same bin for every value as those two (the same division, guarded against the same
+   * edges), read once instead of twice.
+   */
+  private binEqualWidth(values: ArrayLike<number>): void {
+    const edges = this.edges;
+    const counts = this.counts;
+    const nb = counts.length;
+    const lo = nb > 0 ? edges[0] : Number.NaN;
+    const hi = nb > 0 ? edges[nb] : Number.NaN;
+    const width = nb > 0 ? (hi - lo) / nb : 0;
+    const fine = this.fine;
+    const fc = this.fineCounts;
+    const flo = fine ? fine.lo : 0;
+    const fhi = fine ? fine.hi : 0;
+    const fbins = fc ? fc.length : 0;
+    const fwidth = fine ? (fhi - flo) / fbins : 0;
+    let underflow = 0;
+    let overflow = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== v) continue;
+      if (nb > 0) {
+        if (v < lo) underflow++;
+        else if (v > hi) overflow++;
+        else {
+          let b = width > 0 ? Math.floor((v - lo) / width) : 0;
+          if (b >= nb) b = nb - 1;
+          while (b > 0 && v < edges[b]) b--;
+          while (b < nb - 1 && v >= edges[b + 1]) b++;
+          counts[b]++;
+        }
+      }
+      if (fc && v - v === 0) {
+        if (v < flo) {
+          fine!.below.count++;
+          fine!.below.sum += v;
+        } else if (v > fhi) {
+          fine!.above.count++;
+          fine!.above.sum += v;
+        } else if (!(fwidth > 0)) fc[0]++;
+        else {
+          let b = Math.floor((v - flo) / fwidth);
+          if (b >= fbins) b = fbins - 1;
+          while (b > 0 && v < flo + b * fwidth) b--;
+          while (b < fbins - 1 && v >= flo + (b + 1) * fwidth) b++;
+          fc[b]++;
+        }
+      }
+    }
+    this.underflow += underflow;
+    this.overflow += overflow;
   }
 
   toProfile(): NumericProfile {
@@ -335,7 +399,7 @@ export class NumericAccumulator {
       quantiles: {},
       histogram: {
         edges: [...this.edges],
-        counts: [...this.counts],
+        counts: Array.from(this.counts),
         underflow: this.underflow,
         overflow: this.overflow,
       },
@@ -423,18 +487,47 @@ function profileNumeric(name: string, values: ArrayLike<number>, opts: ResolvedO
 function finishNumeric(p: NumericProfile): NumericProfile {
   const present = p.count - p.missing;
   p.std = present > 0 ? Math.sqrt(p.m2 / present) : null;
-  const sketch = new NumericValueSketch(
-    p.sketch.limit,
-    p.sketch.kind === 'exact' ? p.sketch.kllK : p.sketch.kll.k,
-    p.sketch,
-  );
+  const sketch = new NumericValueSketch(p.sketch.limit, sketchKllK(p.sketch), p.sketch);
   p.distinct = sketch.distinctCount();
   p.distinctExact = sketch.exact;
-  const qs = sketch.quantiles(QUANTILE_PROBABILITIES);
+  const qs = sketch.hasQuantiles
+    ? sketch.quantiles(QUANTILE_PROBABILITIES)
+    : fineQuantiles(p.fine, p.min, p.max, QUANTILE_PROBABILITIES);
   p.quantiles = Object.fromEntries(
     QUANTILE_PROBABILITIES.map((q, i) => [`p${Math.round(q * 100)}`, present > 0 ? qs[i] : null]),
   );
   return p;
+}
+
+/**
+ * Quantiles read off a fine histogram: the value where the cumulative count reaches p·n,
+ * interpolated within its bin (so within one bin width of the exact one inside the grid), and
+ * clipped to [min, max]; a rank that falls in a tail beyond the grid gives min or max.
+ */
+export function fineQuantiles(
+  fine: FineHistogram | undefined,
+  min: number | null,
+  max: number | null,
+  probabilities: number[],
+): number[] {
+  if (!fine || min === null || max === null) return probabilities.map(() => Number.NaN);
+  let n = fine.below.count + fine.above.count;
+  for (const c of fine.counts) n += c;
+  const width = (fine.hi - fine.lo) / fine.counts.length;
+  return probabilities.map((p) => {
+    const target = p * n;
+    if (target <= fine.below.count) return min;
+    let cum = fine.below.count;
+    for (let b = 0; b < fine.counts.length; b++) {
+      const c = fine.counts[b];
+      if (c > 0 && cum + c >= target) {
+        const v = fine.lo + (b + (target - cum) / c) * width;
+        return Math.min(max, Math.max(min, v));
+      }
+      cum += c;
+    }
+    return max;
+  });
 }
 
 function profileCodes(
@@ -448,39 +541,68 @@ function profileCodes(
   return acc.toProfile();
 }
 
+/** Streaming state of one categorical column given as strings (null = missing). */
+export class TextAccumulator {
+  private count = 0;
+  private missing = 0;
+  private readonly map = new Map<string, number>();
+  private readonly distinct: DistinctCounter;
+
+  constructor(
+    readonly name: string,
+    private readonly opts: ResolvedOptions,
+  ) {
+    this.distinct = new DistinctCounter(opts.exactDistinctLimit);
+  }
+
+  add(values: ArrayLike<string | null>): void {
+    const map = this.map;
+    let missing = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === null || v === undefined) {
+        missing++;
+        continue;
+      }
+      const had = map.get(v);
+      if (had === undefined) {
+        map.set(v, 1);
+        this.distinct.addString(v);
+      } else map.set(v, had + 1);
+    }
+    this.count += values.length;
+    this.missing += missing;
+  }
+
+  toProfile(): CategoricalProfile {
+    const opts = this.opts;
+    return finishCategorical(
+      {
+        kind: 'categorical',
+        name: this.name,
+        ...(opts.types?.[this.name] ? { type: opts.types[this.name] } : {}),
+        count: this.count,
+        missing: this.missing,
+        distinct: 0,
+        distinctExact: true,
+        topK: [],
+        counts: Object.fromEntries(this.map),
+        otherCount: 0,
+        sketch: { distinct: this.distinct.state() },
+      },
+      opts,
+    );
+  }
+}
+
 function profileStrings(
   name: string,
   values: ArrayLike<string | null>,
   opts: ResolvedOptions,
 ): CategoricalProfile {
-  const map = new Map<string, number>();
-  let missing = 0;
-  const distinct = new DistinctCounter(opts.exactDistinctLimit);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v === null || v === undefined) {
-      missing++;
-      continue;
-    }
-    map.set(v, (map.get(v) ?? 0) + 1);
-    distinct.addString(v);
-  }
-  return finishCategorical(
-    {
-      kind: 'categorical',
-      name,
-      ...(opts.types?.[name] ? { type: opts.types[name] } : {}),
-      count: values.length,
-      missing,
-      distinct: 0,
-      distinctExact: true,
-      topK: [],
-      counts: Object.fromEntries(map),
-      otherCount: 0,
-      sketch: { distinct: distinct.state() },
-    },
-    opts,
-  );
+  const acc = new TextAccumulator(name, opts);
+  acc.add(values);
+  return acc.toProfile();
 }
 
 function finishCategorical(
@@ -580,7 +702,7 @@ function mergeNumeric(a: NumericProfile, b: NumericProfile): NumericProfile {
 }
 
 function sketchOf(state: NumericSketch): NumericValueSketch {
-  return new NumericValueSketch(state.limit, state.kind === 'exact' ? state.kllK : state.kll.k, state);
+  return new NumericValueSketch(state.limit, sketchKllK(state), state);
 }
 
 function minOf(x: number | null, y: number | null, pick: (a: number, b: number) => number): number | null {

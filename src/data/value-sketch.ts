@@ -7,10 +7,23 @@ import { createKll, type KllState, kllMerge, kllQuantiles, kllUpdate, kllUpdateW
  * exact (and cheap: most feature columns — hours, weekdays, small integers — stay here). Past the
  * limit it spills, exactly, into HyperLogLog registers and a KLL sketch (counts become weighted
  * KLL items), so it merges with anything and stays bounded in size.
+ *
+ * With `kllK` 0 (monitoring windows, profiled on a reference's fine grid) it spills into the
+ * registers only: kind `distinct`, no quantile sketch. Its quantiles are then the profile's to
+ * give from the fine histogram (profile.ts). The KLL compaction was half of a window profile's
+ * time and drift never reads it. Merging a `distinct` state with a `sketch` one drops the KLL
+ * (a quantile sketch of only part of the data would be wrong, not approximate).
  */
 export type NumericSketch =
   | { kind: 'exact'; limit: number; kllK: number; values: number[]; counts: number[] }
-  | { kind: 'sketch'; limit: number; distinct: DistinctState; kll: KllState };
+  | { kind: 'sketch'; limit: number; distinct: DistinctState; kll: KllState }
+  | { kind: 'distinct'; limit: number; distinct: DistinctState };
+
+/** The KLL accuracy a state was built with (0: no quantile sketch). */
+export function sketchKllK(state: NumericSketch): number {
+  if (state.kind === 'exact') return state.kllK;
+  return state.kind === 'sketch' ? state.kll.k : 0;
+}
 
 /** Integers in [SMALL_MIN, SMALL_MIN + SMALL_SIZE) are counted in a typed array, not the Map. */
 const SMALL_MIN = -1024;
@@ -36,11 +49,11 @@ export class NumericValueSketch {
   ) {
     if (state?.kind === 'exact') {
       for (let i = 0; i < state.values.length; i++) this.addCount(state.values[i], state.counts[i]);
-    } else if (state?.kind === 'sketch') {
+    } else if (state) {
       this.counts = null;
       this.small = null;
       this.distinct = new DistinctCounter(state.limit, state.distinct);
-      this.kll = structuredClone(state.kll);
+      this.kll = state.kind === 'sketch' ? structuredClone(state.kll) : null;
     }
   }
 
@@ -79,7 +92,7 @@ export class NumericValueSketch {
       const v = rest[i];
       if (v === v) distinct.addNumber(v);
     }
-    kllUpdate(this.kll!, rest);
+    if (this.kll) kllUpdate(this.kll, rest);
   }
 
   merge(other: NumericValueSketch): void {
@@ -91,7 +104,12 @@ export class NumericValueSketch {
     if (this.counts) this.spill();
     const o = other.counts ? other.spilled() : other;
     this.distinct!.merge(o.distinct!);
-    this.kll = kllMerge(this.kll!, o.kll!);
+    this.kll = this.kll && o.kll ? kllMerge(this.kll, o.kll) : null;
+  }
+
+  /** Whether quantiles come from this sketch (exact or KLL), not from elsewhere. */
+  get hasQuantiles(): boolean {
+    return this.counts !== null || this.kll !== null;
   }
 
   get exact(): boolean {
@@ -121,7 +139,10 @@ export class NumericValueSketch {
 
   /** Inverse CDF at each probability: the smallest value whose cumulative share reaches p. */
   quantiles(probabilities: number[]): number[] {
-    if (!this.counts) return kllQuantiles(this.kll!, probabilities);
+    if (!this.counts) {
+      if (!this.kll) throw new Error('NumericValueSketch: no quantile sketch (kllK 0) past the exact table');
+      return kllQuantiles(this.kll, probabilities);
+    }
     const entries = this.entries();
     if (entries.length === 0) return probabilities.map(() => Number.NaN);
     const values = entries.map((e) => e[0]);
@@ -156,7 +177,8 @@ export class NumericValueSketch {
         counts: entries.map((e) => e[1]),
       };
     }
-    return { kind: 'sketch', limit: this.limit, distinct: this.distinct!.state(), kll: this.kll! };
+    if (!this.kll) return { kind: 'distinct', limit: this.limit, distinct: this.distinct!.state() };
+    return { kind: 'sketch', limit: this.limit, distinct: this.distinct!.state(), kll: this.kll };
   }
 
   private spilled(): NumericValueSketch {
@@ -170,11 +192,12 @@ export class NumericValueSketch {
     // Sorted order keeps the KLL coin flips, and so the sketch, independent of Map order.
     const entries = this.entries();
     this.distinct = new DistinctCounter(this.limit);
-    this.kll = createKll(this.kllK);
+    const kll = this.kllK > 0 ? createKll(this.kllK) : null;
     for (const [v, c] of entries) {
       this.distinct.addNumber(v);
-      kllUpdateWeighted(this.kll, v, c);
+      if (kll) kllUpdateWeighted(kll, v, c);
     }
+    this.kll = kll;
     this.counts = null;
     this.small = null;
   }
