@@ -243,7 +243,7 @@ export function registerMonitorCommands(program: Command): void {
             `--tracking-uri ${workspace.location}: kiln monitor feedback needs the metadata store itself (a folder, sqlite:// or postgres://); against a server use POST /api/kiln/monitor/feedback`,
           );
         }
-        const summary = await attachLabels(workspace.store, feedback);
+        const summary = await attachLabels(workspace.store, feedback, Date.now(), workspace.artifacts);
         print(
           opts,
           summary,

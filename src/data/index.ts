@@ -44,7 +44,15 @@ export {
   validateRowExpression,
 } from './expression.js';
 export { DEFAULT_FINE_BINS, type FineHistogram, fineBinOf } from './fine-histogram.js';
-export { levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
+export {
+  levelCodeSql,
+  readRows,
+  runSql,
+  sqlIdent,
+  sqlString,
+  withDuck,
+} from './duckdb.js';
+export { forEachChunk, levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
 export {
   detectPersonalData,
   findPersonalData,

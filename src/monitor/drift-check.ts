@@ -33,6 +33,7 @@ export async function loadMonitorWindow(
     to,
     reference: reference.profile,
     features: reference.features,
+    artifacts: ctx.artifacts,
     ...(w.buckets ? { buckets: w.buckets } : {}),
     ...(w.onProgress ? { onProgress: w.onProgress } : {}),
   });

@@ -14,6 +14,7 @@ import { checkDrift, checkPerformance } from './drift-check.js';
 import type { MonitorContext } from './model-reference.js';
 import { binaryMetrics } from './performance.js';
 import { attachLabels, SqlPredictionLog } from './prediction-log.js';
+import { pruneSegments, SegmentPredictionLog } from './segment-log.js';
 
 export interface MonitorFixture {
   store: Store;
@@ -348,6 +349,90 @@ export function runMonitorDriftSuite(label: string, make: () => Promise<MonitorF
       expect(all.change!.auc).toBeCloseTo(cases.auc - 0.75, 12);
       expect(all.timeline).toHaveLength(12);
       expect(all.timeline.reduce((a, b) => a + b.labelled, 0)).toBe(cases.p.length);
+    });
+
+    it('Parquet segments: the same window, labels and retention as the DB log', async () => {
+      const { ctx, train } = await setupMonitoredModel(fx);
+      const traffic = trafficRecords(2000, {
+        start: T0,
+        stepMs: 1000,
+        shift: 6,
+        prob: (i) => ((i * 37) % 100) / 100,
+      });
+      const log = new SegmentPredictionLog(fx.store, fx.artifacts, { segmentRows: 700 });
+      await log.write(traffic.records.slice(0, 1500));
+      // Left out of the window as in the DB log: a shadow answer, another version, a failed request.
+      await log.write([
+        { ...traffic.records[0]!, shadow: true, inputs: { amount: [1e6] } },
+        { ...traffic.records[1]!, version: '2', inputs: { amount: [1e6] } },
+        {
+          ...traffic.records[2]!,
+          requestId: 'failed',
+          inputs: {},
+          outputs: {},
+          error: 'INVALID_PARAMETER_VALUE',
+        },
+      ]);
+      await log.write(traffic.records.slice(1500));
+      await log.close();
+      const segments = await fx.store.db.selectFrom('monitor_log_segments').selectAll().execute();
+      expect(segments.length).toBeGreaterThanOrEqual(3);
+      const report = await checkDrift(ctx, 'flights@champion', { windowMs: 24 * HOUR, end: T0 + 24 * HOUR });
+      expect(report.window.requests).toBe(2000);
+      const byName = Object.fromEntries(report.features.map((f) => [f.column, f]));
+      const exact = {
+        amount: columnDrift(
+          'amount',
+          numericDistribution(train.amount),
+          numericDistribution(traffic.amount),
+          'num',
+        ),
+        hour: columnDrift('hour', numericDistribution(train.hour), numericDistribution(traffic.hour), 'num'),
+        origin: columnDrift(
+          'origin',
+          categoricalDistribution(train.origin),
+          categoricalDistribution(traffic.origin),
+          'cat',
+        ),
+      };
+      for (const f of ['amount', 'hour', 'origin'] as const) {
+        expect(byName[f]!.score).toBeCloseTo(exact[f].score, 12);
+        expect(byName[f]!.drifted).toBe(exact[f].drifted);
+      }
+      // Late labels for segment rows go to monitor_labels; unknown ids are counted.
+      const y = traffic.records.map((_, i) => (i % 3 === 0 ? 1 : 0));
+      const fb = traffic.records.map((r, i) => ({ request_id: r.requestId, label: y[i]! }));
+      expect(
+        await attachLabels(fx.store, [...fb, { request_id: 'nope', label: 1 }], T0, fx.artifacts),
+      ).toMatchObject({
+        labelled: 2000,
+        unknown: 1,
+      });
+      expect((await attachLabels(fx.store, fb.slice(0, 10), T0, fx.artifacts)).unchanged).toBe(10);
+      const perf = await checkPerformance(ctx, 'flights@champion', {
+        windowMs: 24 * HOUR,
+        end: T0 + 24 * HOUR,
+      });
+      const own = binaryMetrics(
+        Float64Array.from(y),
+        Float64Array.from(traffic.records, (_, i) => ((i * 37) % 100) / 100),
+        0.4,
+      );
+      expect(perf.labels.labelled).toBe(2000);
+      expect(perf.measured!.auc).toBeCloseTo(own.auc!, 12);
+      expect(perf.measured!.precision).toBeCloseTo(own.precision!, 12);
+      // Retention drops whole segments whose newest row is older than the cutoff, files included.
+      const oldest = segments
+        .filter((g) => g.version === '1')
+        .reduce((a, b) => (Number(a.time_max) < Number(b.time_max) ? a : b));
+      const removed = await pruneSegments(fx.store, fx.artifacts, Number(oldest.time_max) + 1);
+      // (version 2's one-row segment, older still, goes too: it is not part of the window)
+      const cutoff = Number(oldest.time_max) + 1;
+      const expired = segments.filter((g) => Number(g.time_max) < cutoff);
+      expect(removed).toBe(expired.reduce((a, g) => a + Number(g.rows), 0));
+      expect(await fx.artifacts.exists(oldest.path)).toBe(false);
+      const after = await checkDrift(ctx, 'flights@champion', { windowMs: 24 * HOUR, end: T0 + 24 * HOUR });
+      expect(after.window.requests).toBe(2000 - Number(oldest.requests));
     });
 
     it('refuses what it cannot compare, naming the problem', async () => {

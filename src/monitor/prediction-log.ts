@@ -1,7 +1,14 @@
-import { createHash } from 'node:crypto';
+import type { ArtifactStore } from '../artifacts/index.js';
 import { KilnError } from '../errors.js';
 import type { PredictionRecord, PredictionSink } from '../serve/index.js';
 import type { Store } from '../store/index.js';
+import {
+  checkPredictionLogOptions,
+  type PredictionLogOptions,
+  sampledIn,
+  scrubFields,
+} from './log-options.js';
+import { findSegmentRequests } from './segment-log.js';
 
 /**
  * The prediction log in the metadata DB. Serving never waits on it: the serve area's
@@ -12,64 +19,16 @@ import type { Store } from '../store/index.js';
  * Sampling is decided from a hash of the request id, not a coin flip, so a request answered by
  * a live and a shadow version is kept or dropped as a whole, and its label can always find it.
  */
-export interface PredictionLogOptions {
-  /** Share of requests kept, 0 < rate ≤ 1 (default 1). */
-  sampleRate?: number;
-  /** Input or output fields replaced by null before storage. */
-  redact?: string[];
-  /** Input or output fields replaced by sha256(salt + value) (hex, first 16 chars): joinable, not readable. */
-  hash?: string[];
-  hashSalt?: string;
-  /** Rows older than this many milliseconds are deleted (checked at most once a minute on write). */
-  retentionMs?: number;
-}
+export {
+  checkPredictionLogOptions,
+  hashValue,
+  type PredictionLogOptions,
+  sampledIn,
+  scrubFields,
+} from './log-options.js';
 
 const INSERT_CHUNK = 500; // 10 columns × 500 rows stays far below SQLite's 32 766 parameters
 const PRUNE_EVERY_MS = 60_000;
-
-export function checkPredictionLogOptions(
-  o: PredictionLogOptions,
-): Required<Omit<PredictionLogOptions, 'retentionMs'>> & { retentionMs?: number } {
-  const rate = o.sampleRate ?? 1;
-  if (!(rate > 0 && rate <= 1)) {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `prediction log: sampleRate must be in (0, 1], got ${o.sampleRate}`,
-    );
-  }
-  if (o.retentionMs !== undefined && !(o.retentionMs > 0)) {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `prediction log: retention must be positive, got ${o.retentionMs} ms`,
-    );
-  }
-  const both = (o.redact ?? []).filter((f) => (o.hash ?? []).includes(f));
-  if (both.length) {
-    throw new KilnError(
-      'INVALID_PARAMETER_VALUE',
-      `prediction log: field(s) ${both.join(', ')} both redacted and hashed`,
-    );
-  }
-  return {
-    sampleRate: rate,
-    redact: o.redact ?? [],
-    hash: o.hash ?? [],
-    hashSalt: o.hashSalt ?? '',
-    ...(o.retentionMs !== undefined ? { retentionMs: o.retentionMs } : {}),
-  };
-}
-
-/** Whether a request id falls in the sample: the first 32 bits of its sha256 against the rate. */
-export function sampledIn(requestId: string, rate: number): boolean {
-  if (rate >= 1) return true;
-  const h = createHash('sha256').update(requestId).digest().readUInt32BE(0);
-  return h / 0x1_0000_0000 < rate;
-}
-
-export function hashValue(value: unknown, salt: string): string | null {
-  if (value === null || value === undefined) return null;
-  return createHash('sha256').update(salt).update(String(value)).digest('hex').slice(0, 16);
-}
 
 export class SqlPredictionLog implements PredictionSink {
   private readonly opts: ReturnType<typeof checkPredictionLogOptions>;
@@ -84,13 +43,7 @@ export class SqlPredictionLog implements PredictionSink {
   }
 
   private scrub(fields: Record<string, unknown[]>): Record<string, unknown[]> {
-    const out: Record<string, unknown[]> = {};
-    for (const [k, v] of Object.entries(fields)) {
-      if (this.opts.redact.includes(k)) out[k] = v.map(() => null);
-      else if (this.opts.hash.includes(k)) out[k] = v.map((x) => hashValue(x, this.opts.hashSalt));
-      else out[k] = v;
-    }
-    return out;
+    return scrubFields(fields, this.opts);
   }
 
   async write(records: PredictionRecord[]): Promise<void> {
@@ -156,12 +109,33 @@ export async function attachLabels(
   store: Store,
   feedback: Feedback[],
   now = Date.now(),
+  artifacts?: ArtifactStore,
 ): Promise<FeedbackSummary> {
   const summary: FeedbackSummary = { labelled: 0, unchanged: 0, unknown: 0, unknown_ids: [] };
   // The last label for an id in one upload wins, as it would row by row.
   const byId = new Map<string, string>();
   for (const f of feedback) byId.set(f.request_id, JSON.stringify(f.label));
   const ids = [...byId.keys()];
+  // Ids not in the DB log may be in Parquet segments (immutable: their labels live in
+  // monitor_labels with the request's model and time). Looked up before the transaction: on
+  // SQLite a query outside it would wait for it.
+  let inSegments = new Map<string, { model: string; time: number }>();
+  if (artifacts) {
+    const inDb = new Set<string>();
+    for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+      const rows = await store.db
+        .selectFrom('monitor_predictions')
+        .select('request_id')
+        .where('request_id', 'in', ids.slice(i, i + INSERT_CHUNK))
+        .execute();
+      for (const r of rows) inDb.add(r.request_id);
+    }
+    inSegments = await findSegmentRequests(
+      store,
+      artifacts,
+      ids.filter((id) => !inDb.has(id)),
+    );
+  }
   await store.db.transaction().execute(async (trx) => {
     for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
       const chunk = ids.slice(i, i + INSERT_CHUNK);
@@ -176,10 +150,44 @@ export async function attachLabels(
         s.add(e.label_json);
         current.set(e.request_id, s);
       }
+      const segmentLabels = new Map<string, string>();
+      const chunkInSegments = chunk.filter((id) => inSegments.has(id));
+      if (chunkInSegments.length) {
+        for (const l of await trx
+          .selectFrom('monitor_labels')
+          .select(['request_id', 'label_json'])
+          .where('request_id', 'in', chunkInSegments)
+          .execute())
+          segmentLabels.set(l.request_id, l.label_json);
+      }
       for (const id of chunk) {
         const label = byId.get(id)!;
         const had = current.get(id);
-        if (!had) {
+        const logged = inSegments.get(id);
+        if (!had && logged) {
+          const before = segmentLabels.get(id);
+          if (before === label) summary.unchanged++;
+          else {
+            if (before === undefined)
+              await trx
+                .insertInto('monitor_labels')
+                .values({
+                  request_id: id,
+                  model: logged.model,
+                  time: logged.time,
+                  label_json: label,
+                  label_time: now,
+                })
+                .execute();
+            else
+              await trx
+                .updateTable('monitor_labels')
+                .set({ label_json: label, label_time: now })
+                .where('request_id', '=', id)
+                .execute();
+            summary.labelled++;
+          }
+        } else if (!had) {
           summary.unknown++;
           if (summary.unknown_ids.length < 100) summary.unknown_ids.push(id);
         } else if (had.size === 1 && had.has(label)) {

@@ -1,6 +1,20 @@
-import { type DatasetProfile, mergeProfiles } from '../data/index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ArtifactStore } from '../artifacts/index.js';
+import {
+  type DatasetProfile,
+  forEachChunk,
+  levelCodeSql,
+  mergeProfiles,
+  readRows,
+  sqlIdent,
+  sqlString,
+  withDuck,
+} from '../data/index.js';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import { windowSegments } from './segment-log.js';
 import { WindowProfiler } from './window-profile.js';
 
 /**
@@ -31,6 +45,11 @@ export interface WindowScanOptions {
   output?: string;
   /** Rows read per query (default 2000). */
   pageRows?: number;
+  /**
+   * The artifact store holding Parquet log segments (segment-log.ts): the window is then the
+   * rows of the metadata-DB log and of every overlapping segment. Without it, the DB log only.
+   */
+  artifacts?: ArtifactStore;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -58,6 +77,25 @@ export interface WindowData {
   /** One-row labelled requests: the prediction, the raw label and the bucket. */
   labelled: { predictions: Float64Array; labels: unknown[]; bucket: Uint32Array };
   labelledSkipped: number;
+}
+
+/** Values with their time bucket, grown in place. */
+class BucketedValues {
+  values = new Float64Array(1024);
+  buckets = new Uint32Array(1024);
+  length = 0;
+  push(v: number, b: number): void {
+    if (this.length === this.values.length) {
+      const values = new Float64Array(this.length * 2);
+      values.set(this.values);
+      this.values = values;
+      const buckets = new Uint32Array(this.length * 2);
+      buckets.set(this.buckets);
+      this.buckets = buckets;
+    }
+    this.values[this.length] = v;
+    this.buckets[this.length++] = b;
+  }
 }
 
 export class GrowableFloat64 {
@@ -236,6 +274,29 @@ export async function scanWindow(store: Store, o: WindowScanOptions): Promise<Wi
     o.onProgress?.(done, total);
     if (page.length < pageRows) break;
   }
+  if (o.artifacts) {
+    const seg = await scanSegments(store, o.artifacts, o, reference, bucketOf, profilers);
+    for (let b = 0; b < nBuckets; b++) {
+      counts[b]!.requests += seg.counts[b]!.requests;
+      counts[b]!.rows += seg.counts[b]!.rows;
+    }
+    requests += seg.requests;
+    rows += seg.rows;
+    labelledSkipped += seg.labelledSkipped;
+    for (let i = 0; i < seg.predictions.length; i++) {
+      predictions.push(seg.predictions.values[i]!);
+      predictionBucket.push(seg.predictions.buckets[i]!);
+    }
+    for (let i = 0; i < seg.latencies.length; i++) {
+      latencies.push(seg.latencies.values[i]!);
+      latencyBucket.push(seg.latencies.buckets[i]!);
+    }
+    for (let i = 0; i < seg.labelled.length; i++) {
+      lp.push(seg.labelled.values[i]!);
+      lb.push(seg.labelled.buckets[i]!);
+      labels.push(seg.labels[i]);
+    }
+  }
   const buckets = profilers.map(
     (p, i): WindowBucket => ({
       from: o.from + i * width,
@@ -269,4 +330,149 @@ function requestRows(inputs: Record<string, unknown[]>, out: unknown[] | undefin
   for (const v of Object.values(inputs)) if (Array.isArray(v) && v.length > n) n = v.length;
   if (n === 0 && Array.isArray(out)) n = out.length;
   return Math.max(n, 1);
+}
+
+/**
+ * The Parquet segments' part of a window: one DuckDB query over the overlapping segments,
+ * streamed as typed chunks (no row objects, no JSON) straight into the bucket profilers.
+ * Numeric features are read as DOUBLE (NULL and unparsable text → NaN, missing), categorical
+ * ones as codes into the window's own distinct values. Labels come from `monitor_labels`.
+ */
+async function scanSegments(
+  store: Store,
+  artifacts: ArtifactStore,
+  o: WindowScanOptions,
+  reference: DatasetProfile,
+  bucketOf: (t: number) => number,
+  profilers: WindowProfiler[],
+) {
+  const nBuckets = profilers.length;
+  const out = {
+    counts: Array.from({ length: nBuckets }, () => ({ requests: 0, rows: 0 })),
+    requests: 0,
+    rows: 0,
+    labelledSkipped: 0,
+    predictions: new BucketedValues(),
+    latencies: new BucketedValues(),
+    labelled: new BucketedValues(),
+    labels: [] as unknown[],
+  };
+  let scratch: string | undefined;
+  const scratchDir = () => {
+    scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-window-'));
+    return scratch;
+  };
+  try {
+    const segments = await windowSegments(store, artifacts, o, scratchDir);
+    if (segments.length === 0) return out;
+    const labelRows = await store.db
+      .selectFrom('monitor_labels')
+      .select(['request_id', 'label_json'])
+      .where('model', '=', o.model)
+      .where('time', '>=', o.from)
+      .where('time', '<', o.to)
+      .execute();
+    await withDuck(async (conn) => {
+      const source = `read_parquet([${segments.map((s) => sqlString(s.file)).join(', ')}], union_by_name = true)`;
+      const described = await readRows(conn, `DESCRIBE SELECT * FROM ${source}`, 'prediction log segments');
+      const types = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
+      await conn.run('CREATE TEMP TABLE labels (request_id VARCHAR, label_index INTEGER)');
+      if (labelRows.length) {
+        const a = await conn.createAppender('labels');
+        labelRows.forEach((l, i) => {
+          a.appendVarchar(l.request_id);
+          a.appendInteger(i);
+          a.endRow();
+        });
+        a.closeSync();
+      }
+      const where = `time >= ${Math.ceil(o.from)} AND time < ${Math.ceil(o.to)} AND NOT shadow AND error IS NULL`;
+      const output = `out.${o.output ?? 'predictions'}`;
+      const selects = [
+        'CAST(time AS DOUBLE)',
+        'row_index',
+        'request_rows',
+        'latency_ms',
+        types.has(output) ? `COALESCE(${sqlIdent(output)}, 'NaN'::DOUBLE)` : `'NaN'::DOUBLE`,
+        'COALESCE(label_index, -1)',
+      ];
+      const elements: ('f64' | 'i32')[] = ['f64', 'i32', 'i32', 'f64', 'f64', 'i32'];
+      const features: { name: string; kind: 'num' | 'num-as-text' | 'codes'; levels?: string[] }[] = [];
+      for (const c of reference.columns) {
+        const col = `in.${c.name}`;
+        const type = types.get(col);
+        if (!type) continue; // never logged: missing in every row
+        if (c.kind === 'numeric') {
+          selects.push(
+            type === 'DOUBLE'
+              ? `COALESCE(${sqlIdent(col)}, 'NaN'::DOUBLE)`
+              : `COALESCE(TRY_CAST(${sqlIdent(col)} AS DOUBLE), 'NaN'::DOUBLE)`,
+          );
+          elements.push('f64');
+          features.push({ name: c.name, kind: 'num' });
+        } else if (type === 'DOUBLE') {
+          // Logged as numbers: named as JSON would (String(3) is '3', DuckDB's VARCHAR '3.0').
+          selects.push(`COALESCE(${sqlIdent(col)}, 'NaN'::DOUBLE)`);
+          elements.push('f64');
+          features.push({ name: c.name, kind: 'num-as-text' });
+        } else {
+          const distinct = await readRows(
+            conn,
+            `SELECT DISTINCT ${sqlIdent(col)} AS v FROM ${source} WHERE ${where} AND ${sqlIdent(col)} IS NOT NULL`,
+            'prediction log segments',
+          );
+          const levels = distinct.map((r) => String(r.v)).sort();
+          selects.push(levelCodeSql(sqlIdent(col), levels));
+          elements.push('i32');
+          features.push({ name: c.name, kind: 'codes', levels });
+        }
+      }
+      const sql = `SELECT ${selects.map((s, i) => `${s} AS c${i}`).join(', ')}
+        FROM ${source} LEFT JOIN labels USING (request_id)
+        WHERE ${where} ORDER BY time, request_id, row_index`;
+      await forEachChunk(conn, sql, elements, (views, size) => {
+        const time = views[0] as Float64Array;
+        const rowIndex = views[1] as Int32Array;
+        const requestRows = views[2] as Int32Array;
+        const latency = views[3] as Float64Array;
+        const prediction = views[4] as Float64Array;
+        const label = views[5] as Int32Array;
+        // Rows are in time order: each bucket's rows are one run of the chunk.
+        let start = 0;
+        while (start < size) {
+          const b = bucketOf(time[start]!);
+          let end = start + 1;
+          while (end < size && bucketOf(time[end]!) === b) end++;
+          const cols: Record<string, ArrayLike<unknown>> = {};
+          features.forEach((f, j) => {
+            const v = views[6 + j]!.subarray(start, end);
+            if (f.kind === 'num') cols[f.name] = v;
+            else if (f.kind === 'num-as-text')
+              cols[f.name] = Array.from(v, (x) => (Number.isNaN(x) ? null : String(x)));
+            else cols[f.name] = Array.from(v, (x) => (x < 0 ? null : f.levels![x]!));
+          });
+          profilers[b]!.add(cols, end - start);
+          for (let i = start; i < end; i++) {
+            if (Number.isFinite(prediction[i]!)) out.predictions.push(prediction[i]!, b);
+            if (rowIndex[i] !== 0) continue;
+            out.latencies.push(latency[i]!, b);
+            out.counts[b]!.requests++;
+            out.requests++;
+            if (label[i]! >= 0) {
+              if (requestRows[i] === 1 && Number.isFinite(prediction[i]!)) {
+                out.labelled.push(prediction[i]!, b);
+                out.labels.push(JSON.parse(labelRows[label[i]!]!.label_json));
+              } else out.labelledSkipped++;
+            }
+          }
+          out.counts[b]!.rows += end - start;
+          out.rows += end - start;
+          start = end;
+        }
+      });
+    });
+    return out;
+  } finally {
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  }
 }

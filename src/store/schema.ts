@@ -510,6 +510,8 @@ export interface Database {
   monitor_alert_rules: MonitorAlertRulesTable;
   monitor_alert_state: MonitorAlertStateTable;
   monitor_alerts: MonitorAlertsTable;
+  monitor_log_segments: MonitorLogSegmentsTable;
+  monitor_labels: MonitorLabelsTable;
 }
 
 // ---- monitoring (0012) ----
@@ -583,4 +585,27 @@ export interface OutcomeServingUsageTable {
   cpu_hour_price: number;
   per_1k_requests_price: number;
   currency: string;
+}
+
+// ---- monitoring log segments (0017) ----
+export interface MonitorLogSegmentsTable {
+  segment_id: Generated<number>;
+  model: string;
+  version: string;
+  /** Artifact-store path of the Parquet file. */
+  path: string;
+  requests: number;
+  rows: number;
+  time_min: number;
+  time_max: number;
+  created_time: number;
+}
+
+export interface MonitorLabelsTable {
+  request_id: string;
+  model: string;
+  /** The logged request's time (ms), so a window finds its labels by index. */
+  time: number;
+  label_json: string;
+  label_time: number;
 }

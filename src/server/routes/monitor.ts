@@ -97,7 +97,7 @@ export async function monitorRoutes(app: FastifyInstance, context: ServerContext
       scope.post('/monitor/feedback', access('editor'), async (req) => {
         const body = feedbackBody.parse(req.body ?? {});
         const items = body.feedback.map((f, i) => checkFeedback(f, `feedback[${i}]`));
-        return await attachLabels(store, items);
+        return await attachLabels(store, items, Date.now(), context.artifacts);
       });
       scope.get('/monitor/drift', access('viewer', modelOf), async (req) => {
         const q = driftQuery.parse(req.query ?? {});

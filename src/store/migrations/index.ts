@@ -13,6 +13,7 @@ import * as monitor from './0012_monitor.js';
 import * as monitorAlerts from './0013_monitor_alerts.js';
 import * as outcomes from './0014_outcomes.js';
 import * as pipelineTriggers from './0015_pipeline_triggers.js';
+import * as monitorSegments from './0017_monitor_segments.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -38,4 +39,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0013_monitor_alerts', up: monitorAlerts.up },
   { name: '0014_outcomes', up: outcomes.up },
   { name: '0015_pipeline_triggers', up: pipelineTriggers.up },
+  { name: '0017_monitor_segments', up: monitorSegments.up },
 ];
