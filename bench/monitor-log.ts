@@ -1,14 +1,16 @@
 /**
- * Prediction-log ingest into the metadata DB: rows/s for SqlPredictionLog.write in the batch
- * sizes the serving hook produces, on SQLite (and Postgres when KILN_TEST_POSTGRES is set).
- * `npm run bench:monitor-log [-- --rows N --json]`. The Parquet/DuckDB alternative is not
- * measured here yet (see docs/monitoring.md).
+ * Prediction-log ingest: rows/s for SqlPredictionLog.write in the batch sizes the serving hook
+ * produces, on SQLite (and Postgres when KILN_TEST_POSTGRES is set), and for
+ * SegmentPredictionLog (Parquet segments in a local artifact store, segment index in SQLite),
+ * close() included so every row is on disk. `npm run bench:monitor-log [-- --rows N --json]`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openArtifactStore } from '../src/artifacts/index.js';
 import { SqlPredictionLog } from '../src/monitor/index.js';
-import type { PredictionRecord } from '../src/serve/index.js';
+import { SegmentPredictionLog } from '../src/monitor/segment-log.js';
+import type { PredictionRecord, PredictionSink } from '../src/serve/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../src/store/fresh-postgres-database.js';
 import { openStore, type Store } from '../src/store/index.js';
 
@@ -34,10 +36,10 @@ function records(n: number, offset: number): PredictionRecord[] {
   });
 }
 
-async function measure(store: Store): Promise<number> {
-  const log = new SqlPredictionLog(store);
+async function measure(store: Store, log: PredictionSink = new SqlPredictionLog(store)): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < rows; i += batch) await log.write(records(Math.min(batch, rows - i), i));
+  await log.close?.();
   return rows / ((performance.now() - start) / 1000);
 }
 
@@ -45,6 +47,8 @@ const results: Record<string, number> = {};
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-plog-'));
 const sqlite = await openStore({ db: path.join(dir, 'kiln.db') });
 results.sqlite_rows_per_s = await measure(sqlite);
+const artifacts = await openArtifactStore(path.join(dir, 'artifacts'));
+results.parquet_segments_rows_per_s = await measure(sqlite, new SegmentPredictionLog(sqlite, artifacts));
 await sqlite.close();
 fs.rmSync(dir, { recursive: true, force: true });
 const pgUrl = process.env.KILN_TEST_POSTGRES;
