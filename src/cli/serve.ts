@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { costModelSettings } from '../config.js';
 import { KilnError } from '../errors.js';
 import { listenForEvents } from '../events/index.js';
-import { parseDuration, SqlPredictionLog } from '../monitor/index.js';
+import { parseDuration, SegmentPredictionLog, SqlPredictionLog } from '../monitor/index.js';
 import { SqlServingUsageLog } from '../outcomes/index.js';
 import { getDeployment, type StoredDeployment } from '../registry/index.js';
 import {
@@ -17,6 +17,7 @@ import {
   loadDeploymentFile,
   modelDeploymentOf,
   modelNameOf,
+  type PredictionSink,
   STORED_DEPLOYMENT_SCHEME,
 } from '../serve/index.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
@@ -30,6 +31,7 @@ interface ServeOptions {
   trackingUri?: string;
   predictionLog?: string;
   predictionStore?: boolean;
+  logSegments?: string | boolean;
   logSampleRate?: string;
   logRedact?: string;
   logHash?: string;
@@ -70,6 +72,10 @@ export function registerServeCommand(program: Command): void {
     .option(
       '--prediction-store',
       "log predictions into the workspace's metadata DB (--tracking-uri), for kiln monitor",
+    )
+    .option(
+      '--log-segments [rows]',
+      "with --prediction-store: log as Parquet segments in the workspace's artifact store, rows per segment (default 100000)",
     )
     .option('--log-sample-rate <rate>', 'share of requests logged, 0 < rate <= 1 (default 1)')
     .option('--log-redact <fields>', 'comma-separated input/output fields stored as null')
@@ -264,7 +270,7 @@ async function runWorker(
   }
 }
 
-function predictionStoreOf(workspace: Workspace, opts: ServeOptions): SqlPredictionLog {
+function predictionStoreOf(workspace: Workspace, opts: ServeOptions): PredictionSink {
   if (!workspace.store) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
@@ -287,12 +293,30 @@ function predictionStoreOf(workspace: Workspace, opts: ServeOptions): SqlPredict
   }
   const redact = list(opts.logRedact);
   const hash = list(opts.logHash);
-  return new SqlPredictionLog(workspace.store, {
+  const options = {
     ...(rate !== undefined ? { sampleRate: rate } : {}),
     ...(redact ? { redact } : {}),
     ...(hash ? { hash } : {}),
     ...(process.env.KILN_LOG_HASH_SALT ? { hashSalt: process.env.KILN_LOG_HASH_SALT } : {}),
     ...(opts.logRetention ? { retentionMs: parseDuration(opts.logRetention, '--log-retention') } : {}),
+  };
+  if (opts.logSegments === undefined) return new SqlPredictionLog(workspace.store, options);
+  const segmentRows = opts.logSegments === true ? undefined : Number(opts.logSegments);
+  if (segmentRows !== undefined && !(Number.isInteger(segmentRows) && segmentRows > 0)) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--log-segments: expected a whole number of rows per segment, got '${opts.logSegments}'`,
+    );
+  }
+  if (!workspace.artifacts) {
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--log-segments: the workspace ${workspace.location} has no artifact store to write segments to`,
+    );
+  }
+  return new SegmentPredictionLog(workspace.store, workspace.artifacts, {
+    ...options,
+    ...(segmentRows !== undefined ? { segmentRows } : {}),
   });
 }
 

@@ -72,5 +72,11 @@ export {
   renderMonitorReportHtml,
 } from './report.js';
 export { parseDriftOptions, parseWindowRequest, type RawDriftRequest } from './requests.js';
+export {
+  findSegmentRequests,
+  pruneSegments,
+  type SegmentLogOptions,
+  SegmentPredictionLog,
+} from './segment-log.js';
 export type { DriftOptions, DriftReport, FeatureDrift, PredictionDrift } from './window-drift.js';
 export { scanWindow, type WindowData } from './window-scan.js';
