@@ -524,16 +524,27 @@ export type RowValues = Record<string, unknown>;
  * date parts in UTC, `dayofweek` with Sunday = 0.
  */
 export function compileRowExpression(expr: Expr): (row: RowValues) => unknown {
-  return (row) => evaluate(expr, row, lowerCaseIndex(row));
+  return (row) => evaluate(expr, row, new LowerCaseIndex(row));
 }
 
-function lowerCaseIndex(row: RowValues): Map<string, string> {
-  const index = new Map<string, string>();
-  for (const key of Object.keys(row)) index.set(key.toLowerCase(), key);
-  return index;
+/**
+ * The row's keys by lower-case name, for a column reference not found under its own name.
+ * Built on first use only: serving evaluates every derived feature of every row, and rows whose
+ * keys are spelled as the expression spells them (the usual case) never need it.
+ */
+class LowerCaseIndex {
+  private map: Map<string, string> | undefined;
+  constructor(private readonly row: RowValues) {}
+  get(lower: string): string | undefined {
+    if (!this.map) {
+      this.map = new Map();
+      for (const key of Object.keys(this.row)) this.map.set(key.toLowerCase(), key);
+    }
+    return this.map.get(lower);
+  }
 }
 
-function evaluate(e: Expr, row: RowValues, index: Map<string, string>): unknown {
+function evaluate(e: Expr, row: RowValues, index: LowerCaseIndex): unknown {
   switch (e.kind) {
     case 'number':
     case 'string':
@@ -633,7 +644,7 @@ function compare(a: unknown, b: unknown): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-function evalBinary(op: BinaryOp, l: Expr, r: Expr, row: RowValues, index: Map<string, string>): unknown {
+function evalBinary(op: BinaryOp, l: Expr, r: Expr, row: RowValues, index: LowerCaseIndex): unknown {
   if (op === 'and' || op === 'or') {
     const a = evaluate(l, row, index);
     const b = evaluate(r, row, index);

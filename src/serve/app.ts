@@ -118,6 +118,7 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
       }
     },
     listModels: () => repository.listModels(),
+    modelNames: () => repository.modelNames(),
     model: (name, version) => repository.status(name, version),
     ready: () => !draining,
   };
@@ -125,32 +126,41 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) =>
     done(null, body),
   );
-  app.addHook('onRequest', async (req, reply) => {
+  // Hooks in callback form: on every request, an async hook's promise is measurable.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     if (options.workerId) reply.header('x-kiln-worker', options.workerId);
+    done();
   });
   // While draining, each answer closes its keep-alive connection, so shutdown does not wait out
   // the keep-alive timeout of sockets that were busy when it began.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
-    const url = req.routeOptions.url ?? '';
-    if (!url.endsWith('/infer') && url !== '/invocations') return;
-    const params = req.params as { name?: string };
-    const named =
-      params.name ??
-      (req.headers['x-kiln-model'] as string | undefined) ??
-      (req.query as { model?: string }).model;
-    const model = servedName(named);
-    const version = String(reply.getHeader('x-kiln-model-version') ?? '');
-    metrics.requests.inc({
-      model,
-      version,
-      protocol: url === '/invocations' ? 'invocations' : 'rest_v2',
-      code: String(reply.statusCode),
-    });
+  // Inference routes count their answers; the route is known when it is registered, so a
+  // request does not look it up (request.routeOptions builds an object per call).
+  app.addHook('onRoute', (route) => {
+    const protocol =
+      route.url === '/invocations' ? 'invocations' : route.url.endsWith('/infer') ? 'rest_v2' : undefined;
+    if (!protocol) return;
+    const countAnswer = (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      const named =
+        (req.params as { name?: string }).name ??
+        (req.headers['x-kiln-model'] as string | undefined) ??
+        (req.query as { model?: string }).model;
+      metrics.requests.inc({
+        model: servedName(named),
+        version: String(reply.getHeader('x-kiln-model-version') ?? ''),
+        protocol,
+        code: String(reply.statusCode),
+      });
+      done();
+    };
+    const existing = route.onResponse;
+    route.onResponse = existing
+      ? [...(Array.isArray(existing) ? existing : [existing]), countAnswer]
+      : [countAnswer];
   });
   app.setErrorHandler((error, request, reply) => sendServeError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>

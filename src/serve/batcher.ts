@@ -28,11 +28,17 @@ export interface BatchingConfig {
   maxBatchSize: number;
   /** A request's bound, arrival to answer; predicted to break it → shed (default 100 ms). */
   maxLatencyMs: number;
-  /** How long an idle runtime waits for more rows before running a batch (default 2 ms). */
+  /**
+   * How long an idle runtime waits for more rows before running a batch (default 0: batches form
+   * from the requests that arrive while the previous batch runs). A wait measured slower: with
+   * single-row requests to the flights ONNX model (2 workers, 32 connections) a 2 ms wait gave
+   * 941 req/s, no batching 2,708, no wait 3,390 (2026-12-03 15:03 UTC, load 13): closed-loop
+   * clients send their next request only after the answer, so an idle wait only adds latency.
+   */
   maxWaitMs: number;
 }
 
-export const BATCHING_DEFAULTS: BatchingConfig = { maxBatchSize: 1024, maxLatencyMs: 100, maxWaitMs: 2 };
+export const BATCHING_DEFAULTS: BatchingConfig = { maxBatchSize: 1024, maxLatencyMs: 100, maxWaitMs: 0 };
 
 export interface BatcherEvents {
   onBatch?(rows: number, requests: number, ms: number): void;

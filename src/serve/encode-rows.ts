@@ -73,32 +73,39 @@ export function compileRowEncoder(
     return { ...base, column: input.name };
   });
   const rawColumns = [...raw];
-  const derivedNeeded = planned.some((p) => p.derive);
+  const wanted = new Set(rawColumns.map((c) => c.toLowerCase()));
+  const derived = planned.filter((p) => p.derive);
 
-  return {
-    rawColumns,
-    encode(nRows, columns) {
-      const byLower = new Map<string, string>();
+  /** The request's column for each raw column (signature order), matched case-insensitively. */
+  const resolve = (nRows: number, columns: Map<string, ArrayLike<unknown>>): ArrayLike<unknown>[] => {
+    // The usual request names exactly the raw columns: no case folding, no set of leftovers.
+    let exact = columns.size === rawColumns.length;
+    for (let j = 0; exact && j < rawColumns.length; j++) exact = columns.has(rawColumns[j]!);
+    let byLower: Map<string, string> | undefined;
+    if (!exact) {
+      byLower = new Map();
       for (const key of columns.keys()) byLower.set(key.toLowerCase(), key);
-      const given = new Map<string, ArrayLike<unknown>>();
-      for (const name of rawColumns) {
-        const key = columns.has(name) ? name : byLower.get(name.toLowerCase());
-        if (key === undefined) {
-          throw new KilnError(
-            'INVALID_PARAMETER_VALUE',
-            `input column '${name}' is missing (the model needs: ${rawColumns.join(', ')})`,
-          );
-        }
-        const values = columns.get(key)!;
-        if (values.length !== nRows) {
-          throw new KilnError(
-            'INVALID_PARAMETER_VALUE',
-            `input column '${key}' has ${values.length} values but the request has ${nRows} rows`,
-          );
-        }
-        given.set(name, values);
+    }
+    const given = new Array<ArrayLike<unknown>>(rawColumns.length);
+    for (let j = 0; j < rawColumns.length; j++) {
+      const name = rawColumns[j]!;
+      const key = columns.has(name) ? name : byLower?.get(name.toLowerCase());
+      if (key === undefined) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `input column '${name}' is missing (the model needs: ${rawColumns.join(', ')})`,
+        );
       }
-      const wanted = new Set(rawColumns.map((c) => c.toLowerCase()));
+      const values = columns.get(key)!;
+      if (values.length !== nRows) {
+        throw new KilnError(
+          'INVALID_PARAMETER_VALUE',
+          `input column '${key}' has ${values.length} values but the request has ${nRows} rows`,
+        );
+      }
+      given[j] = values;
+    }
+    if (!exact) {
       for (const key of columns.keys()) {
         if (!wanted.has(key.toLowerCase())) {
           throw new KilnError(
@@ -107,44 +114,81 @@ export function compileRowEncoder(
           );
         }
       }
+    }
+    return given;
+  };
 
-      const warnings: InputWarning[] = [];
-      const out: FeatureColumn[] = [];
-      // Derived features read a row object; built once per row and shared by every expression.
-      const rows: Record<string, unknown>[] | undefined = derivedNeeded ? new Array(nRows) : undefined;
-      if (rows) {
-        for (let i = 0; i < nRows; i++) {
-          const row: Record<string, unknown> = {};
-          for (const [name, values] of given) row[name] = values[i];
-          rows[i] = row;
+  /**
+   * Derived features' values, evaluated row by row into one reused row object (the expressions
+   * read it and keep nothing). An expression that fails on a row is remembered, not thrown, so
+   * the encoding loop below reports errors in the same order as it checks values: feature by
+   * feature, row by row.
+   */
+  const deriveAll = (nRows: number, given: ArrayLike<unknown>[]) => {
+    const values = derived.map(() => new Array<unknown>(nRows));
+    const failed: ({ row: number; error: KilnError } | undefined)[] = derived.map(() => undefined);
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < nRows; i++) {
+      for (let j = 0; j < rawColumns.length; j++) row[rawColumns[j]!] = given[j]![i];
+      for (let d = 0; d < derived.length; d++) {
+        if (failed[d]) continue;
+        const p = derived[d]!;
+        try {
+          values[d]![i] = p.derive!(row);
+        } catch (e) {
+          failed[d] = {
+            row: i,
+            error: new KilnError(
+              'INVALID_PARAMETER_VALUE',
+              `row ${i}, feature '${p.name}': cannot be derived from the row (${(e as Error).message})`,
+            ),
+          };
         }
       }
-      for (const p of planned) {
-        const valueAt = p.derive
-          ? (i: number) => {
-              try {
-                return p.derive!(rows![i]!);
-              } catch (e) {
-                throw new KilnError(
-                  'INVALID_PARAMETER_VALUE',
-                  `row ${i}, feature '${p.name}': cannot be derived from the row (${(e as Error).message})`,
-                );
-              }
-            }
-          : (i: number) => given.get(p.column!)![i];
+    }
+    return { values, failed };
+  };
+  const rawIndex = new Map(rawColumns.map((c, j) => [c, j]));
+  const source = planned.map((p) =>
+    p.derive ? { derived: derived.indexOf(p) } : { raw: rawIndex.get(p.column!)! },
+  );
+
+  return {
+    rawColumns,
+    encode(nRows, columns) {
+      const given = resolve(nRows, columns);
+      const d = derived.length > 0 ? deriveAll(nRows, given) : undefined;
+      const warnings: InputWarning[] = [];
+      const out: FeatureColumn[] = new Array(planned.length);
+      for (let f = 0; f < planned.length; f++) {
+        const p = planned[f]!;
+        const from = source[f]!;
+        let input: ArrayLike<unknown>;
+        // Rows at and after `stop` were not derived; reaching `stop` throws the expression's error.
+        let stop = nRows;
+        let failure: KilnError | undefined;
+        if (from.derived !== undefined) {
+          input = d!.values[from.derived]!;
+          const failed = d!.failed[from.derived];
+          if (failed) {
+            stop = failed.row;
+            failure = failed.error;
+          }
+        } else input = given[from.raw!]!;
         const field = p.column ?? p.name;
         if (p.kind === 'numeric') {
           const values = new Float64Array(nRows);
           for (let i = 0; i < nRows; i++) {
-            const v = valueAt(i);
-            const x = toDouble(v);
+            if (i === stop) throw failure!;
+            const v = input[i];
+            const x = typeof v === 'number' ? v : toDouble(v);
             if (x === undefined) {
               throw new KilnError(
                 'INVALID_PARAMETER_VALUE',
                 `row ${i}, field '${field}': expected a number, got ${describe(v)}`,
               );
             }
-            if (Number.isNaN(x)) {
+            if (x !== x) {
               if (!p.missingAllowed) {
                 throw new KilnError(
                   'INVALID_PARAMETER_VALUE',
@@ -156,13 +200,14 @@ export function compileRowEncoder(
             }
             values[i] = x;
           }
-          out.push({ kind: 'numeric', name: p.name, values });
+          out[f] = { kind: 'numeric', name: p.name, values };
         } else {
           const codes = new Int32Array(nRows);
           let levels = p.levels;
           let extra: Map<string, number> | undefined;
           for (let i = 0; i < nRows; i++) {
-            const v = valueAt(i);
+            if (i === stop) throw failure!;
+            const v = input[i];
             if (v === null || v === undefined) {
               if (!p.missingAllowed) {
                 throw new KilnError(
@@ -179,7 +224,7 @@ export function compileRowEncoder(
                 `row ${i}, field '${field}': expected a category (string or number), got ${describe(v)}`,
               );
             }
-            const text = levelText(v, p.levelIndex);
+            const text = typeof v === 'string' ? v : levelText(v, p.levelIndex);
             const code = p.levelIndex.get(text);
             if (code !== undefined) {
               codes[i] = code;
@@ -200,7 +245,7 @@ export function compileRowEncoder(
             codes[i] = c;
             warnings.push({ row: i, field: p.name, kind: 'unseen_category', value: text });
           }
-          out.push({ kind: 'categorical', name: p.name, codes, levels } satisfies CategoricalColumn);
+          out[f] = { kind: 'categorical', name: p.name, codes, levels } satisfies CategoricalColumn;
         }
       }
       return { matrix: { nRows, columns: out }, warnings };

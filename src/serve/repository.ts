@@ -226,6 +226,10 @@ export class ModelRepository extends EventEmitter {
     return { model: request.model, version: v.version, outputs, warnings };
   }
 
+  modelNames(): string[] {
+    return [...this.models.keys()];
+  }
+
   listModels(): ModelStatus[] {
     return [...this.models.keys()].map((name) => this.status(name));
   }

@@ -132,6 +132,8 @@ export interface EncodedRows {
 export interface ServeContext {
   infer(request: InferRequest): Promise<InferResponse>;
   listModels(): ModelStatus[];
+  /** Names of the models served (cheap: what a request without a model name is checked against). */
+  modelNames(): readonly string[];
   model(name: string, version?: string): ModelStatus;
   ready(): boolean;
 }

@@ -81,11 +81,11 @@ export function registerInvocations(app: FastifyInstance, context: ServeContext,
 function modelOf(req: FastifyRequest<{ Querystring: { model?: string } }>, context: ServeContext): string {
   const named = req.headers['x-kiln-model'] ?? req.query.model;
   if (typeof named === 'string' && named !== '') return named;
-  const models = context.listModels();
-  if (models.length === 1) return models[0]!.name;
+  const names = context.modelNames();
+  if (names.length === 1) return names[0]!;
   throw new KilnError(
     'INVALID_PARAMETER_VALUE',
-    `several models are served (${models.map((m) => m.name).join(', ')}); name one with the x-kiln-model header or ?model=`,
+    `several models are served (${names.join(', ')}); name one with the x-kiln-model header or ?model=`,
   );
 }
 
@@ -146,23 +146,58 @@ function fromSplit(v: unknown): ModelInput {
   if (new Set(names).size !== names.length)
     throw new KilnError('BAD_REQUEST', 'dataframe_split.columns: a column is named twice');
   const rows = s.data as unknown[];
-  const columns = new Map<string, unknown[]>(names.map((n) => [n, new Array(rows.length)]));
-  rows.forEach((row, i) => {
-    if (!Array.isArray(row) || row.length !== names.length) {
+  const width = names.length;
+  const lists: unknown[][] = names.map(() => new Array(rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!Array.isArray(row) || row.length !== width) {
       throw new KilnError(
         'BAD_REQUEST',
-        `dataframe_split.data[${i}]: expected a list of ${names.length} values (one per column), got ${Array.isArray(row) ? `${row.length}` : typeof row}`,
+        `dataframe_split.data[${i}]: expected a list of ${width} values (one per column), got ${Array.isArray(row) ? `${row.length}` : typeof row}`,
       );
     }
-    names.forEach((n, j) => {
-      columns.get(n)![i] = row[j];
-    });
-  });
+    for (let j = 0; j < width; j++) lists[j]![i] = row[j];
+  }
+  const columns = new Map<string, unknown[]>();
+  for (let j = 0; j < width; j++) columns.set(names[j]!, lists[j]!);
   return { kind: 'columns', nRows: rows.length, columns };
 }
 
 function fromRecords(v: unknown, key: string): ModelInput {
   if (!Array.isArray(v)) throw new KilnError('BAD_REQUEST', `${key}: expected a list of records`);
+  return recordsWithSameKeys(v) ?? recordsWithAnyKeys(v, key);
+}
+
+/**
+ * The usual request: every record has the first one's columns (in any order). Read column by
+ * column without a [key, value] pair per field; null when a record differs (the general path
+ * then reads them, and reports what is wrong).
+ */
+function recordsWithSameKeys(v: unknown[]): ModelInput | null {
+  const first = v[0];
+  if (v.length === 0 || !first || typeof first !== 'object' || Array.isArray(first)) return null;
+  const names = Object.keys(first);
+  const width = names.length;
+  const lists: unknown[][] = names.map(() => new Array(v.length));
+  for (let i = 0; i < v.length; i++) {
+    const record = v[i] as Record<string, unknown>;
+    if (!record || typeof record !== 'object' || Array.isArray(record)) return null;
+    let count = 0;
+    for (const _ in record) count++;
+    if (count !== width) return null;
+    for (let j = 0; j < width; j++) {
+      const value = record[names[j]!];
+      // Absent (or a JSON-impossible undefined): not the same columns after all.
+      if (value === undefined) return null;
+      lists[j]![i] = value;
+    }
+  }
+  const columns = new Map<string, unknown[]>();
+  for (let j = 0; j < width; j++) columns.set(names[j]!, lists[j]!);
+  return { kind: 'columns', nRows: v.length, columns };
+}
+
+function recordsWithAnyKeys(v: unknown[], key: string): ModelInput {
   const columns = new Map<string, unknown[]>();
   v.forEach((record, i) => {
     if (!record || typeof record !== 'object' || Array.isArray(record)) {
@@ -278,15 +313,27 @@ export function parseCsv(text: string): ModelInput {
   return { kind: 'columns', nRows: records.length - 1, columns };
 }
 
-/** A tensor as MLflow answers it: one value per row, or one list per row. */
+/** A tensor as MLflow answers it: one value per row, or one list per row (non-finite numbers as null). */
 function rowsOf(t: OutputTensor): unknown[] {
   const n = t.shape[0] ?? 0;
-  const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  const value = (v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
-  if (per === 1 && t.shape.length <= 2) return Array.from({ length: n }, (_, i) => value(t.data[i]));
-  return Array.from({ length: n }, (_, i) =>
-    Array.from({ length: per }, (_, k) => value(t.data[i * per + k])),
-  );
+  let per = 1;
+  for (let d = 1; d < t.shape.length; d++) per *= t.shape[d]!;
+  const data = t.data;
+  const out = new Array<unknown>(n);
+  if (per === 1 && t.shape.length <= 2) {
+    for (let i = 0; i < n; i++) out[i] = jsonValue(data[i]);
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const row = new Array<unknown>(per);
+    for (let k = 0; k < per; k++) row[k] = jsonValue(data[i * per + k]);
+    out[i] = row;
+  }
+  return out;
+}
+
+function jsonValue(v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? null : v;
 }
 
 function contributionRecords(t: OutputTensor): Record<string, number>[] | Record<string, number>[][] {
