@@ -65,7 +65,13 @@ export function HistoryChart(props: {
   }
   return (
     <MetricChart
-      title={full ? props.metric : `${props.metric} (min/max per pixel: zoom for detail)`}
+      title={
+        !full
+          ? `${props.metric} (min/max per pixel: zoom for detail)`
+          : histories.length === 1
+            ? `${props.metric} (${histories[0]!.history.step.length.toLocaleString()} points)`
+            : props.metric
+      }
       testId={props.testId}
       histories={histories}
       xAxis={props.xAxis}
