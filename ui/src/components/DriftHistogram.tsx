@@ -30,10 +30,12 @@ export function DriftHistogram({
   feature,
   h,
   drifted,
+  tested,
 }: {
   feature: string;
   h: DriftHistogramJson;
   drifted: boolean;
+  tested: boolean;
 }) {
   const labels: string[] = [];
   const ref: number[] = [];
@@ -68,7 +70,12 @@ export function DriftHistogram({
   return (
     <figure className="card" style={{ margin: 0, padding: 8 }} data-testid={`drift-histogram-${feature}`}>
       <figcaption className="mono" style={{ fontSize: 12 }}>
-        {feature} <span className={drifted ? 'bad-text' : 'ok-text'}>{drifted ? 'drifted' : 'ok'}</span>
+        {feature}{' '}
+        {tested ? (
+          <span className={drifted ? 'bad-text' : 'ok-text'}>{drifted ? 'drifted' : 'ok'}</span>
+        ) : (
+          <span className="muted">no data in the window</span>
+        )}
       </figcaption>
       <svg
         width="100%"

@@ -334,7 +334,13 @@ function DriftPanel({ models }: { models: string[] }) {
             {drift.data.features
               .filter((f) => f.histogram)
               .map((f) => (
-                <DriftHistogram key={f.column} feature={f.column} h={f.histogram!} drifted={f.drifted} />
+                <DriftHistogram
+                  key={f.column}
+                  feature={f.column}
+                  h={f.histogram!}
+                  drifted={f.drifted}
+                  tested={f.status === 'tested'}
+                />
               ))}
           </div>
         </>
