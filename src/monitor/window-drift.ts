@@ -1,6 +1,7 @@
 import { KilnError } from '../errors.js';
 import { type ColumnDrift, type ColumnDriftOptions, columnDrift, datasetDrift } from './drift/choose.js';
 import { categoricalFromCounts, numericDistribution, numericFromCounts } from './drift/distribution.js';
+import { type DriftHistogram, driftHistogram } from './drift/histogram.js';
 import { type ColumnQuality, columnQuality, profileDistribution } from './drift/profile-distribution.js';
 import { DRIFT_TESTS } from './drift/tests.js';
 import type { ColumnDistribution, DriftTestName, FeatureKind } from './drift/types.js';
@@ -56,6 +57,8 @@ export interface FeatureDrift {
   /** Chunk thresholds: the band of the statistic under no drift and the chunks that left it. */
   chunkBand?: { mean: number; std: number; lower: number; upper: number; sampleRows: number };
   driftedChunks?: number[];
+  /** The reference and the window on shared bins, for the report's picture (drift/histogram.ts). */
+  histogram?: DriftHistogram;
 }
 
 export interface PredictionDrift {
@@ -118,6 +121,7 @@ export function driftReport(
       options: options.perColumn?.[refCol.name],
     });
     const quality = columnQuality(refCol, curCol);
+    const histogram = driftHistogram(r, c);
     if (r.n === 0 || c.n === 0) {
       features.push({
         column: refCol.name,
@@ -128,6 +132,7 @@ export function driftReport(
         referenceRows: r.n,
         currentRows: c.n,
         quality,
+        ...(histogram ? { histogram } : {}),
       });
       continue;
     }
@@ -149,6 +154,7 @@ export function driftReport(
       referenceRows: r.n,
       currentRows: c.n,
       quality,
+      ...(histogram ? { histogram } : {}),
     });
   }
   // The share check of datasetDrift (it refuses a bad threshold before anything is reported).

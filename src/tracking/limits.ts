@@ -32,6 +32,9 @@ export const LIMITS = {
   bulkHistoryRuns: 100,
   /** get-history-bulk-interval: sampled points per run, default and ceiling (MAX_RESULTS_PER_RUN). */
   bulkHistoryPointsPerRun: 2500,
+  /** kiln's metric envelope: buckets per call, default and ceiling (a wide screen's pixel columns). */
+  envelopeBucketsDefault: 1000,
+  envelopeBucketsMax: 4000,
   /** log-inputs: dataset entity fields (MAX_DATASET_*_SIZE) and input tags (MAX_INPUT_TAG_*_SIZE). */
   datasetNameLength: 500,
   datasetDigestLength: 36,

@@ -17,6 +17,8 @@ import {
   type LogBatchRequest,
   type LogInputsRequest,
   type Metric,
+  type MetricEnvelope,
+  type MetricEnvelopeRequest,
   type MetricHistoryBulkIntervalRequest,
   type MetricHistoryRequest,
   type MetricWithRunId,
@@ -266,6 +268,11 @@ export class RestTrackingStore implements TrackingStore {
 
   heartbeatTarget(): HeartbeatTarget | undefined {
     return { kind: 'http', url: this.baseUrl, headers: this.http.headers };
+  }
+
+  async getMetricEnvelopes(req: MetricEnvelopeRequest): Promise<MetricEnvelope[]> {
+    const res = await this.kilnCall<{ envelopes?: MetricEnvelope[] }>('/api/kiln/metrics/envelope', req);
+    return res.envelopes ?? [];
   }
 
   async beatRuns(runIds: string[]): Promise<void> {

@@ -1141,6 +1141,110 @@ export function runTrackingStoreSuite(
     );
 
     it(
+      "returns each run's per-bucket min/max envelope, exact points when few enough",
+      withStore(async (s) => {
+        const exp = await s.createExperiment({ name: 'envelope' });
+        const a = (await s.createRun({ experiment_id: exp })).info.run_id;
+        const b = (await s.createRun({ experiment_id: exp })).info.run_id;
+        const c = (await s.createRun({ experiment_id: exp })).info.run_id;
+        // a: steps 0..4999 falling, a one-step spike at 3001, a NaN at 10; b: 30 points from step 100.
+        const aPoints = Array.from({ length: 5000 }, (_, i) => ({
+          key: 'loss',
+          value: i === 3001 ? 50 : i === 10 ? Number.NaN : 10 - i / 1000 + 0.01 * Math.sin(i),
+          timestamp: 1000 + i,
+          step: i,
+        }));
+        const bPoints = Array.from({ length: 30 }, (_, i) => ({
+          key: 'loss',
+          value: i * 2,
+          timestamp: 7,
+          step: 100 + 3 * i,
+        }));
+        bPoints.push({ key: 'loss', value: -1, timestamp: 6, step: 100 });
+        for (let i = 0; i < aPoints.length; i += 1000)
+          await s.logBatch({ run_id: a, metrics: aPoints.slice(i, i + 1000) });
+        await s.logBatch({ run_id: b, metrics: bPoints });
+        await s.logBatch({ run_id: c, metrics: [{ key: 'other', value: 1, timestamp: 1, step: 0 }] });
+
+        const got = await s.getMetricEnvelopes({ run_ids: [b, a, c, b], metric_key: 'loss', buckets: 100 });
+        expect(got.map((e) => e.run_id)).toEqual([b, a]);
+        const [eb, ea] = got as [(typeof got)[0], (typeof got)[0]];
+        // b: 31 points ≤ 2 × 100, every one, in (step, timestamp) order.
+        expect(eb.exact).toBe(true);
+        const bSorted = [...bPoints].sort((x, y) => x.step - y.step || x.timestamp - y.timestamp);
+        expect(eb.steps).toEqual(bSorted.map((p) => p.step));
+        expect(eb.values).toEqual(bSorted.map((p) => p.value));
+        expect(eb.timestamps).toEqual(bSorted.map((p) => p.timestamp));
+        // a: 4999 values (the NaN left out) in 100 buckets over steps 0..4999 (the runs' shared range).
+        expect(ea.exact).toBe(false);
+        expect(ea.points).toBe(4999);
+        // The reference: per bucket its first smallest and first largest point, in step order.
+        const expected: { step: number; value: number; timestamp: number }[] = [];
+        let bucket: typeof aPoints = [];
+        const flush = () => {
+          if (bucket.length === 0) return;
+          let minI = 0;
+          let maxI = 0;
+          bucket.forEach((p, k) => {
+            if (p.value < bucket[minI]!.value) minI = k;
+            if (p.value > bucket[maxI]!.value) maxI = k;
+          });
+          for (const k of new Set([Math.min(minI, maxI), Math.max(minI, maxI)])) expected.push(bucket[k]!);
+          bucket = [];
+        };
+        for (const p of aPoints) {
+          if (Number.isNaN(p.value)) continue;
+          if (
+            bucket.length &&
+            Math.floor((p.step * 100) / 5000) !== Math.floor((bucket[0]!.step * 100) / 5000)
+          )
+            flush();
+          bucket.push(p);
+        }
+        flush();
+        expect(expected).toHaveLength(200);
+        expect(ea.steps).toEqual(expected.map((p) => p.step));
+        expect(ea.values).toEqual(expected.map((p) => p.value));
+        expect(ea.timestamps).toEqual(expected.map((p) => p.timestamp));
+        expect(Math.max(...ea.values), 'the one-step spike survives').toBe(50);
+        // Logged after it was read: the next envelope sees the new point.
+        await s.logBatch({ run_id: a, metrics: [{ key: 'loss', value: 99, timestamp: 1, step: 20 }] });
+        const [after] = await s.getMetricEnvelopes({ run_ids: [a], metric_key: 'loss', buckets: 100 });
+        expect(after!.points).toBe(5000);
+        expect(Math.max(...after!.values)).toBe(99);
+
+        // Zoomed: steps 2990..3010 hold 21 points, returned exactly, spike included.
+        const [zoomed] = await s.getMetricEnvelopes({
+          run_ids: [a],
+          metric_key: 'loss',
+          buckets: 100,
+          start_step: 2990,
+          end_step: 3010,
+        });
+        expect(zoomed!.exact).toBe(true);
+        expect(zoomed!.steps).toEqual(Array.from({ length: 21 }, (_, k) => 2990 + k));
+        expect(zoomed!.values[11]).toBe(50);
+
+        await expectError(
+          s.getMetricEnvelopes({ run_ids: [a], metric_key: 'loss', buckets: 4001 }),
+          'INVALID_PARAMETER_VALUE',
+          /buckets must be between 1 and 4000/,
+        );
+        await expectError(
+          s.getMetricEnvelopes({ run_ids: [a], metric_key: 'loss', start_step: 5 }),
+          'INVALID_PARAMETER_VALUE',
+          /both must be specified/,
+        );
+        await expectError(
+          s.getMetricEnvelopes({ run_ids: [], metric_key: 'loss' }),
+          'INVALID_PARAMETER_VALUE',
+          /run_ids/,
+        );
+        expect(await s.getMetricEnvelopes({ run_ids: [a], metric_key: 'nothing' })).toEqual([]);
+      }),
+    );
+
+    it(
       'lists artifacts sorted by path, and stores bytes and large streams unchanged',
       withStore(async (s) => {
         const exp = await s.createExperiment({ name: 'artifact-order' });

@@ -110,6 +110,38 @@ export interface MetricHistoryBulkIntervalRequest {
   max_results?: number;
 }
 
+/**
+ * kiln's metric envelope (not MLflow's): one run's history of a metric over a step range, cut
+ * into `buckets` equal step intervals shared by every run of the request (one per pixel
+ * column of a chart).
+ */
+export interface MetricEnvelopeRequest {
+  run_ids: string[];
+  metric_key: string;
+  /** Step intervals across the range, 1..4000 (default 1000). */
+  buckets?: number;
+  /** Both or neither: the closed step range (default: the smallest to the largest step of the runs). */
+  start_step?: number;
+  end_step?: number;
+}
+
+/**
+ * What a chart draws for one run: every point in range when there are at most 2 × buckets of
+ * them (`exact`), else per non-empty bucket its smallest and largest value, at the bucket's
+ * first and last step, the first of the two being the one nearer the previous bucket's last
+ * (so a falling curve draws max then min, a rising one min then max, and a one-step spike is
+ * still drawn). NaN values are left out: a chart has nothing to draw for them.
+ */
+export interface MetricEnvelope {
+  run_id: string;
+  /** Values in range (NaN left out). */
+  points: number;
+  exact: boolean;
+  steps: number[];
+  timestamps: number[];
+  values: number[];
+}
+
 export interface Page<T> {
   items: T[];
   next_page_token?: string;
@@ -226,6 +258,13 @@ export interface TrackingStore {
    * those steps, ordered by run then step.
    */
   getMetricHistoryBulkInterval(req: MetricHistoryBulkIntervalRequest): Promise<MetricWithRunId[]>;
+  /**
+   * kiln's per-bucket min/max envelope of each run's history (MetricEnvelope), in run_ids'
+   * order, runs without the metric left out. One aggregate over each run's (run, key, step)
+   * index range: what the dashboard's charts draw, at any length of history. A server
+   * without the route (MLflow's) answers [].
+   */
+  getMetricEnvelopes(req: MetricEnvelopeRequest): Promise<MetricEnvelope[]>;
   /**
    * Appends a model (MLflow's MLmodel as a JSON object, with at least artifact_path and
    * flavors) to the run's `mlflow.log-model.history` tag, in one transaction: concurrent

@@ -5,6 +5,7 @@ import {
   type DatasetInput,
   invalidValue,
   type Metric,
+  type MetricEnvelopeRequest,
   type MetricHistoryBulkIntervalRequest,
   type Run,
   type TrackingStore,
@@ -36,6 +37,12 @@ export async function trackingRoutes(app: FastifyInstance, context: ServerContex
   });
   app.post('/api/kiln/runs/heartbeats', access('viewer'), async (req) => ({
     heartbeats: await tracking.runHeartbeats(runIds.parse(req.body).run_ids),
+  }));
+  // kiln's metric envelope (the dashboard's charts): per bucket min/max of each run's history.
+  const envelopeRuns = (req: FastifyRequest) =>
+    Promise.all(listOf(fieldsOf(req).run_ids).map((id) => lookup.run(req, id)));
+  app.post('/api/kiln/metrics/envelope', access('viewer', envelopeRuns), async (req) => ({
+    envelopes: await tracking.getMetricEnvelopes(parse(MetricEnvelope, req) as MetricEnvelopeRequest),
   }));
 }
 
@@ -304,6 +311,14 @@ const MetricHistoryBulkInterval = z.object({
   start_step: intLike.optional(),
   end_step: intLike.optional(),
   max_results: intLike.optional(),
+});
+
+const MetricEnvelope = z.object({
+  run_ids: stringList.optional(),
+  metric_key: z.string(),
+  start_step: intLike.optional(),
+  end_step: intLike.optional(),
+  buckets: intLike.optional(),
 });
 
 const MetricHistory = RunRef.extend({

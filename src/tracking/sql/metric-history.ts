@@ -60,19 +60,7 @@ export async function getMetricHistoryBulkInterval(
   ctx: SqlContext,
   req: MetricHistoryBulkIntervalRequest,
 ): Promise<MetricWithRunId[]> {
-  const runIds = req?.run_ids;
-  if (runIds === undefined || runIds === null || (Array.isArray(runIds) && runIds.length === 0)) {
-    throw missingValue('run_ids');
-  }
-  if (!Array.isArray(runIds)) throw invalidValue('run_ids', runIds, 'expected a list of run ids');
-  for (const [i, id] of runIds.entries()) requireString(id, `run_ids[${i}]`);
-  if (runIds.length > LIMITS.bulkHistoryRuns) {
-    throw invalidValue(
-      'run_ids',
-      `${runIds.length} run ids`,
-      `GetMetricHistoryBulkInterval request must specify at most ${LIMITS.bulkHistoryRuns} run_ids. Received ${runIds.length} run_ids.`,
-    );
-  }
+  const runIds = checkRunIds(req?.run_ids, 'GetMetricHistoryBulkInterval');
   const key = requireString(req.metric_key, 'metric_key');
   const maxResults =
     req.max_results === undefined || req.max_results === null
@@ -85,24 +73,10 @@ export async function getMetricHistoryBulkInterval(
       `max_results must be between 1 and ${LIMITS.bulkHistoryPointsPerRun}.`,
     );
   }
-  const hasStart = req.start_step !== undefined && req.start_step !== null;
-  const hasEnd = req.end_step !== undefined && req.end_step !== null;
-  if (hasStart !== hasEnd) {
-    throw invalidValue(
-      hasStart ? 'end_step' : 'start_step',
-      null,
-      'If either start step or end step are specified, both must be specified.',
-    );
-  }
-  let start = hasStart ? toInteger(req.start_step, 'start_step') : 0;
-  let end = hasEnd ? toInteger(req.end_step, 'end_step') : 0;
-  if (hasStart && start > end) {
-    throw invalidValue(
-      'end_step',
-      end,
-      `end_step must be greater than start_step. Found start_step=${start} and end_step=${end}.`,
-    );
-  }
+  const range = stepRange(req);
+  const hasStart = range !== undefined;
+  let start = range?.start ?? 0;
+  let end = range?.end ?? 0;
 
   // The pooled steps as DISTINCT in SQL, and each run's first and last step as two index
   // seeks: the same answer as grouping every (run, step) in JS, without shipping every point
@@ -117,7 +91,7 @@ export async function getMetricHistoryBulkInterval(
     .execute();
   const allSteps = stepRows.map((r) => Number(r.step));
   const perRun = new Map<string, { min: number; max: number }>();
-  for (const runId of new Set(runIds as string[])) {
+  for (const runId of new Set(runIds)) {
     const range = await ctx.db
       .selectFrom('metrics')
       .select((eb) => [eb.fn.min('step').as('min'), eb.fn.max('step').as('max')])
@@ -140,7 +114,7 @@ export async function getMetricHistoryBulkInterval(
   if (steps.length === 0) return [];
 
   const out: MetricWithRunId[] = [];
-  for (const runId of runIds as string[]) {
+  for (const runId of runIds) {
     const rows = await ctx.db
       .selectFrom('metrics')
       .select(['key', 'value', 'timestamp', 'step', 'is_nan'])
@@ -155,6 +129,50 @@ export async function getMetricHistoryBulkInterval(
     for (const row of rows) out.push({ ...toMetric(row), run_id: runId });
   }
   return out;
+}
+
+/** run_ids of a bulk call: a non-empty list of at most LIMITS.bulkHistoryRuns strings (MLflow's message). */
+export function checkRunIds(runIds: unknown, request: string): string[] {
+  if (runIds === undefined || runIds === null || (Array.isArray(runIds) && runIds.length === 0)) {
+    throw missingValue('run_ids');
+  }
+  if (!Array.isArray(runIds)) throw invalidValue('run_ids', runIds, 'expected a list of run ids');
+  for (const [i, id] of runIds.entries()) requireString(id, `run_ids[${i}]`);
+  if (runIds.length > LIMITS.bulkHistoryRuns) {
+    throw invalidValue(
+      'run_ids',
+      `${runIds.length} run ids`,
+      `${request} request must specify at most ${LIMITS.bulkHistoryRuns} run_ids. Received ${runIds.length} run_ids.`,
+    );
+  }
+  return runIds as string[];
+}
+
+/** start_step and end_step: both or neither, start ≤ end (MLflow's messages). */
+export function stepRange(req: {
+  start_step?: unknown;
+  end_step?: unknown;
+}): { start: number; end: number } | undefined {
+  const hasStart = req.start_step !== undefined && req.start_step !== null;
+  const hasEnd = req.end_step !== undefined && req.end_step !== null;
+  if (hasStart !== hasEnd) {
+    throw invalidValue(
+      hasStart ? 'end_step' : 'start_step',
+      null,
+      'If either start step or end step are specified, both must be specified.',
+    );
+  }
+  if (!hasStart) return undefined;
+  const start = toInteger(req.start_step, 'start_step');
+  const end = toInteger(req.end_step, 'end_step');
+  if (start > end) {
+    throw invalidValue(
+      'end_step',
+      end,
+      `end_step must be greater than start_step. Found start_step=${start} and end_step=${end}.`,
+    );
+  }
+  return { start, end };
 }
 
 /**

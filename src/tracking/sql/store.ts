@@ -11,6 +11,8 @@ import type {
   LogBatchRequest,
   LogInputsRequest,
   Metric,
+  MetricEnvelope,
+  MetricEnvelopeRequest,
   MetricHistoryBulkIntervalRequest,
   MetricHistoryRequest,
   MetricWithRunId,
@@ -29,6 +31,7 @@ import { beatRuns, runHeartbeats, type StaleRun, staleRuns } from './heartbeats.
 import { logInputs, runsUsingDatasetVersion, searchDatasets } from './inputs.js';
 import { BatchWriter } from './log-batch.js';
 import { logModel } from './logged-models.js';
+import { MetricEnvelopes } from './metric-envelope.js';
 import { getMetricHistory, getMetricHistoryBulkInterval } from './metric-history.js';
 import * as runs from './runs.js';
 import { RunSearch } from './search-runs.js';
@@ -61,6 +64,7 @@ export class SqlTrackingStore implements TrackingStore {
   private readonly closeStore: boolean;
   private readonly batches: BatchWriter;
   private readonly runSearch: RunSearch;
+  private readonly envelopes: MetricEnvelopes;
   /** Creating MLflow's Default experiment (id 0), started by the constructor. */
   private readonly ready: Promise<void>;
 
@@ -68,6 +72,7 @@ export class SqlTrackingStore implements TrackingStore {
     this.store = store;
     this.artifacts = artifacts;
     this.ctx = new SqlContext(store, artifacts);
+    this.envelopes = new MetricEnvelopes(this.ctx);
     this.closeStore = options.closeStore ?? false;
     this.actor = options.actor ?? localUser();
     this.batches = new BatchWriter(this.ctx);
@@ -166,8 +171,12 @@ export class SqlTrackingStore implements TrackingStore {
     return runs.deleteTag(this.ctx, runId, key);
   }
 
-  logBatch(req: LogBatchRequest): Promise<void> {
-    return this.batches.logBatch(req);
+  async logBatch(req: LogBatchRequest): Promise<void> {
+    try {
+      await this.batches.logBatch(req);
+    } finally {
+      if (req?.metrics?.length && typeof req.run_id === 'string') this.envelopes.forgetRun(req.run_id);
+    }
   }
 
   logModel(runId: string, model: Record<string, unknown>): Promise<void> {
@@ -199,6 +208,10 @@ export class SqlTrackingStore implements TrackingStore {
 
   getMetricHistoryBulkInterval(req: MetricHistoryBulkIntervalRequest): Promise<MetricWithRunId[]> {
     return getMetricHistoryBulkInterval(this.ctx, req);
+  }
+
+  getMetricEnvelopes(req: MetricEnvelopeRequest): Promise<MetricEnvelope[]> {
+    return this.envelopes.get(req);
   }
 
   listArtifacts(runId: string, path = ''): Promise<ListArtifactsResult> {

@@ -1,4 +1,4 @@
-import { api, MLFLOW } from './api.js';
+import { api, KILN, MLFLOW } from './api.js';
 import { type MetricJson, toNumber } from './runs.js';
 
 /** A metric history as typed arrays, sorted by step: what charts read. */
@@ -39,39 +39,36 @@ export async function fullHistory(runId: string, key: string, signal?: AbortSign
 }
 
 /**
- * Many runs' histories of one metric, sampled by the server (MLflow's bulk interval: at most
- * `points` steps per run, first and last kept). For the compare charts; zooming asks again for
- * the zoomed range, so the detail comes back where the user looks.
+ * Many runs' histories of one metric as the server's per-bucket min/max envelopes (kiln's
+ * `POST /api/kiln/metrics/envelope`): every point when a run has at most 2 × `buckets` in
+ * range, else each bucket's smallest and largest point, so a one-step spike in 100,000 steps
+ * is still drawn. A zoom asks again for the zoomed step range, and detail comes back where
+ * the user looks, down to every point.
  */
-export async function sampledHistories(
+export async function envelopeHistories(
   runIds: string[],
   key: string,
   range: { min: number; max: number } | null,
-  points = 1000,
+  buckets = 1000,
   signal?: AbortSignal,
 ): Promise<Map<string, History>> {
   const out = new Map<string, History>();
-  // The route takes 100 run ids at most.
+  // The route takes 100 run ids at most (past 100 runs, each call's runs share their own step range).
+  const bounds = range ? { start_step: Math.floor(range.min), end_step: Math.ceil(range.max) } : {};
   for (let i = 0; i < runIds.length; i += 100) {
-    const r = await api<{ metrics?: (MetricJson & { run_id: string })[] }>(
-      `${MLFLOW}/metrics/get-history-bulk-interval`,
-      {
-        query: {
-          run_ids: runIds.slice(i, i + 100),
-          metric_key: key,
-          max_results: points,
-          ...(range ? { start_step: Math.floor(range.min), end_step: Math.ceil(range.max) } : {}),
-        },
-        signal,
-      },
-    );
-    const byRun = new Map<string, MetricJson[]>();
-    for (const m of r.metrics ?? []) {
-      const list = byRun.get(m.run_id);
-      if (list) list.push(m);
-      else byRun.set(m.run_id, [m]);
+    const r = await api<{
+      envelopes?: { run_id: string; steps: number[]; timestamps: number[]; values: number[] }[];
+    }>(`${KILN}/metrics/envelope`, {
+      body: { run_ids: runIds.slice(i, i + 100), metric_key: key, buckets, ...bounds },
+      signal,
+    });
+    for (const e of r.envelopes ?? []) {
+      out.set(e.run_id, {
+        step: Float64Array.from(e.steps),
+        time: Float64Array.from(e.timestamps),
+        value: Float64Array.from(e.values, (v) => (v === null ? Number.NaN : v)),
+      });
     }
-    for (const [id, list] of byRun) out.set(id, toHistory(list));
   }
   return out;
 }

@@ -1,15 +1,12 @@
-import { useQueries, useQuery } from '@tanstack/react-query';
+import { useQueries } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { PALETTE } from '../components/Chart.js';
 import { Empty, ErrorState, Link, Loading } from '../components/common.js';
-import { ChartControls, MetricChart, type XAxis } from '../components/MetricChart.js';
+import { HistoryChart } from '../components/HistoryChart.js';
+import { ChartControls, type XAxis } from '../components/MetricChart.js';
 import { api, MLFLOW } from '../lib/api.js';
 import { buildAxis, diffRuns } from '../lib/compare.js';
 import { formatNumber } from '../lib/format.js';
-import { fullHistory, type History, sampledHistories } from '../lib/history.js';
-
-const FULL_POINTS = 300_000;
-
 import { setSearch, useLocation } from '../lib/router.js';
 import { type RunJson, type RunRow, toRow } from '../lib/runs.js';
 
@@ -101,7 +98,7 @@ function CompareView({ rows }: { rows: RunRow[] }) {
         setXAxis={setXAxis}
         smoothing={smoothing}
         setSmoothing={setSmoothing}
-        note="full histories up to 300,000 points in all (min/max-decimated, spikes kept), else sampled by the server and fetched again on zoom; drag to zoom, double-click to reset"
+        note="min/max per pixel column (spikes kept); long histories come as the server's envelope and zooming on steps fetches the finer one; drag to zoom, double-click to reset"
       />
       <div className="grid2">
         {chosen.map((key) => (
@@ -150,47 +147,18 @@ function CompareView({ rows }: { rows: RunRow[] }) {
 }
 
 function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smoothing: number }) {
-  const [range, setRange] = useState<{ min: number; max: number } | null>(null);
-  const ids = props.rows.map((r) => r.id);
-  // Up to FULL_POINTS points in all, every run's full history is fetched and min/max-decimated
-  // in the browser (spikes kept); above, the server samples (MLflow's bulk interval) and a
-  // zoom fetches the zoomed range again, so detail comes back where the user looks.
-  const estimate = props.rows.reduce((a, r) => a + (r.metricSteps.get(props.metric) ?? 0) + 1, 0);
-  const full = estimate <= FULL_POINTS;
-  const data = useQuery({
-    queryKey: ['bulk', props.metric, ids, full ? 'full' : props.xAxis === 'step' ? range : null],
-    queryFn: async ({ signal }) =>
-      full
-        ? new Map(
-            await Promise.all(
-              ids.map(async (id) => [id, await fullHistory(id, props.metric, signal)] as const),
-            ),
-          )
-        : sampledHistories(ids, props.metric, props.xAxis === 'step' ? range : null, 1000, signal),
-    placeholderData: (prev) => prev,
-    staleTime: 60_000,
-  });
-  const histories = useMemo(() => {
-    const out: { label: string; history: History }[] = [];
-    for (const r of props.rows) {
-      const h = data.data?.get(r.id);
-      out.push({
-        label: r.name,
-        history: h ?? { step: new Float64Array(), time: new Float64Array(), value: new Float64Array() },
-      });
-    }
-    return out;
-  }, [data.data, props.rows]);
-  if (data.isPending) return <Loading what={props.metric} />;
-  if (data.isError) return <ErrorState error={data.error} />;
+  const runs = useMemo(
+    () =>
+      props.rows.map((r) => ({ id: r.id, label: r.name, estimate: r.metricSteps.get(props.metric) ?? 0 })),
+    [props.rows, props.metric],
+  );
   return (
-    <MetricChart
-      title={full ? props.metric : `${props.metric} (server-sampled: zoom for detail)`}
-      testId={`compare-chart-${props.metric}`}
-      histories={histories}
+    <HistoryChart
+      metric={props.metric}
+      runs={runs}
       xAxis={props.xAxis}
       smoothing={props.smoothing}
-      onZoom={!full && props.xAxis === 'step' ? setRange : undefined}
+      testId={`compare-chart-${props.metric}`}
     />
   );
 }

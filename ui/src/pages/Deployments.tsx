@@ -2,6 +2,11 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { PALETTE } from '../components/Chart.js';
 import { Empty, ErrorState, KeyValues, Link, Loading, NavTable, QueryView } from '../components/common.js';
+import {
+  DriftHistogram,
+  type DriftHistogramJson,
+  DriftHistogramLegend,
+} from '../components/DriftHistogram.js';
 import { ApiError, api, KILN } from '../lib/api.js';
 import { formatNumber, formatTime } from '../lib/format.js';
 
@@ -184,6 +189,7 @@ interface FeatureDrift {
   referenceRows: number;
   currentRows: number;
   quality?: { missingShare: number; outOfRangeShare?: number; unseenCategoryShare?: number };
+  histogram?: DriftHistogramJson;
 }
 interface DriftReport {
   reference: { dataset: string; rows: number };
@@ -320,6 +326,23 @@ function DriftPanel({ models }: { models: string[] }) {
               </tr>
             </tbody>
           </table>
+          <h3>Reference vs current</h3>
+          <DriftHistogramLegend />
+          <div
+            style={{ display: 'grid', gridTemplateColumns: 'repeat(auto-fill, minmax(240px, 1fr))', gap: 8 }}
+          >
+            {drift.data.features
+              .filter((f) => f.histogram)
+              .map((f) => (
+                <DriftHistogram
+                  key={f.column}
+                  feature={f.column}
+                  h={f.histogram!}
+                  drifted={f.drifted}
+                  tested={f.status === 'tested'}
+                />
+              ))}
+          </div>
         </>
       )}
     </div>

@@ -1,4 +1,4 @@
-import { useQueries, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { Chart } from '../components/Chart.js';
 import {
@@ -11,11 +11,11 @@ import {
   Status,
   Tabs,
 } from '../components/common.js';
-import { ChartControls, MetricChart, type XAxis } from '../components/MetricChart.js';
+import { HistoryChart } from '../components/HistoryChart.js';
+import { ChartControls, type XAxis } from '../components/MetricChart.js';
 import { api, MLFLOW } from '../lib/api.js';
 import { artifactUrl, fetchArtifactBlob, fetchArtifactText } from '../lib/artifacts.js';
 import { formatBytes, formatDuration, formatNumber, formatTime } from '../lib/format.js';
-import { fullHistory } from '../lib/history.js';
 import { PREVIEW_LIMIT_BYTES, prettyJson, previewKind } from '../lib/preview.js';
 import { setSearch, useLocation } from '../lib/router.js';
 import { type RunJson, toRow } from '../lib/runs.js';
@@ -128,19 +128,15 @@ function RunCharts({ run }: { run: RunJson }) {
   const [smoothing, setSmoothing] = useState(Number(search.get('smooth') ?? 0));
   const [filter, setFilter] = useState('');
   const shown = keys.filter((k) => k.toLowerCase().includes(filter.toLowerCase())).slice(0, 24);
-  const histories = useQueries({
-    queries: shown.map((key) => ({
-      queryKey: ['history', run.info.run_id, key],
-      queryFn: ({ signal }: { signal: AbortSignal }) => fullHistory(run.info.run_id, key, signal),
-      staleTime: 60_000,
-    })),
-  });
+  const latest = useMemo(
+    () => new Map((run.data.metrics ?? []).map((m) => [m.key, Number(m.step) || 0])),
+    [run],
+  );
   useEffect(
     () => setSearch({ x: xAxis === 'step' ? '' : xAxis, smooth: smoothing ? String(smoothing) : '' }),
     [xAxis, smoothing],
   );
   if (keys.length === 0) return <Empty>This run logged no metrics.</Empty>;
-  const single: string[] = [];
   return (
     <>
       <div className="row">
@@ -161,30 +157,20 @@ function RunCharts({ run }: { run: RunJson }) {
         setXAxis={setXAxis}
         smoothing={smoothing}
         setSmoothing={setSmoothing}
-        note="full history, min/max-decimated per pixel (spikes kept); drag to zoom, double-click to reset"
+        note="min/max per pixel column (spikes kept); a long history comes as the server's envelope and zooming on steps fetches the finer one; drag to zoom, double-click to reset"
       />
       <div className="grid2">
-        {shown.map((key, i) => {
-          const q = histories[i]!;
-          if (q.isPending) return <Loading key={key} what={key} />;
-          if (q.isError) return <ErrorState key={key} error={q.error} />;
-          if (q.data.step.length < 2) {
-            single.push(key);
-            return null;
-          }
-          return (
-            <MetricChart
-              key={key}
-              testId={`chart-${key}`}
-              title={`${key} (${q.data.step.length.toLocaleString()} points)`}
-              histories={[{ label: key, history: q.data }]}
-              xAxis={xAxis}
-              smoothing={smoothing}
-            />
-          );
-        })}
+        {shown.map((key) => (
+          <HistoryChart
+            key={key}
+            metric={key}
+            runs={[{ id: run.info.run_id, label: key, estimate: latest.get(key) ?? 0 }]}
+            testId={`chart-${key}`}
+            xAxis={xAxis}
+            smoothing={smoothing}
+          />
+        ))}
       </div>
-      {single.length > 0 && <p className="muted">Logged once (no curve to draw): {single.join(', ')}.</p>}
     </>
   );
 }
