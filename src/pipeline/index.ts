@@ -42,6 +42,7 @@ export {
   type TriggerFiringRecord,
   type TriggerRecord,
 } from './sql-pipeline-store.js';
+export { type StagingSweepResult, sweepAbandonedStaging } from './staging-sweep.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
 export {
