@@ -15,6 +15,7 @@ import {
 } from '../auth/index.js';
 import { runHeartbeatSettings } from '../config.js';
 import { KilnError } from '../errors.js';
+import { SqlPipelineStore, sweepAbandonedStaging } from '../pipeline/index.js';
 import {
   type Actor,
   approveVersion,
@@ -867,13 +868,44 @@ function registerAuditCommands(program: Command): void {
       'instead of purging: end RUNNING runs whose owner stopped beating (kill -9, a crash) as FAILED, tagged kiln.error.code STALE_RUN; audited',
     )
     .option(
+      '--staging',
+      "instead of purging: delete the BullMQ executor's staging folders of pipeline runs no longer RUNNING (left by a killed kiln pipeline run or a worker that delivered late)",
+    )
+    .option(
       '--stale-after <age>',
       'with --stale: no heartbeat for this long, e.g. 10m, 90s (default KILN_RUN_STALE_MS, else 2m)',
     )
     .action(
       async (
-        opts: ModelsOptions & { olderThan?: string; dryRun?: boolean; stale?: boolean; staleAfter?: string },
+        opts: ModelsOptions & {
+          olderThan?: string;
+          dryRun?: boolean;
+          stale?: boolean;
+          staleAfter?: string;
+          staging?: boolean;
+        },
       ) => {
+        if (opts.staging) {
+          if (opts.stale || opts.olderThan !== undefined || opts.staleAfter !== undefined)
+            throw new KilnError(
+              'INVALID_PARAMETER_VALUE',
+              '--staging sweeps staging folders; it goes with --dry-run only',
+            );
+          await withRegistry(opts, async (_registry, workspace) => {
+            const result = await sweepAbandonedStaging(
+              new SqlPipelineStore(workspace.store!),
+              workspace.artifacts!,
+              { dryRun: opts.dryRun === true },
+            );
+            print(
+              opts,
+              { dry_run: opts.dryRun === true, ...result },
+              () =>
+                `${opts.dryRun ? 'would remove' : 'removed'} ${result.removed.length} abandoned staging folder(s)${result.removed.length ? `: ${result.removed.map((r) => `${r.jobId} (${r.why})`).join(', ')}` : ''}; kept ${result.kept.length}\n`,
+            );
+          });
+          return;
+        }
         if (opts.stale) {
           if (opts.olderThan !== undefined)
             throw new KilnError(

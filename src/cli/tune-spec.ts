@@ -1,4 +1,4 @@
-import { costModelSettings } from '../config.js';
+import { costModelSettings, resolveConfig } from '../config.js';
 import { KilnError } from '../errors.js';
 import { WORK_BOUNDS } from '../learn/index.js';
 import { loadTrainSpec, type TrainSpec, type TuneResult, tuneFromSpec } from '../pipeline/index.js';
@@ -17,6 +17,40 @@ export interface TuneSpecCommandOptions extends WorkspaceCommandOptions {
   resume?: string;
   /** Name for a new study (default: the spec's search.study, else spec name + time). */
   study?: string;
+  /** local (trials in this process) or bullmq (trials as jobs for `kiln worker` processes). */
+  executor?: string;
+  redis?: string;
+  queue?: string;
+}
+
+/**
+ * Where a study's trials run: `--executor bullmq` sends them to `kiln worker` processes on the
+ * queue `--redis` (or KILN_REDIS) names; local (the default, even with KILN_REDIS set: a
+ * `kiln tune` that silently stopped running trials itself would surprise) runs them here.
+ */
+export function trialQueueFor(opts: {
+  executor?: string;
+  redis?: string;
+  queue?: string;
+}): { redis: string; queue?: string } | undefined {
+  const kind = opts.executor ?? 'local';
+  if (kind === 'local') {
+    if (opts.redis !== undefined || opts.queue !== undefined)
+      throw new KilnError('INVALID_PARAMETER_VALUE', '--redis and --queue go with --executor bullmq');
+    return undefined;
+  }
+  if (kind !== 'bullmq')
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `--executor: expected local or bullmq, got '${kind.slice(0, 40)}'`,
+    );
+  const redis = opts.redis ?? resolveConfig().redis;
+  if (!redis)
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      '--executor bullmq: name the queue with --redis redis://host:port or KILN_REDIS',
+    );
+  return { redis, ...(opts.queue ? { queue: opts.queue } : {}) };
 }
 
 /**
@@ -32,6 +66,7 @@ export async function runTuneSpecCommand(
   if (!file && !opts.resume)
     throw new KilnError('INVALID_PARAMETER_VALUE', 'kiln tune: give a training spec or --resume STUDY');
   costModelSettings(); // a bad price is refused before any trial starts, not inside each one
+  const queue = trialQueueFor(opts);
   const spec = file ? loadTrainSpec(file) : undefined;
   if (spec && !spec.search) {
     throw new KilnError(
@@ -58,6 +93,7 @@ export async function runTuneSpecCommand(
           ? { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }
           : {}),
         ...(opts.timeout !== undefined ? { timeoutSeconds: Number(opts.timeout) } : {}),
+        ...(queue ? { queue } : {}),
         onTrialFinished: (t) => {
           if (!opts.json) process.stderr.write(`${trialLine(t, started)}\n`);
         },

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { invalidParam } from '../errors.js';
 import { WORK_BOUNDS } from '../learn/index.js';
-import { isTrainingSpecStudy } from '../pipeline/index.js';
+import { DEFAULT_QUEUE, isTrainingSpecStudy, runTrialsOnQueue } from '../pipeline/index.js';
 import {
   benchmarkObjective,
   createStudy,
   type Direction,
+  type FrozenTrial,
   loadStudy,
   type Objective,
   type Study,
@@ -15,7 +16,7 @@ import {
 } from '../tune/index.js';
 import { renderStudySummary } from './study-summary-text.js';
 import { addWorkspaceOptions, type WorkspaceCommandOptions, withWorkspace } from './tracking-connection.js';
-import { runTuneSpecCommand, type TuneSpecCommandOptions } from './tune-spec.js';
+import { runTuneSpecCommand, type TuneSpecCommandOptions, trialQueueFor } from './tune-spec.js';
 
 /**
  * `kiln tune` commands:
@@ -41,10 +42,22 @@ export function registerTuneCommands(program: Command): void {
     .option('--parallel <p>', 'trials run concurrently in this process')
     .option('--study <name>', 'with a spec: name of the new study')
     .option('--timeout <seconds>', 'stop starting trials after this many seconds')
+    .option(
+      '--executor <name>',
+      'local (trials in this process) or bullmq (trials as jobs for kiln worker processes)',
+      'local',
+    )
+    .option('--redis <url>', 'with --executor bullmq: redis://host:port of the queue (default KILN_REDIS)')
+    .option('--queue <name>', `with --executor bullmq: queue name (default ${DEFAULT_QUEUE})`)
     .action(async (spec: string | undefined, opts: WorkerOptions) => {
       const studyName = opts.worker ?? opts.resume;
       if (studyName && spec)
         throw invalidParam('kiln tune: give a spec or --worker/--resume STUDY, not both');
+      const queue = trialQueueFor(opts);
+      if (queue && opts.worker)
+        throw invalidParam(
+          "kiln tune --worker runs trials in this process: to send a stored study's trials to kiln workers, use --resume STUDY --executor bullmq",
+        );
       if (!studyName) {
         if (!spec)
           throw invalidParam(
@@ -65,23 +78,36 @@ export function registerTuneCommands(program: Command): void {
       await withStudies(opts, async (storage) => {
         // The heartbeat thread beats on its own connection to the same storage.
         const study = await loadStudy({ storage, name: studyName });
-        const objective = objectiveOf(study);
-        const done = await study.optimize(objective, {
-          nTrials:
-            opts.trials === undefined
-              ? undefined
-              : positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations),
-          parallel:
-            opts.parallel === undefined ? 1 : positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads),
-          timeout: opts.timeout === undefined ? undefined : Number(opts.timeout),
-          onTrialFinished: (t) => {
-            if (!opts.json) {
-              process.stdout.write(
-                `trial ${t.number} ${t.state}${t.values ? ` ${t.values.join(', ')}` : ''}\n`,
-              );
-            }
-          },
-        });
+        const onTrialFinished = (t: FrozenTrial) => {
+          if (!opts.json) {
+            process.stdout.write(
+              `trial ${t.number} ${t.state}${t.values ? ` ${t.values.join(', ')}` : ''}\n`,
+            );
+          }
+        };
+        const done = queue
+          ? await runTrialsOnQueue(study, {
+              ...queue,
+              ...(opts.trials === undefined
+                ? {}
+                : { trials: positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations) }),
+              ...(opts.parallel === undefined
+                ? {}
+                : { parallel: positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads) }),
+              onTrialFinished,
+            })
+          : await study.optimize(objectiveOf(study), {
+              nTrials:
+                opts.trials === undefined
+                  ? undefined
+                  : positiveInt(opts.trials, '--trials', WORK_BOUNDS.iterations),
+              parallel:
+                opts.parallel === undefined
+                  ? 1
+                  : positiveInt(opts.parallel, '--parallel', WORK_BOUNDS.threads),
+              timeout: opts.timeout === undefined ? undefined : Number(opts.timeout),
+              onTrialFinished,
+            });
         await study.refresh();
         const summary = studySummary(study);
         if (opts.json) {
@@ -89,7 +115,11 @@ export function registerTuneCommands(program: Command): void {
             `${JSON.stringify({ worker: study.workerId, trials: done.map((t) => t.number), summary })}\n`,
           );
         } else {
-          process.stdout.write(`worker ${study.workerId} ran ${done.length} trial(s)\n`);
+          process.stdout.write(
+            queue
+              ? `${done.length} trial(s) ran on kiln workers\n`
+              : `worker ${study.workerId} ran ${done.length} trial(s)\n`,
+          );
         }
       });
     });
@@ -159,6 +189,9 @@ interface WorkerOptions extends WorkspaceCommandOptions {
   trials?: string;
   parallel?: string;
   timeout?: string;
+  executor?: string;
+  redis?: string;
+  queue?: string;
 }
 interface CreateOptions extends WorkspaceCommandOptions {
   objective: string;
@@ -192,6 +225,9 @@ function specOptions(opts: WorkerOptions): TuneSpecCommandOptions {
     'home',
     'artifacts',
     'json',
+    'executor',
+    'redis',
+    'queue',
   ] as const;
   for (const k of keys) {
     if (opts[k] !== undefined) (out as Record<string, unknown>)[k] = opts[k];

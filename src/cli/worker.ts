@@ -20,7 +20,7 @@ interface WorkerCommandOptions extends WorkspaceCommandOptions {
 }
 
 /**
- * `kiln worker`: takes pipeline steps from the BullMQ queue until stopped. SIGTERM or SIGINT
+ * `kiln worker`: takes pipeline steps and tuning trials from the BullMQ queue until stopped. SIGTERM or SIGINT
  * stops taking jobs and lets the attempts in flight finish; a second one kills them (their
  * jobs go back to the queue for another worker).
  */
@@ -28,16 +28,18 @@ export function registerWorkerCommand(program: Command): void {
   addWorkspaceOptions(
     program
       .command('worker')
-      .description('take pipeline steps from the Redis queue (BullMQ) and run them, until stopped')
+      .description(
+        'take pipeline steps and tuning trials from the Redis queue (BullMQ) and run them, until stopped',
+      )
       .option('--redis <url>', 'redis://host:port of the queue (default KILN_REDIS)')
       .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
-      .option('--concurrency <n>', 'steps this worker runs at once', '1')
+      .option('--concurrency <n>', 'steps and trials this worker runs at once', '1')
       .option(
         '--lock-ms <ms>',
-        "a step's lock: a worker silent this long (killed, cut off) has its step run elsewhere",
+        "a job's lock: a worker silent this long (killed, cut off) has its step or trial run elsewhere",
         '30000',
       )
-      .option('--stalled-check-ms <ms>', 'how often to look for stalled steps (default: --lock-ms)'),
+      .option('--stalled-check-ms <ms>', 'how often to look for stalled jobs (default: --lock-ms)'),
   ).action(async (opts: WorkerCommandOptions) => {
     const redis = opts.redis ?? resolveConfig().redis;
     if (!redis)
@@ -71,7 +73,7 @@ export function registerWorkerCommand(program: Command): void {
       onEvent: (e) => {
         const line = opts.json
           ? JSON.stringify({ ...e, worker: worker.id })
-          : `${e.type} ${e.jobId}${e.error ? `: ${e.error}` : ''}`;
+          : `${e.type} ${e.jobId}${e.trial !== undefined ? ` trial ${e.trial}` : ''}${e.error ? `: ${e.error}` : ''}`;
         process.stdout.write(`${line}\n`);
       },
     });

@@ -1,8 +1,13 @@
 export { canonicalJson, type KeyExplain } from './cache.js';
 export { buildDag, downstreamOf, type PipelineDag } from './dag.js';
 export { BullmqExecutor, type BullmqExecutorOptions } from './executors/bullmq.js';
+export { type QueuedTrialsOptions, runTrialsOnQueue } from './executors/bullmq-trials.js';
 export { LocalExecutor, type LocalExecutorOptions } from './executors/local.js';
-export { StepQueueWorker, type StepQueueWorkerOptions } from './executors/queue-worker.js';
+export {
+  type QueueWorkerEvent,
+  StepQueueWorker,
+  type StepQueueWorkerOptions,
+} from './executors/queue-worker.js';
 export { DEFAULT_QUEUE, describeRedis } from './executors/step-queue.js';
 export {
   checkPipeline,
@@ -37,6 +42,7 @@ export {
   type TriggerFiringRecord,
   type TriggerRecord,
 } from './sql-pipeline-store.js';
+export { type StagingSweepResult, sweepAbandonedStaging } from './staging-sweep.js';
 export { loadTrainingData, type TrainingMatrices } from './train/load-data.js';
 export { type ModelMeasurements, measureModel } from './train/measure.js';
 export {
@@ -77,6 +83,7 @@ export {
 } from './train/tune-objective.js';
 export {
   isTrainingSpecStudy,
+  storedStudyObjective,
   studyTracking,
   TRAINING_SPEC_OBJECTIVE,
   type TuneFromSpecOptions,

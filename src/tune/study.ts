@@ -328,12 +328,7 @@ export class Study implements StudyView, TrialHost {
     const deadline =
       options.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeout * 1000;
     const limit = options.nTrials ?? Number.POSITIVE_INFINITY;
-    // A grid has as many trials as points: the budget keeps racing workers from numbering past it.
-    const samplerBudget = this.sampler.trialBudget?.();
-    const maxTrials =
-      samplerBudget === undefined
-        ? this.record.spec.maxTrials
-        : Math.min(samplerBudget, this.record.spec.maxTrials ?? Number.POSITIVE_INFINITY);
+    const maxTrials = this.trialBudget();
     if (limit === Number.POSITIVE_INFINITY && maxTrials === undefined && options.timeout === undefined) {
       throw invalidParam(`study '${this.name}': optimize needs nTrials, timeout, or a study with maxTrials`);
     }
@@ -385,6 +380,72 @@ export class Study implements StudyView, TrialHost {
       await this.flush();
     }
     return done;
+  }
+
+  /**
+   * The trials the study may hold: its spec's `maxTrials`, or fewer when the sampler has fewer
+   * points (a grid), so racing workers cannot number past it. undefined: no budget.
+   */
+  trialBudget(): number | undefined {
+    const samplerBudget = this.sampler.trialBudget?.();
+    return samplerBudget === undefined
+      ? this.record.spec.maxTrials
+      : Math.min(samplerBudget, this.record.spec.maxTrials ?? Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Runs one trial the way a queue job does (pipeline/executors/trial-queue.ts), as this
+   * study's `workerId`, which a queue job makes its own id so that every delivery of the job
+   * owns the same trials:
+   * - `resumeTrialId` names the trial an earlier delivery of the job took (its worker died).
+   *   Still RUNNING, it is this owner's and runs here again: parameters it had drawn are kept,
+   *   intermediate values reported again overwrite the earlier ones, and its number stays the
+   *   same. Already COMPLETE or PRUNED, it is returned as it is (the trial finishes once);
+   *   FAILED (the reaper's verdict, or its own), a trial is taken as below.
+   * - Otherwise the lowest WAITING trial is claimed, or a new one created within the budget.
+   * `onClaimed` hears the trial before its objective runs (the job records it so a redelivery
+   * resumes it). Returns undefined when the study holds its budget and nothing waits.
+   */
+  async runQueuedTrial(
+    objective: Objective,
+    options: {
+      resumeTrialId?: number;
+      onClaimed?: (trial: FrozenTrial, resumed: boolean) => Promise<void>;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<{ trial: FrozenTrial; resumed: boolean; ranHere: boolean } | undefined> {
+    let frozen: FrozenTrial | undefined;
+    let resumed = false;
+    if (options.resumeTrialId !== undefined) {
+      const earlier = await this.storage.getTrial(options.resumeTrialId);
+      if (earlier.state === 'COMPLETE' || earlier.state === 'PRUNED')
+        return { trial: earlier, resumed: false, ranHere: false };
+      if (earlier.state === 'RUNNING') {
+        frozen = earlier;
+        resumed = true;
+      }
+    }
+    if (this.options.tracking && !this.record.parentRunId) await this.startTracking();
+    this.startHeartbeat();
+    await this.heartbeatThread?.ready;
+    try {
+      if (Date.now() - this.lastReap >= this.heartbeatIntervalMs) await this.reapStaleTrials();
+      await this.refresh();
+      if (!frozen) frozen = await this.storage.claimWaitingTrial(this.record.id, this.workerId);
+      if (!frozen && !this.sampler.isExhausted?.(this, this.nextNumber()))
+        frozen = await this.storage.createRunningTrial(this.record.id, this.workerId, this.trialBudget());
+      if (!frozen) return undefined;
+      if (resumed) {
+        // Beaten from now on by this delivery; the dead one's beats stopped with it.
+        await this.storage.heartbeat([frozen.id], this.workerId);
+      }
+      await options.onClaimed?.(frozen, resumed);
+      const trial = await this.runTrial(frozen, objective, true, options.signal);
+      return { trial, resumed, ranHere: true };
+    } finally {
+      await this.stopHeartbeat();
+      await this.flush();
+    }
   }
 
   private nextNumber(): number {

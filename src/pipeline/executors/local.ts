@@ -168,7 +168,10 @@ const resolvedEntries = new Map<string, { entry: string; execArgv: string[] }>()
  * the .ts exists and Node 20 needs tsx's loader (a dev dependency a checkout has), as
  * threads/entry.ts does for threads.
  */
-function workerEntry(name: 'step-worker' | 'command-guard'): { entry: string; execArgv: string[] } {
+export function workerEntry(name: 'step-worker' | 'command-guard' | 'trial-process'): {
+  entry: string;
+  execArgv: string[];
+} {
   const known = resolvedEntries.get(name);
   if (known) return known;
   const js = fileURLToPath(new URL(`./${name}.js`, import.meta.url));

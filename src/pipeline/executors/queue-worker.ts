@@ -23,6 +23,8 @@ import {
   type StepJobResult,
   stagingPath,
 } from './step-queue.js';
+import { runTrialJob } from './trial-job.js';
+import { TRIAL_JOB, type TrialJobData, type TrialJobResult } from './trial-queue.js';
 
 export interface StepQueueWorkerOptions {
   redis: string;
@@ -43,7 +45,18 @@ export interface StepQueueWorkerOptions {
   serveTracking?: (workspace: Workspace) => Promise<TrackingServer>;
   /** A name for logs and for KILN_WORKER_ID (default: host and pid). */
   id?: string;
-  onEvent?: (e: { type: 'start' | 'done' | 'failed'; jobId: string; step: string; error?: string }) => void;
+  onEvent?: (e: QueueWorkerEvent) => void;
+}
+
+/** A job starting or ending on this worker: a pipeline step, or a tuning trial of `study`. */
+export interface QueueWorkerEvent {
+  type: 'start' | 'done' | 'failed';
+  jobId: string;
+  step?: string;
+  study?: string;
+  /** The trial number a trial job ran (on 'done'). */
+  trial?: number;
+  error?: string;
 }
 
 const LOG_FLUSH_MS = 200;
@@ -53,13 +66,15 @@ const WORKSPACE_POINTERS = ['KILN_TRACKING_URI', 'MLFLOW_TRACKING_URI', 'KILN_HO
  * `kiln worker`'s body: takes step jobs from the queue (protocol in step-queue.ts) and runs
  * each attempt with the local executor in a temporary folder of its own, commands through the
  * guard that dies with this process, then uploads what the attempt wrote to the job's staging
- * folder. It never touches the pipeline tables or the cache: the coordinator commits.
+ * folder. It never touches the pipeline tables or the cache: the coordinator commits. Trial
+ * jobs on the same queue (protocol in trial-queue.ts) run one tuning trial each, in a process
+ * of their own (trial-job.ts).
  */
 export class StepQueueWorker {
   readonly id: string;
   private readonly queueName: string;
   private readonly executor = new LocalExecutor({ guardCommands: true });
-  private worker: Worker<StepJobData, StepJobResult> | undefined;
+  private worker: Worker<StepJobData | TrialJobData, StepJobResult | TrialJobResult> | undefined;
   private subscriber: Redis | undefined;
   private checker: Redis | undefined;
   private tracking: Promise<TrackingServer> | undefined;
@@ -84,9 +99,12 @@ export class StepQueueWorker {
       this.worker?.cancelJob(jobId, 'cancelled by the pipeline run');
     });
     const lockMs = this.options.lockMs ?? 30_000;
-    this.worker = new Worker<StepJobData, StepJobResult>(
+    this.worker = new Worker<StepJobData | TrialJobData, StepJobResult | TrialJobResult>(
       this.queueName,
-      (job, _token, signal) => this.process(job, signal),
+      (job, _token, signal) =>
+        job.name === TRIAL_JOB
+          ? this.processTrial(job as Job<TrialJobData, TrialJobResult>, signal)
+          : this.process(job as Job<StepJobData, StepJobResult>, signal),
       {
         connection,
         concurrency: this.options.concurrency ?? 1,
@@ -108,6 +126,40 @@ export class StepQueueWorker {
     this.subscriber?.disconnect();
     this.checker?.disconnect();
     if (this.tracking) await (await this.tracking.catch(() => undefined))?.close();
+  }
+
+  private async processTrial(
+    job: Job<TrialJobData, TrialJobResult>,
+    signal?: AbortSignal,
+  ): Promise<TrialJobResult> {
+    const jobId = job.id!;
+    const study = job.data.study.name;
+    this.options.onEvent?.({ type: 'start', jobId, study });
+    try {
+      if (await this.checker!.exists(cancelKey(this.queueName, jobId)))
+        throw new KilnError('INVALID_STATE', 'cancelled by the tuning run before it started');
+      const result = await runTrialJob(job, {
+        queue: this.queueName,
+        worker: this.id,
+        workspace: this.options.workspaceOptions,
+        ...(signal ? { signal } : {}),
+      });
+      this.options.onEvent?.({
+        type: 'done',
+        jobId,
+        study,
+        ...(result.trial ? { trial: result.trial.number } : {}),
+      });
+      return result;
+    } catch (e) {
+      const text = isKilnError(e)
+        ? failureText(e.code, e.message)
+        : e instanceof Error
+          ? e.message
+          : String(e);
+      this.options.onEvent?.({ type: 'failed', jobId, study, error: text });
+      throw new Error(text);
+    }
   }
 
   private async process(job: Job<StepJobData, StepJobResult>, signal?: AbortSignal): Promise<StepJobResult> {

@@ -2,9 +2,11 @@ import type { DatasetCatalog } from '../../data/index.js';
 import { KilnError } from '../../errors.js';
 import type { KilnClient } from '../../sdk/index.js';
 import {
+  benchmarkObjective,
   createStudy,
   type FrozenTrial,
   loadStudy,
+  type Objective,
   type Study,
   type StudyLocation,
   type StudyRecord,
@@ -13,6 +15,7 @@ import {
   type StudyTracking,
   studySummary,
 } from '../../tune/index.js';
+import { runTrialsOnQueue } from '../executors/bullmq-trials.js';
 import { loadTrainingData } from './load-data.js';
 import { environmentTags } from './run.js';
 import { parseTrainSpec, type TrainSpec } from './spec.js';
@@ -39,6 +42,12 @@ export interface TuneFromSpecBehaviour {
   onTrialFinished?: (trial: FrozenTrial) => void;
   /** An interrupted command: no trial starts after it, and the running trials' fits stop. */
   signal?: AbortSignal;
+  /**
+   * Send the trials as jobs to `kiln worker` processes on this BullMQ queue instead of running
+   * them here (executors/trial-queue.ts); `parallel` then bounds the jobs out at once (default:
+   * all the trials still to run).
+   */
+  queue?: { redis: string; queue?: string; pollMs?: number };
 }
 
 export interface TuneResult {
@@ -98,19 +107,36 @@ export async function tuneFromSpec(
       tracking,
     });
   }
-  const objective = await trainingObjectiveForStudy(study, {
-    client: options.client,
-    data: options.data,
-    spec,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  const finished = await study.optimize(objective, {
-    ...(options.trials !== undefined ? { nTrials: options.trials } : {}),
-    parallel: options.parallel ?? spec.search?.parallel ?? 1,
-    ...(options.timeoutSeconds !== undefined ? { timeout: options.timeoutSeconds } : {}),
-    ...(options.onTrialFinished ? { onTrialFinished: options.onTrialFinished } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  let finished: FrozenTrial[];
+  if (options.queue) {
+    if (options.timeoutSeconds !== undefined)
+      throw new KilnError(
+        'INVALID_PARAMETER_VALUE',
+        '--timeout: not with the bullmq executor (bound the study with --trials or search.trials)',
+      );
+    // The workers load the data; this process only sends jobs and waits.
+    finished = await runTrialsOnQueue(study, {
+      ...options.queue,
+      ...(options.trials !== undefined ? { trials: options.trials } : {}),
+      ...(options.parallel !== undefined ? { parallel: options.parallel } : {}),
+      ...(options.onTrialFinished ? { onTrialFinished: options.onTrialFinished } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } else {
+    const objective = await trainingObjectiveForStudy(study, {
+      client: options.client,
+      data: options.data,
+      spec,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    finished = await study.optimize(objective, {
+      ...(options.trials !== undefined ? { nTrials: options.trials } : {}),
+      parallel: options.parallel ?? spec.search?.parallel ?? 1,
+      ...(options.timeoutSeconds !== undefined ? { timeout: options.timeoutSeconds } : {}),
+      ...(options.onTrialFinished ? { onTrialFinished: options.onTrialFinished } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
   await study.refresh();
   const summary = studySummary(study);
   const parentRunId = study.record.parentRunId;
@@ -137,6 +163,24 @@ export async function trainingObjectiveForStudy(
     study: study.name,
     ...(options.signal ? { signal: options.signal } : {}),
   });
+}
+
+/**
+ * The objective any process working on a stored study runs: its training spec's (the data
+ * loaded here, once per call) or the built-in benchmark function it names.
+ */
+export async function storedStudyObjective(
+  study: Study,
+  options: { client: KilnClient; data?: DatasetCatalog; signal?: AbortSignal },
+): Promise<Objective> {
+  if (isTrainingSpecStudy(study)) return trainingObjectiveForStudy(study, options);
+  const o = study.record.spec.objective;
+  if (!o)
+    throw new KilnError(
+      'INVALID_PARAMETER_VALUE',
+      `study '${study.name}': its spec names no objective, so a worker cannot run it`,
+    );
+  return benchmarkObjective(o.name, o.options ?? {});
 }
 
 /** True when a stored study was created from a training spec (so a worker needs this module). */
