@@ -7,8 +7,8 @@
  *
  * 1. `kiln pipeline run examples/flights/ct.yaml` trains the January–March champion of
  *    flights-live, the gate (ct-policy.yaml) promotes it and the deploy step points
- *    `deployments:/flights` at it;
- * 2. `kiln serve deployments:/flights --prediction-store` serves it; `kiln server` checks the
+ *    `deployments:/flights-live` at it;
+ * 2. `kiln serve deployments:/flights-live --prediction-store` serves it; `kiln server` checks the
  *    alert rules (alerts.yaml) every few seconds and fires pipeline triggers;
  * 3. April–May flights are replayed as traffic through `kiln serve`, each answer's label (did it
  *    leave > 15 min late) fed back through POST /api/kiln/monitor/feedback;
@@ -214,7 +214,7 @@ async function infer(
   f: Flight,
 ): Promise<{ ok: true; version: string; id: string; p: number } | { ok: false; why: string }> {
   try {
-    const r = await fetch(`${base}/v2/models/flights/infer`, {
+    const r = await fetch(`${base}/v2/models/flights-live/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -261,6 +261,13 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
   const spec = path.join(HERE, 'ct.yaml');
   const params = ['--param', `sample=${o.sample}`, '--param', `trees=${o.trees}`];
   const running: LongProcess[] = [];
+  // Ctrl-C stops the servers and workers this started, not only this process.
+  const onSignal = () => {
+    for (const p of running) p.child.kill('SIGTERM');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // The model, its gate and who the pipeline acts as (the deploy step needs editor on it).
     const client = await connect({ home: o.home });
@@ -339,7 +346,7 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
       o,
       [
         'serve',
-        'deployments:/flights',
+        'deployments:/flights-live',
         '--prediction-store',
         '--tracking-uri',
         o.home,
@@ -352,7 +359,7 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
     );
     running.push(serve);
     const base = serve.match[1]!;
-    o.log(`2. kiln server ${api}, kiln serve deployments:/flights ${base}`);
+    o.log(`2. kiln server ${api}, kiln serve deployments:/flights-live ${base}`);
 
     // 3. Replay April–May until the deployment has switched, then June.
     const aprMay = await flightsOf('2001-04-01', '2001-06-01', o.sample, o.replay);
@@ -538,6 +545,8 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
       report,
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const p of running.reverse()) await p.stop();
   }
 }
