@@ -318,7 +318,7 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
       '--event',
       'alert.fired',
       '--match',
-      `subject=monitors:/${MODEL}/drift`,
+      `subject=monitors:/${MODEL}/*`,
       '--spec',
       spec,
       '--param',
@@ -426,7 +426,7 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
       fired_time: number;
       evidence: Record<string, unknown>;
     }[];
-    const drift = alerts.find((a) => a.rule === 'drift');
+    const drift = [...alerts].sort((a, b) => a.fired_time - b.fired_time)[0];
     const all = JSON.parse(await kiln(o, ['pipeline', 'ls', '--json'])) as {
       runId: string;
       startTime: number;
