@@ -432,7 +432,8 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
       startTime: number;
       trigger: { type: string };
     }[];
-    const triggered = all.find((r) => r.trigger?.type === 'event');
+    // The first triggered run is the retrain; a later alert's run finds every step cached.
+    const triggered = all.filter((r) => r.trigger?.type === 'event').at(-1);
     if (!triggered) throw new Error('no triggered pipeline run');
     let retrain = JSON.parse(await kiln(o, ['pipeline', 'show', triggered.runId, '--json']));
     for (let i = 0; i < 120 && retrain.status === 'RUNNING'; i++) {
