@@ -26,6 +26,7 @@ export {
 } from './catalog.js';
 export { resolveInDataRoots, withServerPathsHidden } from './data-roots.js';
 export { compileDerivations } from './derive.js';
+export { sqlString, withDuck } from './duckdb.js';
 export {
   type Expectation,
   type ExpectationResult,

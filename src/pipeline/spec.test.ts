@@ -86,13 +86,34 @@ describe('kiln.yaml', () => {
     ).not.toThrow();
   });
 
-  it('refuses kinds that are not built yet, unknown kinds, and command fields on built-in steps', () => {
-    expect(() => check({ steps: { d: { kind: 'deploy' } } })).toThrow(
-      "kiln.yaml: steps.d.kind: 'deploy' cannot run yet: deploying a version from a pipeline is not built yet",
+  it('checks the params of deploy, monitor-check and transform, refuses unknown kinds and command fields on built-in steps', () => {
+    expect(() => check({ steps: { d: { kind: 'deploy', params: { name: 'web' } } } })).toThrow(
+      'kiln.yaml: steps.d.params.model: give model (one version, all traffic) or versions (a split), not both',
     );
+    expect(() =>
+      check({
+        steps: { d: { kind: 'deploy', params: { name: 'web', model: 'm/1', versions: [{ model: 'm/2' }] } } },
+      }),
+    ).toThrow('steps.d.params.model: give model');
+    expect(() =>
+      check({ steps: { d: { kind: 'deploy', params: { name: 'web', model: 'm@champion' } } } }),
+    ).not.toThrow();
     expect(() => check({ steps: { m: { kind: 'monitor-check' } } })).toThrow(
-      "'monitor-check' cannot run yet",
+      'kiln.yaml: steps.m.params.model',
     );
+    expect(() =>
+      check({
+        steps: { m: { kind: 'monitor-check', params: { model: 'm', check: 'drift', window: '7x' } } },
+      }),
+    ).toThrow('steps.m.params.window: window: expected a duration like 7d');
+    expect(() =>
+      check({ steps: { m: { kind: 'monitor-check', params: { model: 'm', check: 'perf' } } } }),
+    ).toThrow('steps.m.params.check');
+    expect(() =>
+      check({
+        steps: { t: { kind: 'transform', params: { dataset: 'd@1', name: 'e', sql: 'SELECT 1; DROP x' } } },
+      }),
+    ).toThrow('steps.t.params.sql: one SELECT statement');
     expect(() => check({ steps: { x: { kind: 'bake' } } })).toThrow(
       "kiln.yaml: steps.x.kind: unknown kind 'bake'",
     );

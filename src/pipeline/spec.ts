@@ -23,24 +23,16 @@ const OUTPUT_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 export const BUILT_IN_KINDS = [
   'ingest',
   'validate',
+  'transform',
   'split',
   'train',
   'tune',
   'evaluate',
   'register',
   'promote',
+  'deploy',
+  'monitor-check',
 ];
-/**
- * Kinds the pipeline design names whose areas are not built yet: refused with this message
- * rather than run as a stub that pretends to work.
- */
-export const PLANNED_KINDS: Record<string, string> = {
-  transform: 'SQL transforms of a dataset are not built yet (src/data has no transform operation)',
-  deploy:
-    'deploying a version from a pipeline is not built yet (serve hot-reloads an alias: promote moves it)',
-  'monitor-check': 'monitoring checks are not built yet (src/monitor is being built)',
-};
-
 /** `30s`, `5m`, `2h`, `1500ms` or a number of seconds → milliseconds. */
 const durationSchema = z
   .union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/)])
@@ -233,11 +225,6 @@ export function parsePipelineSpec(
         'INVALID_PARAMETER_VALUE',
         `${at}: give a kind (${BUILT_IN_KINDS.join(', ')}) or a command`,
       );
-    if (PLANNED_KINDS[kind])
-      throw new KilnError(
-        'INVALID_PARAMETER_VALUE',
-        `${at}.kind: '${kind}' cannot run yet: ${PLANNED_KINDS[kind]}`,
-      );
     if (kind !== 'command' && !BUILT_IN_KINDS.includes(kind))
       throw new KilnError(
         'INVALID_PARAMETER_VALUE',
@@ -314,12 +301,26 @@ export function parsePipelineSpec(
 export const KIND_OUTPUTS: Record<string, string[]> = {
   ingest: ['dataset', 'hash', 'rows'],
   validate: ['dataset', 'passed'],
+  transform: ['dataset', 'hash', 'rows'],
   split: [],
   train: ['run_id', 'model_uri'],
   tune: ['study', 'best_run_id', 'best_value', 'model_uri'],
   evaluate: ['run_id', 'passed'],
   register: ['name', 'version', 'model_uri'],
   promote: ['name', 'version', 'alias', 'decision'],
+  deploy: ['name', 'versions', 'changed'],
+  'monitor-check': [
+    'model',
+    'version',
+    'firing',
+    'fired',
+    'share',
+    'dataset_drift',
+    'drifted',
+    'rows',
+    'labelled',
+    'auc',
+  ],
 };
 
 /** Known outputs of a step; undefined when any name may come (split parts, a command's values file). */

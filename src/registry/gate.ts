@@ -281,20 +281,23 @@ async function evaluateRules(
     policy.value !== undefined ||
     [policy.primary.metric, ...policy.guards.map((g) => g.metric)].some((m) => DATA_PARTS.test(m));
   let sameData = true;
+  const p = policy.primary;
+  const floor = p.floor_on_new_data;
   if (candRun && incRun && dataDependent) {
     const why = compareHeldOut(candRun, incRun);
     sameData = why === undefined;
+    // A floor for new data lets a retrain on another window through, judged on its own held-out data.
+    const judgedAlone = why !== undefined && floor !== undefined && DATA_PARTS.test(p.metric);
     rules.push({
       rule: 'same-held-out-data',
-      outcome: why ? 'failed' : 'passed',
+      outcome: why && !judgedAlone ? 'failed' : 'passed',
       detail: why
-        ? `cannot establish that versions ${candidate.version} and ${incumbent!.version} were evaluated on the same held-out data: ${why}`
+        ? `cannot establish that versions ${candidate.version} and ${incumbent!.version} were evaluated on the same held-out data: ${why}${judgedAlone ? `; the policy judges such a candidate on its own held-out ${p.metric} against primary.floor_on_new_data ${fmt(floor!)}` : ''}`
         : `versions ${candidate.version} and ${incumbent!.version} were evaluated on the same data version and split`,
     });
   }
 
   // Primary metric: beat the holder by the margin.
-  const p = policy.primary;
   const cand = metricOf(candRun, p.metric);
   const inc = metricOf(incRun, p.metric);
   if (cand === undefined) {
@@ -326,6 +329,16 @@ async function evaluateRules(
       candidate: cand,
       incumbent: inc,
       threshold: p.min_improvement,
+    });
+  } else if (floor !== undefined) {
+    const passed = p.direction === 'maximize' ? cand >= floor : cand <= floor;
+    rules.push({
+      rule: `primary:${p.metric}`,
+      outcome: passed ? 'passed' : 'failed',
+      detail: `${p.metric} ${fmt(cand)} on the candidate's own held-out data ${passed ? (p.direction === 'maximize' ? '≥' : '≤') : p.direction === 'maximize' ? '<' : '>'} primary.floor_on_new_data ${fmt(floor)} (holder ${fmt(inc)} was evaluated on other data)`,
+      candidate: cand,
+      incumbent: inc,
+      threshold: floor,
     });
   }
 

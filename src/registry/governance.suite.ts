@@ -480,6 +480,57 @@ personal_data:
       );
     });
 
+    it('primary.floor_on_new_data judges a retrain on other held-out data against the floor', async () => {
+      const policy = POLICY.replace('required: true', 'required: false').replace(
+        'min_improvement: 0.005',
+        'min_improvement: 0.005\n  floor_on_new_data: 0.75',
+      );
+      await setPromotionPolicy(reg, 'credit', policy, { user: 'alice' });
+      const v1 = await trainedVersion(good);
+      await promoteVersion(reg, { name: 'credit', version: v1, alias: 'champion' }, { user: 'alice' });
+      // Below the holder's 0.8 but above the floor, on another split: accepted, and says why.
+      const newWindow = await trainedVersion({ ...good, 'test.auc': 0.76 }, { seed: '8' });
+      const accepted = await promoteVersion(
+        reg,
+        { name: 'credit', version: newWindow, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(accepted.decision, JSON.stringify(accepted.rules)).toBe('accepted');
+      expect(accepted.rules.find((r) => r.rule === 'same-held-out-data')).toMatchObject({
+        outcome: 'passed',
+        detail: expect.stringContaining('kiln.split.seed differs'),
+      });
+      expect(accepted.rules.find((r) => r.rule === 'primary:test.auc')).toMatchObject({
+        outcome: 'passed',
+        candidate: 0.76,
+        threshold: 0.75,
+      });
+      // The data-dependent regression guard is not compared across data; an absolute bound would be.
+      expect(accepted.rules.some((r) => r.rule === 'guard:test.logloss')).toBe(false);
+      const low = await trainedVersion({ ...good, 'test.auc': 0.74 }, { seed: '9' });
+      const refused = await promoteVersion(
+        reg,
+        { name: 'credit', version: low, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(refused.decision).toBe('refused');
+      expect(refused.rules.find((r) => r.rule === 'primary:test.auc')).toMatchObject({
+        outcome: 'failed',
+        detail: expect.stringContaining('< primary.floor_on_new_data 0.75'),
+      });
+      // On the same held-out data the holder is still to be beaten, floor or not.
+      const same = await trainedVersion({ ...good, 'test.auc': 0.762 }, { seed: '8' });
+      const compared = await promoteVersion(
+        reg,
+        { name: 'credit', version: same, alias: 'champion' },
+        { user: 'alice' },
+      );
+      expect(compared.decision).toBe('refused');
+      expect(compared.rules.find((r) => r.rule === 'primary:test.auc')!.detail).toContain(
+        '< required margin 0.005',
+      );
+    });
+
     it('--force is for admins only and is audited with what it overrode', async () => {
       await setPromotionPolicy(reg, 'credit', POLICY, { user: 'alice' });
       const v1 = await trainedVersion(good);

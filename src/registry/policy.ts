@@ -22,6 +22,8 @@ import { checkAlias, checkModelName } from './validation.js';
  *   metric: test.auc
  *   direction: maximize          # or minimize
  *   min_improvement: 0.002       # the candidate must beat the holder by at least this
+ *   floor_on_new_data: 0.7       # optional: evaluated on other held-out data than the holder
+ *                                # (a retrain on a newer window), it must reach this instead
  * guards:
  *   - metric: p99_latency_us
  *     direction: minimize
@@ -122,6 +124,13 @@ export const PromotionPolicySchema = z
         metric: MetricName,
         direction: Direction,
         min_improvement: z.number().nonnegative().default(0),
+        /**
+         * A candidate evaluated on other held-out data than the holder (a retrain on a newer
+         * data window) cannot be compared with it; with this set it passes the primary rule when
+         * its own held-out value reaches this bound (≥ for maximize, ≤ for minimize) instead of
+         * being refused. Unset: such a candidate is refused (the same-held-out-data rule).
+         */
+        floor_on_new_data: z.number().optional(),
       })
       .strict(),
     guards: z.array(Guard).max(50).default([]),
