@@ -14,14 +14,14 @@
  *  4. register  both, and promote through the promotion gate under a policy (policy.yaml);
  *  5. serve     `kiln serve models:/flights-delay@champion` on loopback, logging predictions;
  *  6. live      later days of May as live HTTP traffic, their labels arriving later through the
- *               feedback API of `kiln server`;
- *  7. monitor   drift of the live inputs against the training profile, live performance
- *               against the offline test; the alert rules fire;
+ *               feedback API of `kiln server`; drift of the live inputs against the training
+ *               profile, live performance against the offline test;
+ *  7. live      the first half of June the same way, then the monitor's alert check;
  *  8. retrain   the alert starts a pipeline in `kiln server` (an event trigger on `alert.fired`:
  *               examples/quickstart/retrain.yaml) that retrains on January–May, scores champion
  *               and candidate on the same labelled live window and promotes through the gate;
  *               `kiln serve` hot-reloads the new champion;
- *  9. June      later days of June go to the new champion;
+ *  9. live      the second half of June goes to the new champion;
  * 10. summary   every version with its metrics, latency, cost, value, drift and gate decisions,
  *               and the UI's address, with `kiln server` left running (Ctrl-C stops it).
  *
@@ -70,7 +70,7 @@ const STAY =
 /** How much of the data each mode uses: the first `days` of each month train, later days are live. */
 const SIZE = FAST
   ? { days: 2, rounds: 40, trials: 4, tuneRounds: 32, live: 1200, concurrency: 8 }
-  : { days: 5, rounds: 100, trials: 10, tuneRounds: 64, live: 5000, concurrency: 8 };
+  : { days: 2, rounds: 100, trials: 10, tuneRounds: 64, live: 5000, concurrency: 8 };
 const LATENCY_BOUND_US = 300;
 const home = path.resolve(process.env.KILN_HOME ?? '.kiln');
 const actor = { user: process.env.KILN_USER ?? 'quickstart' };
@@ -92,6 +92,10 @@ const {
   ...baseEnv
 } = process.env;
 const childEnv = { ...baseEnv, KILN_HOME: home, KILN_USER: actor.user, KILN_LOG_LEVEL: 'warn' };
+// The processes and model of this run, for the helpers below.
+let serverProcess: KilnProcess | undefined;
+let serveProcess: KilnProcess | undefined;
+let modelName = '';
 let stopping = false;
 const stopAll = async () => {
   if (stopping) return;
@@ -233,6 +237,7 @@ try {
   // 4. Registry and gate: the baseline first, then the tuned model has to beat it.
   t = performance.now();
   const model = await freeModelName('flights-delay');
+  modelName = model;
   say(`\n4. register ${model} and promote through the gate (examples/quickstart/policy.yaml)`);
   await registry.createRegisteredModel(
     { name: model, description: 'Will a US flight leave >15 min late? (quickstart)' },
@@ -259,6 +264,7 @@ try {
   // 5. Serve the alias: kiln serve follows champion and logs every prediction.
   t = performance.now();
   const server = await serverStarting;
+  serverProcess = server;
   say(`\n5. serve: kiln serve models:/${model}@champion (prediction log on), kiln server at ${server.url}`);
   const serve = await startKiln(
     [
@@ -279,20 +285,13 @@ try {
     childEnv,
   );
   children.push(serve);
+  serveProcess = serve;
   say(`   serving on ${serve.url}  (${seconds(t)})`);
 
   // Going live: alert rules on the served alias, the live policy, and the retraining trigger.
   // The AUC rule fires when live AUC falls 0.01 under the champion's offline test AUC.
   const offlineAuc = versions.find((v) => v.version === firstChampion)!.metric('test.auc') ?? 0.6;
   const aucFloor = Math.floor((offlineAuc - 0.01) * 1000) / 1000;
-  const rulesYaml = readFileSync(path.join(QS, 'alerts.yaml'), 'utf8').replace(
-    'below: 0.6,',
-    `below: ${aucFloor},`,
-  );
-  await http(`${server.url}/api/kiln/monitor/alerts/rules/${model}`, {
-    method: 'PUT',
-    body: { rules: rulesYaml },
-  });
   await setPromotionPolicy(registry, model, readFileSync(path.join(QS, 'policy-live.yaml'), 'utf8'), actor);
   const pipelines = new SqlPipelineStore(store);
   await addTrigger(pipelines, {
@@ -310,44 +309,33 @@ try {
   });
   const triggeredAfter = Date.now();
 
-  // 6. Live traffic: later days of May, with labels arriving behind the requests.
+  // 6–7. Live traffic with labels behind it, then drift and measured performance of each
+  // stretch of it; a replayed month takes seconds, so windows are the replay's own span.
+  const championBefore = versions.find((v) => v.version === firstChampion)!;
   t = performance.now();
-  say(
-    `\n6. live: ${SIZE.live.toLocaleString('en-US')} flights of May (days ${SIZE.days + 1}–31) as HTTP requests, labels through feedback`,
-  );
-  const may = await sampleFlights(FLIGHTS, 5, SIZE.days, SIZE.live);
-  const mayReplay = await replay(may, {
-    serveUrl: serve.url,
-    serverUrl: server.url,
-    idPrefix: `${model}-may`,
-    concurrency: SIZE.concurrency,
-    bar: stepBar('May', may.length, 'requests'),
+  const may = await liveStretch('May', 5, SIZE.days + 1, 31, '6. live');
+  championBefore.live.set('May', may.figures);
+  t = performance.now();
+  const june1 = await liveStretch('June 1st half', 6, SIZE.days + 1, 15, '7. live');
+  championBefore.live.set('June-1', june1.figures);
+  championBefore.drift = june1.drift.dataset;
+  // The monitor's check, as `kiln server --monitor-interval-ms` runs it on a timer, over the
+  // rules in alerts.yaml watching the last stretch of traffic.
+  const rulesYaml = readFileSync(path.join(QS, 'alerts.yaml'), 'utf8')
+    .replace('below: 0.6,', `below: ${aucFloor},`)
+    .replace('window: 1h', `window: ${june1.windowSeconds}s`);
+  await http(`${server.url}/api/kiln/monitor/alerts/rules/${model}`, {
+    method: 'PUT',
+    body: { rules: rulesYaml },
   });
-  sayReplay(mayReplay);
-
-  // 7. Monitor: drift against the training profile, measured performance against the test.
-  t = performance.now();
-  say('\n7. monitor: drift and live performance of the champion (last hour)');
-  const drift = await http<DriftReport>(
-    `${server.url}/api/kiln/monitor/drift?model=${model}@champion&window=1h`,
-  );
-  const perf = await http<PerformanceReport>(
-    `${server.url}/api/kiln/monitor/performance?model=${model}@champion&window=1h`,
-  );
-  sayDrift(drift);
-  sayPerformance(perf);
   const check = await http<{ check: CheckResult }>(`${server.url}/api/kiln/monitor/check`, {
     body: { model },
   });
   const fired = firedRules(check.check);
-  say(`   alert check: ${fired.length > 0 ? `fired ${fired.join(', ')}` : 'nothing fired'}  (${seconds(t)})`);
-  const championBefore = versions.find((v) => v.version === firstChampion)!;
-  championBefore.live.set('May', {
-    auc: perf.measured?.auc,
-    logloss: perf.measured?.logloss,
-    rows: perf.labels.labelled,
-  });
-  championBefore.drift = drift.dataset;
+  say(
+    `   alert check (alerts.yaml; auc below ${aucFloor} = offline test AUC − 0.01): ` +
+      `${fired.length > 0 ? `fired ${fired.join(', ')}` : 'nothing fired'}`,
+  );
 
   // 8. The alert starts the retrain pipeline in kiln server; kiln serve picks up the new champion.
   let retrained: VersionRow | undefined;
@@ -391,41 +379,17 @@ try {
   // The score step logged live.* to the runs it judged.
   for (const v of versions) v.run = await kiln.getRun(v.runId);
 
-  // 9. June, on whichever version holds champion now.
+  // 9. The rest of June, on whichever version holds champion now.
   t = performance.now();
-  say(
-    `\n9. live: ${SIZE.live.toLocaleString('en-US')} flights of June (days ${SIZE.days + 1}–30) on champion version ${finalChampion}`,
-  );
-  const june = await sampleFlights(FLIGHTS, 6, SIZE.days, SIZE.live);
-  const juneStart = Date.now();
-  const juneReplay = await replay(june, {
-    serveUrl: serve.url,
-    serverUrl: server.url,
-    idPrefix: `${model}-june`,
-    concurrency: SIZE.concurrency,
-    bar: stepBar('June', june.length, 'requests'),
-  });
-  sayReplay(juneReplay);
-  const junePerf = await http<PerformanceReport>(
-    `${server.url}/api/kiln/monitor/performance?model=${model}/${finalChampion}&window=${Math.ceil((Date.now() - juneStart) / 1000) + 5}s`,
-  );
-  const juneDrift = await http<DriftReport>(
-    `${server.url}/api/kiln/monitor/drift?model=${model}/${finalChampion}&window=${Math.ceil((Date.now() - juneStart) / 1000) + 5}s`,
-  );
-  sayPerformance(junePerf);
+  const june2 = await liveStretch('June 2nd half', 6, 16, 30, `9. live (champion version ${finalChampion})`);
   const juneRow = versions.find((v) => v.version === finalChampion)!;
-  juneRow.live.set('June', {
-    auc: junePerf.measured?.auc,
-    logloss: junePerf.measured?.logloss,
-    rows: junePerf.labels.labelled,
-  });
-  juneRow.drift = juneDrift.dataset;
+  juneRow.live.set('June-2', june2.figures);
 
   // 10. Summary.
   const outcomes = await http<ModelOutcomes>(
     `${server.url}/api/kiln/models/outcomes?name=${model}&window=1h`,
   ).catch(() => undefined);
-  summary(model, versions, finalChampion, drift, outcomes);
+  summary(model, versions, finalChampion, june1.drift, outcomes);
   say(`\nDone in ${seconds(total)}.`);
   say(`
 Open the UI: ${server.url}/
@@ -462,6 +426,39 @@ interface VersionRow {
   decisions: PromotionResult[];
   live: Map<string, LiveFigures>;
   drift?: DriftReport['dataset'];
+}
+
+/** Replays one month's days [fromDay, toDay] and reports drift and performance over exactly them. */
+async function liveStretch(label: string, month: number, fromDay: number, toDay: number, heading: string) {
+  const monthName = month === 5 ? 'May' : 'June';
+  say(
+    `\n${heading}: ${SIZE.live.toLocaleString('en-US')} flights of ${monthName} (days ${fromDay}–${toDay}) as HTTP requests, labels through feedback`,
+  );
+  const flights = await sampleFlights(FLIGHTS, month, fromDay - 1, toDay, SIZE.live);
+  // Each stretch's window starts a whole second after the previous stretch's last request.
+  await new Promise((r) => setTimeout(r, 1100));
+  const from = Date.now();
+  const r = await replay(flights, {
+    serveUrl: serveProcess!.url,
+    serverUrl: serverProcess!.url,
+    idPrefix: `${modelName}-${label.replace(/\W+/g, '-').toLowerCase()}`,
+    concurrency: SIZE.concurrency,
+    bar: stepBar(label, flights.length, 'requests'),
+  });
+  sayReplay(r);
+  const end = Date.now() + 1;
+  const windowSeconds = Math.ceil((end - from) / 1000);
+  const q = `model=${modelName}@champion&window=${windowSeconds}s&end=${new Date(end).toISOString()}`;
+  const drift = await http<DriftReport>(`${serverProcess!.url}/api/kiln/monitor/drift?${q}`);
+  const perf = await http<PerformanceReport>(`${serverProcess!.url}/api/kiln/monitor/performance?${q}`);
+  sayDrift(drift);
+  sayPerformance(perf);
+  const figures: LiveFigures = {
+    auc: perf.measured?.auc,
+    logloss: perf.measured?.logloss,
+    rows: perf.labels.labelled,
+  };
+  return { replay: r, drift, perf, figures, windowSeconds };
 }
 
 async function startServer(): Promise<KilnProcess> {
@@ -690,8 +687,10 @@ function summary(
     'role',
     'trained on',
     'test AUC',
-    'live AUC May',
-    'live AUC June',
+    'live May',
+    'Jun 1–15',
+    'Jun 16–30',
+    'scored',
     'p99 µs',
     'cost/1k',
     'value/1k',
@@ -704,8 +703,10 @@ function summary(
       v.role,
       v.trainedOn,
       fmt(v.metric('test.auc')),
-      fmt(v.live.get('May')?.auc ?? v.metric('live.auc')),
-      fmt(v.live.get('June')?.auc),
+      fmt(v.live.get('May')?.auc),
+      fmt(v.live.get('June-1')?.auc),
+      fmt(v.live.get('June-2')?.auc),
+      fmt(v.metric('live.auc')),
       fmt(v.metric('p99_latency_us'), 1),
       money(v.metric('cost_per_1k_predictions')),
       fmt(v.metric('test.value_per_1k'), 0),
@@ -716,12 +717,13 @@ function summary(
   const line = (cells: string[]) => `  ${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd();
   say(line(header));
   for (const r of table) say(line(r));
-  say('  * holds @champion. test AUC and value/1k (the value matrix of train.yaml, USD per 1,000');
-  say("  predictions) are on each version's own held-out test month; p99 is one row scored in-process,");
-  say('  cost/1k its CPU at KILN_COST_CPU_HOUR. Live AUC May of the retrained version is the score');
-  say("  step's, on the same labelled May requests the champion answered.");
+  say('  * holds @champion. test AUC and value/1k (USD per 1,000 predictions, the value matrix of');
+  say("  train.yaml) are on each version's own held-out test month. live: AUC measured on the labelled");
+  say("  requests that version answered. scored: the retrain pipeline's score step, champion and");
+  say("  candidate on the same labelled live requests (the gate's live.auc). p99: one row scored");
+  say('  in-process; cost/1k: its CPU at KILN_COST_CPU_HOUR.');
   say(
-    `\n  drift (May window vs ${drift.reference.dataset}): ${
+    `\n  drift (June 1–15 window vs ${drift.reference.dataset}): ${
       drift.features
         .filter((f) => f.drifted)
         .map((f) => `${f.column} (${f.test} ${fmt(f.score, 3)})`)

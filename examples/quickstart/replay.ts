@@ -20,11 +20,12 @@ export interface Flight {
   late: boolean;
 }
 
-/** A repeatable sample of one month's flights on days after `afterDay` (never trained on). */
+/** A repeatable sample of one month's flights on days (afterDay, untilDay] (never trained on). */
 export async function sampleFlights(
   file: string,
   month: number,
   afterDay: number,
+  untilDay: number,
   rows: number,
 ): Promise<Flight[]> {
   const db = await DuckDBInstance.create(':memory:');
@@ -35,7 +36,8 @@ export async function sampleFlights(
               minute(date)::double as minute, dayofweek(date)::double as weekday,
               distance::double as distance, origin, destination, delay > 15 as late
          from (select * from read_parquet('${file.replaceAll("'", "''")}')
-                where month(date) = ${month} and day(date) > ${afterDay} and delay is not null)
+                where month(date) = ${month} and day(date) > ${afterDay} and day(date) <= ${untilDay}
+                  and delay is not null)
         using sample reservoir(${rows} rows) repeatable (7)`,
     );
     return (r.getRowObjects() as unknown as Flight[]).sort((a, b) => (a.date < b.date ? -1 : 1));
