@@ -723,11 +723,15 @@ function summary(
   say("  candidate on the same labelled live requests (the gate's live.auc). p99: one row scored");
   say('  in-process; cost/1k: its CPU at KILN_COST_CPU_HOUR.');
   say(
-    `\n  drift (June 1–15 window vs ${drift.reference.dataset}): ${
+    `\n  drift (June 1–15 window vs ${drift.reference.dataset}): features ${
       drift.features
         .filter((f) => f.drifted)
         .map((f) => `${f.column} (${f.test} ${fmt(f.score, 3)})`)
         .join(', ') || 'none'
+    }; predictions ${
+      drift.prediction.drifted
+        ? `drifted (${drift.prediction.test} ${fmt(drift.prediction.score, 3)}, mean ${fmt(drift.prediction.referenceMean, 3)} → ${fmt(drift.prediction.currentMean, 3)})`
+        : 'no drift'
     }; dataset drift ${drift.dataset.drifted ? 'yes' : 'no'}`,
   );
   say('\n  Promotions (the gate, policy.yaml offline, policy-live.yaml once serving):');

@@ -44,7 +44,12 @@ describe('examples/quickstart.ts --fast (the README’s first command)', () => {
       expect(Number(may![2])).toBe(0);
       expect(Number(may![3])).toBe(1200);
       // 7. drift found on real features, and the live AUC below the offline one
-      const drifted = /drift \(June 1–15 window vs flights\.history@1\): ([^;]+);/.exec(stdout)?.[1];
+      // The slice (days 1–2 of each month, New Year's Day among them) and the live days differ
+      // in airports; the predictions' mean falls with May and June's lower delay rates.
+      const drifted =
+        /drift \(June 1–15 window vs flights\.history@1\): features ([^;]+); predictions drifted/.exec(
+          stdout,
+        )?.[1];
       expect(drifted, stdout).toBeDefined();
       expect(drifted).not.toBe('none');
       expect(stdout).toMatch(/predictions +jensenshannon +score [\d.]+ \(threshold 0\.1\) {2}DRIFT/);
