@@ -29,7 +29,7 @@
  * local pipeline executor. The quickstart opens that folder itself (KILN_TRACKING_URI is not
  * used). Run it again and the data is found already stored; the model gets a new name.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadDataSpec, loadExpectations } from '../src/data/index.js';
 import { KilnError } from '../src/errors.js';
@@ -392,7 +392,7 @@ try {
   summary(model, versions, finalChampion, june1.drift, outcomes);
   say(`\nDone in ${seconds(total)}.`);
   say(`
-Open the UI: ${server.url}/
+Open the UI: ${server.url}/${existsSync(path.join(here, '..', 'dist', 'ui', 'index.html')) ? '' : '  (not built in this checkout: npm run build, then restart kiln server)'}
 Browse from the CLI (another terminal):
   npx kiln models history ${model}@champion
   npx kiln monitor drift --model ${model}@champion --window 1h
