@@ -318,7 +318,6 @@ try {
   t = performance.now();
   const june1 = await liveStretch('June 1st half', 6, SIZE.days + 1, 15, '7. live');
   championBefore.live.set('June-1', june1.figures);
-  championBefore.drift = june1.drift.dataset;
   // The monitor's check, as `kiln server --monitor-interval-ms` runs it on a timer, over the
   // rules in alerts.yaml watching the last stretch of traffic.
   const rulesYaml = readFileSync(path.join(QS, 'alerts.yaml'), 'utf8')
@@ -425,7 +424,6 @@ interface VersionRow {
   metric(key: string): number | undefined;
   decisions: PromotionResult[];
   live: Map<string, LiveFigures>;
-  drift?: DriftReport['dataset'];
 }
 
 /** Replays one month's days [fromDay, toDay] and reports drift and performance over exactly them. */
