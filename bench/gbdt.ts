@@ -44,6 +44,8 @@ interface RunResult {
   auc: number;
   /** File of Float64 test-set probabilities, in test row order. */
   predictions: string;
+  /** kiln only: the fit's wall seconds by phase (FitOptions.onPhaseSeconds). */
+  phases?: Record<string, number>;
 }
 
 /** kiln's defaults (src/learn/gbdt/params.ts) and the values that mirror XGBoost's defaults. */
@@ -161,7 +163,8 @@ async function runKilnChild(dir: string, s: Settings, tag: string): Promise<void
   });
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const model = await learner.fit(train);
+  let phases: Record<string, number> | undefined;
+  const model = await learner.fit(train, { onPhaseSeconds: (seconds) => (phases = seconds) });
   const fitSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(c0);
 
@@ -178,6 +181,7 @@ async function runKilnChild(dir: string, s: Settings, tag: string): Promise<void
     peak_mb: peakMb,
     auc: Number.NaN,
     predictions,
+    phases,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
@@ -343,6 +347,11 @@ async function main(): Promise<void> {
         );
       }
       console.log("AUC: sklearn's roc_auc_score, one call over every contender's test predictions");
+      for (const r of results) {
+        if (!r.phases) continue;
+        const parts = Object.entries(r.phases).map(([name, sec]) => `${name} ${sec.toFixed(2)}`);
+        console.log(`${r.peer} fit phases (wall s): ${parts.join(', ')}`);
+      }
       if (ratio !== null && aucGap !== null && xgb) {
         console.log(
           `time ratio kiln / ${xgb.peer} (the faster XGBoost): ${ratio.toFixed(3)} (target ≤ 1.0); AUC kiln − ${xgb.peer}: ${aucGap.toFixed(5)} (target ≥ −0.002)`,
