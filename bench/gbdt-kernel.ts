@@ -7,7 +7,7 @@
  * Every variant runs in this one process on one thread, measured in process CPU time (the box
  * is shared: wall time would measure the neighbours), in alternating rounds (A B A B …) so a
  * change in load hits every variant alike; the median over rounds is printed. Variants:
- * - row/kernel: the kernel's one-row entry (bin the row, 8 padded trees walked side by side);
+ * - row/kernel: the kernel's one-row entry (bin the row, LANES padded trees walked side by side);
  *   commit a000610 of this script also ran the generated-JavaScript kernel beside WebAssembly;
  * - row/model: `GbdtModel.predictRow`, the public path (link function included);
  * - row/matrix: `GbdtModel.predict` on a one-row FeatureMatrix, what serving (src/serve) calls;

@@ -7,6 +7,8 @@
  *   npm run bench:gbdt -- --rows 200000 --trees 50 --json
  *   npm run bench:gbdt -- --skip sklearn,xgboost-lossguide
  *   npm run bench:gbdt -- --kiln-xgb-regularisation   # kiln once more with XGBoost's lambda / min_child_weight
+ *   npm run bench:gbdt -- --validation --skip xgboost,sklearn --params '{"cat_l2":10}'
+ *                                     # train Jan–Mar, score April: where kiln's defaults are chosen
  *
  * The data is prepared once with DuckDB into raw binary columns in a temp folder; each
  * contender then runs in its own process reading those files, so peak memory (max RSS) is
@@ -44,6 +46,8 @@ interface RunResult {
   auc: number;
   /** File of Float64 test-set probabilities, in test row order. */
   predictions: string;
+  /** kiln only: the fit's wall seconds by phase (FitOptions.onPhaseSeconds). */
+  phases?: Record<string, number>;
 }
 
 /** kiln's defaults (src/learn/gbdt/params.ts) and the values that mirror XGBoost's defaults. */
@@ -65,7 +69,18 @@ function describeRegularisation(params: Record<string, unknown>): string {
   return `lambda_l2=${r.lambda_l2}, min_data_in_leaf=${r.min_data_in_leaf}, min_sum_hessian_in_leaf=${r.min_sum_hessian_in_leaf}`;
 }
 
-async function prepare(dir: string, rows: number | undefined): Promise<void> {
+/**
+ * The months each part takes. 'test' is the benchmark (train Jan–Apr, test May–Jun);
+ * 'validation' trains on Jan–Mar and scores April, so a default can be chosen without looking
+ * at May–June.
+ */
+const SPLITS = {
+  test: { train: 'month BETWEEN 1 AND 4', test: 'month BETWEEN 5 AND 6' },
+  validation: { train: 'month BETWEEN 1 AND 3', test: 'month = 4' },
+} as const;
+type SplitName = keyof typeof SPLITS;
+
+async function prepare(dir: string, rows: number | undefined, splitName: SplitName): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
@@ -91,10 +106,11 @@ async function prepare(dir: string, rows: number | undefined): Promise<void> {
     numeric: NUMERIC,
     categorical: CATEGORICAL,
     levels,
+    split: splitName,
   };
   for (const [split, where] of [
-    ['train', 'month BETWEEN 1 AND 4'],
-    ['test', 'month BETWEEN 5 AND 6'],
+    ['train', SPLITS[splitName].train],
+    ['test', SPLITS[splitName].test],
   ] as const) {
     const sql = `SELECT ${NUMERIC.join(', ')}, coalesce(o.code, -1) AS origin, coalesce(d.code, -1) AS destination, label
       FROM (SELECT * FROM (SELECT * FROM f WHERE ${where}) ${split === 'train' ? limit : rows ? `USING SAMPLE ${Math.floor(rows / 2)} ROWS (reservoir, 43)` : ''}) s
@@ -161,7 +177,8 @@ async function runKilnChild(dir: string, s: Settings, tag: string): Promise<void
   });
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const model = await learner.fit(train);
+  let phases: Record<string, number> | undefined;
+  const model = await learner.fit(train, { onPhaseSeconds: (seconds) => (phases = seconds) });
   const fitSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(c0);
 
@@ -178,6 +195,7 @@ async function runKilnChild(dir: string, s: Settings, tag: string): Promise<void
     peak_mb: peakMb,
     auc: Number.NaN,
     predictions,
+    phases,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
@@ -233,6 +251,10 @@ async function main(): Promise<void> {
       "run kiln once more with XGBoost's regularisation (lambda_l2=1, min_sum_hessian_in_leaf=1, min_data_in_leaf=1)",
     )
     .option('--params <json>', 'extra kiln GBDT parameters as JSON, e.g. \'{"cat_smooth":1}\'', '{}')
+    .option(
+      '--validation',
+      'train on Jan–Mar and score April instead of Jan–Apr → May–Jun (for choosing defaults)',
+    )
     .option('--json', 'print one JSON object instead of a table');
   program.parse();
   const o = program.opts();
@@ -252,14 +274,20 @@ async function main(): Promise<void> {
   const dir = keep ? o.dataDir : mkdtempSync(join(tmpdir(), 'kiln-bench-gbdt-'));
   try {
     const tPrep = performance.now();
-    if (!keep || !existsSync(join(dir, 'meta.json'))) {
+    const splitName: SplitName = o.validation ? 'validation' : 'test';
+    const metaFile = join(dir, 'meta.json');
+    // A kept folder is reused only when it holds this split (folders from before --validation hold 'test').
+    const held = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')).split ?? 'test') : null;
+    if (!keep || held !== splitName) {
+      if (held !== null && keep)
+        throw new Error(`--data-dir ${dir} holds the '${held}' split; use another folder for '${splitName}'`);
       mkdirSync(dir, { recursive: true });
-      await prepare(dir, o.rows);
+      await prepare(dir, o.rows, splitName);
     }
-    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
     if (!o.json) {
       console.log(
-        `flights-3m: ${meta.train_rows} train rows, ${meta.test_rows} test rows (prepared in ${((performance.now() - tPrep) / 1000).toFixed(1)} s); ` +
+        `flights-3m, ${splitName === 'test' ? 'train Jan–Apr, test May–Jun' : 'train Jan–Mar, score April (validation)'}: ${meta.train_rows} train rows, ${meta.test_rows} test rows (prepared in ${((performance.now() - tPrep) / 1000).toFixed(1)} s); ` +
           `${s.trees} trees, ${s.leaves} leaves, depth ${s.depth}, lr ${s.lr}, ${s.threads} threads`,
       );
     }
@@ -343,6 +371,11 @@ async function main(): Promise<void> {
         );
       }
       console.log("AUC: sklearn's roc_auc_score, one call over every contender's test predictions");
+      for (const r of results) {
+        if (!r.phases) continue;
+        const parts = Object.entries(r.phases).map(([name, sec]) => `${name} ${sec.toFixed(2)}`);
+        console.log(`${r.peer} fit phases (wall s): ${parts.join(', ')}`);
+      }
       if (ratio !== null && aucGap !== null && xgb) {
         console.log(
           `time ratio kiln / ${xgb.peer} (the faster XGBoost): ${ratio.toFixed(3)} (target ≤ 1.0); AUC kiln − ${xgb.peer}: ${aucGap.toFixed(5)} (target ≥ −0.002)`,

@@ -116,6 +116,24 @@ describe('kiln train: a tracked training run', () => {
     for (const s of phases) expect(s).toBeGreaterThanOrEqual(0);
     expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(metrics.wall_seconds!);
     expect(metrics.fit_seconds).toBe(metrics.train_seconds);
+    // CPU seconds per phase (every thread of the process), parts of the run's CPU time.
+    const cpuPhases = ['load', 'fit', 'evaluate', 'measure', 'log'].map((p) => metrics[`${p}_cpu_seconds`]!);
+    for (const s of cpuPhases) expect(s).toBeGreaterThanOrEqual(0);
+    expect(metrics.fit_cpu_seconds).toBeGreaterThan(0);
+    expect(cpuPhases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(metrics.cpu_seconds! + 1e-6);
+    // The learner's own breakdown of fit: GBDT's phases, parts of the fit's wall time.
+    const fitParts = [
+      'binning',
+      'gradients',
+      'histograms',
+      'partition',
+      'split_search',
+      'scores',
+      'other',
+    ].map((p) => metrics[`fit.${p}_seconds`]!);
+    for (const s of fitParts) expect(s).toBeTypeOf('number');
+    expect(metrics['fit.histograms_seconds']).toBeGreaterThan(0);
+    expect(fitParts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(metrics.fit_seconds! + 1e-6);
     expect(metrics['test.auc']).toBeGreaterThan(0.5);
     expect(metrics['test.auc']).toBeLessThan(1);
     expect(metrics.p99_latency_us).toBeGreaterThanOrEqual(metrics.p50_latency_us!);

@@ -169,7 +169,10 @@ function summaryText(spec: TrainSpec, r: TrainingResult, currency: string): stri
       'phases',
       (['load', 'fit', 'evaluate', 'measure', 'log'] as const)
         .filter((phase) => m[`${phase}_seconds`] !== undefined)
-        .map((phase) => `${phase} ${m[`${phase}_seconds`]!.toFixed(1)} s`)
+        .map((phase) => {
+          const cpu = m[`${phase}_cpu_seconds`];
+          return `${phase} ${m[`${phase}_seconds`]!.toFixed(1)} s${cpu === undefined ? '' : ` (${cpu.toFixed(1)} CPU s)`}`;
+        })
         .join(', '),
     ],
   ];

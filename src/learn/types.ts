@@ -41,6 +41,12 @@ export interface FitOptions {
   valid?: TrainingData;
   onIteration?: (info: IterationInfo) => boolean | undefined;
   onTrainingPredictions?: (predictions: Float64Array) => void;
+  /**
+   * Called once at the end of a fit with where its wall time went, in seconds by phase
+   * (learner-specific names: GBDT reports binning, gradients, histograms, partition,
+   * split_search, scores, other).
+   */
+  onPhaseSeconds?: (seconds: Record<string, number>) => void;
   signal?: AbortSignal;
 }
 

@@ -441,6 +441,35 @@ describe('GbdtLearner determinism, stopping and validation', () => {
     expect(model.nTrees).toBe(7);
   });
 
+  it('reports where the fit time went: every phase once, non-negative, summing to the fit wall time', async () => {
+    const { x, y } = synthetic(20_000, 5);
+    let phases: Record<string, number> | undefined;
+    let calls = 0;
+    const t0 = performance.now();
+    await new GbdtLearner({ objective: 'binary', num_iterations: 20, num_leaves: 31, threads: 2 }).fit(
+      { x, y },
+      {
+        onPhaseSeconds: (s) => {
+          phases = s;
+          calls++;
+        },
+      },
+    );
+    const wall = (performance.now() - t0) / 1000;
+    expect(calls).toBe(1);
+    expect(Object.keys(phases!).sort()).toEqual(
+      ['binning', 'gradients', 'histograms', 'other', 'partition', 'scores', 'split_search'].sort(),
+    );
+    for (const [name, sec] of Object.entries(phases!)) {
+      if (name !== 'other') expect(sec, name).toBeGreaterThan(0);
+      else expect(sec).toBeGreaterThanOrEqual(-1e-3);
+    }
+    const sum = Object.values(phases!).reduce((a, b) => a + b, 0);
+    // The phases cover the fit from its start; fit() itself adds only parameter checks and the model.
+    expect(sum).toBeLessThanOrEqual(wall + 1e-3);
+    expect(sum).toBeGreaterThan(0.5 * wall);
+  });
+
   it('rejects with INVALID_STATE when the abort signal fires', async () => {
     const { x, y } = synthetic(2000, 4);
     const controller = new AbortController();

@@ -7,18 +7,19 @@ import type { Ensemble } from '../ensemble.js';
  * - Inputs are binned once to the model's own thresholds: for a numeric feature with sorted
  *   distinct split thresholds c[0] < … < c[K-1], bin(v) = #{i : c[i] < v}, so
  *   `v <= c[t]` ⟺ `bin(v) <= t` exactly (no rounding: it is the same double comparison, done
- *   once per value instead of once per node). A categorical code becomes code + 1, with 0 for
- *   missing. Bins are uint16.
+ *   once per value instead of once per node), and NaN gets a bin of its own, K + 1. A
+ *   categorical code becomes code + 1, with 0 for missing. Bins are uint16, one per feature.
+ * - Every split, numeric or categorical, is then a set of bins: the bins that go right
+ *   (numeric: t+1 … K, plus K + 1 when NaN goes right; categorical: the codes that do not go
+ *   left, plus 0 when missing goes right), a bitset over the feature's bins. A step is one
+ *   rule for every node — right = bit `bin` of the node's set — with no compare and no
+ *   per-kind path. A numeric set depends only on (feature, threshold, NaN direction), so those
+ *   are stored once and shared by every node that uses them; they stay in cache.
  * - Every tree is laid out as a perfect binary tree of the ensemble's depth D in heap order
  *   (children of i at 2i+1 and 2i+2). A leaf above depth D is pushed down through "always
- *   left" nodes, so every walk is exactly D steps: the loop's branch is predictable and the
- *   CPU overlaps the walks of consecutive rows instead of stalling on mispredicted splits.
- * - A step computes `right` without a branch: `(threshold - bin) >>> 31` is 1 when bin >
- *   threshold (numeric), OR-ed with a bit from a "goes right" bitset (categorical; numeric
- *   and padding nodes point at an all-zero region, categorical nodes have threshold 0xffff).
- * - Missing numeric values: each feature has two slots in a binned row, one where NaN bins
- *   above every threshold (goes right) and one where it bins to 0 (goes left); a node reads
- *   the slot of its default direction.
+ *   left" nodes (feature 0, the all-zero set), so every walk is exactly D steps: the loop's
+ *   branch is predictable and the CPU overlaps the walks of consecutive rows instead of
+ *   stalling on mispredicted splits.
  *
  * The split rule itself is defined once, in `goesLeft` (predict.ts); kernel.test.ts checks
  * this encoding against it. Raw scores are summed in the reference order
@@ -30,16 +31,14 @@ export interface BinnedEnsemble {
   nTrees: number;
   /** Depth of every (padded) tree. */
   depth: number;
-  /** Slots per binned row: feature f's NaN-right slot is 2f, its NaN-left slot 2f + 1. */
-  width: number;
   /** Per feature: sorted distinct thresholds (numeric) or null (categorical). */
   cuts: (Float64Array | null)[];
   /** Per feature: number of levels (categorical) or 0. */
   nLevels: Int32Array;
-  /** Per tree × (2^D − 1) internal nodes, heap order. */
-  slot: Uint16Array;
-  threshold: Uint16Array;
-  wordBase: Int32Array;
+  /** Per tree × (2^D − 1) internal nodes, heap order: the feature the node reads. */
+  feature: Uint16Array;
+  /** Per internal node: the first word of its "goes right" set in rightBits (0: the all-zero set). */
+  setStart: Int32Array;
   rightBits: Uint32Array;
   /** Per tree × 2^D leaves. */
   leafValue: Float64Array;
@@ -49,12 +48,11 @@ export interface BinnedEnsemble {
 
 /** Deeper ensembles would need 2^D nodes per tree; they are scored by the node walk instead. */
 export const MAX_BINNED_DEPTH = 10;
-const MAX_BIN = 0xfffe;
-const NEVER_RIGHT = 0xffff;
+const MAX_BIN = 0xffff;
 
 /**
  * Builds the binned form, or null when the ensemble does not fit it (deeper than
- * MAX_BINNED_DEPTH, or a feature with more than 65,534 thresholds or levels).
+ * MAX_BINNED_DEPTH, or a feature with more than 65,534 thresholds or 65,535 levels).
  */
 export function binEnsemble(e: Ensemble, levelCounts: ArrayLike<number>): BinnedEnsemble | null {
   const nf = levelCounts.length;
@@ -80,6 +78,7 @@ export function binEnsemble(e: Ensemble, levelCounts: ArrayLike<number>): Binned
   }
   const cuts: (Float64Array | null)[] = [];
   const nLevels = new Int32Array(nf);
+  // The largest bin of any feature: numeric K + 1 (NaN), categorical its level count.
   let maxBin = 0;
   for (let f = 0; f < nf; f++) {
     if (levelCounts[f]! > 0) {
@@ -89,20 +88,27 @@ export function binEnsemble(e: Ensemble, levelCounts: ArrayLike<number>): Binned
     } else {
       const c = Float64Array.from(thresholdSets[f]!).sort();
       cuts.push(c);
-      maxBin = Math.max(maxBin, c.length);
+      maxBin = Math.max(maxBin, c.length + 1);
     }
   }
   if (maxBin > MAX_BIN) return null;
 
   const nInternal = (1 << depth) - 1;
   const nLeafSlots = 1 << depth;
-  const slot = new Uint16Array(nTrees * nInternal);
-  const threshold = new Uint16Array(nTrees * nInternal).fill(NEVER_RIGHT);
-  const wordBase = new Int32Array(nTrees * nInternal);
+  const feature = new Uint16Array(nTrees * nInternal);
+  const setStart = new Int32Array(nTrees * nInternal);
   const leafValue = new Float64Array(nTrees * nLeafSlots);
-  // Words 0 .. zeroWords-1 stay zero: numeric and padding nodes read there whatever the bin.
-  const zeroWords = (maxBin >>> 5) + 1;
-  const bits: number[] = new Array(zeroWords).fill(0);
+  // Words 0 .. maxBin/32 stay zero: the "always left" set of padding nodes, whatever the bin.
+  const bits: number[] = new Array((maxBin >>> 5) + 1).fill(0);
+  const addSet = (nBins: number, right: (bin: number) => boolean): number => {
+    const start = bits.length;
+    for (let w = 0; w < Math.ceil(nBins / 32); w++) bits.push(0);
+    for (let b = 0; b < nBins; b++) {
+      if (right(b)) bits[start + (b >>> 5)] = (bits[start + (b >>> 5)]! | (1 << (b & 31))) >>> 0;
+    }
+    return start;
+  };
+  const numericSets = new Map<string, number>();
 
   const place = (t: number, n: number, h: number, d: number): void => {
     const f = e.featureIndex[n]!;
@@ -117,22 +123,24 @@ export function binEnsemble(e: Ensemble, levelCounts: ArrayLike<number>): Binned
     }
     const i = t * nInternal + h;
     const defaultLeft = e.defaultLeft[n] === 1;
-    slot[i] = 2 * f + (defaultLeft ? 1 : 0);
+    feature[i] = f;
     if (e.isCategorical[n] === 0) {
-      threshold[i] = lowerBound(cuts[f]!, e.threshold[n]!);
+      const c = cuts[f]!;
+      const th = lowerBound(c, e.threshold[n]!);
+      const key = `${f} ${th} ${defaultLeft ? 1 : 0}`;
+      let start = numericSets.get(key);
+      if (start === undefined) {
+        // Bins th+1 … K go right; bin K + 1 is NaN.
+        start = addSet(c.length + 2, (b) => (b === c.length + 1 ? !defaultLeft : b > th));
+        numericSets.set(key, start);
+      }
+      setStart[i] = start;
     } else {
       const levels = nLevels[f]!;
-      const words = Math.ceil((levels + 1) / 32);
-      const start = bits.length;
-      for (let w = 0; w < words; w++) bits.push(0);
       const goesLeft = new Uint8Array(levels);
       for (let c = e.catStart[n]!; c < e.catStart[n]! + e.catCount[n]!; c++) goesLeft[e.catCodes[c]!] = 1;
       // Bin 0 is missing; bin c + 1 is code c.
-      for (let b = 0; b <= levels; b++) {
-        const right = b === 0 ? !defaultLeft : goesLeft[b - 1] === 0;
-        if (right) bits[start + (b >>> 5)] = (bits[start + (b >>> 5)]! | (1 << (b & 31))) >>> 0;
-      }
-      wordBase[i] = start;
+      setStart[i] = addSet(levels + 1, (b) => (b === 0 ? !defaultLeft : goesLeft[b - 1] === 0));
     }
     place(t, e.left[n]!, 2 * h + 1, d + 1);
     place(t, e.right[n]!, 2 * h + 2, d + 1);
@@ -144,12 +152,10 @@ export function binEnsemble(e: Ensemble, levelCounts: ArrayLike<number>): Binned
     nOutputs: e.nOutputs,
     nTrees,
     depth,
-    width: 2 * nf,
     cuts,
     nLevels,
-    slot,
-    threshold,
-    wordBase,
+    feature,
+    setStart,
     rightBits: Uint32Array.from(bits),
     leafValue,
     treeOutput: Int32Array.from(e.treeOutput),

@@ -6,6 +6,7 @@ import { GbdtLearner } from '../learner.js';
 import { GbdtModel } from '../model.js';
 import { compileEnsemble, goesLeft, predictRawColumns, type ScoringColumn } from '../predict.js';
 import { binEnsemble, MAX_BINNED_DEPTH } from './binned.js';
+import { LANES } from './kernel.js';
 
 /**
  * The fast kernel (binned.ts + kernel.ts) against the one split rule (`goesLeft`) and the
@@ -98,7 +99,7 @@ describe('fast GBDT kernel: random ensembles', () => {
     [3, 7, 3],
   ] as const) {
     it(`equals the node walk bit for bit (outputs ${nOutputs}, depth ≤ ${depth}, categorical splits, 10% missing)`, () => {
-      // 300 levels: category sets of 10 words; 4,000 rows: many 8-row lanes, blocks and a tail.
+      // 300 levels: category sets of 10 words; 4,000 rows: many groups of LANES rows, blocks and a tail.
       const features = [
         ...mixedFeatures(4, 1, 40),
         ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' })),
@@ -130,7 +131,7 @@ describe('fast GBDT kernel: random ensembles', () => {
     const features = mixedFeatures(3, 2, 50);
     const ensemble = randomEnsemble({ features, nOutputs: 1, nTreesPerOutput: 30, maxDepth: 6, seed: 9 });
     const model = new GbdtModel(ensemble, { task: 'binary', objective: 'binary', features });
-    for (const n of [1, 2, 9, 1000]) {
+    for (const n of [1, 2, 9, 11, 23, 1000]) {
       const x = randomMatrix(features, n, n, 0.1, ensemble);
       const one = model.predict(x, { threads: 1 });
       for (const threads of [2, 4]) expect(model.predict(x, { threads })).toEqual(one);
@@ -147,7 +148,7 @@ describe('fast GBDT kernel: random ensembles', () => {
     expect(model.predictRaw(x)).toEqual(referenceRaw(model, x));
   });
 
-  it('scores requests of fewer than 8 rows (the one-row path) as the block path, with columns reordered and levels remapped', () => {
+  it(`scores requests of fewer than ${LANES} rows (the one-row path) as the block path, with columns reordered and levels remapped`, () => {
     const features = mixedFeatures(2, 2, 30);
     const ensemble = randomEnsemble({ features, nOutputs: 3, nTreesPerOutput: 11, maxDepth: 6, seed: 21 });
     const model = new GbdtModel(ensemble, {
@@ -247,8 +248,8 @@ describe('fast GBDT kernel: a trained flights model', () => {
     expect(model.predictRaw(test)).toEqual(expected);
     expect(model.predictRaw(test, { threads: 2 })).toEqual(expected);
     await model.releaseThreads();
-    // The one-row path (40 trees: five groups of 8 trees side by side, no tail) and small
-    // batches, whose rows past the last full group of 8 take that path too.
+    // The one-row path (40 trees: groups of LANES trees side by side, then a tail of 40 % LANES
+    // when that is not 0) and small batches, whose rows past the last full group take that path too.
     const dense = model.toDenseRows(test);
     const out = new Float64Array(1);
     for (let r = 0; r < test.nRows; r++) {
@@ -263,6 +264,7 @@ describe('fast GBDT kernel: a trained flights model', () => {
           : { ...c, codes: c.codes.subarray(0, n) },
       ),
     });
-    for (const n of [1, 7, 9, 15]) expect(model.predictRaw(head(n))).toEqual(expected.subarray(0, n));
+    for (const n of [1, 7, 9, 10, 11, 15, 21])
+      expect(model.predictRaw(head(n))).toEqual(expected.subarray(0, n));
   }, 60_000);
 });

@@ -3,30 +3,36 @@ import { Code, wasmModule } from './wasm.js';
 
 /**
  * The scoring kernel, generated per ensemble as WebAssembly: the binned perfect-tree walk of
- * binned.ts, 8 walks side by side — 8 rows of a block through one tree, or for a single row 8
- * of its trees, which are independent too — the depth unrolled, every size and offset an
- * immediate. Binning stays in JavaScript (~3 % of the time); the walk is WebAssembly, which
- * reads memory without a bounds check per typed-array access. Leaves are added in tree order
- * (baseScore, then trees 0, 1, …), so scores equal the node walk's bit for bit.
+ * binned.ts, LANES walks side by side — LANES rows of a block through one tree, or for a
+ * single row LANES of its trees, which are independent too — the depth unrolled, every size
+ * and offset an immediate. Binning stays in JavaScript (~3 % of the time); the walk is
+ * WebAssembly, which reads memory without a bounds check per typed-array access. Leaves are
+ * added in tree order (baseScore, then trees 0, 1, …), so scores equal the node walk's bit
+ * for bit.
  *
- * Memory ('mem', exported): nodes, category bitsets, leaves and tree outputs, written once
- * from `image`; then a block of binned rows and a block of output rows, reused per block.
- * A node is two i32: (threshold << 16) | (2 · slot) — the byte offset of its slot in a binned
- * row — and the byte address of its "goes right" bitset. A step is
- * right = ((threshold − bin) >>> 31) | (bit `bin` of the bitset), i = 2i + 1 + right.
- * The module is written as bytes by wasm.ts (no toolchain); worker threads (parallel.ts)
- * instantiate the same bytes, so every thread runs one definition.
+ * Memory ('mem', exported): nodes, "goes right" sets, leaves and tree outputs, written once
+ * from `image`; then a block of binned rows (one uint16 per feature) and a block of output
+ * rows, reused per block. A node is two i32: the byte offset of its feature's bin in a binned
+ * row (2f) and the byte address of its set. A step is one rule for every node, numeric or
+ * categorical: right = bit `bin` of the set, i = 2i + 1 + right. The steps of all lanes at
+ * one depth are emitted together (lane-major order ran 2× slower: each lane's chain of
+ * dependent loads then stalls). The module is written as bytes by wasm.ts (no toolchain);
+ * worker threads (parallel.ts) instantiate the same bytes, so every thread runs one definition.
  *
  * Measured on the 200-tree, 255-leaf flights model (process CPU time, one thread; 2-core box,
  * see BENCHMARKS.md and bench/gbdt-kernel.ts): node walk 36–40k rows/s; binned JavaScript,
  * one row at a time 49–56k, 8 rows side by side 83–98k (load 8–10, 2026-12-02); generated
- * JavaScript 8 lanes 190k rows/CPU-s, this WebAssembly 467k (load 13–15, 2026-12-03, commit
+ * JavaScript 8 lanes 190k rows/CPU-s, WebAssembly 467k (load 13–15, 2026-12-03, commit
  * a000610 has both). One row: JavaScript, one padded tree at a time 13.3 µs, 8 trees side by
  * side 5.1–6.1 µs, WebAssembly 3.9 µs. A walk of the real, unpadded trees over raw double
  * thresholds (no binning, children adjacent, one compare a step) took 27.2 µs: its
- * data-dependent branches mispredict, the padded walk has none.
+ * data-dependent branches mispredict, the padded walk has none. Numeric splits as sets like
+ * categorical ones (instead of a threshold compare OR-ed with a set bit, two bin slots per
+ * feature for the NaN direction): batch 2.24–2.30 → 1.80–1.83 µs a row, one row 3.3–3.5 →
+ * 2.8–3.1 µs (load 1–2, 2026-12-03 14:45); 10 lanes beat 8 by 1–2 % (batch) and 8 % (one
+ * row), 6 and 12 were slower; a 4-byte node (set word index << 8 | 2f) gained nothing.
  */
-export const LANES = 8;
+export const LANES = 10;
 
 // The WebAssembly global, typed as far as this file uses it (tsconfig has no DOM lib).
 declare const WebAssembly: {
@@ -75,10 +81,10 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
   const D = b.depth;
   const nInternal = (1 << D) - 1;
   const nLeafSlots = 1 << D;
-  const W = b.width;
+  const W = b.nFeatures;
   const k = b.nOutputs;
   const nTrees = b.nTrees;
-  if (2 * W > 0xffff || nTrees === 0) return null;
+  if (nTrees === 0) return null;
   const nodesAt = 0;
   const bitsAt = align8(nodesAt + nTrees * nInternal * 8);
   const leafAt = align8(bitsAt + b.rightBits.length * 4);
@@ -91,8 +97,8 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
   const image = new Uint8Array(binsAt);
   const i32 = new Int32Array(image.buffer, 0, binsAt >> 2);
   for (let n = 0; n < nTrees * nInternal; n++) {
-    i32[(nodesAt >> 2) + 2 * n] = (b.threshold[n]! << 16) | (2 * b.slot[n]!);
-    i32[(nodesAt >> 2) + 2 * n + 1] = bitsAt + 4 * b.wordBase[n]!;
+    i32[(nodesAt >> 2) + 2 * n] = 2 * b.feature[n]!;
+    i32[(nodesAt >> 2) + 2 * n + 1] = bitsAt + 4 * b.setStart[n]!;
   }
   new Uint32Array(image.buffer, bitsAt, b.rightBits.length).set(b.rightBits);
   new Float64Array(image.buffer, leafAt, nTrees * nLeafSlots).set(b.leafValue);
@@ -101,13 +107,12 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
   const step = D;
   // One step of every lane: lanes[j] says where lane j's node and bin reads are.
   type Lane = { i: number; nodeOffset: number; binOffset: number };
-  const walk = (c: Code, lanes: Lane[], nb: number, rb: number, q: number, p: number, bin: number) => {
+  const walk = (c: Code, lanes: Lane[], nb: number, rb: number, q: number, bin: number) => {
     for (let d = 0; d < step; d++) {
       for (const lane of lanes) {
-        c.get(nb).get(lane.i).i32(3).shl().add().tee(q).load32(lane.nodeOffset).set(p);
-        c.get(rb).get(p).i32(0xffff).and().add().load16u(lane.binOffset).set(bin);
+        c.get(nb).get(lane.i).i32(3).shl().add().tee(q).load32(lane.nodeOffset);
+        c.get(rb).add().load16u(lane.binOffset).set(bin);
         c.get(lane.i).i32(1).shl().i32(1).add();
-        c.get(p).i32(16).shrU().get(bin).sub().i32(31).shrU();
         c.get(q)
           .load32(lane.nodeOffset + 4)
           .get(bin)
@@ -118,7 +123,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
           .add()
           .load32();
         c.get(bin).shrU().i32(1).and();
-        c.or().add().set(lane.i);
+        c.add().set(lane.i);
       }
     }
   };
@@ -136,12 +141,12 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
       .set(lb);
   };
 
-  // score(nRows): rows [0, nRows) of the bins block (nRows a multiple of 8) into the out block.
+  // score(nRows): rows [0, nRows) of the bins block (nRows a multiple of LANES) into the out block.
   const score = new Code(1);
   {
     const c = score;
     const nRows = 0;
-    const [t, nb, lb, ob0, r, rb, ob, q, p, bin] = Array.from({ length: 10 }, () => c.local());
+    const [t, nb, lb, ob0, r, rb, ob, q, bin] = Array.from({ length: 9 }, () => c.local());
     const lanes: Lane[] = Array.from({ length: LANES }, (_, j) => ({
       i: c.local(),
       nodeOffset: 0,
@@ -160,7 +165,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
     c.block().loop();
     c.get(r).get(nRows).geU().brIf(1);
     for (const lane of lanes) c.i32(0).set(lane.i);
-    walk(c, lanes, nb, rb, q, p, bin);
+    walk(c, lanes, nb, rb, q, bin);
     lanes.forEach((lane, j) => {
       c.get(ob)
         .get(ob)
@@ -189,13 +194,13 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
   }
 
   // scoreRow(rb, ob): the binned row at byte rb, every tree added to the output row at byte ob;
-  // 8 trees side by side, leaves added in tree order.
+  // LANES trees side by side, leaves added in tree order.
   const scoreRow = new Code(2);
   {
     const c = scoreRow;
     const rb = 0;
     const ob = 1;
-    const [t, nb, lb, tout, q, p, bin] = Array.from({ length: 7 }, () => c.local());
+    const [t, nb, lb, tout, q, bin] = Array.from({ length: 6 }, () => c.local());
     const lanes: Lane[] = Array.from({ length: LANES }, (_, j) => ({
       i: c.local(),
       nodeOffset: j * nInternal * 8,
@@ -216,7 +221,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
       .geU()
       .brIf(1);
     for (const lane of lanes) c.i32(0).set(lane.i);
-    walk(c, lanes, nb, rb, q, p, bin);
+    walk(c, lanes, nb, rb, q, bin);
     lanes.forEach((lane, j) => {
       c.get(ob)
         .get(tout)
@@ -240,12 +245,12 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
       .add()
       .set(tout);
     c.br(0).end().end();
-    // The last nTrees % 8 trees, one at a time.
+    // The last nTrees % LANES trees, one at a time.
     const one: Lane[] = [lanes[0]!].map((l) => ({ ...l, nodeOffset: 0 }));
     c.block().loop();
     c.get(t).i32(nTrees).geU().brIf(1);
     c.i32(0).set(one[0]!.i);
-    walk(c, one, nb, rb, q, p, bin);
+    walk(c, one, nb, rb, q, bin);
     c.get(ob).get(tout).load32().add().tee(q);
     c.get(q).loadF64().get(lb).get(one[0]!.i).i32(3).shl().add().loadF64().addF64().storeF64();
     advanceTrees(c, 1, t, nb, lb);
@@ -304,33 +309,24 @@ export function compileKernel(d: KernelData): ScoringKernel {
     }
     return lo;
   };
-  // bin(v) = #{cuts < v}; NaN: slot 2f above every threshold, slot 2f + 1 at 0. Categorical:
-  // code + 1, 0 = missing (see binned.ts).
+  // bin(v) = #{cuts < v}, NaN = K + 1 for K cuts. Categorical: code + 1, 0 = missing (see binned.ts).
   const binColumns = (columns: readonly KernelColumn[], r0: number, r1: number): void => {
     for (let f = 0; f < nFeatures; f++) {
       const col = columns[f]!;
       const levels = nLevels[f]!;
-      let o = 2 * f;
+      let o = f;
       if (levels < 0) {
         const c0 = cutStart[f]!;
         const c1 = cutStart[f + 1]!;
+        const nanBin = c1 - c0 + 1;
         for (let r = r0; r < r1; r++, o += W) {
           const v = col[r]!;
-          if (v !== v) {
-            bins[o] = c1 - c0;
-            bins[o + 1] = 0;
-          } else {
-            const bin = lowerBound(c0, c1, v) - c0;
-            bins[o] = bin;
-            bins[o + 1] = bin;
-          }
+          bins[o] = v !== v ? nanBin : lowerBound(c0, c1, v) - c0;
         }
       } else {
         for (let r = r0; r < r1; r++, o += W) {
           const code = col[r]!;
-          const bin = code >= 0 && code < levels ? code + 1 : 0;
-          bins[o] = bin;
-          bins[o + 1] = bin;
+          bins[o] = code >= 0 && code < levels ? code + 1 : 0;
         }
       }
     }
@@ -360,18 +356,9 @@ export function compileKernel(d: KernelData): ScoringKernel {
         if (levels < 0) {
           const c0 = cutStart[f]!;
           const c1 = cutStart[f + 1]!;
-          if (v !== v) {
-            bins[2 * f] = c1 - c0;
-            bins[2 * f + 1] = 0;
-          } else {
-            const bin = lowerBound(c0, c1, v) - c0;
-            bins[2 * f] = bin;
-            bins[2 * f + 1] = bin;
-          }
+          bins[f] = v !== v ? c1 - c0 + 1 : lowerBound(c0, c1, v) - c0;
         } else {
-          const bin = v >= 0 && v < levels && v === Math.floor(v) ? v + 1 : 0;
-          bins[2 * f] = bin;
-          bins[2 * f + 1] = bin;
+          bins[f] = v >= 0 && v < levels && v === Math.floor(v) ? v + 1 : 0;
         }
       }
       for (let j = 0; j < k; j++) scores[j] = baseScore[j]!;

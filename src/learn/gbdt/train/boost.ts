@@ -6,6 +6,7 @@ import type { FitOptions, IterationInfo } from '../../types.js';
 import type { Ensemble } from '../ensemble.js';
 import { type GbdtParams, trainingThreads } from '../params.js';
 import { type BinnedMatrix, binColumn, binMatrix, findBinMappers } from './binning.js';
+import { type FitPhaseSeconds, noPhaseSeconds } from './fit-phases.js';
 import { type BinTree, TreeGrower } from './grow-tree.js';
 import { applyLink, initialScore, type ObjectiveSpec, softmaxInto, weightedMedian } from './objectives.js';
 import { toEnsemble } from './to-ensemble.js';
@@ -37,6 +38,8 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
   const { x, weight: w, objective: obj, params: p } = input;
   const n = x.nRows;
   const K = obj.nOutputs;
+  const fitStart = performance.now();
+  const phases = noPhaseSeconds();
   const mappers = findBinMappers(x, {
     maxBin: p.max_bin,
     minDataInBin: p.min_data_in_bin,
@@ -107,8 +110,13 @@ export async function boost(input: BoostInput, options: FitOptions = {}): Promis
     validScore: valid ? new Float64Array(alloc(8 * valid.x.nRows * K)) : null,
   };
   const pool = await TrainingPool.create(buffers, threads);
+  phases.binning = (performance.now() - fitStart) / 1000;
   try {
-    return await runRounds(input, options, data, buffers, pool);
+    const result = await runRounds(input, options, data, buffers, pool, phases);
+    const named = phases.binning + phases.gradients + phases.histograms + phases.partition;
+    phases.other = (performance.now() - fitStart) / 1000 - named - phases.split_search - phases.scores;
+    options.onPhaseSeconds?.({ ...phases });
+    return result;
   } finally {
     await pool.close();
   }
@@ -127,26 +135,33 @@ async function runRounds(
   data: BinnedMatrix,
   buffers: TrainingBuffers,
   pool: TrainingPool,
+  phases: FitPhaseSeconds,
 ): Promise<BoostResult> {
   const { objective: obj, params: p } = input;
   const { y, weight: w, rows, score, prob, expNeg } = buffers;
   const n = buffers.nRows;
   const K = obj.nOutputs;
-  const grower = new TreeGrower(data, buffers.hist, pool, {
-    numLeaves: p.num_leaves,
-    maxDepth: p.max_depth,
-    learningRate: p.learning_rate,
-    lambdaL1: p.lambda_l1,
-    lambdaL2: p.lambda_l2,
-    minDataInLeaf: p.min_data_in_leaf,
-    minSumHessianInLeaf: p.min_sum_hessian_in_leaf,
-    minGainToSplit: p.min_gain_to_split,
-    maxCatToOnehot: p.max_cat_to_onehot,
-    maxCatThreshold: p.max_cat_threshold,
-    catSmooth: p.cat_smooth,
-    catL2: p.cat_l2,
-    minDataPerGroup: p.min_data_per_group,
-  });
+  const grower = new TreeGrower(
+    data,
+    buffers.hist,
+    pool,
+    {
+      numLeaves: p.num_leaves,
+      maxDepth: p.max_depth,
+      learningRate: p.learning_rate,
+      lambdaL1: p.lambda_l1,
+      lambdaL2: p.lambda_l2,
+      minDataInLeaf: p.min_data_in_leaf,
+      minSumHessianInLeaf: p.min_sum_hessian_in_leaf,
+      minGainToSplit: p.min_gain_to_split,
+      maxCatToOnehot: p.max_cat_to_onehot,
+      maxCatThreshold: p.max_cat_threshold,
+      catSmooth: p.cat_smooth,
+      catL2: p.cat_l2,
+      minDataPerGroup: p.min_data_per_group,
+    },
+    phases,
+  );
   const base = p.boost_from_average ? initialScore(obj, y, w) : new Float64Array(K);
   if (expNeg) expNeg.fill(Math.exp(-base[0]));
   else for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) score[i * K + k] = base[k];
@@ -186,7 +201,9 @@ async function runRounds(
     }
     if (prob) softmaxInto(score, K, prob);
     for (let k = 0; k < K; k++) {
+      let t0 = performance.now();
       pool.gradients(k);
+      phases.gradients += (performance.now() - t0) / 1000;
       drawFeatures(p.feature_fraction, rng, featureAllowed);
       rows.set(bag.subarray(0, nBag));
       const tree = grower.grow(nBag, featureAllowed);
@@ -201,6 +218,7 @@ async function runRounds(
         }
       }
       // In-bag rows: straight from the leaf segments; out-of-bag rows: routed by bins.
+      t0 = performance.now();
       for (let node = 0; node < tree.nNodes; node++) {
         const leaf = tree.leafOf[node];
         if (leaf >= 0) pool.leafValue[leaf] = tree.leafValue[node];
@@ -208,6 +226,7 @@ async function runRounds(
       pool.addLeafValues(grower.nLeaves, k, nBag);
       if (nBag < n) pool.scoreTree(tree, 'outOfBag', k);
       if (validScore) pool.scoreTree(tree, 'valid', k);
+      phases.scores += (performance.now() - t0) / 1000;
       trees.push(tree);
     }
     rounds = it + 1;

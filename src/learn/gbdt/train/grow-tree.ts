@@ -1,4 +1,5 @@
 import type { BinnedMatrix } from './binning.js';
+import type { FitPhaseSeconds } from './fit-phases.js';
 import { BIN_DOUBLES, subtractHistogram } from './histogram.js';
 import { findBestSplitForFeature, leafOutput, SplitCandidate, type SplitRules } from './split.js';
 import type { TrainingPool } from './worker-pool.js';
@@ -59,6 +60,7 @@ export class TreeGrower {
     private readonly hist: Float64Array,
     private readonly pool: TrainingPool,
     private readonly opts: GrowOptions,
+    private readonly phases: FitPhaseSeconds,
   ) {
     const L = opts.numLeaves;
     this.leafStart = pool.leafStart;
@@ -105,7 +107,9 @@ export class TreeGrower {
     this.leafSlot[0] = 0;
     this.leafDepth[0] = 0;
     this.leafNode[0] = 0;
+    let t0 = performance.now();
     this.pool.buildHistogram(0, nRows, 0);
+    this.phases.histograms += (performance.now() - t0) / 1000;
     // The root's totals are any one feature's bin sums (every row sits in one bin of feature 0).
     let sumG = 0;
     let sumH = 0;
@@ -116,7 +120,9 @@ export class TreeGrower {
     this.leafG[0] = sumG;
     this.leafH[0] = sumH;
     tree.cover[0] = sumH;
+    t0 = performance.now();
     this.findBest(0, featureAllowed);
+    this.phases.split_search += (performance.now() - t0) / 1000;
 
     while (this.nLeaves < o.numLeaves) {
       let l = -1;
@@ -191,7 +197,11 @@ export class TreeGrower {
     }
     const start = this.leafStart[l];
     const count = this.leafCount[l];
+    let t0 = performance.now();
     const nLeft = this.pool.partition(start, count, f, table);
+    const t1 = performance.now();
+    this.phases.partition += (t1 - t0) / 1000;
+    t0 = t1;
 
     const r = this.nLeaves++;
     const ln = tree.nNodes++;
@@ -236,7 +246,10 @@ export class TreeGrower {
     } else {
       this.leafSlot[r] = freeSlot;
     }
+    const t2 = performance.now();
+    this.phases.histograms += (t2 - t0) / 1000;
     this.findBest(l, featureAllowed);
     this.findBest(r, featureAllowed);
+    this.phases.split_search += (performance.now() - t2) / 1000;
   }
 }
