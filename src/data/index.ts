@@ -26,7 +26,14 @@ export {
 } from './catalog.js';
 export { resolveInDataRoots, withServerPathsHidden } from './data-roots.js';
 export { compileDerivations } from './derive.js';
-export { sqlString, withDuck } from './duckdb.js';
+export {
+  levelCodeSql,
+  readRows,
+  runSql,
+  sqlIdent,
+  sqlString,
+  withDuck,
+} from './duckdb.js';
 export {
   type Expectation,
   type ExpectationResult,
@@ -46,14 +53,12 @@ export {
 } from './expression.js';
 export { DEFAULT_FINE_BINS, type FineHistogram, fineBinOf } from './fine-histogram.js';
 export {
-  levelCodeSql,
-  readRows,
-  runSql,
-  sqlIdent,
-  sqlString,
-  withDuck,
-} from './duckdb.js';
-export { forEachChunk, levelTables, type MatrixFeature, type MatrixRequest, materializeMatrix } from './matrix.js';
+  forEachChunk,
+  levelTables,
+  type MatrixFeature,
+  type MatrixRequest,
+  materializeMatrix,
+} from './matrix.js';
 export {
   detectPersonalData,
   findPersonalData,

@@ -213,7 +213,8 @@ function lineSvg(
         `<text x="${50 + i * 170}" y="${H - 5}" font-size="11" fill="${s.color}">■ ${esc(s.name)}</text>`,
     )
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img"><text x="2" y="14" font-size="10">${fmt(hi)}</text><text x="2" y="${H - 30}" font-size="10">${fmt(lo)}</text><line x1="40" y1="${H - 30}" x2="${W - 20}" y2="${H - 30}" stroke="#ccc"/>${paths.join('')}${legend}</svg>`;
+  const label = esc(series.map((s) => s.name).join(', '));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img" aria-label="${label}"><text x="2" y="14" font-size="10">${fmt(hi)}</text><text x="2" y="${H - 30}" font-size="10">${fmt(lo)}</text><line x1="40" y1="${H - 30}" x2="${W - 20}" y2="${H - 30}" stroke="#ccc"/>${paths.join('')}${legend}</svg>`;
 }
 
 export function renderMonitorReportHtml(r: MonitorReport): string {

@@ -40,6 +40,10 @@ export function up(dialect: Dialect) {
       .addColumn('label_json', 'text', (c) => c.notNull())
       .addColumn('label_time', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('monitor_labels_model_time').on('monitor_labels').columns(['model', 'time']).execute();
+    await db.schema
+      .createIndex('monitor_labels_model_time')
+      .on('monitor_labels')
+      .columns(['model', 'time'])
+      .execute();
   };
 }
