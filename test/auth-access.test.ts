@@ -119,6 +119,7 @@ function accessSuite(
       if (/\/(experiments\/search-datasets|runs\/search|runs\/create)$/.test(url)) return 'experiment';
       if (/api\/2\.0\/mlflow\/experiments\//.test(url)) return 'experiment';
       if (/api\/2\.0\/mlflow\/(runs|metrics|artifacts)\//.test(url)) return 'run';
+      if (url === '/api/kiln/metrics/envelope') return 'run';
       if (
         /\/(registered-models|model-versions)\//.test(url) ||
         url.startsWith('/api/kiln/registry/models/') ||
@@ -212,7 +213,7 @@ function accessSuite(
         const read =
           r.method === 'GET' ||
           r.method === 'HEAD' ||
-          /search|get-latest-versions|runs\/heartbeats$/.test(r.url);
+          /search|get-latest-versions|runs\/heartbeats$|metrics\/envelope$/.test(r.url);
         // Webhook subscriptions name outbound URLs: reading them is admin's.
         if (r.url.startsWith('/api/kiln/webhooks'))
           expect(r.access.role, `${r.method} ${r.url}`).toBe('admin');
