@@ -71,6 +71,23 @@ export interface LatestMetricsTable {
   timestamp: number;
   step: number;
   is_nan: number;
+  /** 1 once metric_tiles hold every point of this series (migration 0018); 0 for older series. */
+  tiled: ColumnType<number, number | undefined, number>;
+}
+
+/** A chart tile of one (run, key): 2^level steps, its non-NaN count, first smallest and first largest point. */
+export interface MetricTilesTable {
+  run_uuid: string;
+  key: string;
+  level: number;
+  tile: number;
+  points: number;
+  min_step: number;
+  min_timestamp: number;
+  min_value: number;
+  max_step: number;
+  max_timestamp: number;
+  max_value: number;
 }
 
 /** A dataset an experiment's runs used (MLflow's Dataset entity, runs/log-inputs). */
@@ -469,6 +486,7 @@ export interface Database {
   tags: TagsTable;
   metrics: MetricsTable;
   latest_metrics: LatestMetricsTable;
+  metric_tiles: MetricTilesTable;
   input_datasets: InputDatasetsTable;
   run_inputs: RunInputsTable;
   run_input_tags: RunInputTagsTable;

@@ -22,7 +22,8 @@ import {
  * 3. params are immutable: a key already logged with another value fails the batch;
  * 4. tags overwrite, and `mlflow.runName` renames the run;
  * 5. every point goes to the history, and the run's latest value per key is the point with
- *    the largest (step, timestamp, value) (`isLaterPoint` here, LATEST_POINT_IS_NEWER in SQL).
+ *    the largest (step, timestamp, value) (`isLaterPoint` here, LATEST_POINT_IS_NEWER in SQL);
+ * 6. the points are merged into the series' chart tiles in the same transaction.
  *
  * `logBatchSteps` is a generator of storage steps: it decides, the writer only executes.
  */
@@ -63,7 +64,9 @@ export type BatchStep =
   /** History rows for points [start, end) of the batch. */
   | { op: 'insertMetrics'; start: number; end: number }
   /** latest_metrics for every key in `latestByKey`, kept only where newer. */
-  | { op: 'upsertLatest' };
+  | { op: 'upsertLatest' }
+  /** The batch's points merged into the chart tiles (sql/metric-tiles.ts), after upsertLatest's row locks. */
+  | { op: 'mergeTiles' };
 
 export function* logBatchSteps(batch: PreparedBatch): Generator<BatchStep, void, unknown> {
   const stage = (yield { op: 'runState' }) as string | undefined;
@@ -96,7 +99,10 @@ export function* logBatchSteps(batch: PreparedBatch): Generator<BatchStep, void,
   for (let start = 0; start < batch.metricCount; start += INSERT_CHUNK) {
     yield { op: 'insertMetrics', start, end: Math.min(batch.metricCount, start + INSERT_CHUNK) };
   }
-  if (batch.latestByKey.size) yield { op: 'upsertLatest' };
+  if (batch.latestByKey.size) {
+    yield { op: 'upsertLatest' };
+    yield { op: 'mergeTiles' };
+  }
 }
 
 /** Drives the steps with a synchronous executor (better-sqlite3). */

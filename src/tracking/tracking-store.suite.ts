@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../errors.js';
-import type { Dataset, Run, TrackingStore } from './types.js';
+import type { Dataset, MetricEnvelope, Run, TrackingStore } from './types.js';
 
 /** An MLflow dataset entity with a local source. */
 export function dataset(name: string, digest: string, extra: Partial<Dataset> = {}): Dataset {
@@ -19,6 +19,48 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
+}
+
+/**
+ * The envelope's contract, by brute force: the points sorted by (step, timestamp, value), NaN
+ * left out, grouped by ⌊step / w⌋, each group's first smallest and first largest point in
+ * order (one point when they are the same).
+ */
+export function referenceEnvelope(
+  runId: string,
+  points: { step: number; timestamp: number; value: number }[],
+  w: number,
+): MetricEnvelope {
+  const sorted = points
+    .filter((p) => !Number.isNaN(p.value))
+    .sort((x, y) => x.step - y.step || x.timestamp - y.timestamp || x.value - y.value);
+  const out: MetricEnvelope = {
+    run_id: runId,
+    points: sorted.length,
+    exact: false,
+    bucket_steps: w,
+    steps: [],
+    timestamps: [],
+    values: [],
+  };
+  let i = 0;
+  while (i < sorted.length) {
+    const b = Math.floor(sorted[i]!.step / w);
+    let minI = i;
+    let maxI = i;
+    let k = i;
+    for (; k < sorted.length && Math.floor(sorted[k]!.step / w) === b; k++) {
+      if (sorted[k]!.value < sorted[minI]!.value) minI = k;
+      if (sorted[k]!.value > sorted[maxI]!.value) maxI = k;
+    }
+    for (const j of new Set([Math.min(minI, maxI), Math.max(minI, maxI)])) {
+      out.steps.push(sorted[j]!.step);
+      out.timestamps.push(sorted[j]!.timestamp);
+      out.values.push(sorted[j]!.value);
+    }
+    i = k;
+  }
+  return out;
 }
 
 /**
@@ -1175,43 +1217,52 @@ export function runTrackingStoreSuite(
         expect(eb.steps).toEqual(bSorted.map((p) => p.step));
         expect(eb.values).toEqual(bSorted.map((p) => p.value));
         expect(eb.timestamps).toEqual(bSorted.map((p) => p.timestamp));
-        // a: 4999 values (the NaN left out) in 100 buckets over steps 0..4999 (the runs' shared range).
+        // a: 4999 values (the NaN left out) in power-of-two buckets over the runs' shared range.
         expect(ea.exact).toBe(false);
         expect(ea.points).toBe(4999);
-        // The reference: per bucket its first smallest and first largest point, in step order.
-        const expected: { step: number; value: number; timestamp: number }[] = [];
-        let bucket: typeof aPoints = [];
-        const flush = () => {
-          if (bucket.length === 0) return;
-          let minI = 0;
-          let maxI = 0;
-          bucket.forEach((p, k) => {
-            if (p.value < bucket[minI]!.value) minI = k;
-            if (p.value > bucket[maxI]!.value) maxI = k;
-          });
-          for (const k of new Set([Math.min(minI, maxI), Math.max(minI, maxI)])) expected.push(bucket[k]!);
-          bucket = [];
-        };
-        for (const p of aPoints) {
-          if (Number.isNaN(p.value)) continue;
-          if (
-            bucket.length &&
-            Math.floor((p.step * 100) / 5000) !== Math.floor((bucket[0]!.step * 100) / 5000)
-          )
-            flush();
-          bucket.push(p);
-        }
-        flush();
-        expect(expected).toHaveLength(200);
-        expect(ea.steps).toEqual(expected.map((p) => p.step));
-        expect(ea.values).toEqual(expected.map((p) => p.value));
-        expect(ea.timestamps).toEqual(expected.map((p) => p.timestamp));
+        expect(ea.bucket_steps).toBe(64);
+        expect(ea).toEqual(referenceEnvelope(a, aPoints, 64));
+        expect(ea.steps.length, 'two points a bucket, 79 buckets of 64 steps').toBe(158);
         expect(Math.max(...ea.values), 'the one-step spike survives').toBe(50);
         // Logged after it was read: the next envelope sees the new point.
         await s.logBatch({ run_id: a, metrics: [{ key: 'loss', value: 99, timestamp: 1, step: 20 }] });
         const [after] = await s.getMetricEnvelopes({ run_ids: [a], metric_key: 'loss', buckets: 100 });
         expect(after!.points).toBe(5000);
         expect(Math.max(...after!.values)).toBe(99);
+        const aAll = [...aPoints, { key: 'loss', value: 99, timestamp: 1, step: 20 }];
+        expect(after).toEqual(referenceEnvelope(a, aAll, 64));
+        // Zoomed to 1,000 steps in 100 buckets: 16-step buckets read from the finest tiles; the
+        // first bucket (992..1007) reaches past the range.
+        const [mid] = await s.getMetricEnvelopes({
+          run_ids: [a],
+          metric_key: 'loss',
+          buckets: 100,
+          start_step: 1000,
+          end_step: 1999,
+        });
+        expect(mid).toEqual(
+          referenceEnvelope(
+            a,
+            aAll.filter((p) => p.step >= 992 && p.step < 2000),
+            16,
+          ),
+        );
+        // 300 steps in 100 buckets: 4-step buckets, below the finest tile, from the points.
+        const [deep] = await s.getMetricEnvelopes({
+          run_ids: [a],
+          metric_key: 'loss',
+          buckets: 100,
+          start_step: 2900,
+          end_step: 3199,
+        });
+        expect(deep).toEqual(
+          referenceEnvelope(
+            a,
+            aAll.filter((p) => p.step >= 2900 && p.step < 3200),
+            4,
+          ),
+        );
+        expect(deep!.values).toContain(50);
 
         // Zoomed: steps 2990..3010 hold 21 points, returned exactly, spike included.
         const [zoomed] = await s.getMetricEnvelopes({

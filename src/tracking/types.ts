@@ -112,13 +112,12 @@ export interface MetricHistoryBulkIntervalRequest {
 
 /**
  * kiln's metric envelope (not MLflow's): one run's history of a metric over a step range, cut
- * into `buckets` equal step intervals shared by every run of the request (one per pixel
- * column of a chart).
+ * into buckets shared by every run of the request (about one per pixel column of a chart).
  */
 export interface MetricEnvelopeRequest {
   run_ids: string[];
   metric_key: string;
-  /** Step intervals across the range, 1..4000 (default 1000). */
+  /** At most this many buckets across the range, 1..4000 (default 1000). */
   buckets?: number;
   /** Both or neither: the closed step range (default: the smallest to the largest step of the runs). */
   start_step?: number;
@@ -127,16 +126,19 @@ export interface MetricEnvelopeRequest {
 
 /**
  * What a chart draws for one run: every point in range when there are at most 2 × buckets of
- * them (`exact`), else per non-empty bucket its smallest and largest value, at the bucket's
- * first and last step, the first of the two being the one nearer the previous bucket's last
- * (so a falling curve draws max then min, a rising one min then max, and a one-step spike is
- * still drawn). NaN values are left out: a chart has nothing to draw for them.
+ * them (`exact`), else per non-empty bucket its first smallest and first largest point, in
+ * (step, timestamp) order, so a one-step spike is still drawn. Buckets are `bucket_steps`
+ * steps wide (a power of two, the smallest giving at most `buckets` over the range), aligned
+ * on multiples of it: the first and last may reach past the range. NaN values are left out:
+ * a chart has nothing to draw for them.
  */
 export interface MetricEnvelope {
   run_id: string;
-  /** Values in range (NaN left out). */
+  /** Values the answer covers (NaN left out). */
   points: number;
   exact: boolean;
+  /** Steps per bucket (absent when exact). */
+  bucket_steps?: number;
   steps: number[];
   timestamps: number[];
   values: number[];

@@ -14,6 +14,7 @@ import * as monitorAlerts from './0013_monitor_alerts.js';
 import * as outcomes from './0014_outcomes.js';
 import * as pipelineTriggers from './0015_pipeline_triggers.js';
 import * as monitorSegments from './0017_monitor_segments.js';
+import * as metricTiles from './0018_ui_metric_tiles.js';
 
 /**
  * Every migration, in order. Names are permanent: the migrator records them in the
@@ -40,4 +41,5 @@ export const MIGRATIONS: StoreMigration[] = [
   { name: '0014_outcomes', up: outcomes.up },
   { name: '0015_pipeline_triggers', up: pipelineTriggers.up },
   { name: '0017_monitor_segments', up: monitorSegments.up },
+  { name: '0018_ui_metric_tiles', up: metricTiles.up },
 ];

@@ -10,6 +10,7 @@ import {
 } from '../log-batch-rules.js';
 import type { LogBatchRequest } from '../types.js';
 import type { SqlContext } from './context.js';
+import { batchTiles, mergeTiles, SqliteTileStatements } from './metric-tiles.js';
 import { assertRunActive, runRow, upsertTag } from './rows.js';
 
 /**
@@ -156,6 +157,8 @@ async function executePortable(
             timestamp: batch.timestamps[i]!,
             step: batch.steps[i]!,
             is_nan: batch.isNan[i]!,
+            // A series new to latest_metrics is new to history too: its tiles start complete.
+            tiled: 1,
           })
           .onConflict((oc) =>
             oc
@@ -171,7 +174,14 @@ async function executePortable(
           .execute();
       }
       return undefined;
+    case 'mergeTiles':
+      await mergeTiles(trx, runId, tilesOf(batch));
+      return undefined;
   }
+}
+
+function tilesOf(batch: PreparedBatch) {
+  return batchTiles(batch.metricKeys, batch.steps, batch.timestamps, batch.values, batch.isNan);
 }
 
 /** Prepared statements for log-batch on SQLite: one synchronous transaction per group. */
@@ -182,6 +192,7 @@ class SqliteStatements {
   private readonly upsertTag: SQLite.Statement<[string, string, string]>;
   private readonly renameRun: SQLite.Statement<[string, string]>;
   private readonly upsertLatest: SQLite.Statement<unknown[]>;
+  private readonly tiles: SqliteTileStatements;
   private readonly insertMetrics = new Map<number, SQLite.Statement<unknown[]>>();
   private readonly logOne: (batch: PreparedBatch) => void;
   private readonly logMany: SQLite.Transaction<(group: PendingBatch[]) => (unknown | undefined)[]>;
@@ -196,11 +207,12 @@ class SqliteStatements {
     );
     this.renameRun = sqlite.prepare('update runs set name = ? where run_uuid = ?');
     this.upsertLatest = sqlite.prepare(
-      `insert into latest_metrics (run_uuid, key, value, timestamp, step, is_nan) values (?, ?, ?, ?, ?, ?)
+      `insert into latest_metrics (run_uuid, key, value, timestamp, step, is_nan, tiled) values (?, ?, ?, ?, ?, ?, 1)
        on conflict (run_uuid, key) do update set value = excluded.value, timestamp = excluded.timestamp,
          step = excluded.step, is_nan = excluded.is_nan
        where ${LATEST_POINT_IS_NEWER}`,
     );
+    this.tiles = new SqliteTileStatements(sqlite);
     // Called inside logMany's transaction, better-sqlite3 runs this as a SAVEPOINT.
     this.logOne = sqlite.transaction((batch: PreparedBatch) =>
       runBatchSync(batch, (step) => this.execute(batch, step)),
@@ -289,6 +301,9 @@ class SqliteStatements {
             batch.isNan[i],
           ]);
         }
+        return undefined;
+      case 'mergeTiles':
+        this.tiles.merge(runId, tilesOf(batch));
         return undefined;
     }
   }

@@ -3,237 +3,312 @@ import type { MetricEnvelope, MetricEnvelopeRequest } from '../types.js';
 import { invalidValue, requireString, toInteger } from '../validation.js';
 import type { SqlContext } from './context.js';
 import { checkRunIds, stepRange } from './metric-history.js';
+import {
+  addToTile,
+  COARSEST_TILE_LEVEL,
+  FINEST_TILE_LEVEL,
+  isFirstSmaller,
+  type Tile,
+  tileSeries,
+} from './metric-tiles.js';
 
 /**
- * kiln's metric envelopes (MetricEnvelope in types.ts) for the dashboard's charts, from a
- * per-process cache of each (run, key)'s history as typed arrays.
+ * kiln's metric envelopes (MetricEnvelope in types.ts) for the dashboard's charts, read from
+ * the metric tiles log-batch keeps (metric-tiles.ts), so they are exact after any writer's
+ * commit — another process's, out-of-order points included — and a server that just started
+ * answers as fast as one that has answered before: there is no cache to be stale or cold.
  *
- * Why a cache: an exact envelope has to read every point, and reading 20 runs × 100,000
- * points out of the database (or grouping them in it) takes seconds on a loaded 2-core box,
- * while a chart asks again on every zoom. Read once, the arrays answer any range in a pass
- * over that range (a few milliseconds for 20 × 100,000).
- *
- * When an entry is stale: metric history is append-only, and each request first reads the
- * runs' latest_metrics rows (one primary-key seek each). An entry is used only while its
- * (step, timestamp, value) is the one it was read with, and this store's own logBatch drops
- * the run's entries. Not seen: a point another process logs below the run's latest step and
- * time (a late out-of-order point); it shows once the entry is evicted or the server restarts.
- * A count of the history would catch it, at a cost of an index scan per run per request.
- *
- * Memory: at most CACHE_POINTS points (24 bytes each) are kept, least recently used evicted.
+ * Buckets are 2^j steps wide, aligned on multiples of their width, the smallest such width
+ * that cuts the range into at most `buckets` (so between buckets / 2 and buckets of them):
+ * each bucket is then one or two stored tiles. A range under 16 buckets' worth of steps
+ * (2^j < 16, a deep zoom) reads its points instead, as does a run with at most 2 × buckets
+ * points in the covered range (returned as they are).
  */
-const CACHE_POINTS = 4_000_000;
+export async function getMetricEnvelopes(
+  ctx: SqlContext,
+  req: MetricEnvelopeRequest,
+): Promise<MetricEnvelope[]> {
+  const runIds = [...new Set(checkRunIds(req?.run_ids, 'GetMetricEnvelopes'))];
+  const key = requireString(req.metric_key, 'metric_key');
+  const buckets =
+    req.buckets === undefined || req.buckets === null
+      ? LIMITS.envelopeBucketsDefault
+      : toInteger(req.buckets, 'buckets');
+  if (buckets < 1 || buckets > LIMITS.envelopeBucketsMax) {
+    throw invalidValue('buckets', req.buckets, `buckets must be between 1 and ${LIMITS.envelopeBucketsMax}.`);
+  }
+  const asked = stepRange(req);
+  const flags = await ctx.db
+    .selectFrom('latest_metrics')
+    .select(['run_uuid', 'tiled'])
+    .where('run_uuid', 'in', runIds)
+    .where('key', '=', key)
+    .execute();
+  const present = new Set(flags.map((f) => f.run_uuid));
+  const untiled = flags.filter((f) => !Number(f.tiled)).map((f) => f.run_uuid);
+  if (untiled.length) await tileSeries(ctx, untiled, key);
+  const runs = runIds.filter((id) => present.has(id));
+  const reader = new TileReader(ctx);
 
-interface CachedHistory {
-  signature: string;
-  step: Float64Array;
-  time: Float64Array;
-  value: Float64Array;
+  // The runs' shared range: every run's buckets line up on one x axis.
+  let lo = asked?.start ?? Number.POSITIVE_INFINITY;
+  let hi = asked?.end ?? Number.NEGATIVE_INFINITY;
+  if (!asked) {
+    for (const runId of runs) {
+      const span = await reader.stepSpan(runId, key);
+      if (!span) continue;
+      lo = Math.min(lo, span.first);
+      hi = Math.max(hi, span.last);
+    }
+  }
+  const out: MetricEnvelope[] = [];
+  for (const runId of runs) {
+    if (!(lo <= hi)) {
+      out.push({ run_id: runId, points: 0, exact: true, steps: [], timestamps: [], values: [] });
+      continue;
+    }
+    out.push(await envelopeOf(reader, runId, key, lo, hi, buckets, asked !== undefined));
+  }
+  return out;
 }
 
-export class MetricEnvelopes {
-  private readonly cache = new Map<string, CachedHistory>();
-  private cachedPoints = 0;
-
-  constructor(private readonly ctx: SqlContext) {}
-
-  /** Drops a run's cached histories (its metrics were just written). */
-  forgetRun(runId: string): void {
-    for (const [k, entry] of this.cache) {
-      if (k.startsWith(`${runId}\u0000`)) this.evict(k, entry);
-    }
-  }
-
-  async get(req: MetricEnvelopeRequest): Promise<MetricEnvelope[]> {
-    const runIds = [...new Set(checkRunIds(req?.run_ids, 'GetMetricEnvelopes'))];
-    const key = requireString(req.metric_key, 'metric_key');
-    const buckets =
-      req.buckets === undefined || req.buckets === null
-        ? LIMITS.envelopeBucketsDefault
-        : toInteger(req.buckets, 'buckets');
-    if (buckets < 1 || buckets > LIMITS.envelopeBucketsMax) {
-      throw invalidValue(
-        'buckets',
-        req.buckets,
-        `buckets must be between 1 and ${LIMITS.envelopeBucketsMax}.`,
-      );
-    }
-    const asked = stepRange(req);
-    const latest = await this.ctx.db
-      .selectFrom('latest_metrics')
-      .select(['run_uuid', 'step', 'timestamp', 'value', 'is_nan'])
-      .where('run_uuid', 'in', runIds)
-      .where('key', '=', key)
-      .execute();
-    const signatures = new Map(
-      latest.map((r) => [r.run_uuid, `${r.step}/${r.timestamp}/${r.value}/${r.is_nan}`] as const),
-    );
-    const histories: [string, CachedHistory][] = [];
-    for (const runId of runIds) {
-      const signature = signatures.get(runId);
-      if (signature === undefined) continue;
-      histories.push([runId, await this.history(runId, key, signature)]);
-    }
-    // The runs' shared range: every run's buckets line up on one x axis.
-    let lo = asked?.start ?? Number.POSITIVE_INFINITY;
-    let hi = asked?.end ?? Number.NEGATIVE_INFINITY;
-    if (!asked) {
-      for (const [, h] of histories) {
-        if (h.step.length === 0) continue;
-        lo = Math.min(lo, h.step[0]!);
-        hi = Math.max(hi, h.step[h.step.length - 1]!);
-      }
-    }
-    return histories.map(([runId, h]) => envelopeOf(runId, h, lo, hi, buckets));
-  }
-
-  private async history(runId: string, key: string, signature: string): Promise<CachedHistory> {
-    const cacheKey = `${runId}\u0000${key}`;
-    const hit = this.cache.get(cacheKey);
-    if (hit && hit.signature === signature) {
-      // Most recently used last.
-      this.cache.delete(cacheKey);
-      this.cache.set(cacheKey, hit);
-      return hit;
-    }
-    if (hit) this.evict(cacheKey, hit);
-    const entry = { signature, ...(await this.read(runId, key)) };
-    this.cache.set(cacheKey, entry);
-    this.cachedPoints += entry.step.length;
-    for (const [k, e] of this.cache) {
-      if (this.cachedPoints <= CACHE_POINTS || k === cacheKey) break;
-      this.evict(k, e);
-    }
-    return entry;
-  }
-
-  private evict(cacheKey: string, entry: CachedHistory): void {
-    this.cache.delete(cacheKey);
-    this.cachedPoints -= entry.step.length;
-  }
-
-  /** The run's non-NaN points of `key` ordered by (step, timestamp, value), as typed arrays. */
-  private async read(runId: string, key: string): Promise<Omit<CachedHistory, 'signature'>> {
-    const sqlite = this.ctx.store.sqlite;
-    let step: number[] | Float64Array;
-    let time: number[] | Float64Array;
-    let value: number[] | Float64Array;
-    if (sqlite) {
-      // A prepared raw statement in index order: no row objects for 100,000 points.
-      const rows = sqlite
-        .prepare(
-          'select step, timestamp, value from metrics where run_uuid = ? and key = ? and is_nan = 0 order by step',
-        )
-        .raw()
-        .iterate(runId, key) as IterableIterator<[number, number, number]>;
-      const s: number[] = [];
-      const t: number[] = [];
-      const v: number[] = [];
-      for (const r of rows) {
-        s.push(r[0]);
-        t.push(r[1]);
-        v.push(r[2]);
-      }
-      step = s;
-      time = t;
-      value = v;
-    } else {
-      const rows = await this.ctx.db
-        .selectFrom('metrics')
-        .select(['step', 'timestamp', 'value'])
-        .where('run_uuid', '=', runId)
-        .where('key', '=', key)
-        .where('is_nan', '=', 0)
-        .orderBy('step')
-        .execute();
-      step = rows.map((r) => Number(r.step));
-      time = rows.map((r) => Number(r.timestamp));
-      value = rows.map((r) => Number(r.value));
-    }
-    const n = step.length;
-    const out = { step: new Float64Array(n), time: new Float64Array(n), value: new Float64Array(n) };
-    out.step.set(step);
-    out.time.set(time);
-    out.value.set(value);
-    sortTies(out);
-    return out;
-  }
+/** The smallest power of two w with ⌈span / w⌉ ≤ buckets, as its exponent. */
+export function bucketExponent(span: number, buckets: number): number {
+  let j = 0;
+  while (2 ** j * buckets < span) j++;
+  return j;
 }
 
-/** Points logged twice at one step come out of the step index in insertion order: order them by (timestamp, value). */
-function sortTies(h: { step: Float64Array; time: Float64Array; value: Float64Array }): void {
-  const n = h.step.length;
-  for (let i = 0; i < n; ) {
-    let j = i + 1;
-    while (j < n && h.step[j] === h.step[i]) j++;
-    if (j - i > 1) {
-      const idx = Array.from({ length: j - i }, (_, k) => i + k).sort(
-        (a, b) => h.time[a]! - h.time[b]! || h.value[a]! - h.value[b]!,
-      );
-      const t = idx.map((k) => h.time[k]!);
-      const v = idx.map((k) => h.value[k]!);
-      h.time.set(t, i);
-      h.value.set(v, i);
-    }
-    i = j;
-  }
-}
-
-function lowerBound(xs: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * The points of [lo, hi] as they are when at most 2 × buckets, else per bucket (bucket k holds
- * the steps s with ⌊(s − lo) · buckets / (hi − lo + 1)⌋ = k) its first smallest and first
- * largest value, in step order: the line a full-resolution chart draws through each pixel
- * column, spikes included.
- */
-export function envelopeOf(
+async function envelopeOf(
+  reader: TileReader,
   runId: string,
-  h: { step: Float64Array; time: Float64Array; value: Float64Array },
+  key: string,
   lo: number,
   hi: number,
   buckets: number,
-): MetricEnvelope {
-  const a = lowerBound(h.step, lo);
-  const b = lowerBound(h.step, hi + 1);
-  const points = Math.max(0, b - a);
-  if (points <= 2 * buckets) {
-    return {
-      run_id: runId,
-      points,
-      exact: true,
-      steps: Array.from(h.step.subarray(a, b)),
-      timestamps: Array.from(h.time.subarray(a, b)),
-      values: Array.from(h.value.subarray(a, b)),
-    };
+  ranged: boolean,
+): Promise<MetricEnvelope> {
+  const j = bucketExponent(hi - lo + 1, buckets);
+  const w = 2 ** j;
+  const firstBucket = Math.floor(lo / w);
+  const lastBucket = Math.floor(hi / w);
+  const range = ranged ? { start: lo, end: hi } : undefined;
+  let bucketTiles: Tile[];
+  let points: number;
+  if (j >= FINEST_TILE_LEVEL) {
+    // Level j or j − 1 (or the coarsest, for spans past 4,000 × 2^22 steps).
+    const level = Math.min(COARSEST_TILE_LEVEL, j - ((j - FINEST_TILE_LEVEL) % 2));
+    const per = 2 ** (j - level);
+    const tiles = await reader.tiles(runId, key, level, firstBucket * per, (lastBucket + 1) * per - 1);
+    points = tiles.reduce((a, t) => a + t.points, 0);
+    if (points <= 2 * buckets) return exactOf(runId, await reader.points(runId, key, range));
+    bucketTiles = mergeIntoBuckets(tiles, per);
+  } else {
+    // The points of the covered buckets; exact when the asked range alone holds few enough.
+    const p = await reader.points(runId, key, { start: firstBucket * w, end: (lastBucket + 1) * w - 1 });
+    const inRange = range ? within(p, range) : p;
+    if (inRange.steps.length <= 2 * buckets) return exactOf(runId, inRange);
+    const byBucket = new Map<number, Tile>();
+    for (let i = 0; i < p.steps.length; i++)
+      addToTile(byBucket, j, p.steps[i]!, p.timestamps[i]!, p.values[i]!);
+    bucketTiles = [...byBucket.values()];
+    points = p.steps.length;
   }
-  const out: MetricEnvelope = { run_id: runId, points, exact: false, steps: [], timestamps: [], values: [] };
-  const span = hi - lo + 1;
-  const push = (i: number) => {
-    out.steps.push(h.step[i]!);
-    out.timestamps.push(h.time[i]!);
-    out.values.push(h.value[i]!);
+  const out: MetricEnvelope = {
+    run_id: runId,
+    points,
+    exact: false,
+    bucket_steps: w,
+    steps: [],
+    timestamps: [],
+    values: [],
   };
-  let i = a;
-  while (i < b) {
-    const k = Math.floor(((h.step[i]! - lo) * buckets) / span);
-    let minI = i;
-    let maxI = i;
-    for (i++; i < b && Math.floor(((h.step[i]! - lo) * buckets) / span) === k; i++) {
-      if (h.value[i]! < h.value[minI]!) minI = i;
-      if (h.value[i]! > h.value[maxI]!) maxI = i;
+  for (const b of bucketTiles) {
+    // Which extreme comes first: (step, timestamp, value) order, compared with the same lexicographic test.
+    const minFirst = isFirstSmaller(b.minStep, b.minTime, b.minValue, b.maxStep, b.maxTime, b.maxValue);
+    const same = b.minStep === b.maxStep && b.minTime === b.maxTime && b.minValue === b.maxValue;
+    const order: [number, number, number][] = same
+      ? [[b.minStep, b.minTime, b.minValue]]
+      : minFirst
+        ? [
+            [b.minStep, b.minTime, b.minValue],
+            [b.maxStep, b.maxTime, b.maxValue],
+          ]
+        : [
+            [b.maxStep, b.maxTime, b.maxValue],
+            [b.minStep, b.minTime, b.minValue],
+          ];
+    for (const [s, t, v] of order) {
+      out.steps.push(s);
+      out.timestamps.push(t);
+      out.values.push(v);
     }
-    push(Math.min(minI, maxI));
-    if (maxI !== minI) push(Math.max(minI, maxI));
   }
   return out;
+}
+
+/** Tiles in tile order, `per` consecutive ones to a bucket, merged (count summed, extremes kept). */
+function mergeIntoBuckets(tiles: Tile[], per: number): Tile[] {
+  if (per === 1) return tiles;
+  const out: Tile[] = [];
+  for (const t of tiles) {
+    const bucket = Math.floor(t.tile / per);
+    const last = out[out.length - 1];
+    if (!last || last.tile !== bucket) {
+      out.push({ ...t, tile: bucket });
+      continue;
+    }
+    last.points += t.points;
+    if (isFirstSmaller(t.minValue, t.minStep, t.minTime, last.minValue, last.minStep, last.minTime)) {
+      last.minValue = t.minValue;
+      last.minStep = t.minStep;
+      last.minTime = t.minTime;
+    }
+    if (isFirstSmaller(-t.maxValue, t.maxStep, t.maxTime, -last.maxValue, last.maxStep, last.maxTime)) {
+      last.maxValue = t.maxValue;
+      last.maxStep = t.maxStep;
+      last.maxTime = t.maxTime;
+    }
+  }
+  return out;
+}
+
+interface Points {
+  steps: number[];
+  timestamps: number[];
+  values: number[];
+}
+
+function within(p: Points, range: { start: number; end: number }): Points {
+  const out: Points = { steps: [], timestamps: [], values: [] };
+  for (let i = 0; i < p.steps.length; i++) {
+    if (p.steps[i]! < range.start || p.steps[i]! > range.end) continue;
+    out.steps.push(p.steps[i]!);
+    out.timestamps.push(p.timestamps[i]!);
+    out.values.push(p.values[i]!);
+  }
+  return out;
+}
+
+function exactOf(runId: string, p: Points): MetricEnvelope {
+  return { run_id: runId, points: p.steps.length, exact: true, ...p };
+}
+
+/** The reads an envelope makes: raw prepared statements on SQLite (no row objects), kysely elsewhere. */
+class TileReader {
+  constructor(private readonly ctx: SqlContext) {}
+
+  /** The series' first and last step (to its finest tile: the range's bucket width does not need more). */
+  async stepSpan(runId: string, key: string): Promise<{ first: number; last: number } | undefined> {
+    const w = 2 ** FINEST_TILE_LEVEL;
+    const q = (dir: 'asc' | 'desc') =>
+      this.ctx.db
+        .selectFrom('metric_tiles')
+        .select('tile')
+        .where('run_uuid', '=', runId)
+        .where('key', '=', key)
+        .where('level', '=', FINEST_TILE_LEVEL)
+        .orderBy('tile', dir)
+        .limit(1)
+        .executeTakeFirst();
+    const first = await q('asc');
+    const last = await q('desc');
+    if (!first || !last) return undefined;
+    return { first: Number(first.tile) * w, last: (Number(last.tile) + 1) * w - 1 };
+  }
+
+  async tiles(runId: string, key: string, level: number, from: number, to: number): Promise<Tile[]> {
+    const sqlite = this.ctx.store.sqlite;
+    const out: Tile[] = [];
+    if (sqlite) {
+      const rows = sqlite
+        .prepare(
+          `select tile, points, min_step, min_timestamp, min_value, max_step, max_timestamp, max_value
+           from metric_tiles where run_uuid = ? and key = ? and level = ? and tile between ? and ? order by tile`,
+        )
+        .raw()
+        .iterate(runId, key, level, from, to) as IterableIterator<number[]>;
+      for (const r of rows) {
+        out.push({
+          level,
+          tile: r[0]!,
+          points: r[1]!,
+          minStep: r[2]!,
+          minTime: r[3]!,
+          minValue: r[4]!,
+          maxStep: r[5]!,
+          maxTime: r[6]!,
+          maxValue: r[7]!,
+        });
+      }
+      return out;
+    }
+    const rows = await this.ctx.db
+      .selectFrom('metric_tiles')
+      .selectAll()
+      .where('run_uuid', '=', runId)
+      .where('key', '=', key)
+      .where('level', '=', level)
+      .where('tile', '>=', from)
+      .where('tile', '<=', to)
+      .orderBy('tile')
+      .execute();
+    for (const r of rows) {
+      out.push({
+        level,
+        tile: Number(r.tile),
+        points: Number(r.points),
+        minStep: Number(r.min_step),
+        minTime: Number(r.min_timestamp),
+        minValue: Number(r.min_value),
+        maxStep: Number(r.max_step),
+        maxTime: Number(r.max_timestamp),
+        maxValue: Number(r.max_value),
+      });
+    }
+    return out;
+  }
+
+  /** The series' non-NaN points (in `range` when given) in (step, timestamp, value) order. */
+  async points(
+    runId: string,
+    key: string,
+    range: { start: number; end: number } | undefined,
+  ): Promise<Points> {
+    const out: Points = { steps: [], timestamps: [], values: [] };
+    const sqlite = this.ctx.store.sqlite;
+    if (sqlite) {
+      const rows = sqlite
+        .prepare(
+          `select step, timestamp, value from metrics where run_uuid = ? and key = ? and is_nan = 0
+           and step between ? and ? order by step, timestamp, value`,
+        )
+        .raw()
+        .iterate(
+          runId,
+          key,
+          range?.start ?? Number.MIN_SAFE_INTEGER,
+          range?.end ?? Number.MAX_SAFE_INTEGER,
+        ) as IterableIterator<[number, number, number]>;
+      for (const r of rows) {
+        out.steps.push(r[0]);
+        out.timestamps.push(r[1]);
+        out.values.push(r[2]);
+      }
+      return out;
+    }
+    let q = this.ctx.db
+      .selectFrom('metrics')
+      .select(['step', 'timestamp', 'value'])
+      .where('run_uuid', '=', runId)
+      .where('key', '=', key)
+      .where('is_nan', '=', 0);
+    if (range) q = q.where('step', '>=', range.start).where('step', '<=', range.end);
+    for (const r of await q.orderBy('step').orderBy('timestamp').orderBy('value').execute()) {
+      out.steps.push(Number(r.step));
+      out.timestamps.push(Number(r.timestamp));
+      out.values.push(Number(r.value));
+    }
+    return out;
+  }
 }

@@ -31,7 +31,7 @@ import { beatRuns, runHeartbeats, type StaleRun, staleRuns } from './heartbeats.
 import { logInputs, runsUsingDatasetVersion, searchDatasets } from './inputs.js';
 import { BatchWriter } from './log-batch.js';
 import { logModel } from './logged-models.js';
-import { MetricEnvelopes } from './metric-envelope.js';
+import { getMetricEnvelopes } from './metric-envelope.js';
 import { getMetricHistory, getMetricHistoryBulkInterval } from './metric-history.js';
 import * as runs from './runs.js';
 import { RunSearch } from './search-runs.js';
@@ -64,7 +64,6 @@ export class SqlTrackingStore implements TrackingStore {
   private readonly closeStore: boolean;
   private readonly batches: BatchWriter;
   private readonly runSearch: RunSearch;
-  private readonly envelopes: MetricEnvelopes;
   /** Creating MLflow's Default experiment (id 0), started by the constructor. */
   private readonly ready: Promise<void>;
 
@@ -72,7 +71,6 @@ export class SqlTrackingStore implements TrackingStore {
     this.store = store;
     this.artifacts = artifacts;
     this.ctx = new SqlContext(store, artifacts);
-    this.envelopes = new MetricEnvelopes(this.ctx);
     this.closeStore = options.closeStore ?? false;
     this.actor = options.actor ?? localUser();
     this.batches = new BatchWriter(this.ctx);
@@ -171,12 +169,8 @@ export class SqlTrackingStore implements TrackingStore {
     return runs.deleteTag(this.ctx, runId, key);
   }
 
-  async logBatch(req: LogBatchRequest): Promise<void> {
-    try {
-      await this.batches.logBatch(req);
-    } finally {
-      if (req?.metrics?.length && typeof req.run_id === 'string') this.envelopes.forgetRun(req.run_id);
-    }
+  logBatch(req: LogBatchRequest): Promise<void> {
+    return this.batches.logBatch(req);
   }
 
   logModel(runId: string, model: Record<string, unknown>): Promise<void> {
@@ -211,7 +205,7 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   getMetricEnvelopes(req: MetricEnvelopeRequest): Promise<MetricEnvelope[]> {
-    return this.envelopes.get(req);
+    return getMetricEnvelopes(this.ctx, req);
   }
 
   listArtifacts(runId: string, path = ''): Promise<ListArtifactsResult> {

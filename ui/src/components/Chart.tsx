@@ -86,6 +86,7 @@ export function Chart(props: {
       return [aligned.x, ...aligned.ys] as uPlot.AlignedData;
     };
     let resampling = false;
+    let shown = { min: xMin, max: xMax };
     const opts: uPlot.Options = {
       width,
       height,
@@ -121,6 +122,9 @@ export function Chart(props: {
             if (key !== 'x' || resampling) return;
             const { min, max } = u.scales.x;
             if (min === undefined || max === undefined || min === null || max === null) return;
+            // uPlot sets the initial scale to the data's range: that is what was decimated already.
+            if (min === shown.min && max === shown.max) return;
+            shown = { min, max };
             resampling = true;
             u.setData(decimated(min, max, u.bbox.width / devicePixelRatio), false);
             resampling = false;

@@ -1,49 +1,52 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { formatNumber } from '../lib/format.js';
-import { envelopeHistories, fullHistory, type History } from '../lib/history.js';
+import { envelopeHistories, type History } from '../lib/history.js';
 import { ErrorState, Loading } from './common.js';
 import { MetricChart, type XAxis } from './MetricChart.js';
 
-/** Up to this many points in all, full histories are fetched (exact on every x axis); above, envelopes. */
-export const FULL_POINTS = 50_000;
-/** Envelope buckets: at least one per pixel column of the widest chart. */
+/** Envelope buckets asked for: the server answers with 500–1,000, one or more per pixel column of a chart. */
 const BUCKETS = 1000;
 
+type StepRange = { min: number; max: number } | null;
+
 /**
- * One metric of one or more runs on a chart. Short histories are fetched whole; long ones as the
- * server's per-bucket min/max envelope (spikes kept), and a zoom on the step axis fetches the
- * zoomed range's finer envelope, exact once few enough points are in view. `estimate` is the
- * run's point count as far as the page knows (its latest step + 1).
+ * The query of one metric's chart for some runs over a step range (null: everything). A page
+ * that knows its charts before it knows its runs' names (the compare page, from its URL)
+ * prefetches it with the same key, so the data and the runs arrive together.
+ */
+export function envelopeQuery(metric: string, runIds: string[], range: StepRange) {
+  return {
+    queryKey: ['metric-envelope', metric, runIds, range],
+    queryFn: ({ signal }: { signal: AbortSignal }) =>
+      envelopeHistories(runIds, metric, range, BUCKETS, signal),
+    staleTime: 60_000,
+  };
+}
+
+/**
+ * One metric of one or more runs on a chart, from the server's envelope: every point when a
+ * run has few enough in range, else per bucket its first smallest and largest point (spikes
+ * kept). A zoom on the step axis fetches the zoomed range's finer envelope, down to every point.
  */
 export function HistoryChart(props: {
   metric: string;
-  runs: { id: string; label: string; estimate: number }[];
+  runs: { id: string; label: string }[];
   xAxis: XAxis;
   smoothing: number;
   testId: string;
 }) {
-  const [range, setRange] = useState<{ min: number; max: number } | null>(null);
-  const ids = props.runs.map((r) => r.id);
-  const full = props.runs.reduce((a, r) => a + r.estimate + 1, 0) <= FULL_POINTS;
-  const zoomable = !full && props.xAxis === 'step';
+  const [range, setRange] = useState<StepRange>(null);
+  const ids = useMemo(() => props.runs.map((r) => r.id), [props.runs]);
+  const zoomable = props.xAxis === 'step';
   const data = useQuery({
-    queryKey: ['metric-chart', props.metric, ids, full ? 'full' : zoomable ? range : null],
-    queryFn: async ({ signal }) =>
-      full
-        ? new Map(
-            await Promise.all(
-              ids.map(async (id) => [id, await fullHistory(id, props.metric, signal)] as const),
-            ),
-          )
-        : envelopeHistories(ids, props.metric, zoomable ? range : null, BUCKETS, signal),
+    ...envelopeQuery(props.metric, ids, zoomable ? range : null),
     placeholderData: (prev) => prev,
-    staleTime: 60_000,
   });
   const histories = useMemo(() => {
     const out: { label: string; history: History }[] = [];
     for (const r of props.runs) {
-      const h = data.data?.get(r.id);
+      const h = data.data?.histories.get(r.id);
       out.push({
         label: r.label,
         history: h ?? { step: new Float64Array(), time: new Float64Array(), value: new Float64Array() },
@@ -63,13 +66,15 @@ export function HistoryChart(props: {
       </p>
     );
   }
+  const exact = data.data!.exact;
+  const points = histories.reduce((a, h) => a + h.history.step.length, 0);
   return (
     <MetricChart
       title={
-        !full
+        !exact
           ? `${props.metric} (min/max per pixel: zoom for detail)`
           : histories.length === 1
-            ? `${props.metric} (${histories[0]!.history.step.length.toLocaleString()} points)`
+            ? `${props.metric} (${points.toLocaleString()} points)`
             : props.metric
       }
       testId={props.testId}

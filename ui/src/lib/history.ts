@@ -1,41 +1,10 @@
-import { api, KILN, MLFLOW } from './api.js';
-import { type MetricJson, toNumber } from './runs.js';
+import { api, KILN } from './api.js';
 
 /** A metric history as typed arrays, sorted by step: what charts read. */
 export interface History {
   step: Float64Array;
   time: Float64Array;
   value: Float64Array;
-}
-
-function toHistory(points: { step: number; timestamp: number; value: number | string }[]): History {
-  const n = points.length;
-  const h = { step: new Float64Array(n), time: new Float64Array(n), value: new Float64Array(n) };
-  for (let i = 0; i < n; i++) {
-    const p = points[i]!;
-    h.step[i] = Number(p.step);
-    h.time[i] = Number(p.timestamp);
-    h.value[i] = toNumber(p.value);
-  }
-  return h;
-}
-
-/** One run's full history of a metric (pages of 25,000, MLflow's limit), for spike-preserving charts. */
-export async function fullHistory(runId: string, key: string, signal?: AbortSignal): Promise<History> {
-  const points: MetricJson[] = [];
-  let page_token: string | undefined;
-  do {
-    const r = await api<{ metrics?: MetricJson[]; next_page_token?: string }>(
-      `${MLFLOW}/metrics/get-history`,
-      {
-        query: { run_id: runId, metric_key: key, max_results: 25000, page_token },
-        signal,
-      },
-    );
-    points.push(...(r.metrics ?? []));
-    page_token = r.next_page_token;
-  } while (page_token);
-  return toHistory(points);
 }
 
 /**
@@ -51,24 +20,32 @@ export async function envelopeHistories(
   range: { min: number; max: number } | null,
   buckets = 1000,
   signal?: AbortSignal,
-): Promise<Map<string, History>> {
-  const out = new Map<string, History>();
+): Promise<{ histories: Map<string, History>; exact: boolean }> {
+  const histories = new Map<string, History>();
+  let exact = true;
   // The route takes 100 run ids at most (past 100 runs, each call's runs share their own step range).
   const bounds = range ? { start_step: Math.floor(range.min), end_step: Math.ceil(range.max) } : {};
   for (let i = 0; i < runIds.length; i += 100) {
     const r = await api<{
-      envelopes?: { run_id: string; steps: number[]; timestamps: number[]; values: number[] }[];
+      envelopes?: {
+        run_id: string;
+        exact: boolean;
+        steps: number[];
+        timestamps: number[];
+        values: number[];
+      }[];
     }>(`${KILN}/metrics/envelope`, {
       body: { run_ids: runIds.slice(i, i + 100), metric_key: key, buckets, ...bounds },
       signal,
     });
     for (const e of r.envelopes ?? []) {
-      out.set(e.run_id, {
+      exact &&= e.exact;
+      histories.set(e.run_id, {
         step: Float64Array.from(e.steps),
         time: Float64Array.from(e.timestamps),
         value: Float64Array.from(e.values, (v) => (v === null ? Number.NaN : v)),
       });
     }
   }
-  return out;
+  return { histories, exact };
 }

@@ -1,11 +1,12 @@
-import { useQueries } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { useQueries, useQueryClient } from '@tanstack/react-query';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { PALETTE } from '../components/Chart.js';
 import { Empty, ErrorState, Link, Loading } from '../components/common.js';
-import { HistoryChart } from '../components/HistoryChart.js';
+import { envelopeQuery, HistoryChart } from '../components/HistoryChart.js';
 import { ChartControls, type XAxis } from '../components/MetricChart.js';
 import { api, MLFLOW } from '../lib/api.js';
-import { buildAxis, diffRuns } from '../lib/compare.js';
+import { buildAxis, type DiffRow, diffRuns } from '../lib/compare.js';
 import { formatNumber } from '../lib/format.js';
 import { setSearch, useLocation } from '../lib/router.js';
 import { type RunJson, type RunRow, toRow } from '../lib/runs.js';
@@ -16,7 +17,16 @@ import { type RunJson, type RunRow, toRow } from '../lib/runs.js';
  */
 export function ComparePage() {
   const { search } = useLocation();
-  const ids = (search.get('runs') ?? '').split(',').filter(Boolean).slice(0, 100);
+  const runsParam = search.get('runs') ?? '';
+  const ids = useMemo(() => runsParam.split(',').filter(Boolean).slice(0, 100), [runsParam]);
+  const metricsParam = search.get('metrics');
+  const client = useQueryClient();
+  // Charts named in the URL: their data is asked for now, beside the runs, not after them.
+  useEffect(() => {
+    if (!metricsParam || ids.length === 0) return;
+    for (const m of metricsParam.split(',').filter(Boolean))
+      void client.prefetchQuery(envelopeQuery(m, ids, null));
+  }, [client, ids, metricsParam]);
   const runs = useQueries({
     queries: ids.map((id) => ({
       queryKey: ['run', id],
@@ -112,46 +122,13 @@ function CompareView({ rows }: { rows: RunRow[] }) {
         <input type="checkbox" checked={onlyDiff} onChange={(e) => setOnlyDiff(e.target.checked)} /> only rows
         that differ
       </label>
-      <div style={{ overflowX: 'auto' }}>
-        <table className="plain" aria-label="run differences" data-testid="diff-table">
-          <thead>
-            <tr>
-              <th>key</th>
-              {rows.map((r, i) => (
-                <th key={r.id} style={{ color: PALETTE[i % PALETTE.length] }}>
-                  {r.name}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {diff
-              .filter((d) => !onlyDiff || d.differs)
-              .map((d) => (
-                <tr key={`${d.kind}.${d.key}`} className={d.differs ? 'differs' : undefined}>
-                  <td className="mono">
-                    {d.kind}.{d.key}
-                  </td>
-                  {d.values.map((v, i) => (
-                    <td key={rows[i]!.id} className={typeof v === 'number' ? 'num' : 'mono'}>
-                      {typeof v === 'number' ? formatNumber(v) : (v ?? '—')}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-          </tbody>
-        </table>
-      </div>
+      <DiffTable rows={rows} diff={onlyDiff ? diff.filter((d) => d.differs) : diff} />
     </>
   );
 }
 
 function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smoothing: number }) {
-  const runs = useMemo(
-    () =>
-      props.rows.map((r) => ({ id: r.id, label: r.name, estimate: r.metricSteps.get(props.metric) ?? 0 })),
-    [props.rows, props.metric],
-  );
+  const runs = useMemo(() => props.rows.map((r) => ({ id: r.id, label: r.name })), [props.rows]);
   return (
     <HistoryChart
       metric={props.metric}
@@ -160,6 +137,70 @@ function CompareChart(props: { metric: string; rows: RunRow[]; xAxis: XAxis; smo
       smoothing={props.smoothing}
       testId={`compare-chart-${props.metric}`}
     />
+  );
+}
+
+const DIFF_ROW_H = 29;
+
+/**
+ * The param/metric diff table, rows virtualised: runs with disjoint keys give one row per key
+ * of any run (hundreds for 20 runs, thousands for 100), and only those on screen are in the DOM.
+ */
+function DiffTable({ rows, diff }: { rows: RunRow[]; diff: DiffRow[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  const v = useVirtualizer({
+    count: diff.length,
+    getScrollElement: () => box.current,
+    estimateSize: () => DIFF_ROW_H,
+    overscan: 10,
+  });
+  const items = v.getVirtualItems();
+  const before = items[0]?.start ?? 0;
+  const after = v.getTotalSize() - (items[items.length - 1]?.end ?? 0);
+  return (
+    <div ref={box} className="diff-box" style={{ overflow: 'auto', maxHeight: 30 * DIFF_ROW_H }}>
+      <table
+        className="plain"
+        aria-label="run differences"
+        data-testid="diff-table"
+        aria-rowcount={diff.length + 1}
+      >
+        <thead>
+          <tr>
+            <th>key</th>
+            {rows.map((r, i) => (
+              <th key={r.id} style={{ color: PALETTE[i % PALETTE.length] }}>
+                {r.name}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {before > 0 && <tr style={{ height: before }} />}
+          {items.map((item) => {
+            const d = diff[item.index]!;
+            return (
+              <tr
+                key={`${d.kind}.${d.key}`}
+                className={d.differs ? 'differs' : undefined}
+                style={{ height: DIFF_ROW_H }}
+                aria-rowindex={item.index + 2}
+              >
+                <td className="mono">
+                  {d.kind}.{d.key}
+                </td>
+                {d.values.map((val, i) => (
+                  <td key={rows[i]!.id} className={typeof val === 'number' ? 'num' : 'mono'}>
+                    {typeof val === 'number' ? formatNumber(val) : (val ?? '—')}
+                  </td>
+                ))}
+              </tr>
+            );
+          })}
+          {after > 0 && <tr style={{ height: after }} />}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

@@ -128,9 +128,10 @@ function RunCharts({ run }: { run: RunJson }) {
   const [smoothing, setSmoothing] = useState(Number(search.get('smooth') ?? 0));
   const [filter, setFilter] = useState('');
   const shown = keys.filter((k) => k.toLowerCase().includes(filter.toLowerCase())).slice(0, 24);
-  const latest = useMemo(
-    () => new Map((run.data.metrics ?? []).map((m) => [m.key, Number(m.step) || 0])),
-    [run],
+  // One stable runs list per metric, so a chart is rebuilt only when its data changes.
+  const chartRuns = useMemo(
+    () => new Map(keys.map((k) => [k, [{ id: run.info.run_id, label: k }]])),
+    [keys, run.info.run_id],
   );
   useEffect(
     () => setSearch({ x: xAxis === 'step' ? '' : xAxis, smooth: smoothing ? String(smoothing) : '' }),
@@ -164,7 +165,7 @@ function RunCharts({ run }: { run: RunJson }) {
           <HistoryChart
             key={key}
             metric={key}
-            runs={[{ id: run.info.run_id, label: key, estimate: latest.get(key) ?? 0 }]}
+            runs={chartRuns.get(key)!}
             testId={`chart-${key}`}
             xAxis={xAxis}
             smoothing={smoothing}
