@@ -1,3 +1,4 @@
+import type SQLite from 'better-sqlite3';
 import { LIMITS } from '../limits.js';
 import type { MetricEnvelope, MetricEnvelopeRequest } from '../types.js';
 import { invalidValue, requireString, toInteger } from '../validation.js';
@@ -6,6 +7,7 @@ import { checkRunIds, stepRange } from './metric-history.js';
 import {
   addToTile,
   COARSEST_TILE_LEVEL,
+  coarsen,
   FINEST_TILE_LEVEL,
   isFirstSmaller,
   type Tile,
@@ -102,7 +104,7 @@ async function envelopeOf(
     const tiles = await reader.tiles(runId, key, level, firstBucket * per, (lastBucket + 1) * per - 1);
     points = tiles.reduce((a, t) => a + t.points, 0);
     if (points <= 2 * buckets) return exactOf(runId, await reader.points(runId, key, range));
-    bucketTiles = mergeIntoBuckets(tiles, per);
+    bucketTiles = per === 1 ? tiles : coarsen(tiles, per, j);
   } else {
     // The points of the covered buckets; exact when the asked range alone holds few enough.
     const p = await reader.points(runId, key, { start: firstBucket * w, end: (lastBucket + 1) * w - 1 });
@@ -147,32 +149,6 @@ async function envelopeOf(
   return out;
 }
 
-/** Tiles in tile order, `per` consecutive ones to a bucket, merged (count summed, extremes kept). */
-function mergeIntoBuckets(tiles: Tile[], per: number): Tile[] {
-  if (per === 1) return tiles;
-  const out: Tile[] = [];
-  for (const t of tiles) {
-    const bucket = Math.floor(t.tile / per);
-    const last = out[out.length - 1];
-    if (!last || last.tile !== bucket) {
-      out.push({ ...t, tile: bucket });
-      continue;
-    }
-    last.points += t.points;
-    if (isFirstSmaller(t.minValue, t.minStep, t.minTime, last.minValue, last.minStep, last.minTime)) {
-      last.minValue = t.minValue;
-      last.minStep = t.minStep;
-      last.minTime = t.minTime;
-    }
-    if (isFirstSmaller(-t.maxValue, t.maxStep, t.maxTime, -last.maxValue, last.maxStep, last.maxTime)) {
-      last.maxValue = t.maxValue;
-      last.maxStep = t.maxStep;
-      last.maxTime = t.maxTime;
-    }
-  }
-  return out;
-}
-
 interface Points {
   steps: number[];
   timestamps: number[];
@@ -194,13 +170,57 @@ function exactOf(runId: string, p: Points): MetricEnvelope {
   return { run_id: runId, points: p.steps.length, exact: true, ...p };
 }
 
+/** SQLite's envelope reads, prepared once per connection. */
+const sqliteReads = new WeakMap<SQLite.Database, ReturnType<typeof prepareReads>>();
+
+function prepareReads(sqlite: SQLite.Database) {
+  const edge = (dir: 'asc' | 'desc') =>
+    sqlite
+      .prepare(
+        `select tile from metric_tiles where run_uuid = ? and key = ? and level = ${FINEST_TILE_LEVEL} order by tile ${dir} limit 1`,
+      )
+      .pluck();
+  return {
+    first: edge('asc'),
+    last: edge('desc'),
+    tiles: sqlite
+      .prepare(
+        `select tile, points, min_step, min_timestamp, min_value, max_step, max_timestamp, max_value
+         from metric_tiles where run_uuid = ? and key = ? and level = ? and tile between ? and ? order by tile`,
+      )
+      .raw(),
+    points: sqlite
+      .prepare(
+        `select step, timestamp, value from metrics where run_uuid = ? and key = ? and is_nan = 0
+         and step between ? and ? order by step, timestamp, value`,
+      )
+      .raw(),
+  };
+}
+
 /** The reads an envelope makes: raw prepared statements on SQLite (no row objects), kysely elsewhere. */
 class TileReader {
-  constructor(private readonly ctx: SqlContext) {}
+  private readonly sqlite?: ReturnType<typeof prepareReads>;
+
+  constructor(private readonly ctx: SqlContext) {
+    const db = ctx.store.sqlite;
+    if (db) {
+      let reads = sqliteReads.get(db);
+      if (!reads) sqliteReads.set(db, (reads = prepareReads(db)));
+      this.sqlite = reads;
+    }
+  }
 
   /** The series' first and last step (to its finest tile: the range's bucket width does not need more). */
   async stepSpan(runId: string, key: string): Promise<{ first: number; last: number } | undefined> {
     const w = 2 ** FINEST_TILE_LEVEL;
+    if (this.sqlite) {
+      const first = this.sqlite.first.get(runId, key) as number | undefined;
+      const last = this.sqlite.last.get(runId, key) as number | undefined;
+      return first === undefined || last === undefined
+        ? undefined
+        : { first: first * w, last: (last + 1) * w - 1 };
+    }
     const q = (dir: 'asc' | 'desc') =>
       this.ctx.db
         .selectFrom('metric_tiles')
@@ -218,16 +238,9 @@ class TileReader {
   }
 
   async tiles(runId: string, key: string, level: number, from: number, to: number): Promise<Tile[]> {
-    const sqlite = this.ctx.store.sqlite;
     const out: Tile[] = [];
-    if (sqlite) {
-      const rows = sqlite
-        .prepare(
-          `select tile, points, min_step, min_timestamp, min_value, max_step, max_timestamp, max_value
-           from metric_tiles where run_uuid = ? and key = ? and level = ? and tile between ? and ? order by tile`,
-        )
-        .raw()
-        .iterate(runId, key, level, from, to) as IterableIterator<number[]>;
+    if (this.sqlite) {
+      const rows = this.sqlite.tiles.iterate(runId, key, level, from, to) as IterableIterator<number[]>;
       for (const r of rows) {
         out.push({
           level,
@@ -276,20 +289,13 @@ class TileReader {
     range: { start: number; end: number } | undefined,
   ): Promise<Points> {
     const out: Points = { steps: [], timestamps: [], values: [] };
-    const sqlite = this.ctx.store.sqlite;
-    if (sqlite) {
-      const rows = sqlite
-        .prepare(
-          `select step, timestamp, value from metrics where run_uuid = ? and key = ? and is_nan = 0
-           and step between ? and ? order by step, timestamp, value`,
-        )
-        .raw()
-        .iterate(
-          runId,
-          key,
-          range?.start ?? Number.MIN_SAFE_INTEGER,
-          range?.end ?? Number.MAX_SAFE_INTEGER,
-        ) as IterableIterator<[number, number, number]>;
+    if (this.sqlite) {
+      const rows = this.sqlite.points.iterate(
+        runId,
+        key,
+        range?.start ?? Number.MIN_SAFE_INTEGER,
+        range?.end ?? Number.MAX_SAFE_INTEGER,
+      ) as IterableIterator<[number, number, number]>;
       for (const r of rows) {
         out.steps.push(r[0]);
         out.timestamps.push(r[1]);

@@ -80,17 +80,51 @@ export function addToTile(
   }
 }
 
-/** Points of one series folded into tiles at every level. */
+/** Folds tile `t` (of a finer level, or of another batch) into `into`: counts add, extremes keep the first. */
+export function mergeTile(into: Tile, t: Tile): void {
+  into.points += t.points;
+  if (isFirstSmaller(t.minValue, t.minStep, t.minTime, into.minValue, into.minStep, into.minTime)) {
+    into.minValue = t.minValue;
+    into.minStep = t.minStep;
+    into.minTime = t.minTime;
+  }
+  if (isFirstSmaller(-t.maxValue, t.maxStep, t.maxTime, -into.maxValue, into.maxStep, into.maxTime)) {
+    into.maxValue = t.maxValue;
+    into.maxStep = t.maxStep;
+    into.maxTime = t.maxTime;
+  }
+}
+
+/**
+ * Tiles in tile order grouped `per` consecutive ones into tiles of a coarser `level`
+ * (tile index ⌊tile / per⌋), in order.
+ */
+export function coarsen(tiles: Iterable<Tile>, per: number, level: number): Tile[] {
+  const out: Tile[] = [];
+  for (const t of tiles) {
+    const index = Math.floor(t.tile / per);
+    const last = out[out.length - 1];
+    if (last && last.tile === index) mergeTile(last, t);
+    else out.push({ ...t, level, tile: index });
+  }
+  return out;
+}
+
+/** Points of one series folded into tiles at every level (the finest from the points, each coarser from the one below). */
 export class SeriesTiles {
-  private readonly levels = TILE_LEVELS.map(() => new Map<number, Tile>());
+  private readonly finest = new Map<number, Tile>();
 
   add(step: number, time: number, value: number): void {
-    for (let l = 0; l < TILE_LEVELS.length; l++)
-      addToTile(this.levels[l]!, TILE_LEVELS[l]!, step, time, value);
+    addToTile(this.finest, FINEST_TILE_LEVEL, step, time, value);
   }
 
   *tiles(): Generator<Tile> {
-    for (const level of this.levels) yield* level.values();
+    let level: Tile[] = [...this.finest.values()].sort((a, b) => a.tile - b.tile);
+    yield* level;
+    for (let l = 1; l < TILE_LEVELS.length; l++) {
+      level = coarsen(level, 2 ** (TILE_LEVELS[l]! - TILE_LEVELS[l - 1]!), TILE_LEVELS[l]!);
+      yield* level;
+    }
   }
 }
 
@@ -185,8 +219,9 @@ export class SqliteTileStatements {
   }
 
   merge(runId: string, tiles: Map<string, SeriesTiles>): void {
-    for (const [key, series] of tiles)
+    for (const [key, series] of tiles) {
       for (const t of series.tiles()) this.upsert.run(tileRow(runId, key, t));
+    }
   }
 
   /** Rebuilds an untiled series' tiles from its history (call inside an IMMEDIATE transaction). */

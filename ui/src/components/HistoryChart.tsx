@@ -66,16 +66,14 @@ export function HistoryChart(props: {
       </p>
     );
   }
-  const exact = data.data!.exact;
-  const points = histories.reduce((a, h) => a + h.history.step.length, 0);
+  const { exact, points } = data.data!;
+  const detail = exact ? '' : ', min/max per pixel: zoom for detail';
   return (
     <MetricChart
       title={
-        !exact
-          ? `${props.metric} (min/max per pixel: zoom for detail)`
-          : histories.length === 1
-            ? `${props.metric} (${points.toLocaleString()} points)`
-            : props.metric
+        histories.length === 1
+          ? `${props.metric} (${points.toLocaleString()} points${detail})`
+          : `${props.metric}${exact ? '' : ` (${points.toLocaleString()} points in all${detail})`}`
       }
       testId={props.testId}
       histories={histories}

@@ -20,9 +20,11 @@ export async function envelopeHistories(
   range: { min: number; max: number } | null,
   buckets = 1000,
   signal?: AbortSignal,
-): Promise<{ histories: Map<string, History>; exact: boolean }> {
+): Promise<{ histories: Map<string, History>; exact: boolean; points: number }> {
   const histories = new Map<string, History>();
   let exact = true;
+  // Points the envelopes stand for (every one in range when exact).
+  let points = 0;
   // The route takes 100 run ids at most (past 100 runs, each call's runs share their own step range).
   const bounds = range ? { start_step: Math.floor(range.min), end_step: Math.ceil(range.max) } : {};
   for (let i = 0; i < runIds.length; i += 100) {
@@ -30,6 +32,7 @@ export async function envelopeHistories(
       envelopes?: {
         run_id: string;
         exact: boolean;
+        points: number;
         steps: number[];
         timestamps: number[];
         values: number[];
@@ -40,6 +43,7 @@ export async function envelopeHistories(
     });
     for (const e of r.envelopes ?? []) {
       exact &&= e.exact;
+      points += e.points;
       histories.set(e.run_id, {
         step: Float64Array.from(e.steps),
         time: Float64Array.from(e.timestamps),
@@ -47,5 +51,5 @@ export async function envelopeHistories(
       });
     }
   }
-  return { histories, exact };
+  return { histories, exact, points };
 }

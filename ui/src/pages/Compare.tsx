@@ -27,20 +27,28 @@ export function ComparePage() {
     for (const m of metricsParam.split(',').filter(Boolean))
       void client.prefetchQuery(envelopeQuery(m, ids, null));
   }, [client, ids, metricsParam]);
+  // Combined once per change of any run's data, so the page's charts are not rebuilt on every render.
   const runs = useQueries({
     queries: ids.map((id) => ({
       queryKey: ['run', id],
       queryFn: async () => (await api<{ run: RunJson }>(`${MLFLOW}/runs/get`, { query: { run_id: id } })).run,
     })),
+    combine: (results) => ({
+      error: results.find((r) => r.isError)?.error ?? null,
+      pending: results.some((r) => r.isPending),
+      data: results.map((r) => r.data),
+    }),
   });
+  const rows = useMemo(
+    () => (runs.pending || runs.error ? null : runs.data.map((d) => toRow(d!))),
+    [runs.pending, runs.error, runs.data],
+  );
   if (ids.length === 0)
     return (
       <Empty>Choose runs to compare in an experiment's runs table (tick two or more, then Compare).</Empty>
     );
-  const failed = runs.find((r) => r.isError);
-  if (failed) return <ErrorState error={failed.error} />;
-  if (runs.some((r) => r.isPending)) return <Loading what="runs" />;
-  const rows = runs.map((r) => toRow(r.data!));
+  if (runs.error) return <ErrorState error={runs.error} />;
+  if (!rows) return <Loading what="runs" />;
   return <CompareView rows={rows} />;
 }
 
