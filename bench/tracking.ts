@@ -14,6 +14,11 @@
  *    first page of 100 and for page 50 (`--deep-page`, reached through page tokens). Reports p50/p90.
  *    Target: ≤ 100 ms p50 for both.
  *
+ * `--db postgres` runs both on PostgreSQL instead of SQLite: the server gets `--db` a fresh
+ * database (`kiln_bench_ingest`; the search store `kiln_bench_search_<runs>`, generated once
+ * and kept) on the server named by `--postgres URI` or KILN_TEST_POSTGRES; stored points are
+ * counted in that database the same way.
+ *
  * No MLflow peer runs here: MLflow is not installed on this machine (no pip installs allowed).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
@@ -21,7 +26,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { mulberry32 } from '../src/learn/seeded-random.js';
+import { freshPostgresDatabase } from '../src/store/fresh-postgres-database.js';
 import { openStore } from '../src/store/index.js';
 import { type IngestClientReport, POINTS_PER_CALL } from './tracking-ingest-client.js';
 
@@ -39,6 +47,13 @@ const SEARCH_REPEATS = flag('--repeats', 30);
 /** The deep page timed next to the first (50 at 100 000 runs; smaller for a quick run with --runs). */
 const DEEP_PAGE = flag('--deep-page', 50);
 const CACHE = path.join(os.tmpdir(), `kiln-bench-search-v1-${SEARCH_RUNS}`);
+const DB = args.includes('--db') ? args[args.indexOf('--db') + 1] : 'sqlite';
+if (DB !== 'sqlite' && DB !== 'postgres') throw new Error(`--db must be sqlite or postgres, not ${DB}`);
+const POSTGRES = args.includes('--postgres')
+  ? args[args.indexOf('--postgres') + 1]
+  : process.env.KILN_TEST_POSTGRES;
+if (DB === 'postgres' && !POSTGRES)
+  throw new Error('--db postgres needs --postgres URI or KILN_TEST_POSTGRES');
 const only = args.includes('--ingest-only') ? 'ingest' : args.includes('--search-only') ? 'search' : 'both';
 
 function log(msg: string): void {
@@ -99,7 +114,11 @@ function percentile(sorted: number[], p: number): number {
 
 async function benchIngest() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-ingest-'));
-  const { url, child } = await startServer(['--home', home]);
+  const db =
+    DB === 'postgres'
+      ? await freshPostgresDatabase(POSTGRES as string, 'kiln_bench_ingest')
+      : path.join(home, 'kiln.db');
+  const { url, child } = await startServer(['--home', home, '--db', db]);
   const clients: ChildProcess[] = [];
   try {
     const api = `${url}/api/2.0/mlflow`;
@@ -176,14 +195,10 @@ async function benchIngest() {
     // What was acknowledged must be stored, point for point: count the rows in the server's
     // own database after it has shut down (every point is unique, so no row may merge).
     await stopServer(child);
-    const store = await openStore({ db: path.join(home, 'kiln.db') });
-    const counts = new Map(
-      (
-        store
-          .sqlite!.prepare('select run_uuid as run, count(*) as n from metrics group by run_uuid')
-          .all() as { run: string; n: number }[]
-      ).map((r) => [r.run, r.n]),
-    );
+    const store = await openStore({ db });
+    const { rows } = await sql<{ run: string; n: number }>`
+      select run_uuid as run, count(*) as n from metrics group by run_uuid`.execute(store.db);
+    const counts = new Map(rows.map((r) => [r.run, Number(r.n)]));
     await store.close();
     const stored = [...counts.values()].reduce((a, n) => a + n, 0);
     const mismatches = runIds
@@ -221,52 +236,49 @@ async function benchIngest() {
 
 // ------------------------------------------------------------------ search store generation
 
-async function ensureSearchStore(): Promise<string> {
-  const db = path.join(CACHE, 'kiln.db');
-  const marker = path.join(CACHE, 'complete');
-  if (fs.existsSync(marker)) return db;
-  fs.rmSync(CACHE, { recursive: true, force: true });
-  const t0 = performance.now();
-  log(`generating the search store (${SEARCH_RUNS} runs) under ${CACHE} …`);
-  const store = await openStore({ db });
-  const sqlite = store.sqlite!;
-  sqlite.pragma('synchronous = OFF');
+/** Rows of one table, `cols` values per row, flattened. */
+type InsertRows = (table: string, cols: string[], values: unknown[]) => Promise<void>;
+
+const RUN_COLS = [
+  'run_uuid',
+  'experiment_id',
+  'name',
+  'user_id',
+  'status',
+  'start_time',
+  'end_time',
+  'lifecycle_stage',
+  'artifact_uri',
+];
+const METRIC_COLS = ['run_uuid', 'key', 'value', 'timestamp', 'step', 'is_nan'];
+const KV_COLS = ['run_uuid', 'key', 'value'];
+
+/** Fills an empty, migrated store with SEARCH_RUNS runs (50 per batch) through `insert`. */
+async function fillSearchStore(insert: InsertRows): Promise<void> {
   const now = Date.now();
-  sqlite
-    .prepare(
-      'insert into experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) values (?, ?, ?, ?, ?, ?)',
-    )
-    .run(0, 'Default', 'mlflow-artifacts:/0', 'active', now, now);
-  sqlite
-    .prepare(
-      'insert into experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) values (?, ?, ?, ?, ?, ?)',
-    )
-    .run(1, 'search', 'mlflow-artifacts:/1', 'active', now, now);
+  const expCols = [
+    'experiment_id',
+    'name',
+    'artifact_location',
+    'lifecycle_stage',
+    'creation_time',
+    'last_update_time',
+  ];
+  await insert('experiments', expCols, [0, 'Default', 'mlflow-artifacts:/0', 'active', now, now]);
+  await insert('experiments', expCols, [1, 'search', 'mlflow-artifacts:/1', 'active', now, now]);
   const rand = mulberry32(42);
   const ROWS = 50;
-  const insRun = sqlite.prepare(
-    `insert into runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri, deleted_time) values ${Array(ROWS).fill('(?, 1, ?, ?, ?, ?, ?, ?, ?, null)').join(', ')}`,
-  );
-  const multi = (table: string, cols: number, rows: number) =>
-    sqlite.prepare(
-      `insert into ${table} values ${Array(rows)
-        .fill(`(${Array(cols).fill('?').join(', ')})`)
-        .join(', ')}`,
-    );
-  const insMetric = multi('metrics (run_uuid, key, value, timestamp, step, is_nan)', 6, 20 * ROWS);
-  const insLatest = multi('latest_metrics (run_uuid, key, value, timestamp, step, is_nan)', 6, 20 * ROWS);
-  const insParam = multi('params (run_uuid, key, value)', 3, 20 * ROWS);
-  const insTag = multi('tags (run_uuid, key, value)', 3, 5 * ROWS);
-  const fill = sqlite.transaction((first: number) => {
+  for (let first = 0; first < SEARCH_RUNS; first += ROWS) {
     const runVals: unknown[] = [];
     const metricVals: unknown[] = [];
     const paramVals: unknown[] = [];
     const tagVals: unknown[] = [];
-    for (let r = first; r < first + ROWS; r++) {
+    for (let r = first; r < Math.min(SEARCH_RUNS, first + ROWS); r++) {
       const id = r.toString(16).padStart(32, '0');
       const start = 1_700_000_000_000 + Math.floor(r / 3) * 1000; // ties on start_time, on purpose
       runVals.push(
         id,
+        1,
         `run-${r}`,
         `user${r % 7}`,
         r % 10 === 0 ? 'FAILED' : 'FINISHED',
@@ -280,21 +292,89 @@ async function ensureSearchStore(): Promise<string> {
         const v = m === 0 ? Math.round(rand() * 1000) / 1000 : rand();
         metricVals.push(id, `m${m}`, v, start, 0, 0);
       }
-      for (let p = 0; p < 20; p++) paramVals.push(id, `p${p}`, `v${Math.floor(rand() * 10)}`);
+      for (let q = 0; q < 20; q++) paramVals.push(id, `p${q}`, `v${Math.floor(rand() * 10)}`);
       for (let t = 0; t < 5; t++) tagVals.push(id, `t${t}`, `tag${Math.floor(rand() * 5)}`);
     }
-    insRun.run(runVals);
-    insMetric.run(metricVals);
-    insLatest.run(metricVals);
-    insParam.run(paramVals);
-    insTag.run(tagVals);
+    await insert('runs', RUN_COLS, runVals);
+    await insert('metrics', METRIC_COLS, metricVals);
+    await insert('latest_metrics', METRIC_COLS, metricVals);
+    await insert('params', KV_COLS, paramVals);
+    await insert('tags', KV_COLS, tagVals);
+  }
+}
+
+function insertSql(table: string, cols: string[], rows: number, param: (i: number) => string): string {
+  let i = 0;
+  const row = () => `(${cols.map(() => param(i++)).join(', ')})`;
+  return `insert into ${table} (${cols.join(', ')}) values ${Array.from({ length: rows }, row).join(', ')}`;
+}
+
+/** The search store (SQLite file or Postgres URI), generated on first use and kept. */
+async function ensureSearchStore(): Promise<string> {
+  if (DB === 'postgres') return ensurePostgresSearchStore();
+  const db = path.join(CACHE, 'kiln.db');
+  const marker = path.join(CACHE, 'complete');
+  if (fs.existsSync(marker)) return db;
+  fs.rmSync(CACHE, { recursive: true, force: true });
+  const t0 = performance.now();
+  log(`generating the search store (${SEARCH_RUNS} runs) under ${CACHE} …`);
+  const store = await openStore({ db });
+  const sqlite = store.sqlite!;
+  sqlite.pragma('synchronous = OFF');
+  const statements = new Map<string, ReturnType<typeof sqlite.prepare>>();
+  sqlite.exec('begin');
+  await fillSearchStore(async (table, cols, values) => {
+    const key = `${table}/${values.length}`;
+    let st = statements.get(key);
+    if (!st) {
+      st = sqlite.prepare(insertSql(table, cols, values.length / cols.length, () => '?'));
+      statements.set(key, st);
+    }
+    st.run(values);
   });
-  for (let first = 0; first < SEARCH_RUNS; first += ROWS) fill(first);
+  sqlite.exec('commit');
   sqlite.exec('ANALYZE');
   await store.close();
   fs.writeFileSync(marker, new Date().toISOString());
   log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return db;
+}
+
+async function ensurePostgresSearchStore(): Promise<string> {
+  const name = `kiln_bench_search_${SEARCH_RUNS}`;
+  const target = new URL(POSTGRES as string);
+  target.pathname = `/${name}`;
+  const uri = target.toString();
+  const probe = new pg.Client({ connectionString: uri });
+  const complete = await probe
+    .connect()
+    .then(() => probe.query("select 1 from information_schema.tables where table_name = 'bench_complete'"))
+    .then((r) => r.rowCount === 1)
+    .catch(() => false);
+  await probe.end().catch(() => {});
+  if (complete) return uri;
+  const t0 = performance.now();
+  log(`generating the search store (${SEARCH_RUNS} runs) in Postgres database ${name} …`);
+  await freshPostgresDatabase(POSTGRES as string, name);
+  await (await openStore({ db: uri })).close();
+  const client = new pg.Client({ connectionString: uri });
+  await client.connect();
+  try {
+    await client.query('begin');
+    await fillSearchStore(async (table, cols, values) => {
+      await client.query(
+        insertSql(table, cols, values.length / cols.length, (i) => `$${i + 1}`),
+        values,
+      );
+    });
+    await client.query('create table bench_complete (at text)');
+    await client.query('commit');
+    await client.query('analyze');
+  } finally {
+    await client.end();
+  }
+  log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return uri;
 }
 
 // ------------------------------------------------------------------ search
@@ -363,12 +443,13 @@ async function benchSearch() {
 }
 
 const result: Record<string, unknown> = {
+  db: DB,
   machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
   load_average_at_start: os.loadavg()[0],
   node: process.version,
 };
 log(
-  `${result.machine}; load average ${os.loadavg()[0]!.toFixed(1)} at start (other processes share these cores)`,
+  `metadata store: ${DB}; ${result.machine}; load average ${os.loadavg()[0]!.toFixed(1)} at start (other processes share these cores)`,
 );
 if (only !== 'search') {
   log(`ingest: ${CLIENTS} client processes × log-batch of ${POINTS_PER_CALL} points for ${SECONDS} s …`);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3ArtifactStore } from '../src/artifacts/index.js';
 import { dropPostgresDatabase, freshPostgresDatabase } from '../src/store/fresh-postgres-database.js';
 import {
   type KilnLongProcess,
@@ -11,11 +12,12 @@ import {
   startKiln,
   startKilnServer,
 } from './kiln-process.js';
+import { type S3TestServer, startS3Server } from './s3-server.js';
 import { writeSyntheticCsv, writeSyntheticTrainSpec } from './synthetic-fixture.js';
 
 /**
- * Issue 18 item 3, replicas on one Postgres (KILN_TEST_POSTGRES) and one artifact folder, all
- * real processes: two `kiln server`s serve the same data (a write through one is read through
+ * Issue 18 item 3, replicas on one Postgres (KILN_TEST_POSTGRES) and one S3 bucket (s3rver on
+ * loopback, test/s3-server.ts), all real processes: two `kiln server`s serve the same data (a write through one is read through
  * the other; registrations and alias moves racing through both stay correct), and two
  * `kiln serve` replicas following `models:/synth@champion` both switch when the alias moves.
  * The serve replicas poll only once an hour (--watch 3600), so the switch within seconds is
@@ -27,6 +29,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-replicas-'));
 let env: NodeJS.ProcessEnv;
 let dbUri: string;
 let servers: KilnServerProcess[] = [];
+let s3: S3TestServer | undefined;
 const serves: KilnLongProcess[] = [];
 const runs: string[] = [];
 
@@ -65,15 +68,18 @@ async function predict(base: string): Promise<number> {
 describe.skipIf(!postgresUrl)('replicas on one Postgres (KILN_TEST_POSTGRES)', () => {
   beforeAll(async () => {
     dbUri = await freshPostgresDatabase(postgresUrl!, dbName);
+    s3 = await startS3Server(['kiln-replicas']);
     env = kilnEnv({
+      ...s3.env,
       KILN_DB: dbUri,
-      KILN_ARTIFACTS: path.join(dir, 'artifacts'),
+      KILN_ARTIFACTS: 's3://kiln-replicas/artifacts',
       KILN_HOME: path.join(dir, 'home'),
     });
     const csv = path.join(dir, 'synth.csv');
     writeSyntheticCsv(csv, 400, { seed: 5 });
-    const ingest = await runKiln(['data', 'ingest', csv, '--name', 'synth'], env);
+    const ingest = await runKiln(['data', 'ingest', csv, '--name', 'synth', '--json'], env);
     expect(ingest.code, ingest.stderr).toBe(0);
+    const datasetObject: string = JSON.parse(ingest.stdout).version.artifactPath;
     // Two models whose scores differ: 10 rounds and 2 rounds.
     for (const rounds of [10, 2]) {
       const spec = path.join(dir, `train-${rounds}.yaml`);
@@ -86,6 +92,10 @@ describe.skipIf(!postgresUrl)('replicas on one Postgres (KILN_TEST_POSTGRES)', (
       expect(train.code, train.stderr).toBe(0);
       runs.push(JSON.parse(train.stdout).run_id);
     }
+    // The dataset is an object in the bucket, and nothing was written to a local artifact folder.
+    const bucket = new S3ArtifactStore('kiln-replicas', 'artifacts', s3.settings);
+    expect(await bucket.exists(datasetObject)).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'home', 'artifacts'))).toBe(false);
     servers = await Promise.all(
       [0, 1].map(() =>
         startKilnServer(['--port', '0', '--schedule-interval-ms', '0', '--webhook-interval-ms', '0'], env),
@@ -95,6 +105,7 @@ describe.skipIf(!postgresUrl)('replicas on one Postgres (KILN_TEST_POSTGRES)', (
 
   afterAll(async () => {
     await Promise.all([...serves, ...servers].map((p) => p.stop()));
+    await s3?.stop();
     if (postgresUrl) await dropPostgresDatabase(postgresUrl, dbName).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -265,10 +265,13 @@ export function checkFeedback(v: unknown, where: string): Feedback {
   if (typeof o.request_id !== 'string' || o.request_id === '') {
     throw new KilnError('INVALID_PARAMETER_VALUE', `${where}: request_id must be a non-empty string`);
   }
-  if (o.label === undefined || o.label === null || typeof o.label === 'object') {
+  // A multi-row request's label may be an array, one label per row (priced row by row).
+  const scalar = (l: unknown) => l !== undefined && l !== null && typeof l !== 'object';
+  const ok = Array.isArray(o.label) ? o.label.length > 0 && o.label.every(scalar) : scalar(o.label);
+  if (!ok) {
     throw new KilnError(
       'INVALID_PARAMETER_VALUE',
-      `${where}: label must be a number, string or boolean (request_id ${o.request_id})`,
+      `${where}: label must be a number, string or boolean, or a non-empty array of them (one per row of the request) (request_id ${o.request_id})`,
     );
   }
   return { request_id: o.request_id, label: o.label };

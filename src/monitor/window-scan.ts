@@ -98,6 +98,11 @@ class BucketedValues {
   }
 }
 
+/** A one-row request's label: feedback may give it as a one-element array (one label per row). */
+function singleLabel(label: unknown): unknown {
+  return Array.isArray(label) && label.length === 1 ? label[0] : label;
+}
+
 export class GrowableFloat64 {
   private data = new Float64Array(1024);
   length = 0;
@@ -261,7 +266,7 @@ export async function scanWindow(store: Store, o: WindowScanOptions): Promise<Wi
         if (Number.isFinite(v)) {
           lp.push(v);
           lb.push(b);
-          labels.push(JSON.parse(r.label_json));
+          labels.push(singleLabel(JSON.parse(r.label_json)));
         } else labelledSkipped++;
       }
       counts[b]!.requests++;
@@ -464,7 +469,7 @@ async function scanSegments(
             if (label[i]! >= 0) {
               if (requestRows[i] === 1 && Number.isFinite(prediction[i]!)) {
                 out.labelled.push(prediction[i]!, b);
-                out.labels.push(JSON.parse(labelRows[label[i]!]!.label_json));
+                out.labels.push(singleLabel(JSON.parse(labelRows[label[i]!]!.label_json)));
               } else out.labelledSkipped++;
             }
           }

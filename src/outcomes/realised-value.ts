@@ -13,15 +13,20 @@ import type { LoggedPrediction } from '../monitor/index.js';
  * predictions a version actually served (the prediction log with feedback attached), the same
  * arithmetic as the evaluation report, so a replay of held-out rows gives the offline figure.
  *
- * A logged prediction is one request; its `predictions` output holds one score per row and
- * feedback gives one label per request, so only single-row requests can be priced (others are
- * counted in `unpriced`). A binary label counts as positive when it is 1, true, or the text
- * "1" / "true" (any case) or `positiveLabel`.
+ * A logged prediction is one request, and its `predictions` output holds one score per row.
+ * Feedback gives a request one label, or (JSON feedback) an array of one label per row: a
+ * single-row request is priced with its label, a multi-row one row by row with its array;
+ * a label that does not match the rows (a scalar for several rows, an array of another length)
+ * leaves the request unpriced. A binary label counts as positive when it is 1, true, or the
+ * text "1" / "true" (any case) or `positiveLabel`.
+ *
+ * ValueAccumulator adds requests one at a time (the outcome summary streams a window through
+ * it); `realisedValue` is the same over an array.
  */
 export interface RealisedValue {
-  /** Labelled single-row predictions priced. */
+  /** Labelled rows priced (a multi-row request counts each of its rows). */
   labelled: number;
-  /** Labelled requests that could not be priced (several rows, or no numeric score / label). */
+  /** Labelled requests that could not be priced (labels not matching the rows, no numeric score / label). */
   unpriced: number;
   total: number;
   per1k: number;
@@ -35,92 +40,113 @@ export interface RealisedValue {
   threshold?: number;
 }
 
+export class ValueAccumulator {
+  private readonly output: string;
+  private readonly positive: (label: unknown) => boolean;
+  private readonly threshold: number;
+  private readonly counts: ConfusionCounts = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  private priced = 0;
+  private unpriced = 0;
+  private total = 0;
+  // Welford's running mean and sum of squared deviations of the per-row values (the stderr).
+  private mean = 0;
+  private m2 = 0;
+
+  constructor(
+    private readonly matrix: ValueMatrix,
+    options: { positiveLabel?: string; output?: string } = {},
+  ) {
+    this.output = options.output ?? 'predictions';
+    this.threshold = isRegressionValue(matrix) ? 0 : ((matrix as BinaryValueMatrix).threshold ?? 0.5);
+    this.positive = (label) =>
+      label === 1 ||
+      label === true ||
+      (typeof label === 'string' &&
+        (/^(1|true)$/i.test(label.trim()) ||
+          (options.positiveLabel !== undefined && label === options.positiveLabel)));
+  }
+
+  /** One labelled request: its outputs and its label (a scalar, or one per row). */
+  add(outputs: Record<string, unknown[]>, label: unknown): void {
+    const out = outputs[this.output];
+    const rows = Array.isArray(out) ? out.length : 0;
+    const labels = Array.isArray(label) ? label : [label];
+    if (rows === 0 || labels.length !== rows) {
+      this.unpriced++;
+      return;
+    }
+    const values: number[] = [];
+    for (let i = 0; i < rows; i++) {
+      const v = this.rowValue(Number(out![i]), labels[i]);
+      if (v === undefined) {
+        this.unpriced++;
+        return;
+      }
+      values.push(v);
+    }
+    for (const v of values) this.push(v);
+  }
+
+  /** The value of one scored row, or undefined when its score or label cannot be priced. */
+  private rowValue(score: number, label: unknown): number | undefined {
+    if (!Number.isFinite(score) || label === undefined || label === null) return undefined;
+    if (isRegressionValue(this.matrix)) {
+      const y = Number(label);
+      return Number.isFinite(y) ? regressionValue([score - y], this.matrix) : undefined;
+    }
+    const m = this.matrix as BinaryValueMatrix;
+    const flagged = score >= this.threshold;
+    const actual = this.positive(label);
+    if (flagged && actual) {
+      this.counts.tp++;
+      return m.true_positive;
+    }
+    if (flagged) {
+      this.counts.fp++;
+      return -m.false_positive;
+    }
+    if (actual) {
+      this.counts.fn++;
+      return -m.false_negative;
+    }
+    this.counts.tn++;
+    return m.true_negative;
+  }
+
+  private push(v: number): void {
+    this.priced++;
+    this.total += v;
+    const d = v - this.mean;
+    this.mean += d / this.priced;
+    this.m2 += d * (v - this.mean);
+  }
+
+  result(): RealisedValue {
+    const n = this.priced;
+    const binary = !isRegressionValue(this.matrix);
+    return {
+      labelled: n,
+      unpriced: this.unpriced,
+      // The binary total from the counts, as the evaluation report computes it.
+      total: binary ? confusionValue(this.counts, this.matrix as BinaryValueMatrix) : this.total,
+      per1k: n ? (1000 * this.total) / n : 0,
+      per1kStderr: n < 2 ? 0 : 1000 * Math.sqrt(this.m2 / (n - 1) / n),
+      ...(binary ? { counts: { ...this.counts }, threshold: this.threshold } : {}),
+    };
+  }
+}
+
 export function realisedValue(
   rows: readonly LoggedPrediction[],
   matrix: ValueMatrix,
   options: { positiveLabel?: string; output?: string } = {},
 ): RealisedValue {
-  const output = options.output ?? 'predictions';
-  let unpriced = 0;
-  const scores: number[] = [];
-  const labels: unknown[] = [];
+  const acc = new ValueAccumulator(matrix, options);
   for (const r of rows) {
-    const out = r.outputs[output];
-    const score = out?.length === 1 ? Number(out[0]) : Number.NaN;
-    if (!Number.isFinite(score) || r.label === undefined) {
-      unpriced++;
-      continue;
-    }
-    scores.push(score);
-    labels.push(r.label);
+    if (r.label === undefined) acc.add({}, undefined);
+    else acc.add(r.outputs, r.label);
   }
-  if (isRegressionValue(matrix)) {
-    const errors: number[] = [];
-    for (let i = 0; i < scores.length; i++) {
-      const y = Number(labels[i]);
-      if (!Number.isFinite(y)) {
-        unpriced++;
-        continue;
-      }
-      errors.push(scores[i]! - y);
-    }
-    const total = regressionValue(errors, matrix);
-    return {
-      labelled: errors.length,
-      unpriced,
-      total,
-      per1k: errors.length ? (1000 * total) / errors.length : 0,
-      per1kStderr: stderrPer1k(errors.map((e) => regressionValue([e], matrix))),
-    };
-  }
-  const m = matrix as BinaryValueMatrix;
-  const threshold = m.threshold ?? 0.5;
-  const counts: ConfusionCounts = { tp: 0, fp: 0, tn: 0, fn: 0 };
-  const positive = (label: unknown) =>
-    label === 1 ||
-    label === true ||
-    (typeof label === 'string' &&
-      (/^(1|true)$/i.test(label.trim()) ||
-        (options.positiveLabel !== undefined && label === options.positiveLabel)));
-  const values: number[] = [];
-  for (let i = 0; i < scores.length; i++) {
-    const flagged = scores[i]! >= threshold;
-    const actual = positive(labels[i]);
-    if (flagged && actual) {
-      counts.tp++;
-      values.push(m.true_positive);
-    } else if (flagged) {
-      counts.fp++;
-      values.push(-m.false_positive);
-    } else if (actual) {
-      counts.fn++;
-      values.push(-m.false_negative);
-    } else {
-      counts.tn++;
-      values.push(m.true_negative);
-    }
-  }
-  const total = confusionValue(counts, m);
-  const n = scores.length;
-  return {
-    labelled: n,
-    unpriced,
-    total,
-    per1k: n ? (1000 * total) / n : 0,
-    per1kStderr: stderrPer1k(values),
-    counts,
-    threshold,
-  };
-}
-
-function stderrPer1k(values: readonly number[]): number {
-  const n = values.length;
-  if (n < 2) return 0;
-  let mean = 0;
-  for (const v of values) mean += v / n;
-  let ss = 0;
-  for (const v of values) ss += (v - mean) ** 2;
-  return 1000 * Math.sqrt(ss / (n - 1) / n);
+  return acc.result();
 }
 
 /**

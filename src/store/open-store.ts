@@ -83,9 +83,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         `cannot open SQLite store at ${location}: ${(e as Error).message}`,
       );
     }
+    // The busy timeout first: switching a new file to WAL takes a lock that another process
+    // opening the same file at the same moment may hold.
+    sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     store = { db, dialect: 'sqlite', location, sqlite, close: () => db.destroy() };
@@ -95,7 +97,42 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   return store;
 }
 
+/**
+ * Brings the schema up to date, safely when several processes open the same new store at once
+ * (a server and its workers started together). On Postgres kysely's migrator holds an advisory
+ * lock and reads the applied migrations after taking it. On SQLite it takes no lock at all (it
+ * assumes one connection), so two processes both saw no migrations and both created the tables
+ * ("table experiments already exists"): here the whole migration runs in one BEGIN IMMEDIATE
+ * transaction, which waits (busy timeout) for another process's migration to commit, and the
+ * migrator reads the applied migrations inside it. SQLite's DDL is transactional, so a failed
+ * migration also leaves the file as it was.
+ */
 export async function migrateStore(store: Store): Promise<void> {
+  if (!store.sqlite) return runMigrator(store);
+  const { sqlite } = store;
+  // Already up to date (every open after the first): no write lock, which a busy writer holds.
+  if (appliedSqliteMigrations(sqlite) === MIGRATIONS.length) return;
+  sqlite.exec('begin immediate');
+  try {
+    await runMigrator(store);
+    sqlite.exec('commit');
+  } catch (e) {
+    if (sqlite.inTransaction) sqlite.exec('rollback');
+    throw e;
+  }
+}
+
+function appliedSqliteMigrations(sqlite: SQLite.Database): number {
+  const table = sqlite
+    .prepare("select 1 from sqlite_master where type = 'table' and name = 'kiln_migrations'")
+    .get();
+  if (!table) return 0;
+  const names = new Set(MIGRATIONS.map((m) => m.name));
+  const applied = sqlite.prepare('select name from kiln_migrations').pluck().all() as string[];
+  return applied.filter((n) => names.has(n)).length;
+}
+
+async function runMigrator(store: Store): Promise<void> {
   const provider: MigrationProvider = {
     async getMigrations() {
       const out: Record<string, Migration> = {};
