@@ -41,7 +41,10 @@ async function main(): Promise<void> {
     .option('--batch <n>', 'May–Jun rows', (v) => Number(v), 100_000)
     .option('--rounds <n>', 'alternating rounds (median reported)', (v) => Number(v), 7)
     .option('--only <list>', 'comma-separated variant names to run (default all)', '')
-    .option('--layout <name>', "kernel tree layout for the row/kernel and batch variants: 'perfect' or 'linked' (default: by depth)")
+    .option(
+      '--layout <name>',
+      "kernel tree layout for the row/kernel and batch variants: 'perfect' or 'linked' (default: by depth)",
+    )
     .option('--json', 'print one JSON object')
     .parse()
     .opts();
@@ -116,7 +119,16 @@ async function main(): Promise<void> {
     load_after: loadavg().map((v) => Number(v.toFixed(2))),
   };
   if (o.json) {
-    console.log(JSON.stringify({ rows: n, trees: model.nTrees, layout: binned.layout, depth: binned.depth, machine, result }));
+    console.log(
+      JSON.stringify({
+        rows: n,
+        trees: model.nTrees,
+        layout: binned.layout,
+        depth: binned.depth,
+        machine,
+        result,
+      }),
+    );
     return;
   }
   console.log(
