@@ -31,6 +31,10 @@ import { Code, wasmModule } from './wasm.js';
  * feature for the NaN direction): batch 2.24–2.30 → 1.80–1.83 µs a row, one row 3.3–3.5 →
  * 2.8–3.1 µs (load 1–2, 2026-12-03 14:45); 10 lanes beat 8 by 1–2 % (batch) and 8 % (one
  * row), 6 and 12 were slower; a 4-byte node (set word index << 8 | 2f) gained nothing.
+ * Linked layout (any depth; binned.ts), same CPU-time bench, load ~20, 2026-12-03 20:18: on the
+ * depth-18 bench:serve model batch 2.39 µs a row, one row 3.72 µs (node walk: ~20 and 14.5); on
+ * the depth-8 flights model 1.86 / 3.72 µs against the perfect layout's 1.68 / 2.59, so the
+ * perfect layout stays for ensembles up to MAX_PERFECT_DEPTH deep.
  */
 export const LANES = 10;
 
