@@ -57,6 +57,26 @@ function kernelRaw(
   return out;
 }
 
+/** 4 numeric features, a 40-level and a 300-level categorical (category sets of 10 words). */
+function wideFeatures() {
+  return [...mixedFeatures(4, 1, 40), ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' }))];
+}
+
+/** A binary (one output) or 3-class model of the ensemble. */
+function classifierOf(
+  ensemble: ReturnType<typeof randomEnsemble>,
+  features: ReturnType<typeof wideFeatures>,
+  nOutputs: number,
+): GbdtModel {
+  const task = nOutputs === 1 ? 'binary' : 'multiclass';
+  return new GbdtModel(ensemble, {
+    task,
+    objective: task,
+    features,
+    classes: nOutputs === 1 ? undefined : ['a', 'b', 'c'],
+  });
+}
+
 describe('fast GBDT kernel: one split rule', () => {
   // One split per case; the leaves say which way the kernel sent the row.
   const features = mixedFeatures(1, 1, 70);
@@ -131,18 +151,9 @@ describe('fast GBDT kernel: random ensembles', () => {
   ] as const) {
     it(`equals the node walk bit for bit (outputs ${nOutputs}, depth ≤ ${depth}, categorical splits, 10% missing)`, () => {
       // 300 levels: category sets of 10 words; 4,000 rows: many groups of LANES rows, blocks and a tail.
-      const features = [
-        ...mixedFeatures(4, 1, 40),
-        ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' })),
-      ];
+      const features = wideFeatures();
       const ensemble = randomEnsemble({ features, nOutputs, nTreesPerOutput: 60, maxDepth: depth, seed });
-      const task = nOutputs === 1 ? 'binary' : 'multiclass';
-      const model = new GbdtModel(ensemble, {
-        task,
-        objective: task,
-        features,
-        classes: nOutputs === 1 ? undefined : ['a', 'b', 'c'],
-      });
+      const model = classifierOf(ensemble, features, nOutputs);
       const x = randomMatrix(features, 4_003, seed + 10, 0.1, ensemble);
       expect(binEnsemble(ensemble, [0, 0, 0, 0, 40, 300])?.depth).toBe(depth);
       const expected = referenceRaw(model, x);
@@ -180,10 +191,7 @@ describe('fast GBDT kernel: random ensembles', () => {
     [48, 3, 33, 0.5],
   ] as const) {
     it(`scores trees up to ${maxDepth} deep (outputs ${nOutputs}, categorical splits, 10% missing) as the node walk, bit for bit, batch, threads and one row`, async () => {
-      const features = [
-        ...mixedFeatures(4, 1, 40),
-        ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' })),
-      ];
+      const features = wideFeatures();
       const ensemble = randomEnsemble({
         features,
         nOutputs,
@@ -197,13 +205,7 @@ describe('fast GBDT kernel: random ensembles', () => {
       // The generator must have produced what the test is about: trees deeper than the perfect layout takes.
       expect(binned.layout).toBe('linked');
       expect(binned.depth).toBeGreaterThan(MAX_PERFECT_DEPTH + 4);
-      const task = nOutputs === 1 ? 'binary' : 'multiclass';
-      const model = new GbdtModel(ensemble, {
-        task,
-        objective: task,
-        features,
-        classes: nOutputs === 1 ? undefined : ['a', 'b', 'c'],
-      });
+      const model = classifierOf(ensemble, features, nOutputs);
       const x = randomMatrix(features, 3_001, seed + 10, 0.1, ensemble);
       const expected = referenceRaw(model, x);
       expect(model.predictRaw(x)).toEqual(expected);
