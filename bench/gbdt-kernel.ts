@@ -13,6 +13,8 @@
  * - row/matrix: `GbdtModel.predict` on a one-row FeatureMatrix, what serving (src/serve) calls;
  * - batch/bin: binning the batch only; batch/kernel: the kernel's predictRange (bin + walk);
  * - batch/model: `GbdtModel.predictRaw` on one thread (remap, columns, kernel).
+ * `--layout perfect|linked` builds the kernel variants with that tree layout (binned.ts; the
+ * model's own paths keep the one it picks by depth), to compare them on the same trees.
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -39,6 +41,10 @@ async function main(): Promise<void> {
     .option('--batch <n>', 'May–Jun rows', (v) => Number(v), 100_000)
     .option('--rounds <n>', 'alternating rounds (median reported)', (v) => Number(v), 7)
     .option('--only <list>', 'comma-separated variant names to run (default all)', '')
+    .option(
+      '--layout <name>',
+      "kernel tree layout for the row/kernel and batch variants: 'perfect' or 'linked' (default: by depth)",
+    )
     .option('--json', 'print one JSON object')
     .parse()
     .opts();
@@ -48,7 +54,7 @@ async function main(): Promise<void> {
   const nf = model.featureNames.length;
   const dense = model.toDenseRows(test);
   const levelCounts = model.info.features.map((f) => (f.kind === 'categorical' ? f.levels!.length : 0));
-  const binned = binEnsemble(model.ensemble, levelCounts)!;
+  const binned = binEnsemble(model.ensemble, levelCounts, o.layout)!;
   const kernel = compileKernel(kernelData(binned)!);
   // Kernel columns in model order, as predictRaw hands them over (codes already in the model's table).
   const byName = new Map(test.columns.map((c) => [c.name, c]));
@@ -113,11 +119,20 @@ async function main(): Promise<void> {
     load_after: loadavg().map((v) => Number(v.toFixed(2))),
   };
   if (o.json) {
-    console.log(JSON.stringify({ rows: n, trees: model.nTrees, machine, result }));
+    console.log(
+      JSON.stringify({
+        rows: n,
+        trees: model.nTrees,
+        layout: binned.layout,
+        depth: binned.depth,
+        machine,
+        result,
+      }),
+    );
     return;
   }
   console.log(
-    `${n} rows, ${model.nTrees} trees; ${machine.at}, load ${machine.load_before.join(' ')} → ${machine.load_after.join(' ')}; median of ${o.rounds} alternating rounds, process CPU time`,
+    `${n} rows, ${model.nTrees} trees (depth ${binned.depth}, ${binned.layout} layout); ${machine.at}, load ${machine.load_before.join(' ')} → ${machine.load_after.join(' ')}; median of ${o.rounds} alternating rounds, process CPU time`,
   );
   for (const r of result) {
     console.log(

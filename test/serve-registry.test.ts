@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantRole } from '../src/auth/index.js';
 import { exportGbdtToOnnx, type GbdtModel, MODEL_PACKAGE_FILES } from '../src/learn/index.js';
+import { readPredictionWindow, SqlPredictionLog } from '../src/monitor/index.js';
 import { importOnnxModel, type SqlModelRegistry, setDeployment } from '../src/registry/index.js';
 import {
   createServeApp,
@@ -352,6 +353,59 @@ describe('models:/ sources', () => {
     expect(failures).toBe(0);
     expect(answered).toBeGreaterThan(0);
     expect(close(await infer('after'), v2.expected.subarray(0, 20), 1e-12)).toBe(true);
+  }, 60_000);
+
+  it('a stored deployment logs its predictions and usage under the model version it serves (kiln monitor --model reads them), the deployment recorded beside', async () => {
+    await grantRole(registry.db, { user: 'ana', role: 'editor', scope: 'flights' }, 'admin');
+    const stored = await setDeployment(
+      registry,
+      {
+        name: 'web-monitored',
+        versions: [{ model: 'models:/flights/2', weight: 1 }],
+        shadow: { model: 'models:/flights/1', share: 1 },
+      },
+      { user: 'ana' },
+    );
+    const from = Date.now() - 1;
+    const records: { model: string; version: string; deployment?: string; shadow: boolean }[] = [];
+    const log = new SqlPredictionLog(ws.store!);
+    const served = await createServeApp({
+      deployment: { models: [modelDeploymentOf(stored)] },
+      load: { workspace: ws },
+      predictionSink: {
+        write: async (batch) => {
+          records.push(...batch);
+          await log.write(batch);
+        },
+      },
+    });
+    const rows = v1.rows.slice(0, 5);
+    for (let i = 0; i < 4; i++) {
+      // Through the HTTP path: the CPU meter (usage) is charged there.
+      const res = await served.app.inject({
+        method: 'POST',
+        url: '/invocations?model=web-monitored',
+        headers: { 'content-type': 'application/json', 'x-request-id': `m${i}` },
+        payload: JSON.stringify({ dataframe_records: rows }),
+      });
+      expect(res.statusCode).toBe(200);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    served.cpuMeter.settle();
+    const usage = served.cpuMeter.usage().map((u) => [u.model, u.version, u.predictions]);
+    await served.close();
+    expect(usage).toEqual([['flights', '2', 20]]);
+    expect(records.filter((r) => !r.shadow).map((r) => [r.model, r.version, r.deployment])).toEqual(
+      Array(4).fill(['flights', '2', 'web-monitored']),
+    );
+    expect(records.filter((r) => r.shadow).map((r) => [r.model, r.version])).toEqual(
+      Array(4).fill(['flights', '1']),
+    );
+    // What kiln monitor --model flights reads: the deployment's traffic, none under its own name.
+    const window = { from, to: Date.now() + 1 };
+    const logged = await readPredictionWindow(ws.store!, { model: 'flights', version: '2', ...window });
+    expect(logged.map((p) => p.request_id).sort()).toEqual(['m0', 'm1', 'm2', 'm3']);
+    expect(await readPredictionWindow(ws.store!, { model: 'web-monitored', ...window })).toEqual([]);
   }, 60_000);
 
   it('kiln deploy set, models lineage shows it, kiln serve deployments:/NAME serves it; refusals are kiln: CODE lines', async () => {

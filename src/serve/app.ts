@@ -107,7 +107,7 @@ export async function createServeApp(options: ServeAppOptions): Promise<ServeApp
         const result = await repository.infer(request);
         const ms = performance.now() - started;
         metrics.latency.observe({ model: result.model, version: result.version }, ms / 1000);
-        cpuMeter.served(result.model, result.version, rowsOf(result), ms);
+        cpuMeter.served(result.monitored.model, result.version, rowsOf(result), ms);
         return result;
       } catch (e) {
         metrics.errors.inc({

@@ -40,6 +40,8 @@ export type LoadedPackage = (
 ) & {
   /** For a `models:/` source: the version number it resolved to (what serving reports). */
   registryVersion?: string;
+  /** For a `models:/` source: the registered model's name (what monitoring keys its logs by). */
+  registryModel?: string;
 };
 
 export interface LoadPackageOptions {
@@ -224,6 +226,7 @@ async function loadFromRegistry(
     identity: versionIdentity(resolved),
     source: uri,
     registryVersion: String(resolved.version),
+    registryModel: resolved.modelVersion.name,
   };
 }
 

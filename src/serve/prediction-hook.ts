@@ -12,8 +12,14 @@ import type { InputWarning, ModelInput, OutputTensor } from './types.js';
 export interface PredictionRecord {
   time: string;
   requestId: string;
+  /**
+   * The model this version is (what `kiln monitor --model` reads): the registered model a
+   * `models:/` source resolved to, else the served name.
+   */
   model: string;
   version: string;
+  /** The served name (deployment) when it differs from `model`. */
+  deployment?: string;
   /** True for a shadow version's answer: logged for comparison, never returned. */
   shadow: boolean;
   latencyMs: number;

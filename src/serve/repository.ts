@@ -44,6 +44,12 @@ interface LoadedVersion {
    * version a `models:/` source resolved to, else the route's label.
    */
   version: string;
+  /**
+   * The model and deployment its predictions and usage are logged under: a `models:/` source's
+   * registered model (with the served name as the deployment when they differ), else the
+   * served name; so `kiln monitor --model` sees a deployment's traffic under the model it serves.
+   */
+  monitored: { model: string; deployment?: string };
   /** How the deployment named it; reloads keep it. */
   spec: VersionSpec;
   source: string;
@@ -197,7 +203,7 @@ export class ModelRepository extends EventEmitter {
       this.options.hook.offer(() => ({
         time: new Date().toISOString(),
         requestId: request.requestId,
-        model: request.model,
+        ...v.monitored,
         version: v.version,
         shadow: false,
         latencyMs: failedMs,
@@ -213,7 +219,7 @@ export class ModelRepository extends EventEmitter {
     this.options.hook.offer(() => ({
       time: new Date().toISOString(),
       requestId: request.requestId,
-      model: request.model,
+      ...v.monitored,
       version: v.version,
       shadow: false,
       latencyMs,
@@ -223,7 +229,7 @@ export class ModelRepository extends EventEmitter {
     }));
     if (served.shadow && mirrorToShadow(served.shadow.share, request.routingKey))
       this.mirror(served, request);
-    return { model: request.model, version: v.version, outputs, warnings };
+    return { model: request.model, version: v.version, monitored: v.monitored, outputs, warnings };
   }
 
   modelNames(): string[] {
@@ -348,8 +354,14 @@ export class ModelRepository extends EventEmitter {
   }
 
   private async loadVersion(spec: ModelDeployment, v: VersionSpec): Promise<LoadedVersion> {
-    const { runtime, identity, registryVersion } = await openRuntime(v.source, this.options.load);
+    const { runtime, identity, registryVersion, registryModel } = await openRuntime(
+      v.source,
+      this.options.load,
+    );
     const version = registryVersion ?? v.version;
+    const monitoredModel = registryModel ?? spec.name;
+    const monitored =
+      monitoredModel === spec.name ? { model: spec.name } : { model: monitoredModel, deployment: spec.name };
     const config: BatchingConfig | undefined =
       spec.batching === false
         ? undefined
@@ -358,6 +370,7 @@ export class ModelRepository extends EventEmitter {
     const m = this.options.metrics;
     const loaded: LoadedVersion = {
       version,
+      monitored,
       spec: v,
       source: v.source,
       identity,
@@ -411,7 +424,7 @@ export class ModelRepository extends EventEmitter {
             this.options.hook.offer(() => ({
               time: new Date().toISOString(),
               requestId: request.requestId,
-              model: request.model,
+              ...v.monitored,
               version: v.version,
               shadow: true,
               latencyMs: performance.now() - started,

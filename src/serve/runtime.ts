@@ -9,6 +9,8 @@ export interface OpenedRuntime {
   identity: string;
   /** The registry version a `models:/` source resolved to. */
   registryVersion?: string;
+  /** The registered model a `models:/` source resolved to. */
+  registryModel?: string;
 }
 
 /** Loads a model source (see load-model-package.ts) into the runtime for its kind and warms it. */
@@ -23,5 +25,6 @@ export async function openRuntime(source: string, options: LoadPackageOptions = 
     runtime,
     identity: pkg.identity,
     ...(pkg.registryVersion !== undefined ? { registryVersion: pkg.registryVersion } : {}),
+    ...(pkg.registryModel !== undefined ? { registryModel: pkg.registryModel } : {}),
   };
 }

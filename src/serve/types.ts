@@ -149,8 +149,11 @@ export interface InferRequest {
 }
 
 export interface InferResponse extends InferResult {
+  /** The served name (what protocols echo). */
   model: string;
   version: string;
+  /** The model the answering version is, as monitoring and usage key it (see PredictionRecord.model). */
+  monitored: { model: string; deployment?: string };
 }
 
 export interface ModelStatus {

@@ -116,7 +116,9 @@ export function mixedFeatures(nNumeric: number, nCategorical: number, levels: nu
 /**
  * Random full-ish trees: numeric thresholds drawn from the same distribution as randomMatrix's
  * values (standard-normal-like, rounded to float32), categorical sets random subsets, random
- * default directions and covers, and some leaves cut early so depths vary.
+ * default directions and covers, and some leaves cut early so depths vary: below depth 1 a
+ * node is a leaf with probability `leafRate` (default 0.15; near 0.5 the trees are lopsided
+ * and deep with few nodes, like lossguide growth).
  */
 export function randomEnsemble(options: {
   features: GbdtFeature[];
@@ -124,11 +126,13 @@ export function randomEnsemble(options: {
   nTreesPerOutput: number;
   maxDepth: number;
   seed: number;
+  leafRate?: number;
 }): Ensemble {
+  const leafRate = options.leafRate ?? 0.15;
   const rand = seededRandom(options.seed);
   const { features } = options;
   const grow = (depth: number): TreeSpec => {
-    if (depth >= options.maxDepth || (depth > 1 && rand() < 0.15)) {
+    if (depth >= options.maxDepth || (depth > 1 && rand() < leafRate)) {
       return { leaf: Math.fround((rand() - 0.5) * 0.4), cover: 1 + Math.floor(rand() * 50) };
     }
     const feature = Math.floor(rand() * features.length);

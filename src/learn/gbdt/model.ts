@@ -115,8 +115,8 @@ export class GbdtModel implements Model {
   private readonly columnScratch: (FeatureColumn | undefined)[];
   /**
    * The fast scorer (predict/kernel.ts) with the data worker threads build it from; null
-   * when the ensemble does not fit the binned form (deeper than MAX_BINNED_DEPTH), which then
-   * scores by walking nodes.
+   * when the ensemble does not fit the binned form (no trees, or a feature with more than
+   * 65,534 thresholds or 65,535 levels), which then scores by walking nodes.
    */
   private readonly fast: { kernel: ScoringKernel; data: KernelData } | null;
   private scoringThreads?: ScoringThreads;

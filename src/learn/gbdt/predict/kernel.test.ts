@@ -5,8 +5,8 @@ import { buildEnsemble, mixedFeatures, randomEnsemble, randomMatrix } from '../h
 import { GbdtLearner } from '../learner.js';
 import { GbdtModel } from '../model.js';
 import { compileEnsemble, goesLeft, predictRawColumns, type ScoringColumn } from '../predict.js';
-import { binEnsemble, MAX_BINNED_DEPTH } from './binned.js';
-import { LANES } from './kernel.js';
+import { type BinnedEnsemble, binEnsemble, MAX_PERFECT_DEPTH } from './binned.js';
+import { compileKernel, type KernelColumn, kernelData, LANES } from './kernel.js';
 
 /**
  * The fast kernel (binned.ts + kernel.ts) against the one split rule (`goesLeft`) and the
@@ -24,6 +24,57 @@ function referenceRaw(model: GbdtModel, x: FeatureMatrix): Float64Array {
       : { kind: 'categorical', codes: col.codes };
   });
   return predictRawColumns(compileEnsemble(model.ensemble, levelCounts), columns, x.nRows);
+}
+
+/**
+ * The kernel of one layout, built directly (the model picks the layout by depth): batch raw
+ * scores of x, and every `rowStep`-th row through the one-row entry, which must agree.
+ */
+function kernelRaw(
+  model: GbdtModel,
+  x: FeatureMatrix,
+  layout: BinnedEnsemble['layout'],
+  rowStep = 7,
+): Float64Array {
+  const levelCounts = model.info.features.map((f) => f.levels?.length ?? 0);
+  const binned = binEnsemble(model.ensemble, levelCounts, layout)!;
+  expect(binned.layout).toBe(layout);
+  const kernel = compileKernel(kernelData(binned)!);
+  const columns: KernelColumn[] = model.info.features.map((f) => {
+    const col = x.columns.find((c) => c.name === f.name)!;
+    return col.kind === 'numeric' ? col.values : col.codes;
+  });
+  const k = model.nOutputs;
+  const out = new Float64Array(x.nRows * k);
+  kernel.predictRange(columns, 0, x.nRows, out);
+  const dense = model.toDenseRows(x);
+  const nf = columns.length;
+  const one = new Float64Array(k);
+  for (let r = 0; r < x.nRows; r += rowStep) {
+    kernel.predictRow(dense.subarray(r * nf, (r + 1) * nf), one);
+    expect(Array.from(one), `${layout} row ${r}`).toEqual(Array.from(out.subarray(r * k, (r + 1) * k)));
+  }
+  return out;
+}
+
+/** 4 numeric features, a 40-level and a 300-level categorical (category sets of 10 words). */
+function wideFeatures() {
+  return [...mixedFeatures(4, 1, 40), ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' }))];
+}
+
+/** A binary (one output) or 3-class model of the ensemble. */
+function classifierOf(
+  ensemble: ReturnType<typeof randomEnsemble>,
+  features: ReturnType<typeof wideFeatures>,
+  nOutputs: number,
+): GbdtModel {
+  const task = nOutputs === 1 ? 'binary' : 'multiclass';
+  return new GbdtModel(ensemble, {
+    task,
+    objective: task,
+    features,
+    classes: nOutputs === 1 ? undefined : ['a', 'b', 'c'],
+  });
 }
 
 describe('fast GBDT kernel: one split rule', () => {
@@ -100,22 +151,15 @@ describe('fast GBDT kernel: random ensembles', () => {
   ] as const) {
     it(`equals the node walk bit for bit (outputs ${nOutputs}, depth ≤ ${depth}, categorical splits, 10% missing)`, () => {
       // 300 levels: category sets of 10 words; 4,000 rows: many groups of LANES rows, blocks and a tail.
-      const features = [
-        ...mixedFeatures(4, 1, 40),
-        ...mixedFeatures(0, 1, 300).map((f) => ({ ...f, name: 'wide' })),
-      ];
+      const features = wideFeatures();
       const ensemble = randomEnsemble({ features, nOutputs, nTreesPerOutput: 60, maxDepth: depth, seed });
-      const task = nOutputs === 1 ? 'binary' : 'multiclass';
-      const model = new GbdtModel(ensemble, {
-        task,
-        objective: task,
-        features,
-        classes: nOutputs === 1 ? undefined : ['a', 'b', 'c'],
-      });
+      const model = classifierOf(ensemble, features, nOutputs);
       const x = randomMatrix(features, 4_003, seed + 10, 0.1, ensemble);
       expect(binEnsemble(ensemble, [0, 0, 0, 0, 40, 300])?.depth).toBe(depth);
       const expected = referenceRaw(model, x);
       expect(model.predictRaw(x)).toEqual(expected);
+      expect(kernelRaw(model, x, 'perfect')).toEqual(expected);
+      expect(kernelRaw(model, x, 'linked')).toEqual(expected);
       expect(model.predictRaw(x, { threads: 3 })).toEqual(expected);
       const dense = model.toDenseRows(x);
       const nf = features.length;
@@ -139,14 +183,53 @@ describe('fast GBDT kernel: random ensembles', () => {
     await model.releaseThreads();
   });
 
-  it(`falls back to the node walk for trees deeper than ${MAX_BINNED_DEPTH}, with the same results`, () => {
-    const features = mixedFeatures(3, 1, 20);
-    const ensemble = randomEnsemble({ features, nOutputs: 1, nTreesPerOutput: 3, maxDepth: 13, seed: 4 });
-    expect(binEnsemble(ensemble, [0, 0, 0, 20])).toBeNull();
-    const model = new GbdtModel(ensemble, { task: 'regression', objective: 'regression', features });
-    const x = randomMatrix(features, 500, 5, 0.1, ensemble);
-    expect(model.predictRaw(x)).toEqual(referenceRaw(model, x));
-  });
+  // Deep, lopsided trees as lossguide growth and imported models make them: beyond
+  // MAX_PERFECT_DEPTH the model takes the linked layout, any depth.
+  for (const [maxDepth, nOutputs, seed, leafRate] of [
+    [18, 1, 31, 0.47],
+    [32, 1, 32, 0.47],
+    [48, 3, 33, 0.5],
+  ] as const) {
+    it(`scores trees up to ${maxDepth} deep (outputs ${nOutputs}, categorical splits, 10% missing) as the node walk, bit for bit, batch, threads and one row`, async () => {
+      const features = wideFeatures();
+      const ensemble = randomEnsemble({
+        features,
+        nOutputs,
+        nTreesPerOutput: 45,
+        maxDepth,
+        seed,
+        leafRate,
+      });
+      const levelCounts = [0, 0, 0, 0, 40, 300];
+      const binned = binEnsemble(ensemble, levelCounts)!;
+      // The generator must have produced what the test is about: trees deeper than the perfect layout takes.
+      expect(binned.layout).toBe('linked');
+      expect(binned.depth).toBeGreaterThan(MAX_PERFECT_DEPTH + 4);
+      const model = classifierOf(ensemble, features, nOutputs);
+      const x = randomMatrix(features, 3_001, seed + 10, 0.1, ensemble);
+      const expected = referenceRaw(model, x);
+      expect(model.predictRaw(x)).toEqual(expected);
+      expect(model.predictRaw(x, { threads: 3 })).toEqual(expected);
+      expect(kernelRaw(model, x, 'linked', 5)).toEqual(expected);
+      const dense = model.toDenseRows(x);
+      const nf = features.length;
+      const out = new Float64Array(nOutputs);
+      for (let r = 0; r < x.nRows; r += 11) {
+        model.predictRawRow(dense.subarray(r * nf, (r + 1) * nf), out);
+        expect(Array.from(out)).toEqual(Array.from(expected.subarray(r * nOutputs, (r + 1) * nOutputs)));
+        const few: FeatureMatrix = {
+          nRows: 1,
+          columns: x.columns.map((c) =>
+            c.kind === 'numeric'
+              ? { ...c, values: c.values.subarray(r, r + 1) }
+              : { ...c, codes: c.codes.subarray(r, r + 1) },
+          ),
+        };
+        expect(model.predictRaw(few)).toEqual(expected.subarray(r * nOutputs, (r + 1) * nOutputs));
+      }
+      await model.releaseThreads();
+    });
+  }
 
   it(`scores requests of fewer than ${LANES} rows (the one-row path) as the block path, with columns reordered and levels remapped`, () => {
     const features = mixedFeatures(2, 2, 30);

@@ -1,4 +1,4 @@
-import type { BinnedEnsemble } from './binned.js';
+import type { BinnedEnsemble, LinkedEnsemble, PerfectEnsemble } from './binned.js';
 import { Code, wasmModule } from './wasm.js';
 
 /**
@@ -31,6 +31,10 @@ import { Code, wasmModule } from './wasm.js';
  * feature for the NaN direction): batch 2.24–2.30 → 1.80–1.83 µs a row, one row 3.3–3.5 →
  * 2.8–3.1 µs (load 1–2, 2026-12-03 14:45); 10 lanes beat 8 by 1–2 % (batch) and 8 % (one
  * row), 6 and 12 were slower; a 4-byte node (set word index << 8 | 2f) gained nothing.
+ * Linked layout (any depth; binned.ts), same CPU-time bench, load ~20, 2026-12-03 20:18: on the
+ * depth-18 bench:serve model batch 2.39 µs a row, one row 3.72 µs (node walk: ~20 and 14.5); on
+ * the depth-8 flights model 1.86 / 3.72 µs against the perfect layout's 1.68 / 2.59, so the
+ * perfect layout stays for ensembles up to MAX_PERFECT_DEPTH deep.
  */
 export const LANES = 10;
 
@@ -78,21 +82,84 @@ export interface KernelData {
 const align8 = (n: number) => (n + 7) & ~7;
 
 export function kernelData(b: BinnedEnsemble): KernelData | null {
+  if (b.nTrees === 0) return null;
+  const { score, scoreRow, image, binsAt, outAt, pages } =
+    b.layout === 'perfect' ? perfectKernel(b) : linkedKernel(b);
+  const cutStart = new Int32Array(b.nFeatures + 1);
+  for (let f = 0; f < b.nFeatures; f++) cutStart[f + 1] = cutStart[f]! + (b.cuts[f]?.length ?? 0);
+  const cuts = new Float64Array(cutStart[b.nFeatures]!);
+  for (let f = 0; f < b.nFeatures; f++) if (b.cuts[f]) cuts.set(b.cuts[f]!, cutStart[f]!);
+  return {
+    module: wasmModule(
+      [
+        { name: 'score', code: score },
+        { name: 'scoreRow', code: scoreRow },
+      ],
+      pages,
+    ),
+    image,
+    pages,
+    binsAt,
+    outAt,
+    width: b.nFeatures,
+    nOutputs: b.nOutputs,
+    baseScore: Float64Array.from(b.baseScore),
+    cuts,
+    cutStart,
+    nLevels: Int32Array.from(b.nLevels, (n, f) => (b.cuts[f] ? -1 : n)),
+  };
+}
+
+/** The generated functions and the memory image of one layout (see binned.ts). */
+interface LayoutKernel {
+  score: Code;
+  scoreRow: Code;
+  image: Uint8Array;
+  binsAt: number;
+  outAt: number;
+  pages: number;
+}
+
+/** The bins block and the output block after the trees (from byte `at`), and the pages for all. */
+function rowBlocks(at: number, W: number, k: number) {
+  const binsAt = align8(at);
+  const outAt = align8(binsAt + KERNEL_BLOCK_ROWS * W * 2);
+  const pages = Math.ceil((outAt + KERNEL_BLOCK_ROWS * k * 8) / 65536);
+  return { binsAt, outAt, pages };
+}
+
+/** Moves the batch cursors LANES rows on: row index, bins row address, output row address. */
+function advanceRows(c: Code, r: number, rb: number, ob: number, W: number, k: number): void {
+  c.get(r).i32(LANES).add().set(r);
+  c.get(rb)
+    .i32(LANES * W * 2)
+    .add()
+    .set(rb);
+  c.get(ob)
+    .i32(LANES * k * 8)
+    .add()
+    .set(ob);
+}
+
+/** With a set's byte address on the stack: bit `bin` of the set (1 = goes right). */
+function pushRightBit(c: Code, bin: number): void {
+  c.get(bin).i32(5).shrU().i32(2).shl().add().load32();
+  c.get(bin).shrU().i32(1).and();
+}
+
+/** Perfect trees: heap order, child = 2i + 1 + right, the depth unrolled. */
+function perfectKernel(b: PerfectEnsemble): LayoutKernel {
   const D = b.depth;
   const nInternal = (1 << D) - 1;
   const nLeafSlots = 1 << D;
   const W = b.nFeatures;
   const k = b.nOutputs;
   const nTrees = b.nTrees;
-  if (nTrees === 0) return null;
   const nodesAt = 0;
   const bitsAt = align8(nodesAt + nTrees * nInternal * 8);
   const leafAt = align8(bitsAt + b.rightBits.length * 4);
   const toutAt = align8(leafAt + nTrees * nLeafSlots * 8);
-  const binsAt = align8(toutAt + nTrees * 4);
-  const outAt = align8(binsAt + KERNEL_BLOCK_ROWS * W * 2);
-  const end = outAt + KERNEL_BLOCK_ROWS * k * 8;
-  const pages = Math.ceil(end / 65536);
+  const { binsAt, outAt, pages } = rowBlocks(toutAt + nTrees * 4, W, k);
 
   const image = new Uint8Array(binsAt);
   const i32 = new Int32Array(image.buffer, 0, binsAt >> 2);
@@ -113,16 +180,8 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
         c.get(nb).get(lane.i).i32(3).shl().add().tee(q).load32(lane.nodeOffset);
         c.get(rb).add().load16u(lane.binOffset).set(bin);
         c.get(lane.i).i32(1).shl().i32(1).add();
-        c.get(q)
-          .load32(lane.nodeOffset + 4)
-          .get(bin)
-          .i32(5)
-          .shrU()
-          .i32(2)
-          .shl()
-          .add()
-          .load32();
-        c.get(bin).shrU().i32(1).and();
+        c.get(q).load32(lane.nodeOffset + 4);
+        pushRightBit(c, bin);
         c.add().set(lane.i);
       }
     }
@@ -179,15 +238,7 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
         .addF64()
         .storeF64(j * k * 8);
     });
-    c.get(r).i32(LANES).add().set(r);
-    c.get(rb)
-      .i32(LANES * W * 2)
-      .add()
-      .set(rb);
-    c.get(ob)
-      .i32(LANES * k * 8)
-      .add()
-      .set(ob);
+    advanceRows(c, r, rb, ob, W, k);
     c.br(0).end().end();
     advanceTrees(c, 1, t, nb, lb);
     c.br(0).end().end();
@@ -257,30 +308,147 @@ export function kernelData(b: BinnedEnsemble): KernelData | null {
     c.get(tout).i32(4).add().set(tout);
     c.br(0).end().end();
   }
+  return { score, scoreRow, image, binsAt, outAt, pages };
+}
 
-  const cutStart = new Int32Array(b.nFeatures + 1);
-  for (let f = 0; f < b.nFeatures; f++) cutStart[f + 1] = cutStart[f]! + (b.cuts[f]?.length ?? 0);
-  const cuts = new Float64Array(cutStart[b.nFeatures]!);
-  for (let f = 0; f < b.nFeatures; f++) if (b.cuts[f]) cuts.set(b.cuts[f]!, cutStart[f]!);
-  return {
-    module: wasmModule(
-      [
-        { name: 'score', code: score },
-        { name: 'scoreRow', code: scoreRow },
-      ],
-      pages,
-    ),
-    image,
-    pages,
-    binsAt,
-    outAt,
-    width: W,
-    nOutputs: k,
-    baseScore: Float64Array.from(b.baseScore),
-    cuts,
-    cutStart,
-    nLevels: Int32Array.from(b.nLevels, (n, f) => (b.cuts[f] ? -1 : n)),
+/**
+ * Linked trees: a node is 16 bytes (2f, set address, left child address, unused), a walk's
+ * cursor is the node's byte address, next = child + 16 · right, and a leaf steps to itself,
+ * so a walk of the tree's depth (per tree, a loop: the steps are not unrolled) ends on its
+ * leaf. Leaf values sit at leafAt + address / 2 (8 bytes per 16-byte node). A tree table
+ * (16 bytes per tree: root address, depth, output byte offset, and for the first tree of each
+ * group of LANES the group's deepest depth) drives both functions.
+ */
+function linkedKernel(b: LinkedEnsemble): LayoutKernel {
+  const W = b.nFeatures;
+  const k = b.nOutputs;
+  const nTrees = b.nTrees;
+  const nNodes = b.child.length;
+  const bitsAt = nNodes * 16;
+  const leafAt = align8(bitsAt + b.rightBits.length * 4);
+  const treesAt = align8(leafAt + nNodes * 8);
+  const treesEnd = treesAt + nTrees * 16;
+  const { binsAt, outAt, pages } = rowBlocks(treesEnd, W, k);
+
+  const image = new Uint8Array(binsAt);
+  const i32 = new Int32Array(image.buffer, 0, binsAt >> 2);
+  for (let n = 0; n < nNodes; n++) {
+    i32[4 * n] = 2 * b.feature[n]!;
+    i32[4 * n + 1] = bitsAt + 4 * b.setStart[n]!;
+    i32[4 * n + 2] = 16 * b.child[n]!;
+  }
+  new Uint32Array(image.buffer, bitsAt, b.rightBits.length).set(b.rightBits);
+  new Float64Array(image.buffer, leafAt, nNodes).set(b.leafValue);
+  const groups = Math.floor(nTrees / LANES);
+  for (let t = 0; t < nTrees; t++) {
+    const at = (treesAt >> 2) + 4 * t;
+    i32[at] = 16 * b.treeRoot[t]!;
+    i32[at + 1] = b.treeDepth[t]!;
+    i32[at + 2] = 8 * b.treeOutput[t]!;
+    if (t % LANES === 0 && t < groups * LANES) {
+      i32[at + 3] = Math.max(...b.treeDepth.subarray(t, t + LANES));
+    }
+  }
+
+  // `s` steps of every lane (p: the lane's cursor local, binOffset: where its row's bins are).
+  type Lane = { p: number; binOffset: number };
+  const walk = (c: Code, lanes: Lane[], s: number, rb: number, bin: number) => {
+    c.block().loop();
+    c.get(s).eqz().brIf(1);
+    for (const { p, binOffset } of lanes) {
+      c.get(rb).get(p).load32(0).add().load16u(binOffset).set(bin);
+      c.get(p).load32(8);
+      c.get(p).load32(4);
+      pushRightBit(c, bin);
+      c.i32(4).shl().add().set(p);
+    }
+    c.get(s).i32(1).sub().set(s);
+    c.br(0).end().end();
   };
+  // Pushes the leaf value lane cursor p ended on.
+  const leaf = (c: Code, p: number) => c.get(p).i32(1).shrU().loadF64(leafAt);
+
+  // score(nRows): rows [0, nRows) of the bins block (nRows a multiple of LANES) into the out block.
+  const score = new Code(1);
+  {
+    const c = score;
+    const nRows = 0;
+    const [tt, root, steps, ob0, r, rb, ob, s, bin] = Array.from({ length: 9 }, () => c.local());
+    const lanes: Lane[] = Array.from({ length: LANES }, (_, j) => ({ p: c.local(), binOffset: j * W * 2 }));
+    c.i32(treesAt).set(tt);
+    c.block().loop();
+    c.get(tt).i32(treesEnd).geU().brIf(1);
+    c.get(tt).load32(0).set(root).get(tt).load32(4).set(steps);
+    c.get(tt).load32(8).i32(outAt).add().set(ob0);
+    c.i32(0).set(r).i32(binsAt).set(rb).get(ob0).set(ob);
+    c.block().loop();
+    c.get(r).get(nRows).geU().brIf(1);
+    for (const lane of lanes) c.get(root).set(lane.p);
+    c.get(steps).set(s);
+    walk(c, lanes, s, rb, bin);
+    lanes.forEach((lane, j) => {
+      c.get(ob)
+        .get(ob)
+        .loadF64(j * k * 8);
+      leaf(c, lane.p)
+        .addF64()
+        .storeF64(j * k * 8);
+    });
+    advanceRows(c, r, rb, ob, W, k);
+    c.br(0).end().end();
+    c.get(tt).i32(16).add().set(tt);
+    c.br(0).end().end();
+  }
+
+  // scoreRow(rb, ob): the binned row at byte rb, every tree added to the output row at byte ob;
+  // LANES trees side by side (walked to the group's deepest depth), leaves added in tree order.
+  const scoreRow = new Code(2);
+  {
+    const c = scoreRow;
+    const rb = 0;
+    const ob = 1;
+    const [tt, s, q, bin] = Array.from({ length: 4 }, () => c.local());
+    const lanes: Lane[] = Array.from({ length: LANES }, () => ({ p: c.local(), binOffset: 0 }));
+    const addLeaf = (lane: Lane, j: number) => {
+      c.get(ob)
+        .get(tt)
+        .load32(j * 16 + 8)
+        .add()
+        .tee(q);
+      c.get(q).loadF64();
+      leaf(c, lane.p).addF64().storeF64();
+    };
+    c.i32(treesAt).set(tt);
+    c.block().loop();
+    c.get(tt)
+      .i32(treesAt + groups * LANES * 16)
+      .geU()
+      .brIf(1);
+    lanes.forEach((lane, j) => {
+      c.get(tt)
+        .load32(j * 16)
+        .set(lane.p);
+    });
+
+    c.get(tt).load32(12).set(s);
+    walk(c, lanes, s, rb, bin);
+    lanes.forEach(addLeaf);
+    c.get(tt)
+      .i32(LANES * 16)
+      .add()
+      .set(tt);
+    c.br(0).end().end();
+    // The last nTrees % LANES trees, one at a time, each to its own depth.
+    const one = lanes.slice(0, 1);
+    c.block().loop();
+    c.get(tt).i32(treesEnd).geU().brIf(1);
+    c.get(tt).load32(0).set(one[0]!.p).get(tt).load32(4).set(s);
+    walk(c, one, s, rb, bin);
+    addLeaf(one[0]!, 0);
+    c.get(tt).i32(16).add().set(tt);
+    c.br(0).end().end();
+  }
+  return { score, scoreRow, image, binsAt, outAt, pages };
 }
 
 /** Instantiates the module (synchronously: it is small) and wraps it as a ScoringKernel. */

@@ -111,6 +111,10 @@ export class Code {
     this.bytes.push(0x76);
     return this;
   }
+  eqz(): this {
+    this.bytes.push(0x45);
+    return this;
+  }
   geU(): this {
     this.bytes.push(0x4f);
     return this;
